@@ -1,0 +1,42 @@
+"""Fax engine: SpanDSP's T.30, modems and T.38 through a cffi binding, with a small typed API.
+
+- ``AudioTerminal``: T.30 over 8 kHz audio (G.711 passthrough), with ``G711Codec`` for RTP payloads
+- ``T38Terminal``: T.30 over T.38 IFP packets
+- ``T38Gateway``: an audio call on one side, T.38 on the other
+- events: ``Negotiated``, ``PageDone`` (page readable at once), ``Completed``
+- ``write_tiff_f``: fax-ready TIFF-F files through libtiff
+"""
+
+from sip.fax.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioTerminal
+from sip.fax.events import Completed, FaxEvent, Negotiated, PageDone, Transport
+from sip.fax.g711 import G711Codec, Law
+from sip.fax.native import FaxError, ReentrantCallError, SessionClosedError
+from sip.fax.options import BIT_RATES, Compression, FaxOptions, Resolution
+from sip.fax.t38 import GatewayStats, T38Gateway, T38Terminal
+from sip.fax.tiff import PAGE_WIDTH, TiffWriteError, write_tiff_f
+
+__all__ = [
+    "BIT_RATES",
+    "BLOCK_SAMPLES",
+    "PAGE_WIDTH",
+    "SAMPLE_RATE",
+    "AudioTerminal",
+    "Completed",
+    "Compression",
+    "FaxError",
+    "FaxEvent",
+    "FaxOptions",
+    "G711Codec",
+    "GatewayStats",
+    "Law",
+    "Negotiated",
+    "PageDone",
+    "ReentrantCallError",
+    "Resolution",
+    "SessionClosedError",
+    "T38Gateway",
+    "T38Terminal",
+    "TiffWriteError",
+    "Transport",
+    "write_tiff_f",
+]
