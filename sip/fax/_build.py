@@ -203,13 +203,17 @@ def _find_header(name: str) -> str | None:
 
 
 def _require_headers() -> None:
-    missing = [pkg for header, pkg in (("spandsp.h", "libspandsp-dev"), ("tiffio.h", "libtiff-dev"))
-               if _find_header(header) is None]
+    missing = [
+        pkg
+        for header, pkg in (("spandsp.h", "libspandsp-dev"), ("tiffio.h", "libtiff-dev"))
+        if _find_header(header) is None
+    ]
     if missing:
         sys.exit(
             "SpanDSP binding cannot be built: headers not found for "
             + ", ".join(missing)
-            + ". Install them first: apt-get install " + " ".join(missing)
+            + ". Install them first: apt-get install "
+            + " ".join(missing)
         )
 
 

@@ -36,8 +36,12 @@ class AudioTerminal(T30Session):
         name: str = "audio",
     ) -> None:
         super().__init__(
-            calling=calling, send=send, receive=receive, options=options or FaxOptions(),
-            on_event=on_event, first_page=first_page,
+            calling=calling,
+            send=send,
+            receive=receive,
+            options=options or FaxOptions(),
+            on_event=on_event,
+            first_page=first_page,
         )
         state = lib.fax_init(ffi.NULL, int(calling))
         if state == ffi.NULL:

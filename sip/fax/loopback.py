@@ -27,8 +27,8 @@ DEFAULT_MAX_SECONDS = 3600
 
 
 class LoopbackMode(enum.Enum):
-    AUDIO = "audio"      # modem to modem through G.711
-    T38 = "t38"          # T.38 terminal to T.38 terminal, unpaced
+    AUDIO = "audio"  # modem to modem through G.711
+    T38 = "t38"  # T.38 terminal to T.38 terminal, unpaced
     GATEWAY = "gateway"  # modem -> G.711 -> T.38 gateway -> IFP -> T.38 terminal
 
 
@@ -90,11 +90,24 @@ def run_loopback(
         sender: T30Session
         if mode is LoopbackMode.T38:
             to_receiver, to_sender = IfpLink(), IfpLink()
-            sender = T38Terminal(calling=True, send=send_file, transmit=to_receiver.transmit, paced=False,
-                                 options=sender_options, on_event=sender_events, name="sender")
-            receiver = T38Terminal(calling=False, receive=receive_file, transmit=to_sender.transmit,
-                                   paced=False, options=receiver_options, on_event=receiver_events,
-                                   name="receiver")
+            sender = T38Terminal(
+                calling=True,
+                send=send_file,
+                transmit=to_receiver.transmit,
+                paced=False,
+                options=sender_options,
+                on_event=sender_events,
+                name="sender",
+            )
+            receiver = T38Terminal(
+                calling=False,
+                receive=receive_file,
+                transmit=to_sender.transmit,
+                paced=False,
+                options=receiver_options,
+                on_event=receiver_events,
+                name="receiver",
+            )
 
             def step() -> None:
                 sender.advance()
@@ -103,10 +116,16 @@ def run_loopback(
                 to_sender.deliver(sender)
 
         elif mode is LoopbackMode.AUDIO:
-            sender = AudioTerminal(calling=True, send=send_file, options=sender_options,
-                                   on_event=sender_events, name="sender")
-            receiver = AudioTerminal(calling=False, receive=receive_file, options=receiver_options,
-                                     on_event=receiver_events, name="receiver")
+            sender = AudioTerminal(
+                calling=True, send=send_file, options=sender_options, on_event=sender_events, name="sender"
+            )
+            receiver = AudioTerminal(
+                calling=False,
+                receive=receive_file,
+                options=receiver_options,
+                on_event=receiver_events,
+                name="receiver",
+            )
 
             def step() -> None:
                 receiver.receive_audio(line(codec.encode(sender.transmit_audio())))
@@ -114,11 +133,18 @@ def run_loopback(
 
         else:
             to_terminal, to_gateway = IfpLink(), IfpLink()
-            sender = AudioTerminal(calling=True, send=send_file, options=sender_options,
-                                   on_event=sender_events, name="sender")
+            sender = AudioTerminal(
+                calling=True, send=send_file, options=sender_options, on_event=sender_events, name="sender"
+            )
             gateway = stack.enter_context(T38Gateway(transmit=to_terminal.transmit, ecm=ecm))
-            receiver = T38Terminal(calling=False, receive=receive_file, transmit=to_gateway.transmit,
-                                   options=receiver_options, on_event=receiver_events, name="receiver")
+            receiver = T38Terminal(
+                calling=False,
+                receive=receive_file,
+                transmit=to_gateway.transmit,
+                options=receiver_options,
+                on_event=receiver_events,
+                name="receiver",
+            )
 
             def step() -> None:
                 gateway.receive_audio(line(codec.encode(sender.transmit_audio())))

@@ -70,7 +70,11 @@ class T38Terminal(T30Session, _IfpEndpoint):
     ) -> None:
         options = options or FaxOptions()
         super().__init__(
-            calling=calling, send=send, receive=receive, options=options, on_event=on_event,
+            calling=calling,
+            send=send,
+            receive=receive,
+            options=options,
+            on_event=on_event,
             first_page=first_page,
         )
         self._transmit = transmit
@@ -105,7 +109,12 @@ class T38Gateway(_IfpEndpoint):
     """Joins an audio fax call to a T.38 call: modems on one side, IFP packets on the other."""
 
     def __init__(
-        self, *, transmit: PacketSink, ecm: bool = True, max_bit_rate: int = 14400, version: int = 0,
+        self,
+        *,
+        transmit: PacketSink,
+        ecm: bool = True,
+        max_bit_rate: int = 14400,
+        version: int = 0,
         name: str = "gateway",
     ) -> None:
         super().__init__()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from PIL import Image, ImageChops
+
 from sip.fax.binding import ffi, lib
 from sip.fax.options import Compression, Resolution
-
-from PIL import Image, ImageChops
 
 #: Every fax page is 1728 pixels wide at 204 dpi: the 215 mm scan line of A4 and Letter (T.4 2.2).
 PAGE_WIDTH = 1728
@@ -33,7 +33,9 @@ def write_tiff_f(
         raise ValueError("a fax needs at least one page")
     for number, page in enumerate(pages, start=1):
         if page.mode != "1" or page.width != PAGE_WIDTH:
-            raise ValueError(f"page {number}: need a mode '1' image {PAGE_WIDTH} px wide, got {page.mode} {page.size}")
+            raise ValueError(
+                f"page {number}: need a mode '1' image {PAGE_WIDTH} px wide, got {page.mode} {page.size}"
+            )
     tif = lib.TIFFOpen(os.fsencode(path), b"w")
     if tif == ffi.NULL:
         raise TiffWriteError(f"cannot create {path}")
@@ -53,8 +55,9 @@ def _long(value: int):
     return ffi.cast("uint32_t", value)
 
 
-def _write_page(tif, page: Image.Image, index: int, total: int, resolution: Resolution,
-                compression: Compression) -> None:
+def _write_page(
+    tif, page: Image.Image, index: int, total: int, resolution: Resolution, compression: Compression
+) -> None:
     x_dpi, y_dpi = resolution.dpi
     lib.TIFFSetField(tif, lib.TIFFTAG_SUBFILETYPE, _long(lib.FILETYPE_PAGE))
     lib.TIFFSetField(tif, lib.TIFFTAG_IMAGEWIDTH, _long(page.width))
@@ -77,5 +80,7 @@ def _write_page(tif, page: Image.Image, index: int, total: int, resolution: Reso
     lib.TIFFSetField(tif, lib.TIFFTAG_SOFTWARE, ffi.new("char[]", b"faxgw"))
     # Pillow packs white as 1; MinIsWhite wants black as 1.
     data = ImageChops.invert(page).tobytes()
-    if lib.TIFFWriteEncodedStrip(tif, 0, ffi.from_buffer(data), len(data)) < 0 or not lib.TIFFWriteDirectory(tif):
+    if lib.TIFFWriteEncodedStrip(tif, 0, ffi.from_buffer(data), len(data)) < 0 or not lib.TIFFWriteDirectory(
+        tif
+    ):
         raise TiffWriteError(f"libtiff failed writing page {index + 1}")
