@@ -50,8 +50,9 @@ class Resolution(enum.Enum):
             raise ValueError(f"unknown resolution {name!r}: use standard, fine or superfine") from None
 
 
-#: Image data rates of V.27ter (2400, 4800), V.29 (7200, 9600) and V.17 (up to 14400).
-BIT_RATES = (2400, 4800, 7200, 9600, 12000, 14400)
+#: The caps SpanDSP can honour: it always trains at the fastest rate of the modems it is allowed
+#: (falling back on a bad line), so the cap is the top rate of V.27ter, V.29 or V.17.
+BIT_RATES = (4800, 9600, 14400)
 
 _COMPRESSION_BITS = {
     Compression.T4_1D: lib.T30_SUPPORT_T4_1D_COMPRESSION,
@@ -92,9 +93,9 @@ class FaxOptions:
     def modem_bits(self) -> int:
         """SpanDSP chooses the fastest allowed modem; capping the modems caps the bit rate."""
         modems = lib.T30_SUPPORT_V27TER
-        if self.max_bit_rate >= 7200:
+        if self.max_bit_rate >= 9600:
             modems |= lib.T30_SUPPORT_V29
-        if self.max_bit_rate >= 12000:
+        if self.max_bit_rate >= 14400:
             modems |= lib.T30_SUPPORT_V17
         return modems
 
