@@ -20,11 +20,12 @@ __all__ = ["attach_log", "c_string", "ffi", "lib"]
 
 log = logging.getLogger("sip.fax.spandsp")
 
-# SpanDSP severities -> Python logging levels.
+# SpanDSP severities -> Python logging levels. SpanDSP "warnings" are routine call events ("ECM
+# carrier not found" on every non-ECM page); what matters about a call is in its completion code.
 _LEVELS = {
     lib.SPAN_LOG_ERROR: logging.ERROR,
-    lib.SPAN_LOG_WARNING: logging.WARNING,
-    lib.SPAN_LOG_PROTOCOL_ERROR: logging.WARNING,
+    lib.SPAN_LOG_WARNING: logging.INFO,
+    lib.SPAN_LOG_PROTOCOL_ERROR: logging.INFO,
     lib.SPAN_LOG_PROTOCOL_WARNING: logging.INFO,
     lib.SPAN_LOG_FLOW: logging.DEBUG,
     lib.SPAN_LOG_DEBUG: logging.DEBUG,
@@ -56,7 +57,7 @@ def attach_log(state, tag: str) -> object:
     so the caller must keep the returned object alive as long as ``state`` lives.
     The level follows the Python logger, so protocol detail costs nothing unless asked for.
     """
-    severity = lib.SPAN_LOG_FLOW if log.isEnabledFor(logging.DEBUG) else lib.SPAN_LOG_PROTOCOL_WARNING
+    severity = lib.SPAN_LOG_FLOW if log.isEnabledFor(logging.DEBUG) else lib.SPAN_LOG_WARNING
     lib.span_log_set_level(
         state, severity | lib.SPAN_LOG_SHOW_SEVERITY | lib.SPAN_LOG_SHOW_PROTOCOL | lib.SPAN_LOG_SHOW_TAG
     )

@@ -65,12 +65,15 @@ def run_loopback(
     mode: LoopbackMode = LoopbackMode.T38,
     ecm: bool = True,
     law: Law = Law.ULAW,
+    paced: bool = False,
     on_event: Callable[[str, FaxEvent], None] | None = None,
     max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> LoopbackResult:
     """Send ``send_file`` to a receiver writing ``receive_file``; returns both ends' outcomes.
 
     ``on_event(side, event)`` sees every event as it happens, side being "sender" or "receiver".
+    In T.38 mode the terminals send unpaced (a whole fax in well under a second of call time)
+    unless ``paced``: then they keep real T.38 timing, as they must toward a real peer.
     """
 
     def sender_events(event: FaxEvent) -> None:
@@ -94,7 +97,7 @@ def run_loopback(
                 calling=True,
                 send=send_file,
                 transmit=to_receiver.transmit,
-                paced=False,
+                paced=paced,
                 options=sender_options,
                 on_event=sender_events,
                 name="sender",
@@ -103,7 +106,7 @@ def run_loopback(
                 calling=False,
                 receive=receive_file,
                 transmit=to_sender.transmit,
-                paced=False,
+                paced=paced,
                 options=receiver_options,
                 on_event=receiver_events,
                 name="receiver",
