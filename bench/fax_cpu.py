@@ -75,7 +75,7 @@ def bare_t38(send: Path, receive: Path) -> None:
     lib.t30_set_rx_file(lib.t38_terminal_get_t30_state(states[1]), str(receive).encode(), -1)
     sequence = [0, 0]
     while not all(done):
-        for index, state in enumerate(states):
+        for state in states:
             lib.t38_terminal_send_timeout(state, 160)
         for index in (0, 1):
             while queues[index]:
@@ -126,9 +126,8 @@ def main() -> None:
             label = f"{mode.value}{' + ECM' if ecm else ''}{'' if paced else ' unpaced'}"
             # Two endpoints share the CPU time; a real-time channel needs 1 s of call per second.
             channels = f"{2 * call / cpu:>15.0f}" if paced else f"{'n/a':>15}"
-            print(
-                f"{label:<24}{call:>8.1f}{cpu:>8.3f}{1000 * cpu / args.pages:>9.2f}{call / cpu:>13.0f}{channels}"
-            )
+            per_page = 1000 * cpu / args.pages
+            print(f"{label:<24}{call:>8.1f}{cpu:>8.3f}{per_page:>9.2f}{call / cpu:>13.0f}{channels}")
             unpaced_cpu = cpu
 
         peer = measure(lambda: bare_t38(send, receive), args.repeat)
