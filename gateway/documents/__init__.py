@@ -1,0 +1,28 @@
+"""Documents to fax pages and back.
+
+- ``convert``: PDF, Office (through LibreOffice), text and image files, plus an optional ``CoverPage``, into
+  one TIFF-F file every page of which has been checked (``FaxDocument``)
+- ``validate_fax_tiff``: whether a TIFF is fit to send, and its page count
+- ``render_received``: a received fax TIFF as a lossless PDF and PNG previews (``ReceivedDocument``)
+- ``page_differences``: per page, how many pixels a received fax differs from the sent one
+- every failure is a ``ConversionError`` whose ``code`` is a Fax.Plus status (``ErrorCode``)
+"""
+
+from gateway.documents.compare import page_differences
+from gateway.documents.convert import FaxDocument, convert
+from gateway.documents.cover import CoverPage
+from gateway.documents.errors import ConversionError, ErrorCode
+from gateway.documents.received import ReceivedDocument, render_received
+from gateway.documents.validate import validate_fax_tiff
+
+__all__ = [
+    "ConversionError",
+    "CoverPage",
+    "ErrorCode",
+    "FaxDocument",
+    "ReceivedDocument",
+    "convert",
+    "page_differences",
+    "render_received",
+    "validate_fax_tiff",
+]

@@ -1,0 +1,36 @@
+"""How far a received fax is from the one sent: differing pixels per page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageChops
+
+from gateway.documents.errors import ConversionError, ErrorCode
+
+#: In a mode "1" histogram, white pixels are counted in the last bin.
+_SET = 255
+
+
+def page_differences(sent: Path, received: Path) -> list[int | None]:
+    """For each page of ``sent``: how many pixels differ on the same page of ``received`` (0: identical).
+
+    None for a page that did not arrive or arrived with another size (a change of resolution or length).
+    """
+    try:
+        with Image.open(sent, formats=["TIFF"]) as want, Image.open(received, formats=["TIFF"]) as got:
+            differences: list[int | None] = []
+            for index in range(want.n_frames):
+                want.seek(index)
+                if index >= got.n_frames:
+                    differences.append(None)
+                    continue
+                got.seek(index)
+                if want.size != got.size:
+                    differences.append(None)
+                    continue
+                xor = ImageChops.logical_xor(want.convert("1"), got.convert("1"))
+                differences.append(xor.histogram()[_SET])
+            return differences
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ConversionError(ErrorCode.IMAGE_PREPARATION, f"cannot compare the faxes: {exc}") from None

@@ -1,0 +1,98 @@
+"""Documents in, one checked TIFF-F out: detection, a converter per kind, the cover page, validation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.documents.cover import CoverPage, render_cover
+from gateway.documents.detect import IMAGE_KINDS, OFFICE_KINDS, Kind, detect
+from gateway.documents.errors import ConversionError, ErrorCode
+from gateway.documents.images import render_image
+from gateway.documents.office import office_to_pdf
+from gateway.documents.pages import PageFiles, spool
+from gateway.documents.pdf import render_pdf
+from gateway.documents.text import render_text
+from gateway.documents.validate import validate_fax_tiff
+from sip.fax import Compression, Resolution, TiffWriteError, write_tiff_f
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaxDocument:
+    path: Path
+    pages: int
+    resolution: Resolution
+
+
+def convert(
+    inputs: Sequence[Path],
+    out: Path,
+    *,
+    resolution: Resolution = Resolution.FINE,
+    cover: CoverPage | None = None,
+    compression: Compression = Compression.T6,
+    workdir: Path | None = None,
+) -> FaxDocument:
+    """Turn the documents, in order and after an optional cover page, into one fax-ready TIFF-F at ``out``.
+
+    Every page is checked before this returns. A failure raises ConversionError naming the file at fault and
+    leaves nothing at ``out``. Scratch files go in a temporary directory under ``workdir`` (default: the
+    system's) and are removed.
+    """
+    if not inputs and cover is None:
+        raise ValueError("nothing to convert: no documents and no cover page")
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="faxgw-convert-", dir=workdir) as scratch:
+        pages: list[Path] = []
+        for number, source in enumerate(inputs, start=1):
+            pages += _convert_one(Path(source), resolution, Path(scratch) / f"input-{number}")
+        if cover is not None:
+            cover_pages = render_cover(cover, len(pages), resolution)
+            pages = spool(cover_pages, Path(scratch) / "cover", resolution) + pages
+        count = _write_checked(pages, out, resolution, compression)
+    return FaxDocument(path=out, pages=count, resolution=resolution)
+
+
+def _convert_one(source: Path, resolution: Resolution, workdir: Path) -> list[Path]:
+    try:
+        kind = detect(source)
+        if kind is Kind.PDF:
+            return render_pdf(source, resolution, workdir)
+        if kind in OFFICE_KINDS:
+            return render_pdf(office_to_pdf(source, kind, workdir), resolution, workdir / "pages")
+        if kind in IMAGE_KINDS:
+            return render_image(source, kind, resolution, workdir)
+        return render_text(source, resolution, workdir)
+    except ConversionError as exc:
+        exc.filename = exc.filename or source.name
+        raise
+    except Exception as exc:
+        # Bad input is reported above with its own code; reaching here is a bug or a broken host, and
+        # a client must still get a fax status rather than a traceback. The traceback goes to the log.
+        log.exception("converting %s failed unexpectedly", source.name)
+        raise ConversionError(
+            ErrorCode.CONVERT_TO_TIFF_ISSUE,
+            f"internal conversion failure ({type(exc).__name__})",
+            source.name,
+        ) from exc
+
+
+def _write_checked(pages: list[Path], out: Path, resolution: Resolution, compression: Compression) -> int:
+    """Write the final file next to ``out`` under a temporary name, check it, then rename it into place."""
+    partial = out.with_name(f".{out.name}.{uuid.uuid4().hex}.part")
+    try:
+        write_tiff_f(partial, PageFiles(pages), resolution, compression)
+        count = validate_fax_tiff(partial)
+        os.replace(partial, out)
+        return count
+    except TiffWriteError as exc:
+        raise ConversionError(ErrorCode.CONVERT_TO_TIFF_ISSUE, f"cannot write the fax file: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,0 +1,55 @@
+"""Running the external converters (Ghostscript, LibreOffice) with a deadline and a readable failure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from gateway.documents.errors import ConversionError, ErrorCode
+
+#: How much of a tool's chatter goes into an error message: enough to see the reason, not a log dump.
+_REASON_CHARS = 300
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    error_code: ErrorCode,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run a converter and return its combined output. A crash or a timeout becomes a ConversionError.
+
+    Ghostscript and LibreOffice both exit 0 on many failures, so callers must still check what was produced.
+    """
+    name = os.path.basename(argv[0])
+    # A new session lets a timeout kill the whole tree: soffice is a wrapper that starts soffice.bin.
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=None if env is None else dict(env),
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise ConversionError(error_code, f"{name} took longer than {timeout:.0f} s") from None
+    text = output.decode("utf-8", errors="replace")
+    if process.returncode != 0:
+        raise ConversionError(error_code, f"{name} failed (exit {process.returncode}): {summarize(text)}")
+    return text
+
+
+def summarize(output: str) -> str:
+    """The tool's own words, squeezed onto one short line for an error message."""
+    lines = [line.strip().strip("*").strip() for line in output.splitlines()]
+    reason = "; ".join(line for line in lines if line)
+    if len(reason) > _REASON_CHARS:
+        reason = reason[: _REASON_CHARS - 1] + "…"
+    return reason or "no details"

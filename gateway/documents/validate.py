@@ -1,0 +1,54 @@
+"""Checking a fax TIFF before dialling: SpanDSP only complains about a bad file seconds into the call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, TiffImagePlugin
+
+from gateway.documents import tifftags as tag
+from gateway.documents.errors import ConversionError, ErrorCode
+from sip.fax import PAGE_WIDTH, Resolution
+
+
+def validate_fax_tiff(path: Path) -> int:
+    """Check every page is TIFF-F SpanDSP can send, and decodes; returns the number of pages.
+
+    A page must be 1728 pixels wide, 1 bit MinIsWhite, G3 (T.4) or G4 (T.6) coded, at standard, fine or
+    superfine resolution. Anything else is a ConversionError (failed_image_preparation).
+    """
+    try:
+        with Image.open(path, formats=["TIFF"]) as tiff:
+            for index in range(tiff.n_frames):
+                tiff.seek(index)
+                problem = _page_problem(tiff)
+                if problem:
+                    raise ConversionError(ErrorCode.IMAGE_PREPARATION, f"page {index + 1}: {problem}")
+                tiff.load()
+            return tiff.n_frames
+    except FileNotFoundError:
+        raise ConversionError(ErrorCode.IMAGE_PREPARATION, "file not found", path.name) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ConversionError(
+            ErrorCode.IMAGE_PREPARATION, f"not a readable fax TIFF: {exc}", path.name
+        ) from None
+
+
+def _page_problem(tiff: TiffImagePlugin.TiffImageFile) -> str | None:
+    tags = tiff.tag_v2
+    width = tags.get(tag.IMAGE_WIDTH)
+    if width != PAGE_WIDTH:
+        return f"{width} pixels wide, a fax page is {PAGE_WIDTH}"
+    bits = tag.first_value(tags.get(tag.BITS_PER_SAMPLE), 1)
+    samples = tags.get(tag.SAMPLES_PER_PIXEL, 1)
+    if bits != 1 or samples != 1:
+        return f"{samples} sample(s) of {bits} bit(s) per pixel, a fax page is 1 bit"
+    if tags.get(tag.PHOTOMETRIC) != tag.PHOTOMETRIC_MIN_IS_WHITE:
+        return "not MinIsWhite"
+    compression = tags.get(tag.COMPRESSION)
+    if compression not in (tag.COMPRESSION_CCITT_T4, tag.COMPRESSION_CCITT_T6):
+        return f"compression {compression}, a fax page is G3 (3) or G4 (4)"
+    dpi = tag.page_dpi(tiff)
+    if dpi is None or Resolution.from_dpi(*dpi) is None:
+        return f"resolution {dpi}, a fax page is 204x98, 204x196 or 204x391 dpi"
+    return None
