@@ -1,7 +1,7 @@
 """The cover sheet: a "FAX" heading, To/From/Subject/Date/Pages, the four classic check boxes, the message.
 
-Drawn like text (grayscale, then thresholded) as page 1 of the fax. A message too long for the sheet
-continues on further cover pages rather than being cut.
+Drawn like text (grayscale, then thresholded; a photo logo is dithered) as page 1 of the fax. A message
+too long for the sheet continues on further cover pages rather than being cut.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageOps
 from gateway.documents.detect import IMAGE_KINDS, detect, unsupported
 from gateway.documents.fonts import Font, dejavu, points_to_pixels
 from gateway.documents.images import read_picture
-from gateway.documents.raster import DRAW_DPI, DRAWN_PAPER, drawn_page_to_fax
+from gateway.documents.raster import DRAW_DPI, DRAWN_PAPER, drawn_page_to_fax, looks_like_photo, to_bilevel
 from sip.fax import PAGE_WIDTH, Resolution
 
 #: Check boxes in the order they are printed, with their printed labels.
@@ -58,14 +58,20 @@ class CoverPage:
             )
 
 
-def render_cover(cover: CoverPage, document_pages: int, resolution: Resolution) -> list[Image.Image]:
-    """The cover sheet as fax pages: one, or more when the message does not fit on the first."""
+def render_cover(
+    cover: CoverPage, document_pages: int, resolution: Resolution, *, sent_at: datetime | None = None
+) -> list[Image.Image]:
+    """The cover sheet as fax pages: one, or more when the message does not fit on the first.
+
+    ``document_pages`` (the pages after the cover) and ``sent_at`` (default: now) fill the Pages and Date
+    fields.
+    """
     first = _Sheet()
     first.heading("FAX", _read_logo(cover.logo) if cover.logo else None)
     first.field("To:", cover.name_to)
     first.field("From:", cover.name_from)
     first.field("Subject:", cover.subject)
-    first.field("Date:", datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+    first.field("Date:", (sent_at or datetime.now()).astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     pages_value_at = first.field("Pages:", "")  # filled in once the number of cover pages is known
     first.rule()
     first.checkboxes(cover.flags)
@@ -118,6 +124,8 @@ class _Sheet:
         height = _line_height(self.heading_font)
         if logo is not None:
             logo = ImageOps.contain(logo, self.logo_box, Image.Resampling.LANCZOS)
+            # Made bilevel here, by its own kind: a photo logo would go black under the page's threshold.
+            logo = to_bilevel(logo, dither=looks_like_photo(logo)).convert("L")
             self.page.paste(logo, (PAGE_WIDTH - self.margin - logo.width, self.y))
             height = max(height, logo.height)
         self.write((self.margin, self.y), title, self.heading_font)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 from gateway.documents import ConversionError
 from sip.fax import PAGE_WIDTH, Resolution
@@ -55,15 +55,11 @@ def ink(page: Image.Image, box: tuple[float, float, float, float] = (0, 0, 1, 1)
     return region.histogram()[0] / (region.width * region.height)
 
 
-def block_densities(page: Image.Image, block: int = 32) -> list[float]:
-    """Ink share of every block x block square: a dithered photo has many in between, line art does not."""
-    small = page.convert("L").reduce(block)
-    return [1 - value / 255 for value in small.getdata()]
-
-
-def mid_density_share(page: Image.Image) -> float:
-    densities = block_densities(page)
-    return sum(1 for density in densities if 0.2 < density < 0.8) / len(densities)
+def speckle(page: Image.Image) -> float:
+    """Black/white changes along the rows per black pixel: ~1 or more for dithered gray (dots), far below
+    for thresholded ink (solid strokes change colour only at their edges)."""
+    changes = ImageChops.logical_xor(page, ImageChops.offset(page, 1, 0)).histogram()[255]
+    return changes / max(1, page.histogram()[0])
 
 
 @contextmanager
