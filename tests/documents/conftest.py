@@ -127,6 +127,19 @@ def photo(size: tuple[int, int] = (800, 1100)) -> Image.Image:
     return Image.blend(ramp, other, 0.5).convert("RGB")
 
 
+def drawn_pages(count: int, resolution: Resolution) -> list[Image.Image]:
+    """Fax pages, each with a block and a line placed by its number, so swapped pages show."""
+    pages = []
+    rows = A4_ROWS[resolution]
+    for number in range(1, count + 1):
+        page = Image.new("1", (PAGE_WIDTH, rows), 255)
+        draw = ImageDraw.Draw(page)
+        draw.rectangle((100 * number, rows // 10, 100 * number + 400, rows // 5), fill=0)
+        draw.line((100, rows // 2, 1600, rows // 2 + 40 * number), fill=0, width=3)
+        pages.append(page)
+    return pages
+
+
 def write_docx(path: Path, paragraphs: Sequence[str], page_break_after_first: bool = True) -> Path:
     """A minimal Word 2007 document, by hand: content types, package relationship, the main part."""
     body = []
