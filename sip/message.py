@@ -944,13 +944,13 @@ def _check(headers: Headers, method: str | None) -> None:
     vias = headers.get_all("Via")
     if not vias:
         raise SipParseError("empty Via header")
-    try:
-        for value in vias:
-            Via.parse(value)
-        Address.parse(_required(headers, "From"))
-        Address.parse(_required(headers, "To"))
-    except SipParseError as error:
-        raise SipParseError(f"bad header: {error}") from None
+    parts: list[tuple[str, str, type[Via] | type[Address]]] = [("Via", value, Via) for value in vias]
+    parts += [(name, _required(headers, name), Address) for name in ("From", "To")]
+    for name, value, kind in parts:
+        try:
+            kind.parse(value)
+        except SipParseError as error:
+            raise SipParseError(f"bad {name} header: {error}") from None
     call_id = _required(headers, "Call-ID")
     if not call_id or re.search(r"[ \t]", call_id):
         raise SipParseError(f"bad Call-ID {_snip(call_id)}")
