@@ -7,6 +7,7 @@ one at a time while the final TIFF-F is written.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import overload
@@ -28,7 +29,7 @@ def spool(pages: Iterable[Image.Image], directory: Path, resolution: Resolution)
 
 
 class PageFiles(Sequence[Image.Image]):
-    """One-page fax TIFF files seen as a sequence of pages, each decoded only when asked for."""
+    """One-page fax TIFF files seen as a sequence of pages, each read only when asked for."""
 
     def __init__(self, files: Iterable[Path]) -> None:
         self._files = list(files)
@@ -43,6 +44,7 @@ class PageFiles(Sequence[Image.Image]):
     def __getitem__(self, index: int | slice) -> Image.Image | PageFiles:
         if isinstance(index, slice):
             return PageFiles(self._files[index])
-        with Image.open(self._files[index], formats=["TIFF"]) as page:
-            # copy() loads the pixels and lets the file close now, not whenever the image is collected.
-            return page.copy()
+        # Opened from memory, the page stays undecoded until its pixels are used: write_tiff_f checks every
+        # page's mode and width before writing any, and that pass need not decode. A G4 page is a few
+        # dozen kilobytes, and no file handle waits for the garbage collector.
+        return Image.open(io.BytesIO(self._files[index].read_bytes()), formats=["TIFF"])

@@ -49,7 +49,10 @@ def run_tool(
 def summarize(output: str) -> str:
     """The tool's own words, squeezed onto one short line for an error message."""
     lines = [line.strip().strip("*").strip() for line in output.splitlines()]
-    reason = "; ".join(line for line in lines if line)
+    lines = [line for line in lines if line]
+    # Both tools chat (warnings, banners); when some line reports an error, that is the reason.
+    errors = [line for line in lines if "error" in line.lower()]
+    reason = "; ".join(errors or lines)
     if len(reason) > _REASON_CHARS:
         reason = reason[: _REASON_CHARS - 1] + "…"
     return reason or "no details"
