@@ -6,7 +6,8 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from gateway.documents.pages import PageFiles, spool
 from gateway.documents.pdf import render_pdf
 from gateway.documents.text import render_text
 from gateway.documents.validate import validate_fax_tiff
-from sip.fax import Compression, Resolution, TiffWriteError, write_tiff_f
+from sip.fax import Compression, Resolution, write_tiff_f
 
 log = logging.getLogger(__name__)
 
@@ -51,37 +52,47 @@ def convert(
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="faxgw-convert-", dir=workdir) as scratch:
         pages: list[Path] = []
-        for number, source in enumerate(inputs, start=1):
-            pages += _convert_one(Path(source), resolution, Path(scratch) / f"input-{number}")
+        for number, source in enumerate(map(Path, inputs), start=1):
+            with _failures_named(source.name):
+                pages += _convert_one(source, resolution, Path(scratch) / f"input-{number}")
         if cover is not None:
-            cover_pages = render_cover(cover, len(pages), resolution)
-            pages = spool(cover_pages, Path(scratch) / "cover", resolution) + pages
-        count = _write_checked(pages, out, resolution, compression)
+            with _failures_named(cover.logo.name if cover.logo else None):
+                cover_pages = render_cover(cover, len(pages), resolution)
+                pages = spool(cover_pages, Path(scratch) / "cover", resolution) + pages
+        with _failures_named(None):
+            count = _write_checked(pages, out, resolution, compression)
     return FaxDocument(path=out, pages=count, resolution=resolution)
 
 
-def _convert_one(source: Path, resolution: Resolution, workdir: Path) -> list[Path]:
+@contextmanager
+def _failures_named(filename: str | None) -> Iterator[None]:
+    """Every failure inside becomes a ConversionError naming ``filename``, unless it names a file already.
+
+    Bad input raises ConversionError with its own code where it is found. Anything else is a bug or a broken
+    host (disk full); the client still gets a fax status rather than a traceback, and the log gets the
+    traceback.
+    """
     try:
-        kind = detect(source)
-        if kind is Kind.PDF:
-            return render_pdf(source, resolution, workdir)
-        if kind in OFFICE_KINDS:
-            return render_pdf(office_to_pdf(source, kind, workdir), resolution, workdir / "pages")
-        if kind in IMAGE_KINDS:
-            return render_image(source, kind, resolution, workdir)
-        return render_text(source, resolution, workdir)
+        yield
     except ConversionError as exc:
-        exc.filename = exc.filename or source.name
+        exc.filename = exc.filename or filename
         raise
     except Exception as exc:
-        # Bad input is reported above with its own code; reaching here is a bug or a broken host, and
-        # a client must still get a fax status rather than a traceback. The traceback goes to the log.
-        log.exception("converting %s failed unexpectedly", source.name)
+        log.exception("converting %s failed unexpectedly", filename or "the fax")
         raise ConversionError(
-            ErrorCode.CONVERT_TO_TIFF_ISSUE,
-            f"internal conversion failure ({type(exc).__name__})",
-            source.name,
+            ErrorCode.CONVERT_TO_TIFF_ISSUE, f"internal conversion failure ({type(exc).__name__})", filename
         ) from exc
+
+
+def _convert_one(source: Path, resolution: Resolution, workdir: Path) -> list[Path]:
+    kind = detect(source)
+    if kind is Kind.PDF:
+        return render_pdf(source, resolution, workdir)
+    if kind in OFFICE_KINDS:
+        return render_pdf(office_to_pdf(source, kind, workdir), resolution, workdir / "pages")
+    if kind in IMAGE_KINDS:
+        return render_image(source, kind, resolution, workdir)
+    return render_text(source, resolution, workdir)  # Kind.TXT, the only kind left
 
 
 def _write_checked(pages: list[Path], out: Path, resolution: Resolution, compression: Compression) -> int:
@@ -92,7 +103,5 @@ def _write_checked(pages: list[Path], out: Path, resolution: Resolution, compres
         count = validate_fax_tiff(partial)
         os.replace(partial, out)
         return count
-    except TiffWriteError as exc:
-        raise ConversionError(ErrorCode.CONVERT_TO_TIFF_ISSUE, f"cannot write the fax file: {exc}") from exc
     finally:
         partial.unlink(missing_ok=True)

@@ -49,8 +49,10 @@ class CoverPage:
         ):
             if len(value) > MAX_FIELD_CHARS:
                 raise ValueError(f"cover page {field} is longer than {MAX_FIELD_CHARS} characters")
-        # Callers may pass any collection of flag names; store them as the frozenset the type promises.
+        # Callers may pass any collection of flags and a str logo; store the types the fields promise.
         object.__setattr__(self, "flags", frozenset(self.flags))
+        if self.logo is not None:
+            object.__setattr__(self, "logo", Path(self.logo))
         unknown = self.flags - COVER_FLAGS.keys()
         if unknown:
             raise ValueError(

@@ -13,7 +13,7 @@ from gateway.documents.detect import Kind
 from gateway.documents.errors import ConversionError, ErrorCode
 from gateway.documents.pages import spool
 from gateway.documents.raster import looks_like_photo, place_on_page, to_bilevel
-from sip.fax import Resolution, TiffWriteError
+from sip.fax import Resolution
 
 #: Pillow's plugin for each kind: only the plugin for what detection found ever sees the bytes.
 PILLOW_FORMATS = {Kind.PNG: "PNG", Kind.JPEG: "JPEG", Kind.GIF: "GIF", Kind.BMP: "BMP", Kind.TIFF: "TIFF"}
@@ -22,44 +22,42 @@ PILLOW_FORMATS = {Kind.PNG: "PNG", Kind.JPEG: "JPEG", Kind.GIF: "GIF", Kind.BMP:
 MAX_SOURCE_PIXELS = 64_000_000
 #: A resolution outside this range is a placeholder (0, 1) or nonsense, not a printed size.
 _PLAUSIBLE_DPI = (20.0, 4800.0)
-#: What Pillow raises on broken or hostile image data, besides its own DecompressionBombError.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+#: What Pillow raises on broken or hostile image data.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def render_image(path: Path, kind: Kind, resolution: Resolution, workdir: Path) -> list[Path]:
     """Every frame of the image as a fax page file in ``workdir``."""
-    with _decoding(path, kind) as image:
-        return spool(_frame_pages(image, resolution), workdir, resolution)
+    with _decode_errors():
+        image = Image.open(path, formats=[PILLOW_FORMATS[kind]])
+    with image:
+        with _decode_errors():
+            frames = getattr(image, "n_frames", 1)
+        return spool(_frame_pages(image, frames, resolution), workdir, resolution)
 
 
 def read_picture(path: Path, kind: Kind) -> Image.Image:
     """The first frame as an upright grayscale picture on white (for the cover page logo)."""
-    with _decoding(path, kind) as image:
+    with _decode_errors(), Image.open(path, formats=[PILLOW_FORMATS[kind]]) as image:
         return _gray(image)
 
 
 @contextmanager
-def _decoding(path: Path, kind: Kind) -> Iterator[Image.Image]:
-    """Open an image; any failure to decode it, now or while its frames are read, is the file's fault."""
+def _decode_errors() -> Iterator[None]:
+    """Pillow failing to decode is the file's fault: say so with the seed's code, not a traceback."""
     try:
-        with Image.open(path, formats=[PILLOW_FORMATS[kind]]) as image:
-            yield image
-    except TiffWriteError:
-        raise  # our own disk, not the client's image
+        yield
+    except Image.DecompressionBombError:
+        raise ConversionError(ErrorCode.IMAGE_PREPARATION, "the image is too large to fax") from None
     except _DECODE_ERRORS as exc:
-        raise _unreadable(exc) from None
+        raise ConversionError(ErrorCode.IMAGE_PREPARATION, f"the image cannot be decoded: {exc}") from None
 
 
-def _unreadable(exc: BaseException) -> ConversionError:
-    if isinstance(exc, Image.DecompressionBombError):
-        return ConversionError(ErrorCode.IMAGE_PREPARATION, "the image is too large to fax")
-    return ConversionError(ErrorCode.IMAGE_PREPARATION, f"the image cannot be decoded: {exc}")
-
-
-def _frame_pages(image: Image.Image, resolution: Resolution) -> Iterator[Image.Image]:
-    for frame in range(getattr(image, "n_frames", 1)):
-        image.seek(frame)
-        picture = _gray(image)
+def _frame_pages(image: Image.Image, frames: int, resolution: Resolution) -> Iterator[Image.Image]:
+    for frame in range(frames):
+        with _decode_errors():
+            image.seek(frame)
+            picture = _gray(image)
         page = place_on_page(picture, _printed_dpi(image), resolution)
         yield to_bilevel(page, dither=looks_like_photo(picture))
 
@@ -76,7 +74,7 @@ def _gray(image: Image.Image) -> Image.Image:
     if frame.mode.startswith("I"):
         # 16- and 32-bit gray: convert("L") would clip everything above 255 to white.
         frame = frame.convert("I").point(lambda value: value / 256)
-    if frame.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in frame.info:
+    if frame.has_transparency_data:
         with_alpha = frame.convert("RGBA")
         paper = Image.new("RGBA", frame.size, (255, 255, 255, 255))
         frame = Image.alpha_composite(paper, with_alpha)

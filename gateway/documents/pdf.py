@@ -36,7 +36,7 @@ def render_pdf(path: Path, resolution: Resolution, workdir: Path) -> list[Path]:
             ErrorCode.CONVERT_TO_TIFF_ISSUE, "Ghostscript is not installed (Debian package ghostscript)"
         )
     workdir.mkdir(parents=True, exist_ok=True)
-    papers = [closest_paper(width, height) for width, height in page_sizes(path)]
+    papers = [closest_paper(width, height) for width, height in _page_sizes(path)]
     files: list[Path] = []
     for paper, run in itertools.groupby(enumerate(papers, start=1), key=lambda numbered: numbered[1]):
         numbers = [number for number, _ in run]
@@ -44,7 +44,7 @@ def render_pdf(path: Path, resolution: Resolution, workdir: Path) -> list[Path]:
     return files
 
 
-def page_sizes(path: Path) -> list[tuple[float, float]]:
+def _page_sizes(path: Path) -> list[tuple[float, float]]:
     """Width and height of every page in points, or the reason the PDF cannot be faxed."""
     try:
         document = pypdfium2.PdfDocument(path)

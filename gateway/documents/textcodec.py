@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import codecs
-import unicodedata
+import re
 
-#: Control characters a text file may legitimately contain: tab, line breaks, form feed (new page).
-_LAYOUT_CONTROLS = frozenset("\t\n\r\f")
+#: Unicode's control characters (category Cc) except those a text file may contain: tab, line feed,
+#: form feed (new page), carriage return.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 #: Random bytes decoded as a single-byte charset are ~10% control characters; real text has nearly none.
 _MAX_CONTROL_SHARE = 0.05
 #: Tried in order when there is no byte order mark. cp1252 is what "ANSI" files from Windows are, and
@@ -38,5 +39,4 @@ def decode_text(data: bytes, *, complete: bool = True) -> str | None:
 
 
 def _mostly_printable(text: str) -> bool:
-    controls = sum(1 for char in text if char not in _LAYOUT_CONTROLS and unicodedata.category(char) == "Cc")
-    return controls <= _MAX_CONTROL_SHARE * len(text)
+    return len(_CONTROLS.findall(text)) <= _MAX_CONTROL_SHARE * len(text)

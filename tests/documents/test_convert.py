@@ -87,5 +87,7 @@ def test_scratch_files_are_removed(tmp_path: Path) -> None:
 
 
 def test_unwritable_output_is_our_problem_not_the_documents(tmp_path: Path) -> None:
-    with raises_code("failed_convert_to_tiff_issue"):
+    with raises_code("failed_convert_to_tiff_issue") as caught:
         convert([make_pdf(tmp_path / "a.pdf", [A4_POINTS])], tmp_path / "no-such-dir" / "out.tif")
+    assert caught.value.filename is None  # no client file is at fault
+    assert "no-such-dir" not in caught.value.message  # server paths stay in the log

@@ -85,8 +85,9 @@ def test_logo_goes_top_right(tmp_path: Path) -> None:
 def test_logo_that_is_not_an_image(tmp_path: Path) -> None:
     path = tmp_path / "logo.png"
     path.write_text("not really a picture")
-    with raises_code("failed_mimetype_not_supported"):
-        convert([], tmp_path / "out.tif", cover=CoverPage("Alice", "Bob", logo=path))
+    with raises_code("failed_mimetype_not_supported") as caught:
+        convert([], tmp_path / "out.tif", cover=CoverPage("Alice", "Bob", logo=str(path)))  # type: ignore[arg-type]
+    assert caught.value.filename == "logo.png"
 
 
 def test_long_message_continues_on_more_cover_pages(tmp_path: Path) -> None:
