@@ -360,8 +360,13 @@ class SipUri:
             text += "?" + "&".join(f"{name}={value}" for name, value in self.headers.items())
         return text
 
+    @property
+    def hostport(self) -> str:
+        """host[:port] as written in a URI or Via: "[2001:db8::1]:5060", "example.com"."""
+        return _format_hostport(self.host, self.port)
 
-@dataclass(kw_only=True)
+
+@dataclass
 class Address:
     """name-addr / addr-spec (RFC 3261 20.10, 25.1) as From, To, Contact, Route and Refer-To use it.
 
@@ -369,7 +374,7 @@ class Address:
     values as written (quoted values keep their quotes). str() always writes the <...> form.
     """
 
-    display_name: str | None = None
+    display_name: str | None
     uri: SipUri
     params: dict[str, str | None] = field(default_factory=dict)
 

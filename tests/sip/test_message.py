@@ -663,6 +663,15 @@ def test_address_forms() -> None:
     assert Address.parse('"" <sip:a@b>').display_name == ""
 
 
+def test_address_and_uri_construction() -> None:
+    uri = SipUri(user="fax", host="2001:db8::4", port=5062, params={"transport": "tcp"})
+    assert uri.hostport == "[2001:db8::4]:5062"
+    assert str(Address(None, uri, {"tag": "x"})) == "<sip:fax@[2001:db8::4]:5062;transport=tcp>;tag=x"
+    assert str(Address("Fax", SipUri(host="example.com"))) == '"Fax" <sip:example.com>'
+    with pytest.raises(TypeError):
+        SipUri("fax", None, "example.com")  # type: ignore[misc]  # keyword-only: fields are easy to swap
+
+
 def test_with_tag_copies() -> None:
     to = Address.parse("<sip:fax@gw.example.org>;foo=bar")
     tagged = to.with_tag("abc")
