@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,7 +38,8 @@ def run_tool(
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have finished meanwhile
+            os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         raise ConversionError(error_code, f"{name} took longer than {timeout:.0f} s") from None
     text = output.decode("utf-8", errors="replace")
