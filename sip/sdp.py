@@ -479,8 +479,9 @@ class T38Params:
         """Our answer to these offered parameters, given what we (``local``) support. T.38 Annex D:
 
         - version and max bit rate: the lower of the two (the answer may only go down);
-        - rate management: the offerer's, echoed (it is not negotiable; over UDPTL it is
-          transferredTCF, and an offer of localTCF is answered localTCF, which SpanDSP also runs);
+        - rate management: the offerer's, echoed (it is not negotiable). Over UDPTL it should be
+          transferredTCF; an offer of localTCF is still answered localTCF, and the engine has to set
+          SpanDSP's t38_set_data_rate_management_method to match (SpanDSP has both methods);
         - max buffer and max datagram: ours. They are declarative, each side stating what it can
           receive, not a minimum to agree on: we do not copy or lower to the offer's values. The
           offer's max datagram is instead the bound on what we send (``UdptlSender(max_datagram)``);

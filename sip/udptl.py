@@ -33,6 +33,8 @@ UDPTL_SEQ_MODULUS = 1 << 16
 _CHOICE_FEC = 0x80
 #: A gap larger than this is a restart of the far end's numbering, not loss (never wait, never count it).
 MAX_GAP = 32
+#: The datagram bound when the far end states no T38FaxMaxDatagram (Asterisk's DEFAULT_FAX_MAX_DATAGRAM).
+DEFAULT_MAX_DATAGRAM = 400
 #: How many delivered IFP packets the receiver keeps for duplicate detection and FEC recovery.
 HISTORY = 64
 
@@ -189,18 +191,19 @@ class UdptlSender:
 
     Redundancy (the default): up to ``redundancy`` previous IFP packets ride along as secondaries;
     the oldest are left out when the datagram would exceed ``max_datagram`` (the far end's
-    T38FaxMaxDatagram, read as the whole UDPTL packet, the stricter of the two readings in use).
+    T38FaxMaxDatagram, read as the whole UDPTL packet, the stricter of the two readings in use;
+    None, when the far end did not say, means ``DEFAULT_MAX_DATAGRAM`` as in Asterisk).
 
     With ``fec_span`` > 0: parity FEC instead, ``redundancy`` entries each spanning ``fec_span``
     packets (Asterisk's udptlfecentries / udptlfecspan), wound up gradually at the start of the stream
     as Asterisk and SpanDSP do, and with fewer entries when the datagram would be too large.
     """
 
-    def __init__(self, redundancy: int = 3, max_datagram: int = 400, *, fec_span: int = 0) -> None:
+    def __init__(self, redundancy: int = 3, max_datagram: int | None = 400, *, fec_span: int = 0) -> None:
         if redundancy < 0 or fec_span < 0:
             raise ValueError("redundancy and fec_span must not be negative")
         self.redundancy = redundancy
-        self.max_datagram = max_datagram
+        self.max_datagram = DEFAULT_MAX_DATAGRAM if max_datagram is None else max_datagram
         self.fec_span = fec_span
         #: The sequence number of the next packet.
         self.sequence = 0

@@ -203,6 +203,13 @@ def test_a_lone_primary_too_large_is_an_error_and_consumes_no_number():
     assert len(sender.packet(bytes(45))) == 50
 
 
+def test_unstated_max_datagram_means_400():
+    sender = UdptlSender(max_datagram=None)
+    assert sender.max_datagram == 400
+    with pytest.raises(UdptlError):
+        sender.packet(bytes(396))
+
+
 def test_empty_ifp_is_refused():
     with pytest.raises(UdptlError):
         UdptlSender().packet(b"")
