@@ -26,6 +26,7 @@ __all__ = [
     "DigestServer",
     "Verdict",
     "choose_challenge",
+    "digest_response",
     "parse_auth_header",
 ]
 
