@@ -16,7 +16,7 @@ from gateway.documents.detect import IMAGE_KINDS, OFFICE_KINDS, Kind, detect
 from gateway.documents.errors import ConversionError, ErrorCode
 from gateway.documents.images import render_image
 from gateway.documents.office import office_to_pdf
-from gateway.documents.pages import PageFiles, spool
+from gateway.documents.pages import spool
 from gateway.documents.pdf import render_pdf
 from gateway.documents.text import render_text
 from gateway.documents.validate import validate_fax_tiff
@@ -99,7 +99,7 @@ def _write_checked(pages: list[Path], out: Path, resolution: Resolution, compres
     """Write the final file next to ``out`` under a temporary name, check it, then rename it into place."""
     partial = out.with_name(f".{out.name}.{uuid.uuid4().hex}.part")
     try:
-        write_tiff_f(partial, PageFiles(pages), resolution, compression)
+        write_tiff_f(partial, pages, resolution, compression)
         count = validate_fax_tiff(partial)
         os.replace(partial, out)
         return count

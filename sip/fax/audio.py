@@ -59,6 +59,12 @@ class AudioTerminal(T30Session):
         with self._native() as state:
             lib.fax_rx(state, ffi.from_buffer("int16_t[]", samples), count)
 
+    def receive_gap(self, count: int = BLOCK_SAMPLES) -> None:
+        """``count`` samples never arrived (a lost RTP packet): let the modems account for the time
+        without inventing a signal, which would be worse for a fax than the gap itself."""
+        with self._native() as state:
+            lib.fax_rx_fillin(state, count)
+
     def transmit_audio(self, count: int = BLOCK_SAMPLES) -> bytes:
         """The next ``count`` samples to put on the line."""
         if count > len(self._tx_buffer):
