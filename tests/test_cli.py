@@ -1,0 +1,83 @@
+"""The ``faxgw`` command as a user runs it: a separate process, real files, real SpanDSP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.documents import validate_fax_tiff
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "sample.pdf"
+
+
+#: The console script pip installed next to this Python: the command exactly as users run it.
+FAXGW = Path(sys.executable).parent / "faxgw"
+
+
+def faxgw(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FAXGW, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+@pytest.mark.parametrize("mode", ["audio", "t38", "gateway"])
+def test_loopback_json(tmp_path: Path, mode: str) -> None:
+    result = faxgw("loopback", SAMPLE, "--mode", mode, "--out", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["completion_code"] == 0 and report["completion_text"] == "OK"
+    assert report["pages_sent"] == report["pages_received"] == report["pages_identical"] == 2
+    assert report["mode"] == mode and report["ecm"] is True and report["bit_rate"] == 14400
+    assert Path(report["received_pdf"]).read_bytes().startswith(b"%PDF")
+    assert validate_fax_tiff(Path(report["received_tiff"])) == 2
+
+
+def test_loopback_progress_without_ecm(tmp_path: Path) -> None:
+    result = faxgw("loopback", SAMPLE, "--no-ecm", "--mode", "audio", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no ECM" in result.stdout
+    assert "page 1: identical" in result.stdout and "page 2: identical" in result.stdout
+    assert (tmp_path / "preview" / "page-2.png").is_file()
+
+
+def test_loopback_refuses_bad_input_before_any_call(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 4)
+    result = faxgw("loopback", junk, "--out", tmp_path / "out", "--json")
+    assert result.returncode == 2
+    error = json.loads(result.stdout)
+    assert error["error"] == "failed_mimetype_not_supported" and error["file"] == "junk.bin"
+    assert not (tmp_path / "out" / "received.tif").exists()
+
+
+def test_convert_with_cover_page(tmp_path: Path) -> None:
+    out = tmp_path / "fax.tif"
+    result = faxgw(
+        "convert",
+        SAMPLE,
+        "-o",
+        out,
+        "--cover-to",
+        "Dr. Smith",
+        "--cover-from",
+        "ACME",
+        "--subject",
+        "Order",
+        "--cover-flag",
+        "urgent",
+        "--resolution",
+        "standard",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 pages, standard (204x98 dpi)" in result.stdout
+    assert validate_fax_tiff(out) == 3
+
+
+def test_convert_cover_needs_both_names(tmp_path: Path) -> None:
+    result = faxgw("convert", SAMPLE, "-o", tmp_path / "fax.tif", "--cover-to", "Dr. Smith")
+    assert result.returncode == 2
+    assert "error: invalid_argument" in result.stderr
+    assert "Traceback" not in result.stderr
