@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.documents import ConversionError, CoverPage
-from sip.fax import Resolution
+from sip.fax import BIT_RATES, Completed, FaxEvent, FaxOptions, Negotiated, PageDone, Resolution
+from sip.fax_call import FaxCallOptions, T38Policy
 
 #: Exit codes: 0 done, 1 the fax failed, 2 bad input (nothing was sent).
 EXIT_FAILED = 1
@@ -62,3 +64,82 @@ def report_bad_input(error: ConversionError | ValueError, as_json: bool) -> int:
         where = f" ({filename})" if filename else ""
         print(f"error: {code}: {message}{where}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def add_call_options(parser: argparse.ArgumentParser) -> None:
+    """How a fax call behaves, for ``send`` and ``receive``."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--t38",
+        dest="t38",
+        action="store_const",
+        const="t38",
+        help="offer T.38 as soon as the call is up (and accept the peer's offer)",
+    )
+    mode.add_argument(
+        "--audio", dest="t38", action="store_const", const="audio", help="G.711 passthrough only: refuse T.38"
+    )
+    mode.add_argument(
+        "--auto",
+        dest="t38",
+        action="store_const",
+        const="auto",
+        help="accept T.38 when offered; the receiving side offers it (default)",
+    )
+    parser.set_defaults(t38="auto")
+    parser.add_argument(
+        "--ecm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="error correction mode (default on)",
+    )
+    parser.add_argument("--ident", default="", help="our station ident (TSI/CSI), up to 20 characters")
+    parser.add_argument("--header", default="", help="page header line printed on each sent page")
+    parser.add_argument("--max-rate", type=int, choices=BIT_RATES, default=14400, help="bit/s")
+    parser.add_argument(
+        "--unpaced",
+        action="store_true",
+        help="send T.38 as fast as possible: only toward another faxgw, never a real peer",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object per fax instead of progress"
+    )
+
+
+def call_options(args: argparse.Namespace) -> FaxCallOptions:
+    fax = FaxOptions(ident=args.ident, header=args.header, ecm=args.ecm, max_bit_rate=args.max_rate)
+    return FaxCallOptions(t38=T38Policy(args.t38), fax=fax, paced=not args.unpaced)
+
+
+def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
+    """'HOST', 'HOST:PORT' or '[IPv6]:PORT'."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":")
+    else:
+        host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if port and not port.isdigit():
+        raise argparse.ArgumentTypeError(f"bad port in {text!r}")
+    return host, int(port) if port else default_port
+
+
+def progress(label: str) -> Callable[[FaxEvent], None]:
+    """Print fax events as they happen, one line each."""
+
+    def show(event: FaxEvent) -> None:
+        if isinstance(event, Negotiated):
+            resolution = event.resolution.name.lower() if event.resolution else "unknown resolution"
+            ecm = "ECM" if event.ecm else "no ECM"
+            line = (
+                f"negotiated with {event.remote_ident or 'remote'}: {event.bit_rate} bit/s, {ecm}, "
+                f"{event.encoding}, {resolution}, over {event.transport.value}"
+            )
+        elif isinstance(event, PageDone):
+            line = f"page {event.page} {'sent' if event.sending else 'received'} ({event.bad_rows} bad rows)"
+        elif isinstance(event, Completed):
+            line = f"T.30 done: {event.text} (code {event.code}), {event.pages_transferred} page(s)"
+        else:
+            return
+        print(f"[{label}] {line}", flush=True)
+
+    return show

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from gateway.cli.common import EXIT_FAILED, add_document_options, cover_page, report_bad_input
+from gateway.cli.common import EXIT_FAILED, add_document_options, cover_page, progress, report_bad_input
 from gateway.documents import ConversionError, convert, page_differences, render_received
-from sip.fax import Completed, FaxEvent, Negotiated, PageDone, Resolution
+from sip.fax import FaxEvent, Resolution
 from sip.fax.loopback import LoopbackMode, run_loopback
 
 
@@ -40,19 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _progress(side: str, event: FaxEvent) -> None:
-    if side != "receiver":
-        return
-    if isinstance(event, Negotiated):
-        resolution = event.resolution.name.lower() if event.resolution else "unknown resolution"
-        print(
-            f"negotiated: {event.bit_rate} bit/s, {'ECM' if event.ecm else 'no ECM'}, {event.encoding}, "
-            f"{resolution}, over {event.transport.value}"
-        )
-    elif isinstance(event, PageDone):
-        print(f"page {event.page} received ({event.width}x{event.length}, {event.bad_rows} bad rows)")
-    elif isinstance(event, Completed):
-        print(f"receiver done: {event.text} (code {event.code})")
+def _receiver_progress() -> Callable[[str, FaxEvent], None]:
+    show = progress("receiver")
+    return lambda side, event: show(event) if side == "receiver" else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         received_tiff,
         mode=LoopbackMode(args.mode),
         ecm=args.ecm,
-        on_event=None if args.json else _progress,
+        on_event=None if args.json else _receiver_progress(),
     )
     differences = page_differences(sent_tiff, received_tiff) if received_tiff.exists() else []
     identical = sum(1 for difference in differences if difference == 0)

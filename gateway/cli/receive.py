@@ -1,0 +1,101 @@
+"""``faxgw receive``: answer fax calls on a SIP address and write what arrives, like recvfax."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+
+from gateway.cli.common import add_call_options, call_options, host_port, progress, report_bad_input
+from gateway.documents import render_received
+from sip.call import IncomingCall
+from sip.fax_call import FaxCallOptions, receive_fax
+from sip.media import Ticker
+from sip.ua import UaConfig, UserAgent
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("receive", help="answer fax calls and save the faxes")
+    parser.add_argument("--listen", type=host_port, default=("127.0.0.1", 5060), metavar="HOST:PORT")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR")
+    parser.add_argument(
+        "--count", type=int, default=0, metavar="N", help="stop after N faxes (default: never)"
+    )
+    add_call_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = call_options(args)
+    except ValueError as error:
+        return report_bad_input(error, args.json)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a receiver without --count stops
+        asyncio.run(_serve(args, options))
+    return 0
+
+
+async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> None:
+    host, port = args.listen
+    finished = asyncio.Queue[None]()
+    ticker = Ticker()
+    tasks: set[asyncio.Task] = set()
+    counter = iter(range(1, 1_000_000))
+
+    def on_invite(call: IncomingCall) -> None:
+        number = next(counter)
+        task = asyncio.ensure_future(_receive_one(call, number, args, options, ticker, finished))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    ua = UserAgent(UaConfig(host=host, port=port, user="faxgw"), on_invite=on_invite)
+    await ua.start()
+    if not args.json:
+        print(f"[receive] listening on sip:{host}:{ua.address[1]}", flush=True)
+    try:
+        done = 0
+        while not args.count or done < args.count:
+            await finished.get()
+            done += 1
+    finally:
+        ua.close()
+        ticker.close()
+
+
+async def _receive_one(
+    call: IncomingCall,
+    number: int,
+    args: argparse.Namespace,
+    options: FaxCallOptions,
+    ticker: Ticker,
+    finished: asyncio.Queue[None],
+) -> None:
+    stem = f"fax-{time.strftime('%Y%m%d-%H%M%S')}-{number}"
+    tiff = args.out / f"{stem}.tif"
+    label = f"fax {number}"
+    if not args.json:
+        print(f"[{label}] call from {call.caller or 'unknown'} to {call.called or '?'}", flush=True)
+    try:
+        outcome = await receive_fax(
+            call, tiff, options=options, ticker=ticker, on_event=None if args.json else progress(label)
+        )
+        report = outcome.to_dict()
+        report["tiff"] = str(tiff) if outcome.pages else None
+        report["pdf"] = None
+        if outcome.pages:
+            received = render_received(tiff, args.out / f"{stem}.pdf", args.out / f"{stem}-preview")
+            report["pdf"] = str(received.pdf)
+        if args.json:
+            print(json.dumps(report), flush=True)
+        else:
+            print(
+                f"[{label}] {outcome.status}: {outcome.pages} page(s), {'T.38' if outcome.t38 else 'G.711'}"
+                + (f", saved {report['pdf']}" if report["pdf"] else ""),
+                flush=True,
+            )
+    finally:
+        finished.put_nowait(None)

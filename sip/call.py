@@ -1,0 +1,518 @@
+"""An INVITE session (RFC 3261 sections 13-15): set-up, re-INVITEs both ways, glare, session
+timers, CANCEL and BYE. One ``Call`` per dialog; ``OutgoingCall`` and ``IncomingCall`` add the
+two ways a call starts. Media is not handled here: offers and answers go in and out as SDP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sip import session_timer
+from sip.dialog import Dialog
+from sip.message import SipRequest, SipResponse, new_tag, response_to
+from sip.sdp import NotAcceptable, SessionDescription
+from sip.transaction import InviteServerTransaction, ServerTransaction
+
+if TYPE_CHECKING:
+    from sip.ua import UserAgent
+
+log = logging.getLogger("sip.call")
+
+SDP = "application/sdp"
+#: RFC 3261 14.1: how often a re-INVITE is retried after 491 before giving up.
+GLARE_RETRIES = 3
+
+OfferHandler = Callable[[SessionDescription], Awaitable[SessionDescription]]
+
+
+class CallState(enum.Enum):
+    CALLING = "CALLING"  # INVITE sent or received, nothing more yet
+    EARLY = "EARLY"  # a provisional response went across
+    ESTABLISHED = "ESTABLISHED"  # 2xx (and, for us as callee, its ACK)
+    TERMINATED = "TERMINATED"
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """How a call ended. ``status`` is the SIP final response when the set-up failed."""
+
+    cause: str  # remote_bye | local_bye | rejected | cancelled | no_answer | timeout | no_ack
+    #             | session_expired | transport_error
+    status: int | None = None
+    reason: str = ""
+
+
+class CallError(Exception):
+    """A request inside the call failed; ``status`` is the SIP response."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class Call:
+    """The parts of an INVITE session that do not depend on who called whom."""
+
+    we_are_uac: bool
+
+    def __init__(self, ua: UserAgent, on_offer: OfferHandler | None = None) -> None:
+        self.ua = ua
+        self.on_offer = on_offer
+        self.state = CallState.CALLING
+        self.dialog: Dialog | None = None
+        self.local_sdp: SessionDescription | None = None
+        self.remote_sdp: SessionDescription | None = None
+        self.ended: asyncio.Future[Hangup] = asyncio.get_running_loop().create_future()
+        self.timer: session_timer.SessionTimer | None = None
+        self._timer_task: asyncio.TimerHandle | None = None
+        self._reinvite_pending = False  # ours
+        self._incoming_reinvite: InviteServerTransaction | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.call_id = ""
+
+    # -- state --------------------------------------------------------------------------------
+    def _enter(self, state: CallState) -> None:
+        if state is not self.state:
+            log.info("call %s %s -> %s", self.call_id, self.state.value, state.value)
+            self.state = state
+
+    def _end(self, hangup: Hangup) -> None:
+        if self.state is CallState.TERMINATED:
+            return
+        self._enter(CallState.TERMINATED)
+        if self._timer_task:
+            self._timer_task.cancel()
+        if self.dialog is not None:
+            self.ua._forget_dialog(self.dialog)
+        if not self.ended.done():
+            self.ended.set_result(hangup)
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call %s: %r", self.call_id, task.exception(), exc_info=task.exception())
+
+    # -- hanging up -----------------------------------------------------------------------------
+    async def hangup(self) -> None:
+        """End the call from our side (BYE once established)."""
+        if self.state is CallState.ESTABLISHED and self.dialog is not None:
+            self._end(Hangup("local_bye"))
+            request = self._in_dialog("BYE")
+            await self.ua.send_request(request, self.dialog.next_hop())
+
+    # -- re-INVITE from us (RFC 3261 14.1) -------------------------------------------------------
+    async def reinvite(
+        self, offer: SessionDescription, *, still_wanted: Callable[[], bool] = lambda: True
+    ) -> SessionDescription:
+        """Offer new media; returns the answer or raises ``CallError`` (e.g. 488: stay as you are).
+
+        On glare (491) it waits the RFC 3261 14.1 back-off and tries again while ``still_wanted()``:
+        meanwhile the peer's own re-INVITE may have done the job.
+        """
+        if self.state is not CallState.ESTABLISHED or self.dialog is None:
+            raise CallError(481, "Call/Transaction Does Not Exist")
+        if self._reinvite_pending:
+            raise CallError(491, "Request Pending")
+        for attempt in range(GLARE_RETRIES + 1):
+            self._reinvite_pending = True
+            try:
+                response, request = await self._send_reinvite(offer)
+            finally:
+                self._reinvite_pending = False  # not during the back-off: the peer's retry must get in
+            if response.status == 491 and attempt < GLARE_RETRIES:
+                await asyncio.sleep(self._glare_backoff())
+                if still_wanted() and self.state is CallState.ESTABLISHED:
+                    continue
+            break
+        if response.status >= 300:
+            if response.status in (408, 481):
+                await self.hangup()  # RFC 3261 12.2.1.2: the dialog is gone
+            raise CallError(response.status, response.reason)
+        self._acknowledge(request, response)
+        answer = SessionDescription.parse(response.body)
+        self.local_sdp, self.remote_sdp = offer, answer
+        self._timer_from_response(response)
+        return answer
+
+    async def _send_reinvite(self, offer: SessionDescription) -> tuple[SipResponse, SipRequest]:
+        request = self._in_dialog("INVITE", body=bytes(offer), content_type=SDP)
+        if self.ua.config.session_expires:
+            session_timer.add_request_headers(
+                request.headers, self.timer.interval if self.timer else self.ua.config.session_expires
+            )
+        response, sent = await self.ua.send_request(request, self.dialog.next_hop(), return_request=True)
+        return response, sent
+
+    def _glare_backoff(self) -> float:
+        # RFC 3261 14.1: the owner of the Call-ID (the caller) waits 2.1-4 s, the other 0-2 s.
+        return random.uniform(2.1, 4.0) if self.we_are_uac else random.uniform(0.0, 2.0)
+
+    def _acknowledge(self, invite: SipRequest, response: SipResponse) -> None:
+        """RFC 3261 13.2.2.4: ACK a 2xx ourselves, end to end, with the INVITE's CSeq number."""
+        assert self.dialog is not None
+        self.dialog.refresh_target(response)
+        ack = self._in_dialog("ACK", cseq=invite.cseq[0])
+        self._last_ack = ack
+        self.ua.transactions.send_stateless(ack, self.dialog.next_hop())
+
+    def resend_ack(self) -> None:
+        """A 2xx came again: our ACK was lost."""
+        if getattr(self, "_last_ack", None) is not None and self.dialog is not None:
+            self.ua.transactions.send_stateless(self._last_ack, self.dialog.next_hop())
+
+    def _in_dialog(
+        self, method: str, *, body: bytes = b"", content_type: str | None = None, cseq: int | None = None
+    ) -> SipRequest:
+        assert self.dialog is not None
+        host, port = self.ua.transport.via_address(self.dialog.transport)
+        request = self.dialog.request(
+            method,
+            via_host=host,
+            via_port=port,
+            contact=self.ua.contact(),
+            body=body,
+            content_type=content_type,
+            cseq=cseq,
+        )
+        self.ua.decorate(request)
+        return request
+
+    # -- requests from the peer inside the dialog ------------------------------------------------
+    def receive(self, request: SipRequest, transaction: ServerTransaction | None) -> None:
+        assert self.dialog is not None
+        if request.method == "ACK":
+            self._on_ack(request)
+            return
+        assert transaction is not None
+        if not self.dialog.accept_remote_cseq(request):
+            transaction.respond(response_to(request, 500, "Server Internal Error"))
+            return
+        if request.method == "BYE":
+            transaction.respond(self._response(request, 200))
+            self._end(Hangup("remote_bye"))
+        elif request.method == "INVITE":
+            self._spawn(self._on_reinvite(request, transaction))  # type: ignore[arg-type]
+        elif request.method == "UPDATE":
+            self._on_update(request, transaction)
+        elif request.method in ("INFO", "OPTIONS", "NOTIFY"):
+            transaction.respond(self._response(request, 200))
+        else:
+            transaction.respond(self._response(request, 501))
+
+    def _on_ack(self, request: SipRequest) -> None:
+        if self._incoming_reinvite is not None:
+            self._incoming_reinvite.acknowledged()
+            self._incoming_reinvite = None
+
+    async def _on_reinvite(self, request: SipRequest, transaction: InviteServerTransaction) -> None:
+        """RFC 3261 14.2, with glare (491) and RFC 4028 refreshes that leave the media alone."""
+        if self._reinvite_pending:
+            transaction.respond(self._response(request, 491))
+            return
+        if self._incoming_reinvite is not None:
+            response = self._response(request, 500)
+            response.headers.add("Retry-After", str(random.randint(0, 10)))
+            transaction.respond(response)
+            return
+        try:
+            timer = session_timer.negotiate_as_uas(request, self.ua.config.min_se)
+        except session_timer.IntervalTooSmall as small:
+            response = self._response(request, 422)
+            response.headers.add("Min-SE", str(small.min_se))
+            transaction.respond(response)
+            return
+        try:
+            answer = await self._answer_reoffer(request)
+        except NotAcceptable as error:
+            log.info("call %s: re-INVITE refused: %s", self.call_id, error)
+            transaction.respond(self._response(request, 488))
+            return
+        assert self.dialog is not None
+        self.dialog.refresh_target(request)
+        response = self._response(request, 200, body=bytes(answer))
+        if timer is not None:
+            session_timer.add_response_headers(response.headers, timer, request)
+            self._start_timer(timer, we_are_uac=False)
+        self._incoming_reinvite = transaction
+        transaction.on_no_ack = lambda: self._spawn(self.hangup())
+        transaction.respond(response)
+
+    async def _answer_reoffer(self, request: SipRequest) -> SessionDescription:
+        if not request.body:
+            # An offerless re-INVITE: our current SDP is the offer in the 2xx (RFC 3261 14.2).
+            assert self.local_sdp is not None
+            return self.local_sdp
+        offer = SessionDescription.parse(request.body)
+        if self.remote_sdp is not None and offer.origin == self.remote_sdp.origin and self.local_sdp:
+            # Same o= line, same version: a session refresh (RFC 4028) - the media stays untouched.
+            return self.local_sdp
+        if self.on_offer is None:
+            raise NotAcceptable("no handler for new offers")
+        answer = await self.on_offer(offer)
+        self.remote_sdp, self.local_sdp = offer, answer
+        return answer
+
+    def _on_update(self, request: SipRequest, transaction: ServerTransaction) -> None:
+        """UPDATE (RFC 3311) is only used here for session refreshes without SDP."""
+        if request.body:
+            transaction.respond(self._response(request, 488))
+            return
+        response = self._response(request, 200)
+        timer = None
+        try:
+            timer = session_timer.negotiate_as_uas(request, self.ua.config.min_se)
+        except session_timer.IntervalTooSmall as small:
+            response = self._response(request, 422)
+            response.headers.add("Min-SE", str(small.min_se))
+        if timer is not None:
+            session_timer.add_response_headers(response.headers, timer, request)
+            self._start_timer(timer, we_are_uac=False)
+        transaction.respond(response)
+
+    def _response(self, request: SipRequest, status: int, body: bytes = b"") -> SipResponse:
+        assert self.dialog is not None
+        response = response_to(request, status, to_tag=self.dialog.local_tag)
+        if status < 300:
+            response.headers.add("Contact", self.ua.contact())
+        if body:
+            response.headers.add("Content-Type", SDP)
+            response.body = body
+        self.ua.decorate(response)
+        return response
+
+    # -- session timer (RFC 4028) ---------------------------------------------------------------
+    def _timer_from_response(self, response: SipResponse) -> None:
+        timer = session_timer.from_uac_response(response, self.ua.config.session_expires)
+        if timer is not None:
+            self._start_timer(timer, we_are_uac=True)
+
+    def _start_timer(self, timer: session_timer.SessionTimer, *, we_are_uac: bool) -> None:
+        """(Re)start after any successful refresh. The roles are those of the refreshing request."""
+        self.timer = timer
+        if self._timer_task:
+            self._timer_task.cancel()
+        loop = asyncio.get_running_loop()
+        if timer.we_refresh(we_are_uac):
+            self._timer_task = loop.call_later(timer.refresh_after, lambda: self._spawn(self._refresh()))
+        else:
+            self._timer_task = loop.call_later(timer.expire_after, lambda: self._spawn(self._expired()))
+
+    async def _refresh(self) -> None:
+        if self.state is not CallState.ESTABLISHED or self.local_sdp is None:
+            return
+        try:
+            await self.reinvite(self.local_sdp)  # unchanged SDP: same o= version, media untouched
+        except CallError as error:
+            log.warning("call %s: session refresh failed: %s", self.call_id, error)
+            if error.status == 491 and self.timer:
+                self._start_timer(self.timer, we_are_uac=True)
+
+    async def _expired(self) -> None:
+        log.warning("call %s: session timer expired without a refresh", self.call_id)
+        if self.state is CallState.ESTABLISHED and self.dialog is not None:
+            self._end(Hangup("session_expired"))
+            await self.ua.send_request(self._in_dialog("BYE"), self.dialog.next_hop())
+
+
+class OutgoingCall(Call):
+    """A call we place: INVITE, provisional responses, auth challenges, 2xx + ACK or failure."""
+
+    we_are_uac = True
+
+    def __init__(
+        self,
+        ua: UserAgent,
+        invite: SipRequest,
+        offer: SessionDescription,
+        on_offer: OfferHandler | None = None,
+    ) -> None:
+        super().__init__(ua, on_offer)
+        self.invite = invite
+        self.local_sdp = offer
+        self.call_id = invite.call_id
+        self.progress: list[int] = []  # provisional statuses seen (180, 183, ...)
+        self._transaction = None
+        self._cancel_requested = False
+
+    async def connect(self, ring_timeout: float = 60.0) -> SessionDescription:
+        """Place the call; returns the answer SDP, or raises ``CallError`` with the final status.
+
+        After ``ring_timeout`` seconds without an answer the call is cancelled (no answer).
+        """
+        timeout_handle = asyncio.get_running_loop().call_later(ring_timeout, self._ring_timeout)
+        try:
+            response, request = await self.ua.send_request(
+                self.invite,
+                self.ua.peer_for(self.invite.uri),
+                return_request=True,
+                on_provisional=self._provisional,
+                on_transaction=self._set_transaction,
+            )
+        finally:
+            timeout_handle.cancel()
+        self.invite = request
+        if response.status >= 300:
+            cause = {487: "no_answer" if self._timed_out else "cancelled", 408: "timeout"}.get(
+                response.status, "rejected"
+            )
+            if response.status == 487 and self._cancel_requested and not self._timed_out:
+                cause = "cancelled"
+            self._end(Hangup(cause, response.status, response.reason))
+            raise CallError(response.status, response.reason)
+        self.dialog = Dialog.from_uac(request, response, self.ua.peer_for(request.uri).transport)
+        self.ua._remember_dialog(self.dialog, self)
+        self.remote_sdp = SessionDescription.parse(response.body) if response.body else None
+        self._acknowledge(request, response)
+        self._enter(CallState.ESTABLISHED)
+        self._timer_from_response(response)
+        if self._cancel_requested:
+            await self.hangup()  # answered while we were cancelling: the 2xx wins, then BYE
+            raise CallError(487, "Request Terminated")
+        if self.remote_sdp is None:
+            raise CallError(488, "Not Acceptable Here")
+        return self.remote_sdp
+
+    _timed_out = False
+
+    def _set_transaction(self, transaction) -> None:
+        self._transaction = transaction
+        if self._cancel_requested and self.progress:
+            self._send_cancel()
+
+    def _provisional(self, response: SipResponse) -> None:
+        self.progress.append(response.status)
+        if response.status > 100:
+            self._enter(CallState.EARLY)
+        if self._cancel_requested:
+            self._send_cancel()
+
+    def _ring_timeout(self) -> None:
+        self._timed_out = True
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Stop ringing (RFC 3261 9.1). Sent once a provisional response proved the INVITE arrived."""
+        self._cancel_requested = True
+        if self.progress and self._transaction is not None:
+            self._send_cancel()
+
+    _cancel_sent = False
+
+    def _send_cancel(self) -> None:
+        if self._cancel_sent or self._transaction is None:
+            return
+        self._cancel_sent = True
+        invite = self._transaction.request
+        cancel = SipRequest("CANCEL", invite.uri, type(invite.headers)())
+        for name in ("Via", "Max-Forwards", "From", "To", "Call-ID"):
+            value = invite.headers.get_all(name)[0] if name == "Via" else invite.headers.get(name)
+            if value is not None:
+                cancel.headers.add(name, value)
+        cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
+        for route in invite.headers.get_all("Route"):
+            cancel.headers.add("Route", route)
+        self.ua.decorate(cancel)
+        self.ua.transactions.request(cancel, self._transaction.peer)
+
+    async def hangup(self) -> None:
+        if self.state in (CallState.CALLING, CallState.EARLY):
+            self.cancel()
+            return
+        await super().hangup()
+
+
+class IncomingCall(Call):
+    """A call offered to us: ring, then accept with an answer or reject with a status."""
+
+    we_are_uac = False
+
+    def __init__(
+        self, ua: UserAgent, request: SipRequest, transaction: InviteServerTransaction, transport: str
+    ) -> None:
+        super().__init__(ua)
+        self.request = request
+        self.transaction = transaction
+        self.call_id = request.call_id
+        self.remote_sdp = SessionDescription.parse(request.body) if request.body else None
+        self.dialog = Dialog.from_uas(request, new_tag(), transport)
+        self._acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def caller(self) -> str:
+        return self.request.from_address.uri.user or ""
+
+    @property
+    def called(self) -> str:
+        """The number dialled: the Request-URI's user part (the DID), else the To user."""
+        return self.request.uri.user or self.request.to_address.uri.user or ""
+
+    def ring(self) -> None:
+        if self.state is CallState.CALLING:
+            self.transaction.respond(self._response(self.request, 180))
+            self._enter(CallState.EARLY)
+
+    def reject(self, status: int = 486) -> None:
+        if self.state in (CallState.CALLING, CallState.EARLY):
+            self.transaction.respond(self._response(self.request, status))
+            self._end(Hangup("rejected", status))
+
+    async def accept(self, answer: SessionDescription, ack_timeout: float | None = None) -> None:
+        """Send 200 with ``answer`` and wait for the ACK (the call is established then)."""
+        try:
+            timer = session_timer.negotiate_as_uas(self.request, self.ua.config.min_se)
+        except session_timer.IntervalTooSmall as small:
+            response = self._response(self.request, 422)
+            response.headers.add("Min-SE", str(small.min_se))
+            self.transaction.respond(response)
+            self._end(Hangup("rejected", 422))
+            raise CallError(422, "Session Interval Too Small") from None
+        response = self._response(self.request, 200, body=bytes(answer))
+        response.headers.add("Allow", self.ua.ALLOW)
+        if timer is not None:
+            session_timer.add_response_headers(response.headers, timer, self.request)
+        self.local_sdp = answer
+        self.transaction.on_no_ack = lambda: self._end(Hangup("no_ack"))
+        self.transaction.respond(response)
+        ack_wait = asyncio.shield(self._acked)
+        await asyncio.wait(
+            [ack_wait, self.ended],
+            timeout=ack_timeout or self.ua.transactions.timers.timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not self._acked.done():
+            self._end(Hangup("no_ack"))
+            raise CallError(408, "no ACK")
+        self._enter(CallState.ESTABLISHED)
+        if timer is not None:
+            self._start_timer(timer, we_are_uac=False)
+
+    def _on_ack(self, request: SipRequest) -> None:
+        if not self._acked.done():
+            self.transaction.acknowledged()
+            self._acked.set_result(None)
+            return
+        super()._on_ack(request)
+
+    def cancelled(self) -> None:
+        """The caller sent CANCEL before we answered (RFC 3261 9.2)."""
+        if self.state in (CallState.CALLING, CallState.EARLY):
+            self.transaction.respond(self._response(self.request, 487))
+            self._end(Hangup("cancelled", 487))
+
+    async def hangup(self) -> None:
+        if self.state in (CallState.CALLING, CallState.EARLY):
+            self.reject(480)
+            return
+        await super().hangup()

@@ -1,0 +1,432 @@
+"""Fax over SIP: a ``Call`` plus its media plus a SpanDSP session, in both directions.
+
+The call starts on G.711 audio. Either side may re-INVITE to T.38: we then carry on with a T.38
+terminal; if our own T.38 offer is refused we stay on audio. The outcome joins what SIP and
+T.30 said into one ``FaxOutcome``. Nothing here knows about HTTP, jobs or databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sip.call import Call, CallError, CallState, Hangup, IncomingCall
+from sip.fax import AudioTerminal, Completed, FaxEvent, FaxOptions, G711Codec, Law, Negotiated, T38Terminal
+from sip.fax.audio import BLOCK_SAMPLES
+from sip.media import RtpEndpoint, Ticker, UdptlEndpoint
+from sip.rtp import Gap
+from sip.sdp import (
+    NegotiatedMedia,
+    NotAcceptable,
+    SessionDescription,
+    T38Params,
+    answer_offer,
+    audio_offer,
+    negotiated_from_answer,
+    t38_offer,
+)
+from sip.ua import UserAgent
+
+log = logging.getLogger("sip.fax_call")
+
+#: How long the receiver waits for the sender's BYE after T.30 has finished.
+BYE_GRACE = 2.0
+
+
+class T38Policy(enum.Enum):
+    T38 = "t38"  # offer T.38 as soon as the call is up; accept the peer's offer
+    AUDIO = "audio"  # G.711 passthrough only: refuse T.38 offers (488)
+    AUTO = "auto"  # accept the peer's T.38 offer; offer it ourselves only when receiving
+
+
+@dataclass(frozen=True)
+class FaxCallOptions:
+    t38: T38Policy = T38Policy.AUTO
+    fax: FaxOptions = field(default_factory=FaxOptions)
+    t38_params: T38Params = field(default_factory=T38Params)
+    ring_timeout: float = 60.0
+    #: Give up on a call that has not finished T.30 in this time (a 20-page fax takes ~10 min).
+    fax_timeout: float = 3600.0
+    #: Toward a real peer T.38 must be paced; between our own endpoints it may run flat out.
+    paced: bool = True
+    #: Pause between the answer and our T.38 re-INVITE (lets the peer's media settle).
+    t38_offer_delay: float = 0.2
+
+
+@dataclass(frozen=True)
+class FaxOutcome:
+    """One fax call's result: the SIP view and the T.30 view together."""
+
+    status: str  # success | partial | failed | busy | no_answer | rejected | cancelled
+    sip_code: int | None
+    hangup_cause: str | None
+    t30_code: int | None
+    t30_text: str
+    pages: int
+    pages_expected: int | None
+    t38: bool
+    bit_rate: int | None
+    ecm: bool | None
+    remote_ident: str
+    call_id: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FaxMedia:
+    """The media half of a fax call: sockets, the current SpanDSP session, and the switch to T.38."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        sending: bool,
+        calling: bool,
+        path: Path,
+        options: FaxCallOptions,
+        ticker: Ticker,
+        on_event: Callable[[FaxEvent], None] | None,
+    ) -> None:
+        self.host = host
+        self.sending = sending
+        self.calling = calling
+        self.path = path
+        self.options = options
+        self.ticker = ticker
+        self.on_event = on_event
+        self.session: AudioTerminal | T38Terminal | None = None
+        self.completed: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
+        self.negotiated: Negotiated | None = None
+        self.t38 = False
+        self.error: BaseException | None = None
+        self.call: Call | None = None
+        self._codec = G711Codec(Law.ULAW)
+        self._tick_handle: int | None = None
+        self._sdp_id = random.randint(1, 2**31)
+        self._sdp_version = 0
+        self.rtp: RtpEndpoint
+        self.udptl: UdptlEndpoint
+
+    async def open(self) -> None:
+        self.rtp = await RtpEndpoint.open(self.host)
+        params = self.options.t38_params
+        self.udptl = await UdptlEndpoint.open(
+            self.host, self._ifp_received, max_datagram=params.max_datagram or 400
+        )
+
+    def close(self) -> None:
+        if self._tick_handle is not None:
+            self.ticker.remove(self._tick_handle)
+            self._tick_handle = None
+        if self.session is not None:
+            self.session.close()
+        self.rtp.close()
+        self.udptl.close()
+
+    # -- SDP ---------------------------------------------------------------------------------------
+    def _next_version(self) -> int:
+        self._sdp_version += 1
+        return self._sdp_version
+
+    def audio_offer(self) -> SessionDescription:
+        return audio_offer(self.host, self.rtp.port, session_id=self._sdp_id, version=self._next_version())
+
+    def t38_offer(self) -> SessionDescription:
+        return t38_offer(
+            self.host,
+            self.udptl.port,
+            session_id=self._sdp_id,
+            version=self._next_version(),
+            params=self.options.t38_params,
+        )
+
+    def answer(self, offer: SessionDescription) -> tuple[SessionDescription, NegotiatedMedia]:
+        return answer_offer(
+            offer,
+            address=self.host,
+            audio_port=self.rtp.port,
+            image_port=self.udptl.port,
+            session_id=self._sdp_id,
+            version=self._next_version(),
+            accept_t38=self.options.t38 is not T38Policy.AUDIO,
+            t38=self.options.t38_params,
+        )
+
+    async def on_offer(self, offer: SessionDescription) -> SessionDescription:
+        """The peer re-INVITEs (to T.38, or back to audio): answer and switch the media."""
+        answer, media = self.answer(offer)  # NotAcceptable -> the Call answers 488
+        self.use(media)
+        return answer
+
+    async def offer_t38(self, delay: float) -> None:
+        """Our re-INVITE to T.38; a refusal (488 or anything else) leaves the fax on audio."""
+        await asyncio.sleep(delay)
+        if (
+            self.call is None
+            or self.call.state is not CallState.ESTABLISHED
+            or self.t38
+            or self.completed.done()
+        ):
+            return
+        offer = self.t38_offer()
+        try:
+            answer = await self.call.reinvite(
+                offer, still_wanted=lambda: not self.t38 and not self.completed.done()
+            )
+            media = negotiated_from_answer(offer, answer)
+        except (CallError, NotAcceptable) as error:
+            log.info("call %s: T.38 offer refused (%s): staying on audio", self.call.call_id, error)
+            return
+        self.use(media)
+
+    # -- switching ---------------------------------------------------------------------------------
+    def use(self, media: NegotiatedMedia) -> None:
+        """Start (or switch to) the negotiated media with a fresh SpanDSP session for it."""
+        if media.kind == "t38":
+            if self.t38:
+                self.udptl.set_remote(media.remote_address, media.remote_port)
+                return
+            self.udptl.set_remote(media.remote_address, media.remote_port)
+            self._replace_session(self._t38_session(media.t38 or self.options.t38_params))
+            self.t38 = True
+        else:
+            if media.payload_type is not None:
+                self.rtp.set_payload_type(media.payload_type)
+                self._codec = G711Codec(Law.ALAW if media.codec == "PCMA" else Law.ULAW)
+            self.rtp.set_remote(media.remote_address, media.remote_port)
+            if self.session is None or self.t38:
+                self._replace_session(self._audio_session())
+                self.t38 = False
+        if self._tick_handle is None:
+            self._tick_handle = self.ticker.add(self._tick)
+
+    def _replace_session(self, session: AudioTerminal | T38Terminal) -> None:
+        old = self.session
+        if old is not None:
+            if old.pages_done:
+                log.warning(
+                    "media switched after %d pages: T.30 starts again on the new media", old.pages_done
+                )
+            old.on_event = None  # its end is not the fax's end
+            old.close()
+        if self.completed.done():
+            session.close()
+            return
+        self.session = session
+
+    def _file_arguments(self) -> dict:
+        return {"send": self.path} if self.sending else {"receive": self.path}
+
+    def _audio_session(self) -> AudioTerminal:
+        return AudioTerminal(
+            calling=self.calling, options=self.options.fax, on_event=self._event, **self._file_arguments()
+        )
+
+    def _t38_session(self, params: T38Params) -> T38Terminal:
+        return T38Terminal(
+            calling=self.calling,
+            transmit=self.udptl.send,
+            options=self.options.fax,
+            on_event=self._event,
+            paced=self.options.paced,
+            version=params.version,
+            **self._file_arguments(),
+        )
+
+    # -- running -----------------------------------------------------------------------------------
+    def _event(self, event: FaxEvent) -> None:
+        if isinstance(event, Negotiated):
+            self.negotiated = event
+        if self.on_event is not None:
+            self.on_event(event)
+        if isinstance(event, Completed) and not self.completed.done():
+            self.completed.set_result(event)
+
+    def _tick(self) -> None:
+        session = self.session
+        if session is None or session.closed or self.completed.done():
+            return
+        try:
+            if isinstance(session, T38Terminal):
+                session.advance(BLOCK_SAMPLES)
+                return
+            frame = self.rtp.next_frame()
+            if isinstance(frame, bytes | bytearray):
+                session.receive_audio(self._codec.decode(frame))
+            else:
+                session.receive_gap(frame.samples if isinstance(frame, Gap) else BLOCK_SAMPLES)
+            self.rtp.send(self._codec.encode(session.transmit_audio(BLOCK_SAMPLES)))
+        except Exception as error:  # a bug or a handler error: end this fax, not the process
+            self._fail(error)
+
+    def _ifp_received(self, sequence: int, ifp: bytes) -> None:
+        session = self.session
+        if isinstance(session, T38Terminal) and not session.closed:
+            try:
+                session.receive_ifp(ifp, sequence)
+            except Exception as error:
+                self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        log.exception("fax session failed", exc_info=error)
+        self.error = error
+        if self.session is not None and not self.session.closed:
+            self.session.on_event = None
+            self.session.close()
+        if not self.completed.done():
+            self.completed.set_exception(error)
+
+    def hangup(self) -> None:
+        """The call is gone: end T.30 so phase E reports what got through."""
+        session = self.session
+        if session is not None and not session.closed and not self.completed.done():
+            session.hangup()
+
+
+async def send_fax(
+    ua: UserAgent,
+    target: str,
+    document: str | os.PathLike[str],
+    *,
+    options: FaxCallOptions | None = None,
+    ticker: Ticker | None = None,
+    on_event: Callable[[FaxEvent], None] | None = None,
+) -> FaxOutcome:
+    """Call ``target`` and send the TIFF-F ``document``."""
+    options = options or FaxCallOptions()
+    media = FaxMedia(
+        host=ua.address[0],
+        sending=True,
+        calling=True,
+        path=Path(document),
+        options=options,
+        ticker=ticker or Ticker(),
+        on_event=on_event,
+    )
+    await media.open()
+    try:
+        call = ua.call(target, media.audio_offer(), on_offer=media.on_offer)
+        try:
+            answer = await call.connect(options.ring_timeout)
+            media.call = call
+            media.use(negotiated_from_answer(call.local_sdp, answer))
+        except (CallError, NotAcceptable):
+            if call.state is not CallState.TERMINATED:
+                await call.hangup()
+            return _outcome(call, media, None)
+        if options.t38 is T38Policy.T38 and not media.t38:
+            call._spawn(media.offer_t38(options.t38_offer_delay))
+        completed = await _run(call, media, options)
+        if call.state is CallState.ESTABLISHED:
+            await call.hangup()
+        return _outcome(call, media, completed)
+    finally:
+        media.close()
+
+
+async def receive_fax(
+    call: IncomingCall,
+    document: str | os.PathLike[str],
+    *,
+    options: FaxCallOptions | None = None,
+    ticker: Ticker | None = None,
+    on_event: Callable[[FaxEvent], None] | None = None,
+) -> FaxOutcome:
+    """Answer ``call`` and receive into ``document`` (TIFF-F, written page by page)."""
+    options = options or FaxCallOptions()
+    media = FaxMedia(
+        host=call.ua.address[0],
+        sending=False,
+        calling=False,
+        path=Path(document),
+        options=options,
+        ticker=ticker or Ticker(),
+        on_event=on_event,
+    )
+    await media.open()
+    try:
+        if call.remote_sdp is None:
+            call.reject(488)
+            return _outcome(call, media, None)
+        try:
+            answer, negotiated = media.answer(call.remote_sdp)
+        except NotAcceptable:
+            call.reject(488)
+            return _outcome(call, media, None)
+        call.on_offer = media.on_offer
+        media.call = call
+        media.use(negotiated)
+        try:
+            await call.accept(answer)
+        except CallError:
+            return _outcome(call, media, None)
+        if options.t38 is not T38Policy.AUDIO and not media.t38:
+            call._spawn(media.offer_t38(options.t38_offer_delay))
+        completed = await _run(call, media, options)
+        if call.state is CallState.ESTABLISHED:
+            # T.30 is over: the sender normally hangs up now; do it ourselves if it does not.
+            try:
+                await asyncio.wait_for(asyncio.shield(call.ended), BYE_GRACE)
+            except TimeoutError:
+                await call.hangup()
+        return _outcome(call, media, completed)
+    finally:
+        media.close()
+
+
+async def _run(call: Call, media: FaxMedia, options: FaxCallOptions) -> Completed | None:
+    """Wait for T.30 to finish, the call to drop, or the fax timeout."""
+    await asyncio.wait(
+        [media.completed, call.ended], timeout=options.fax_timeout, return_when=asyncio.FIRST_COMPLETED
+    )
+    if not media.completed.done():
+        media.hangup()  # BYE or timeout mid-fax: phase E tells how many pages made it
+    if media.completed.done() and media.completed.exception() is None:
+        return media.completed.result()
+    return None
+
+
+def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOutcome:
+    hangup: Hangup | None = call.ended.result() if call.ended.done() else None
+    negotiated = media.negotiated
+    pages = completed.pages_transferred if completed else 0
+    if completed is not None and completed.success:
+        status = "success"
+    elif pages:
+        status = "partial"
+    elif hangup is not None and hangup.status is not None and hangup.status >= 300:
+        status = _setup_failure(hangup)
+    else:
+        status = "failed"
+    return FaxOutcome(
+        status=status,
+        sip_code=hangup.status if hangup and hangup.status else (200 if call.dialog and completed else None),
+        hangup_cause=hangup.cause if hangup else None,
+        t30_code=completed.code if completed else None,
+        t30_text=completed.text if completed else (str(media.error) if media.error else ""),
+        pages=pages,
+        pages_expected=completed.pages_expected if completed else None,
+        t38=media.t38,
+        bit_rate=negotiated.bit_rate if negotiated else None,
+        ecm=negotiated.ecm if negotiated else None,
+        remote_ident=completed.remote_ident if completed else "",
+        call_id=call.call_id,
+    )
+
+
+def _setup_failure(hangup: Hangup) -> str:
+    """Tell busy, no answer, cancelled and rejected apart (RFC 3261 21.4, 21.6)."""
+    if hangup.cause == "cancelled":
+        return "cancelled"
+    if hangup.cause == "no_answer" or hangup.status in (408, 480):
+        return "no_answer"
+    if hangup.status in (486, 600):
+        return "busy"
+    return "rejected"
