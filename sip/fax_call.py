@@ -75,6 +75,9 @@ class FaxOutcome:
     ecm: bool | None
     remote_ident: str
     call_id: str
+    #: Media packets that arrived: none at all on an answered call usually means a NAT or firewall problem.
+    audio_packets_in: int = 0
+    t38_packets_in: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -418,6 +421,8 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
         ecm=negotiated.ecm if negotiated else None,
         remote_ident=completed.remote_ident if completed else "",
         call_id=call.call_id,
+        audio_packets_in=media.rtp.packets_in,
+        t38_packets_in=media.udptl.datagrams_in,
     )
 
 
