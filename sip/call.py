@@ -257,6 +257,7 @@ class Call:
         offer = SessionDescription.parse(request.body)
         if self.remote_sdp is not None and offer.origin == self.remote_sdp.origin and self.local_sdp:
             # Same o= line, same version: a session refresh (RFC 4028) - the media stays untouched.
+            log.info("call %s: session refreshed by the peer", self.call_id)
             return self.local_sdp
         if self.on_offer is None:
             raise NotAcceptable("no handler for new offers")
@@ -314,6 +315,7 @@ class Call:
             return
         try:
             await self.reinvite(self.local_sdp)  # unchanged SDP: same o= version, media untouched
+            log.info("call %s: session refreshed", self.call_id)
         except CallError as error:
             log.warning("call %s: session refresh failed: %s", self.call_id, error)
             if error.status == 491 and self.timer:

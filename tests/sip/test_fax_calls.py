@@ -1,0 +1,230 @@
+"""Real faxes between our own SIP endpoints over 127.0.0.1: separate processes through the CLI, and
+in-process calls for the cases a CLI cannot provoke (a BYE in mid-page, session refreshes mid-fax)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.documents import convert, page_differences
+from sip.call import IncomingCall
+from sip.fax import PageDone
+from sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
+from sip.media import Ticker
+from sip.ua import UaConfig, UserAgent
+from tests.fax.conftest import make_document
+
+from .conftest import LOCALHOST, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+FAXGW = Path(sys.executable).parent / "faxgw"
+
+
+def wait_for_sip(port: int, timeout: float = 20.0) -> None:
+    """Until the UA on ``port`` answers OPTIONS: a real SIP readiness probe, no fixed sleep."""
+
+    async def probe() -> None:
+        ua = UserAgent(UaConfig(host=LOCALHOST))
+        await ua.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                response = await ua.options(f"sip:faxgw@{LOCALHOST}:{port}")
+                if response.status == 200:
+                    return
+                await asyncio.sleep(0.2)
+            raise TimeoutError(f"nothing answers SIP on port {port}")
+        finally:
+            ua.close()
+
+    asyncio.run(probe())
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator:
+    """Start ``faxgw receive`` for one fax; stopped by PID if the test leaves it running."""
+    started: list[subprocess.Popen] = []
+
+    def start(*flags: str) -> tuple[subprocess.Popen, int]:
+        port = free_port()
+        out = tmp_path / "received"
+        process = subprocess.Popen(
+            [
+                FAXGW,
+                "receive",
+                "--listen",
+                f"{LOCALHOST}:{port}",
+                "--out",
+                out,
+                "--count",
+                "1",
+                "--json",
+                "--ident",
+                "+1 555 0199",
+                *flags,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        started.append(process)
+        wait_for_sip(port)
+        return process, port
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+@pytest.mark.parametrize(
+    ("sender_flags", "receiver_flags", "t38", "pages"),
+    [
+        (["--auto", "--unpaced"], ["--auto", "--unpaced"], True, 2),  # the receiver re-INVITEs to T.38
+        (["--t38", "--unpaced"], ["--t38", "--unpaced"], True, 2),  # both do: glare, 491, back-off
+        (["--auto"], ["--auto"], True, 1),  # real T.38 pacing
+        (["--audio"], ["--audio"], False, 1),  # G.711 passthrough, real time
+    ],
+    ids=["t38-receiver-offers", "t38-glare", "t38-paced", "g711"],
+)
+def test_fax_between_two_processes(
+    tmp_path: Path, receiver, sender_flags: list[str], receiver_flags: list[str], t38: bool, pages: int
+) -> None:
+    sent = tmp_path / "sent.tif"
+    if pages == 2:
+        convert([ROOT / "samples" / "sample.pdf"], sent)
+    else:
+        make_document(sent, pages)
+    process, port = receiver(*receiver_flags)
+
+    send = subprocess.run(
+        [
+            FAXGW,
+            "send",
+            sent,
+            "--to",
+            f"sip:555@{LOCALHOST}:{port}",
+            "--json",
+            "--ident",
+            "+1 555 0100",
+            *sender_flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert send.returncode == 0, send.stdout + send.stderr
+    sender = json.loads(send.stdout)
+    assert (sender["status"], sender["pages"], sender["pages_expected"]) == ("success", pages, pages)
+    assert (sender["t38"], sender["sip_code"], sender["remote_ident"]) == (t38, 200, "+1 555 0199")
+
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    got = json.loads(stdout.strip().splitlines()[-1])
+    assert (got["status"], got["pages"], got["t38"], got["remote_ident"]) == (
+        "success",
+        pages,
+        t38,
+        "+1 555 0100",
+    )
+    assert page_differences(sent, Path(got["tiff"])) == [0] * pages
+    assert Path(got["pdf"]).read_bytes().startswith(b"%PDF")
+
+
+class Pair:
+    """Two user agents in this process; the callee receives every call with ``receive_fax``."""
+
+    def __init__(self, tmp_path: Path, options: FaxCallOptions, config: dict | None = None) -> None:
+        self.tmp_path = tmp_path
+        self.options = options
+        self.config = config or {}
+        self.ticker = Ticker()
+        self.received: asyncio.Future[FaxOutcome] | None = None
+        self.on_receiver_call = lambda call: None
+
+    async def __aenter__(self) -> Pair:
+        self.received = asyncio.get_running_loop().create_future()
+
+        def on_invite(call: IncomingCall) -> None:
+            self.on_receiver_call(call)
+            self._task = asyncio.ensure_future(self._receive(call))
+
+        self.callee = UserAgent(UaConfig(host=LOCALHOST, **self.config), on_invite=on_invite)
+        self.caller = UserAgent(UaConfig(host=LOCALHOST, **self.config))
+        await self.callee.start()
+        await self.caller.start()
+        return self
+
+    async def _receive(self, call: IncomingCall) -> None:
+        assert self.received is not None
+        outcome = await receive_fax(
+            call,
+            self.tmp_path / "rx.tif",
+            options=self.options,
+            ticker=self.ticker,
+            on_event=self.on_receiver_event,
+        )
+        self.received.set_result(outcome)
+
+    def on_receiver_event(self, event: object) -> None:
+        pass
+
+    async def send(self, document: Path) -> FaxOutcome:
+        host, port = self.callee.address
+        return await send_fax(
+            self.caller, f"sip:555@{host}:{port}", document, options=self.options, ticker=self.ticker
+        )
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.caller.close()
+        self.callee.close()
+        self.ticker.close()
+
+
+async def test_bye_in_mid_page_is_partially_sent(tmp_path: Path) -> None:
+    make_document(tmp_path / "tx.tif", 3)
+    async with Pair(tmp_path, FaxCallOptions(t38=T38Policy.AUTO)) as pair:
+        calls: list[IncomingCall] = []
+        pair.on_receiver_call = calls.append
+
+        def hang_up_during_page_2(event: object) -> None:
+            if isinstance(event, PageDone) and event.page == 1:
+                # With real pacing the sender hears the MCF for page 1 about 1.2 s after this, and page 2
+                # takes about 4 s: two seconds in, page 1 is confirmed and page 2 is half way.
+                asyncio.get_running_loop().call_later(2.0, lambda: asyncio.ensure_future(calls[0].hangup()))
+
+        pair.on_receiver_event = hang_up_during_page_2
+        sent = await pair.send(tmp_path / "tx.tif")
+        received = await pair.received
+    assert (sent.status, sent.pages, sent.pages_expected) == ("partial", 1, 3)
+    assert sent.hangup_cause == "remote_bye" and sent.t30_code != 0
+    assert (received.status, received.pages, received.hangup_cause) == ("partial", 1, "local_bye")
+
+
+async def test_session_refreshes_do_not_disturb_a_running_t38_fax(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages = make_document(tmp_path / "tx.tif", 1)
+    assert pages
+    # RFC 4028 allows no less than 90 s; a 4 s interval (refresh every 2 s) is for this test only.
+    config = {"session_expires": 4, "min_se": 2}
+    caplog.set_level(logging.INFO, logger="sip.call")
+    async with Pair(tmp_path, FaxCallOptions(t38=T38Policy.AUTO), config) as pair:
+        sent = await pair.send(tmp_path / "tx.tif")
+        received = await pair.received
+    refreshes = [record for record in caplog.records if "session refreshed" in record.getMessage()]
+    assert len(refreshes) >= 4, "each refresh is logged by both ends; expected at least two refreshes"
+    assert sent.status == received.status == "success"
+    assert sent.t38 and received.t38
+    assert page_differences(tmp_path / "tx.tif", tmp_path / "rx.tif") == [0]
