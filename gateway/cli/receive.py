@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -54,8 +55,9 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> None:
 
     ua = UserAgent(UaConfig(host=host, port=port, user="faxgw"), on_invite=on_invite)
     await ua.start()
-    if not args.json:
-        print(f"[receive] listening on sip:{host}:{ua.address[1]}", flush=True)
+    # On stderr in every mode: stdout stays one JSON object per fax with --json, and whoever started
+    # us (a supervisor, a test) can tell when calls can come in.
+    print(f"[receive] listening on sip:{host}:{ua.address[1]}", file=sys.stderr, flush=True)
     try:
         done = 0
         while not args.count or done < args.count:

@@ -8,7 +8,6 @@ import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,24 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 FAXGW = Path(sys.executable).parent / "faxgw"
 
 
-def wait_for_sip(port: int, timeout: float = 20.0) -> None:
-    """Until the UA on ``port`` answers OPTIONS: a real SIP readiness probe, no fixed sleep."""
-
-    async def probe() -> None:
-        ua = UserAgent(UaConfig(host=LOCALHOST))
-        await ua.start()
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                response = await ua.options(f"sip:faxgw@{LOCALHOST}:{port}")
-                if response.status == 200:
-                    return
-                await asyncio.sleep(0.2)
-            raise TimeoutError(f"nothing answers SIP on port {port}")
-        finally:
-            ua.close()
-
-    asyncio.run(probe())
+def start_receiver(command: list[str | Path]) -> subprocess.Popen:
+    """Start ``faxgw receive`` and wait for its "listening" line (stderr) so calls can come in."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert "listening on sip:" in line, line
+    return process
 
 
 @pytest.fixture
@@ -56,7 +44,7 @@ def receiver(tmp_path: Path) -> Iterator:
     def start(*flags: str) -> tuple[subprocess.Popen, int]:
         port = free_port()
         out = tmp_path / "received"
-        process = subprocess.Popen(
+        process = start_receiver(
             [
                 FAXGW,
                 "receive",
@@ -70,14 +58,9 @@ def receiver(tmp_path: Path) -> Iterator:
                 "--ident",
                 "+1 555 0199",
                 *flags,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
+            ]
         )
         started.append(process)
-        wait_for_sip(port)
         return process, port
 
     yield start
