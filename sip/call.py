@@ -181,7 +181,7 @@ class Call:
             method,
             via_host=host,
             via_port=port,
-            contact=self.ua.contact(),
+            contact=self.ua.contact(self.dialog.transport),
             body=body,
             content_type=content_type,
             cseq=cseq,
@@ -286,7 +286,7 @@ class Call:
         assert self.dialog is not None
         response = response_to(request, status, to_tag=self.dialog.local_tag)
         if status < 300:
-            response.headers.add("Contact", self.ua.contact())
+            response.headers.add("Contact", self.ua.contact(self.dialog.transport))
         if body:
             response.headers.add("Content-Type", SDP)
             response.body = body

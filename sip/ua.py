@@ -49,8 +49,9 @@ class UaConfig:
     host: str = "127.0.0.1"
     port: int = 0
     tcp: bool = False
-    tls_context: ssl.SSLContext | None = None
+    tls_context: ssl.SSLContext | None = None  # server side: our certificate; listening on TLS if set
     tls_port: int = 0
+    tls_client_context: ssl.SSLContext | None = None  # for connections we open (default: system CAs)
     user: str = "faxgw"
     display_name: str | None = None
     domain: str | None = None  # host part of our From; defaults to our address
@@ -88,7 +89,12 @@ class UserAgent:
         if self.config.tcp:
             await self.transport.listen_tcp(self.config.host, port)
         if self.config.tls_context is not None:
-            await self.transport.listen_tls(self.config.host, self.config.tls_port, self.config.tls_context)
+            await self.transport.listen_tls(
+                self.config.host,
+                self.config.tls_port,
+                self.config.tls_context,
+                self.config.tls_client_context,
+            )
         log.info("SIP user agent on %s:%s", host, port)
         return host, port
 

@@ -163,11 +163,10 @@ class Pair:
     def on_receiver_event(self, event: object) -> None:
         pass
 
-    async def send(self, document: Path) -> FaxOutcome:
+    async def send(self, document: Path, target: str | None = None) -> FaxOutcome:
         host, port = self.callee.address
-        return await send_fax(
-            self.caller, f"sip:555@{host}:{port}", document, options=self.options, ticker=self.ticker
-        )
+        target = target or f"sip:555@{host}:{port}"
+        return await send_fax(self.caller, target, document, options=self.options, ticker=self.ticker)
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.caller.close()
