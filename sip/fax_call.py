@@ -119,10 +119,7 @@ class FaxMedia:
 
     async def open(self) -> None:
         self.rtp = await RtpEndpoint.open(self.host)
-        params = self.options.t38_params
-        self.udptl = await UdptlEndpoint.open(
-            self.host, self._ifp_received, max_datagram=params.max_datagram or 400
-        )
+        self.udptl = await UdptlEndpoint.open(self.host, self._ifp_received)
 
     def close(self) -> None:
         if self._tick_handle is not None:
@@ -193,12 +190,11 @@ class FaxMedia:
     def use(self, media: NegotiatedMedia) -> None:
         """Start (or switch to) the negotiated media with a fresh SpanDSP session for it."""
         if media.kind == "t38":
-            if self.t38:
-                self.udptl.set_remote(media.remote_address, media.remote_port)
-                return
             self.udptl.set_remote(media.remote_address, media.remote_port)
-            self._replace_session(self._t38_session(media.t38 or self.options.t38_params))
-            self.t38 = True
+            self.udptl.limit_datagram(media.t38.max_datagram if media.t38 else None)
+            if not self.t38:
+                self._replace_session(self._t38_session(media.t38 or self.options.t38_params))
+                self.t38 = True
         else:
             if media.payload_type is not None:
                 self.rtp.set_payload_type(media.payload_type)

@@ -164,6 +164,11 @@ class UdptlEndpoint(_Endpoint):
         self.datagrams_in = 0
         self.datagrams_out = 0
 
+    def limit_datagram(self, max_datagram: int | None) -> None:
+        """The far end's T38FaxMaxDatagram: the largest datagram it accepts (redundancy is cut to fit)."""
+        if max_datagram:
+            self.sender.max_datagram = max_datagram
+
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         try:
             delivered = self.receiver.receive(data)
