@@ -17,7 +17,7 @@ from sip import session_timer
 from sip.dialog import Dialog
 from sip.message import SipRequest, SipResponse, new_tag, response_to
 from sip.sdp import NotAcceptable, SessionDescription
-from sip.transaction import InviteServerTransaction, ServerTransaction
+from sip.transaction import ClientTransaction, InviteServerTransaction, ServerTransaction, sibling_request
 
 if TYPE_CHECKING:
     from sip.ua import UserAgent
@@ -75,7 +75,10 @@ class Call:
         self._reinvite_pending = False  # ours
         self._incoming_reinvite: InviteServerTransaction | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._last_ack: SipRequest | None = None
         self.call_id = ""
+        #: The INVITE's final response (sent or received): 200 once answered, else the failure.
+        self.final_status: int | None = None
 
     # -- state --------------------------------------------------------------------------------
     def _enter(self, state: CallState) -> None:
@@ -94,7 +97,8 @@ class Call:
         if not self.ended.done():
             self.ended.set_result(hangup)
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
+    def spawn(self, coroutine: Awaitable[None]) -> None:
+        """Run a task that belongs to this call; its failure is logged with the Call-ID."""
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -169,7 +173,7 @@ class Call:
 
     def resend_ack(self) -> None:
         """A 2xx came again: our ACK was lost."""
-        if getattr(self, "_last_ack", None) is not None and self.dialog is not None:
+        if self._last_ack is not None and self.dialog is not None:
             self.ua.transactions.send_stateless(self._last_ack, self.dialog.next_hop())
 
     def _in_dialog(
@@ -203,7 +207,7 @@ class Call:
             transaction.respond(self._response(request, 200))
             self._end(Hangup("remote_bye"))
         elif request.method == "INVITE":
-            self._spawn(self._on_reinvite(request, transaction))  # type: ignore[arg-type]
+            self.spawn(self._on_reinvite(request, transaction))  # type: ignore[arg-type]
         elif request.method == "UPDATE":
             self._on_update(request, transaction)
         elif request.method in ("INFO", "OPTIONS", "NOTIFY"):
@@ -246,7 +250,7 @@ class Call:
             session_timer.add_response_headers(response.headers, timer, request)
             self._start_timer(timer, we_are_uac=False)
         self._incoming_reinvite = transaction
-        transaction.on_no_ack = lambda: self._spawn(self.hangup())
+        transaction.on_no_ack = lambda: self.spawn(self.hangup())
         transaction.respond(response)
 
     async def _answer_reoffer(self, request: SipRequest) -> SessionDescription:
@@ -306,9 +310,9 @@ class Call:
             self._timer_task.cancel()
         loop = asyncio.get_running_loop()
         if timer.we_refresh(we_are_uac):
-            self._timer_task = loop.call_later(timer.refresh_after, lambda: self._spawn(self._refresh()))
+            self._timer_task = loop.call_later(timer.refresh_after, lambda: self.spawn(self._refresh()))
         else:
-            self._timer_task = loop.call_later(timer.expire_after, lambda: self._spawn(self._expired()))
+            self._timer_task = loop.call_later(timer.expire_after, lambda: self.spawn(self._expired()))
 
     async def _refresh(self) -> None:
         if self.state is not CallState.ESTABLISHED or self.local_sdp is None:
@@ -345,8 +349,10 @@ class OutgoingCall(Call):
         self.local_sdp = offer
         self.call_id = invite.call_id
         self.progress: list[int] = []  # provisional statuses seen (180, 183, ...)
-        self._transaction = None
+        self._transaction: ClientTransaction | None = None
         self._cancel_requested = False
+        self._cancel_sent = False
+        self._ring_timed_out = False
 
     async def connect(self, ring_timeout: float = 60.0) -> SessionDescription:
         """Place the call; returns the answer SDP, or raises ``CallError`` with the final status.
@@ -365,13 +371,9 @@ class OutgoingCall(Call):
         finally:
             timeout_handle.cancel()
         self.invite = request
+        self.final_status = response.status
         if response.status >= 300:
-            cause = {487: "no_answer" if self._timed_out else "cancelled", 408: "timeout"}.get(
-                response.status, "rejected"
-            )
-            if response.status == 487 and self._cancel_requested and not self._timed_out:
-                cause = "cancelled"
-            self._end(Hangup(cause, response.status, response.reason))
+            self._end(Hangup(self._failure_cause(response.status), response.status, response.reason))
             raise CallError(response.status, response.reason)
         self.dialog = Dialog.from_uac(request, response, self.ua.peer_for(request.uri).transport)
         self.ua._remember_dialog(self.dialog, self)
@@ -386,9 +388,12 @@ class OutgoingCall(Call):
             raise CallError(488, "Not Acceptable Here")
         return self.remote_sdp
 
-    _timed_out = False
+    def _failure_cause(self, status: int) -> str:
+        if status == 487 and self._cancel_requested:
+            return "no_answer" if self._ring_timed_out else "cancelled"
+        return "timeout" if status == 408 else "rejected"
 
-    def _set_transaction(self, transaction) -> None:
+    def _set_transaction(self, transaction: ClientTransaction) -> None:
         self._transaction = transaction
         if self._cancel_requested and self.progress:
             self._send_cancel()
@@ -401,7 +406,7 @@ class OutgoingCall(Call):
             self._send_cancel()
 
     def _ring_timeout(self) -> None:
-        self._timed_out = True
+        self._ring_timed_out = True
         self.cancel()
 
     def cancel(self) -> None:
@@ -410,21 +415,11 @@ class OutgoingCall(Call):
         if self.progress and self._transaction is not None:
             self._send_cancel()
 
-    _cancel_sent = False
-
     def _send_cancel(self) -> None:
         if self._cancel_sent or self._transaction is None:
             return
         self._cancel_sent = True
-        invite = self._transaction.request
-        cancel = SipRequest("CANCEL", invite.uri, type(invite.headers)())
-        for name in ("Via", "Max-Forwards", "From", "To", "Call-ID"):
-            value = invite.headers.get_all(name)[0] if name == "Via" else invite.headers.get(name)
-            if value is not None:
-                cancel.headers.add(name, value)
-        cancel.headers.add("CSeq", f"{invite.cseq[0]} CANCEL")
-        for route in invite.headers.get_all("Route"):
-            cancel.headers.add("Route", route)
+        cancel = sibling_request(self._transaction.request, "CANCEL")
         self.ua.decorate(cancel)
         self.ua.transactions.request(cancel, self._transaction.peer)
 
@@ -467,6 +462,7 @@ class IncomingCall(Call):
 
     def reject(self, status: int = 486) -> None:
         if self.state in (CallState.CALLING, CallState.EARLY):
+            self.final_status = status
             self.transaction.respond(self._response(self.request, status))
             self._end(Hangup("rejected", status))
 
@@ -477,6 +473,7 @@ class IncomingCall(Call):
         except session_timer.IntervalTooSmall as small:
             response = self._response(self.request, 422)
             response.headers.add("Min-SE", str(small.min_se))
+            self.final_status = 422
             self.transaction.respond(response)
             self._end(Hangup("rejected", 422))
             raise CallError(422, "Session Interval Too Small") from None
@@ -485,6 +482,7 @@ class IncomingCall(Call):
         if timer is not None:
             session_timer.add_response_headers(response.headers, timer, self.request)
         self.local_sdp = answer
+        self.final_status = 200
         self.transaction.on_no_ack = lambda: self._end(Hangup("no_ack"))
         self.transaction.respond(response)
         ack_wait = asyncio.shield(self._acked)
@@ -510,6 +508,7 @@ class IncomingCall(Call):
     def cancelled(self) -> None:
         """The caller sent CANCEL before we answered (RFC 3261 9.2)."""
         if self.state in (CallState.CALLING, CallState.EARLY):
+            self.final_status = 487
             self.transaction.respond(self._response(self.request, 487))
             self._end(Hangup("cancelled", 487))
 

@@ -12,7 +12,8 @@ import enum
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -289,6 +290,33 @@ class FaxMedia:
             session.hangup()
 
 
+@asynccontextmanager
+async def _fax_media(
+    host: str,
+    *,
+    sending: bool,
+    document: str | os.PathLike[str],
+    options: FaxCallOptions,
+    ticker: Ticker | None,
+    on_event: Callable[[FaxEvent], None] | None,
+) -> AsyncIterator[FaxMedia]:
+    # The caller sends and the callee receives: T.30 roles follow who placed the call.
+    media = FaxMedia(
+        host=host,
+        sending=sending,
+        calling=sending,
+        path=Path(document),
+        options=options,
+        ticker=ticker or Ticker(),
+        on_event=on_event,
+    )
+    await media.open()
+    try:
+        yield media
+    finally:
+        media.close()
+
+
 async def send_fax(
     ua: UserAgent,
     target: str,
@@ -300,17 +328,9 @@ async def send_fax(
 ) -> FaxOutcome:
     """Call ``target`` and send the TIFF-F ``document``."""
     options = options or FaxCallOptions()
-    media = FaxMedia(
-        host=ua.address[0],
-        sending=True,
-        calling=True,
-        path=Path(document),
-        options=options,
-        ticker=ticker or Ticker(),
-        on_event=on_event,
-    )
-    await media.open()
-    try:
+    async with _fax_media(
+        ua.address[0], sending=True, document=document, options=options, ticker=ticker, on_event=on_event
+    ) as media:
         call = ua.call(target, media.audio_offer(), on_offer=media.on_offer)
         try:
             answer = await call.connect(options.ring_timeout)
@@ -320,14 +340,10 @@ async def send_fax(
             if call.state is not CallState.TERMINATED:
                 await call.hangup()
             return _outcome(call, media, None)
-        if options.t38 is T38Policy.T38 and not media.t38:
-            call._spawn(media.offer_t38(options.t38_offer_delay))
-        completed = await _run(call, media, options)
+        completed = await _run(call, media, options, offer_t38=options.t38 is T38Policy.T38)
         if call.state is CallState.ESTABLISHED:
             await call.hangup()
         return _outcome(call, media, completed)
-    finally:
-        media.close()
 
 
 async def receive_fax(
@@ -340,21 +356,17 @@ async def receive_fax(
 ) -> FaxOutcome:
     """Answer ``call`` and receive into ``document`` (TIFF-F, written page by page)."""
     options = options or FaxCallOptions()
-    media = FaxMedia(
-        host=call.ua.address[0],
+    async with _fax_media(
+        call.ua.address[0],
         sending=False,
-        calling=False,
-        path=Path(document),
+        document=document,
         options=options,
-        ticker=ticker or Ticker(),
+        ticker=ticker,
         on_event=on_event,
-    )
-    await media.open()
-    try:
-        if call.remote_sdp is None:
-            call.reject(488)
-            return _outcome(call, media, None)
+    ) as media:
         try:
+            if call.remote_sdp is None:
+                raise NotAcceptable("an INVITE without an offer")
             answer, negotiated = media.answer(call.remote_sdp)
         except NotAcceptable:
             call.reject(488)
@@ -366,9 +378,7 @@ async def receive_fax(
             await call.accept(answer)
         except CallError:
             return _outcome(call, media, None)
-        if options.t38 is not T38Policy.AUDIO and not media.t38:
-            call._spawn(media.offer_t38(options.t38_offer_delay))
-        completed = await _run(call, media, options)
+        completed = await _run(call, media, options, offer_t38=options.t38 is not T38Policy.AUDIO)
         if call.state is CallState.ESTABLISHED:
             # T.30 is over: the sender normally hangs up now; do it ourselves if it does not.
             try:
@@ -376,12 +386,12 @@ async def receive_fax(
             except TimeoutError:
                 await call.hangup()
         return _outcome(call, media, completed)
-    finally:
-        media.close()
 
 
-async def _run(call: Call, media: FaxMedia, options: FaxCallOptions) -> Completed | None:
-    """Wait for T.30 to finish, the call to drop, or the fax timeout."""
+async def _run(call: Call, media: FaxMedia, options: FaxCallOptions, *, offer_t38: bool) -> Completed | None:
+    """Offer T.38 if wanted, then wait for T.30 to finish, the call to drop, or the fax timeout."""
+    if offer_t38 and not media.t38:
+        call.spawn(media.offer_t38(options.t38_offer_delay))
     await asyncio.wait(
         [media.completed, call.ended], timeout=options.fax_timeout, return_when=asyncio.FIRST_COMPLETED
     )
@@ -406,7 +416,7 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
         status = "failed"
     return FaxOutcome(
         status=status,
-        sip_code=hangup.status if hangup and hangup.status else (200 if call.dialog and completed else None),
+        sip_code=call.final_status,
         hangup_cause=hangup.cause if hangup else None,
         t30_code=completed.code if completed else None,
         t30_text=completed.text if completed else (str(media.error) if media.error else ""),

@@ -228,19 +228,25 @@ class NonInviteClientTransaction(ClientTransaction):
 
 
 def ack_for_failure(invite: SipRequest, response: SipResponse) -> SipRequest:
-    """RFC 3261 17.1.1.3: same Request-URI, Call-ID, From, top Via and Route; To from the response."""
+    """RFC 3261 17.1.1.3: the ACK for a non-2xx final response, with the To (and tag) of the response."""
+    return sibling_request(invite, "ACK", to=response.headers.get("To"))
+
+
+def sibling_request(invite: SipRequest, method: str, *, to: str | None = None) -> SipRequest:
+    """A request in the INVITE's own transaction - ACK for a failure or CANCEL (RFC 3261 9.1): same
+    Request-URI, top Via (branch), From, Call-ID, CSeq number and Route set."""
     headers = type(invite.headers)()
     headers.add("Via", invite.headers.get_all("Via")[0])
     for name in ("Max-Forwards", "From"):
         value = invite.headers.get(name)
         if value is not None:
             headers.add(name, value)
-    headers.add("To", response.headers.get("To") or "")
+    headers.add("To", to or invite.headers.get("To") or "")
     headers.add("Call-ID", invite.call_id)
-    headers.add("CSeq", f"{invite.cseq[0]} ACK")
+    headers.add("CSeq", f"{invite.cseq[0]} {method}")
     for route in invite.headers.get_all("Route"):
         headers.add("Route", route)
-    return SipRequest("ACK", invite.uri, headers)
+    return SipRequest(method, invite.uri, headers)
 
 
 # -- server transactions -------------------------------------------------------------------------
