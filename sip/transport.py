@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,6 +180,8 @@ class TransportLayer:
         """Send to ``peer``; responses follow RFC 3261 18.2.2 (connection, received, rport)."""
         if isinstance(message, SipResponse):
             peer = _response_destination(message, peer)
+        if not _is_ip(peer.host):
+            peer = await self._resolve(peer)
         if peer.reliable and peer.connection is None:
             peer = await self._connect(peer)
         self._write(bytes(message), peer)
@@ -210,9 +214,26 @@ class TransportLayer:
         assert connection.peer is not None
         return connection.peer
 
+    async def _resolve(self, peer: Peer) -> Peer:
+        """A host name to an address, without blocking the loop (RFC 3263 SRV/NAPTR is not done)."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(peer.host, peer.port, type=socket.SOCK_DGRAM)
+        except OSError as error:
+            raise TransportError(f"cannot resolve {peer.host}: {error}") from error
+        return Peer(peer.transport, infos[0][4][0], peer.port, peer.connection)
+
     def via_address(self, transport: str) -> tuple[str, int]:
         """The sent-by host and port to put in our Via and Contact for ``transport``."""
         return self.addresses.get(transport) or self.addresses["UDP"]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _stamp_via(request: SipRequest, peer: Peer) -> None:

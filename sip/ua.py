@@ -327,7 +327,7 @@ class Registration:
     def __init__(self, ua: UserAgent, registrar: SipUri, aor: str | None, expires: int) -> None:
         self.ua = ua
         self.registrar = registrar
-        domain = registrar.host
+        domain = _host(registrar.host)
         self.aor = SipUri.parse(aor or f"sip:{ua.config.username or ua.config.user}@{domain}")
         self.expires = expires
         self.granted: int | None = None
@@ -340,9 +340,7 @@ class Registration:
 
     async def refresh(self, expires: int | None = None) -> SipResponse:
         self.cseq += 1
-        uri = SipUri.parse(
-            f"sip:{self.registrar.host}" + (f":{self.registrar.port}" if self.registrar.port else "")
-        )
+        uri = SipUri.parse(f"sip:{self.registrar.hostport}")
         request = self.ua._out_of_dialog(
             "REGISTER",
             uri,

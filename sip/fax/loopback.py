@@ -18,7 +18,7 @@ from sip.fax.events import Completed, FaxEvent, Negotiated
 from sip.fax.g711 import G711Codec, Law
 from sip.fax.options import FaxOptions
 from sip.fax.t30 import T30Session
-from sip.fax.t38 import T38Gateway, T38Terminal, _IfpEndpoint
+from sip.fax.t38 import IfpEndpoint, T38Gateway, T38Terminal
 
 SENDER_IDENT = "+1 555 0100"
 RECEIVER_IDENT = "+1 555 0199"
@@ -53,7 +53,7 @@ class IfpLink:
         self._queue.append((packet, self._sequence))
         self._sequence = (self._sequence + 1) & 0xFFFF
 
-    def deliver(self, endpoint: _IfpEndpoint) -> None:
+    def deliver(self, endpoint: IfpEndpoint) -> None:
         while self._queue:
             endpoint.receive_ifp(*self._queue.popleft())
 

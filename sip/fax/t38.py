@@ -23,7 +23,7 @@ PacketSink = Callable[[bytes, int], None]
 _SEQUENCE_MODULO = 0x10000
 
 
-class _IfpEndpoint(NativeState):
+class IfpEndpoint(NativeState):
     """What the terminal and the gateway share: the T.38 core and the packet path."""
 
     _core = None
@@ -45,7 +45,7 @@ class _IfpEndpoint(NativeState):
     _transmit: PacketSink
 
 
-class T38Terminal(T30Session, _IfpEndpoint):
+class T38Terminal(T30Session, IfpEndpoint):
     """A fax machine that speaks T.38 directly (no modem).
 
     Call ``advance(samples)`` every 20 ms (160 samples of time): T.38 timing is driven from
@@ -105,7 +105,7 @@ class GatewayStats:
     pages: int
 
 
-class T38Gateway(_IfpEndpoint):
+class T38Gateway(IfpEndpoint):
     """Joins an audio fax call to a T.38 call: modems on one side, IFP packets on the other."""
 
     def __init__(

@@ -125,3 +125,16 @@ async def test_register_with_digest_and_refresh(sipp: Sipp) -> None:
         assert registration.last_status == 200
     finally:
         ua.close()
+
+
+async def test_peer_takes_the_call_back_from_t38_to_audio(sipp: Sipp, document: Path) -> None:
+    peer = await sipp.start("uas_t38_then_audio.xml", rtp_echo=True)
+    ua = await started()
+    try:
+        outcome = await send_fax(ua, peer.uri, document, options=FaxCallOptions(t38=T38Policy.T38))
+    finally:
+        ua.close()
+    # SIPp accepted T.38, then re-INVITEd to PCMU and checked our 200 took audio back.
+    assert outcome.hangup_cause == "remote_bye" and not outcome.t38
+    assert outcome.audio_packets_in > 0  # its echo of our G.711 after the switch back
+    assert await peer.finished() == 0, peer.errors()
