@@ -1,0 +1,6 @@
+"""Where faxes, files, tenants, keys, attempts and events are kept: SQLite (WAL) by default."""
+
+from gateway.store.records import ApiKey, AttemptRecord, EventRecord, FaxRecord, FileRecord, Tenant
+from gateway.store.sqlite import Store, new_id
+
+__all__ = ["ApiKey", "AttemptRecord", "EventRecord", "FaxRecord", "FileRecord", "Store", "Tenant", "new_id"]

@@ -1,0 +1,92 @@
+"""What the store keeps, as plain dataclasses (the API and the jobs build their views from these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    tenant_id: str
+    scopes: frozenset[str]  # "read", "edit"
+    created_at: float
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: str
+    tenant_id: str
+    name: str  # the client's file name: shown, never used as a path
+    mime_type: str
+    size: int
+    path: str  # where the gateway keeps it, under its data directory
+    created_at: float
+
+
+@dataclass
+class FaxRecord:
+    id: str
+    tenant_id: str
+    direction: str  # "outbound" | "inbound"
+    from_number: str
+    to_number: str
+    status: str
+    created_at: float
+    updated_at: float
+    error_code: str | None = None
+    error_description: str | None = None
+    pages_total: int | None = None
+    pages_transferred: int = 0
+    file_ids: list[str] = field(default_factory=list)
+    document: str | None = None  # outbound: the TIFF-F to send; inbound: the TIFF being received
+    remote_station_id: str | None = None
+    t38: bool | None = None
+    bit_rate: int | None = None
+    ecm: bool | None = None
+    resolution: str = "fine"
+    request: dict[str, Any] = field(default_factory=dict)  # options, cover page, comment as submitted
+    webhook_url: str | None = None
+    send_at: float | None = None
+    next_attempt_at: float | None = None
+    attempts_made: int = 0
+    first_page: int = 1  # a partially_sent retry resumes here
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    completed_at: float | None = None
+
+
+@dataclass
+class AttemptRecord:
+    fax_id: str
+    number: int
+    started_at: float
+    from_number: str | None = None
+    ended_at: float | None = None
+    status: str | None = None
+    sip_code: int | None = None
+    hangup_cause: str | None = None
+    t30_code: int | None = None
+    t30_text: str | None = None
+    pages_sent: int = 0
+    t38: bool | None = None
+    call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int
+    id: str
+    fax_id: str
+    tenant_id: str
+    type: str
+    payload: dict[str, Any]
+    created_at: float

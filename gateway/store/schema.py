@@ -1,0 +1,107 @@
+"""The SQLite schema as an ordered list of migrations; ``PRAGMA user_version`` says how far a file is.
+
+Append a migration to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: tenants, keys, files, faxes, attempts, events
+    """
+    CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        token_sha256 TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE faxes (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        direction TEXT NOT NULL CHECK (direction IN ('outbound', 'inbound')),
+        from_number TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error_code TEXT,
+        error_description TEXT,
+        pages_total INTEGER,
+        pages_transferred INTEGER NOT NULL DEFAULT 0,
+        file_ids TEXT NOT NULL DEFAULT '[]',
+        document TEXT,
+        remote_station_id TEXT,
+        t38 INTEGER,
+        bit_rate INTEGER,
+        ecm INTEGER,
+        resolution TEXT NOT NULL DEFAULT 'fine',
+        request TEXT NOT NULL DEFAULT '{}',
+        webhook_url TEXT,
+        send_at REAL,
+        next_attempt_at REAL,
+        attempts_made INTEGER NOT NULL DEFAULT 0,
+        first_page INTEGER NOT NULL DEFAULT 1,
+        lease_owner TEXT,
+        lease_until REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        completed_at REAL
+    );
+    CREATE INDEX faxes_tenant ON faxes (tenant_id, created_at);
+    CREATE INDEX faxes_due ON faxes (status, next_attempt_at);
+    CREATE TABLE attempts (
+        fax_id TEXT NOT NULL REFERENCES faxes(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        from_number TEXT,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        status TEXT,
+        sip_code INTEGER,
+        hangup_cause TEXT,
+        t30_code INTEGER,
+        t30_text TEXT,
+        pages_sent INTEGER NOT NULL DEFAULT 0,
+        t38 INTEGER,
+        call_id TEXT,
+        PRIMARY KEY (fax_id, number)
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        fax_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX events_fax ON events (fax_id, seq);
+    """,
+]
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Bring the file up to the newest schema; returns the version it is at."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database is schema version {version}, newer than this gateway ({len(MIGRATIONS)})"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # One transaction per migration: a crash half way leaves the previous version intact.
+        connection.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    return len(MIGRATIONS)

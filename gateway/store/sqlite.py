@@ -1,0 +1,248 @@
+"""The embedded store: one SQLite file in WAL mode (readers never wait for the writer).
+
+All access happens on the event loop's thread; every call is a short indexed query. Writes that
+several gateway processes could race for (claiming due faxes) run in ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from gateway.store.records import ApiKey, AttemptRecord, EventRecord, FaxRecord, FileRecord, Tenant
+from gateway.store.schema import migrate
+
+_JSON_FIELDS = {"file_ids", "request"}
+_BOOL_FIELDS = {"t38", "ecm"}
+_FAX_COLUMNS = [f.name for f in dataclasses.fields(FaxRecord)]
+_ATTEMPT_COLUMNS = [f.name for f in dataclasses.fields(AttemptRecord)]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        # isolation_level=None: we say where transactions start (BEGIN IMMEDIATE) ourselves.
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.version = migrate(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- tenants and keys -------------------------------------------------------------------------
+    def create_tenant(self, name: str, tenant_id: str | None = None) -> Tenant:
+        tenant = Tenant(tenant_id or new_id("tn"), name, time.time())
+        self.db.execute("INSERT INTO tenants VALUES (?, ?, ?)", (tenant.id, tenant.name, tenant.created_at))
+        return tenant
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        row = self.db.execute("SELECT * FROM tenants WHERE id = ?", (tenant_id,)).fetchone()
+        return Tenant(**row) if row else None
+
+    def create_api_key(
+        self, tenant_id: str, scopes: Iterable[str], token: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key; the token is returned once and only its hash is kept."""
+        token = token or f"fgw_{secrets.token_urlsafe(32)}"
+        key = ApiKey(new_id("key"), tenant_id, frozenset(scopes), time.time())
+        self.db.execute(
+            "INSERT INTO api_keys (id, tenant_id, token_sha256, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key.id, tenant_id, _hash(token), ",".join(sorted(key.scopes)), key.created_at),
+        )
+        return key, token
+
+    def api_key(self, token: str) -> ApiKey | None:
+        row = self.db.execute(
+            "SELECT * FROM api_keys WHERE token_sha256 = ? AND revoked_at IS NULL", (_hash(token),)
+        ).fetchone()
+        if row is None:
+            return None
+        return ApiKey(
+            row["id"], row["tenant_id"], frozenset(filter(None, row["scopes"].split(","))), row["created_at"]
+        )
+
+    # -- files --------------------------------------------------------------------------------------
+    def add_file(self, record: FileRecord) -> FileRecord:
+        self.db.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(record))
+        return record
+
+    def get_file(self, tenant_id: str, file_id: str) -> FileRecord | None:
+        row = self.db.execute(
+            "SELECT * FROM files WHERE id = ? AND tenant_id = ?", (file_id, tenant_id)
+        ).fetchone()
+        return FileRecord(**row) if row else None
+
+    # -- faxes ----------------------------------------------------------------------------------------
+    def add_fax(self, fax: FaxRecord) -> FaxRecord:
+        values = [_encode(name, getattr(fax, name)) for name in _FAX_COLUMNS]
+        self.db.execute(
+            f"INSERT INTO faxes ({', '.join(_FAX_COLUMNS)}) VALUES ({', '.join('?' * len(_FAX_COLUMNS))})",
+            values,
+        )
+        return fax
+
+    def get_fax(self, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None:
+        """A fax by id; with ``tenant_id`` only if it belongs to that tenant (a key sees its own only)."""
+        query, args = "SELECT * FROM faxes WHERE id = ?", [fax_id]
+        if tenant_id is not None:
+            query += " AND tenant_id = ?"
+            args.append(tenant_id)
+        row = self.db.execute(query, args).fetchone()
+        return _fax(row) if row else None
+
+    def list_faxes(
+        self,
+        tenant_id: str,
+        *,
+        direction: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[FaxRecord], int]:
+        where, args = ["tenant_id = ?"], [tenant_id]
+        if direction:
+            where.append("direction = ?")
+            args.append(direction)
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        clause = " AND ".join(where)
+        total = self.db.execute(f"SELECT COUNT(*) FROM faxes WHERE {clause}", args).fetchone()[0]
+        rows = self.db.execute(
+            f"SELECT * FROM faxes WHERE {clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        ).fetchall()
+        return [_fax(row) for row in rows], total
+
+    def update_fax(self, fax_id: str, **changes: Any) -> None:
+        changes["updated_at"] = time.time()
+        columns = ", ".join(f"{name} = ?" for name in changes)
+        values = [_encode(name, value) for name, value in changes.items()]
+        self.db.execute(f"UPDATE faxes SET {columns} WHERE id = ?", [*values, fax_id])
+
+    def delete_fax(self, fax_id: str) -> None:
+        self.db.execute("DELETE FROM faxes WHERE id = ?", (fax_id,))
+        self.db.execute("DELETE FROM events WHERE fax_id = ?", (fax_id,))
+
+    def claim_due(self, owner: str, now: float, lease: float, limit: int) -> list[FaxRecord]:
+        """Take up to ``limit`` outbound faxes that are due and not leased by a live worker.
+
+        The lease is what makes a crash safe: a fax whose worker died becomes claimable again when
+        the lease runs out, and the one that claims it knows an attempt may have been under way.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self.db.execute(
+                "SELECT * FROM faxes WHERE direction = 'outbound' AND status = 'queued'"
+                " AND COALESCE(next_attempt_at, 0) <= ? AND (lease_until IS NULL OR lease_until < ?)"
+                " ORDER BY COALESCE(next_attempt_at, 0), created_at LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            for row in rows:
+                self.db.execute(
+                    "UPDATE faxes SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
+                    (owner, now + lease, now, row["id"]),
+                )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return [dataclasses.replace(_fax(row), lease_owner=owner, lease_until=now + lease) for row in rows]
+
+    def stranded(self, statuses: Iterable[str]) -> list[FaxRecord]:
+        """Faxes left in a running state (a process died): the start-up recovery settles them."""
+        statuses = list(statuses)
+        rows = self.db.execute(
+            f"SELECT * FROM faxes WHERE status IN ({', '.join('?' * len(statuses))})", statuses
+        ).fetchall()
+        return [_fax(row) for row in rows]
+
+    # -- attempts ---------------------------------------------------------------------------------------
+    def add_attempt(self, attempt: AttemptRecord) -> None:
+        values = [_encode(name, getattr(attempt, name)) for name in _ATTEMPT_COLUMNS]
+        self.db.execute(
+            f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)}) VALUES ({', '.join('?' * len(values))})",
+            values,
+        )
+
+    def update_attempt(self, fax_id: str, number: int, **changes: Any) -> None:
+        columns = ", ".join(f"{name} = ?" for name in changes)
+        values = [_encode(name, value) for name, value in changes.items()]
+        self.db.execute(
+            f"UPDATE attempts SET {columns} WHERE fax_id = ? AND number = ?", [*values, fax_id, number]
+        )
+
+    def attempts(self, fax_id: str) -> list[AttemptRecord]:
+        rows = self.db.execute(
+            "SELECT * FROM attempts WHERE fax_id = ? ORDER BY number", (fax_id,)
+        ).fetchall()
+        return [AttemptRecord(**_decoded(row)) for row in rows]
+
+    # -- events ------------------------------------------------------------------------------------------
+    def add_event(self, fax: FaxRecord, event_type: str, payload: dict[str, Any]) -> EventRecord:
+        event_id, now = new_id("evt"), time.time()
+        cursor = self.db.execute(
+            "INSERT INTO events (id, fax_id, tenant_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (event_id, fax.id, fax.tenant_id, event_type, json.dumps(payload), now),
+        )
+        return EventRecord(cursor.lastrowid or 0, event_id, fax.id, fax.tenant_id, event_type, payload, now)
+
+    def events(self, fax_id: str, after_seq: int = 0) -> list[EventRecord]:
+        rows = self.db.execute(
+            "SELECT * FROM events WHERE fax_id = ? AND seq > ? ORDER BY seq", (fax_id, after_seq)
+        ).fetchall()
+        return [
+            EventRecord(
+                row["seq"],
+                row["id"],
+                row["fax_id"],
+                row["tenant_id"],
+                row["type"],
+                json.loads(row["payload"]),
+                row["created_at"],
+            )
+            for row in rows
+        ]
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name in _JSON_FIELDS:
+        return json.dumps(value)
+    if name in _BOOL_FIELDS and value is not None:
+        return int(value)
+    return value
+
+
+def _decode(name: str, value: Any) -> Any:
+    if name in _JSON_FIELDS:
+        return json.loads(value)
+    if name in _BOOL_FIELDS and value is not None:
+        return bool(value)
+    return value
+
+
+def _fax(row: sqlite3.Row) -> FaxRecord:
+    return FaxRecord(**_decoded(row))
+
+
+def _decoded(row: sqlite3.Row) -> dict[str, Any]:
+    return {key: _decode(key, value) for key, value in dict(row).items()}
