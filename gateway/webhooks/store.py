@@ -1,0 +1,295 @@
+"""The webhook outbox and delivery log in SQLite.
+
+An event is written to the outbox before it is first sent, so a crash between the two loses nothing:
+the next process finds it pending and sends it (at least once). Every attempt appends a row to the log,
+which is what an operator (or the API) shows when a customer asks "did you call my webhook?".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+WEBHOOK_TABLES_SQL = """
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    fax_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (event_id, url)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_fax ON webhook_deliveries (fax_id);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    attempted_at REAL NOT NULL,
+    duration REAL NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed'))
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_id);
+"""
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up: a permanent refusal, or max_attempts used
+
+
+class Outcome(enum.StrEnum):
+    """What one attempt led to."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event on its way to one URL."""
+
+    id: int
+    event_id: str
+    event_type: str
+    fax_id: str
+    tenant_id: str
+    url: str
+    body: bytes
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+
+
+#: What ``due()`` hands out: deliveries whose status is pending.
+PendingDelivery = Delivery
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One line of a fax's delivery log."""
+
+    delivery_id: int
+    event_id: str
+    event_type: str
+    url: str
+    attempt: int  # 1 for the first
+    attempted_at: float
+    duration: float
+    status_code: int | None  # None: no HTTP response (refused, dropped, timed out)
+    error: str | None
+    outcome: Outcome
+
+
+_DELIVERY_COLUMNS = (
+    "id, event_id, event_type, fax_id, tenant_id, url, body, status, attempts, next_attempt_at, created_at"
+)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Commit on the way out, whatever the connection's isolation_level.
+
+    In autocommit mode (isolation_level=None, as the gateway's store opens it) nothing would group our
+    statements, so we begin explicitly; IMMEDIATE takes the write lock up front, which keeps another
+    process in WAL mode from failing us half way with SQLITE_BUSY.
+    """
+    if not db.in_transaction:
+        db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+
+
+def _delivery(row: sqlite3.Row | tuple) -> Delivery:
+    delivery_id, event_id, event_type, fax_id, tenant_id, url, body, status, attempts, due, created = row
+    return Delivery(
+        delivery_id,
+        event_id,
+        event_type,
+        fax_id,
+        tenant_id,
+        url,
+        bytes(body),
+        DeliveryStatus(status),
+        attempts,
+        due,
+        created,
+    )
+
+
+class DeliveryStore:
+    """Outbox and log on an open connection the caller owns and serialises (one asyncio thread).
+
+    The tables come from ``WEBHOOK_TABLES_SQL``, which the store's migration runs. Every method that
+    writes commits before returning ("persisted" means on disk, not in an open transaction), so do not
+    call one in the middle of a transaction of your own: it would be committed too.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
+        self._db = connection
+        self._clock = clock
+
+    def enqueue(
+        self,
+        event_id: str,
+        fax_id: str,
+        tenant_id: str,
+        url: str,
+        body: bytes,
+        *,
+        event_type: str,
+        not_before: float | None = None,
+    ) -> int:
+        """The id of the delivery of ``event_id`` to ``url``, created pending if there is none yet.
+
+        Idempotent: enqueueing the same (event id, URL) again, even after it was delivered or given up,
+        returns the existing delivery and changes nothing (the first body stays the one sent).
+        """
+        now = self._clock()
+        due = now if not_before is None else not_before
+        with _transaction(self._db):
+            self._db.execute(
+                "INSERT INTO webhook_deliveries (event_id, event_type, fax_id, tenant_id, url, body,"
+                " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (event_id, url) DO NOTHING",
+                (event_id, event_type, fax_id, tenant_id, url, body, due, now, now),
+            )
+            row = self._db.execute(
+                "SELECT id FROM webhook_deliveries WHERE event_id = ? AND url = ?", (event_id, url)
+            ).fetchone()
+        return row[0]
+
+    def get(self, delivery_id: int) -> Delivery:
+        row = self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(delivery_id)
+        return _delivery(row)
+
+    def due(self, now: float, limit: int) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, oldest due first."""
+        rows = self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries"
+            " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def next_due_at(self) -> float | None:
+        """When the earliest pending delivery falls due (None if nothing is pending)."""
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'"
+        ).fetchone()
+        return row[0]
+
+    def claim(self, delivery_id: int, now: float, until: float) -> bool:
+        """Take a due delivery for one attempt: pushes its next attempt to ``until`` (a lease).
+
+        False if it is no longer pending and due, i.e. someone else took it. If the process dies in the
+        middle of the attempt, the lease runs out and the delivery is sent again: at least once.
+        """
+        with _transaction(self._db):
+            cursor = self._db.execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
+                (until, now, delivery_id, now),
+            )
+        return cursor.rowcount == 1
+
+    def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        status_code: int | None,
+        error: str | None,
+        duration: float,
+        succeeded: bool,
+        next_attempt_at: float | None,
+        attempted_at: float | None = None,
+    ) -> Outcome:
+        """Log one attempt and move the delivery on.
+
+        ``succeeded`` marks it delivered; otherwise ``next_attempt_at`` schedules another attempt, and
+        None means give up (marked failed). Raises KeyError for an unknown delivery and ValueError for one
+        that is no longer pending.
+        """
+        now = self._clock()
+        if succeeded:
+            outcome = Outcome.DELIVERED
+        elif next_attempt_at is not None:
+            outcome = Outcome.RETRY
+        else:
+            outcome = Outcome.FAILED
+        status = DeliveryStatus.PENDING if outcome is Outcome.RETRY else DeliveryStatus(outcome.value)
+        with _transaction(self._db):
+            row = self._db.execute(
+                "SELECT status, attempts, next_attempt_at FROM webhook_deliveries WHERE id = ?",
+                (delivery_id,),
+            ).fetchone()
+            if row is None:
+                raise KeyError(delivery_id)
+            if row[0] != DeliveryStatus.PENDING:
+                raise ValueError(f"webhook delivery {delivery_id} is already {row[0]}")
+            attempt = row[1] + 1
+            self._db.execute(
+                "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (
+                    status.value,
+                    attempt,
+                    next_attempt_at if next_attempt_at is not None else row[2],
+                    now,
+                    delivery_id,
+                ),
+            )
+            self._db.execute(
+                "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, duration, status_code,"
+                " error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery_id,
+                    attempt,
+                    now - duration if attempted_at is None else attempted_at,
+                    duration,
+                    status_code,
+                    error,
+                    outcome.value,
+                ),
+            )
+        return outcome
+
+    def deliveries_for_fax(self, fax_id: str) -> list[Delivery]:
+        rows = self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE fax_id = ? ORDER BY id", (fax_id,)
+        ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def log_for_fax(self, fax_id: str) -> list[DeliveryAttempt]:
+        """Every attempt at every webhook of a fax, in the order they were made."""
+        rows = self._db.execute(
+            "SELECT a.delivery_id, d.event_id, d.event_type, d.url, a.attempt, a.attempted_at, a.duration,"
+            " a.status_code, a.error, a.outcome FROM webhook_attempts a"
+            " JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.fax_id = ? ORDER BY a.id",
+            (fax_id,),
+        ).fetchall()
+        return [DeliveryAttempt(*tuple(row)[:9], Outcome(row[9])) for row in rows]
