@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -277,7 +278,7 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> ApiError:
     try:
         code: str = next(code for code, code_status in STATUS.items() if code_status == status)
     except StopIteration:
-        code = phrase.lower().replace(" ", "_").replace("-", "_")
+        code = re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")  # 429 -> too_many_requests
     return ApiError(status, code, description, headers)
 
 
