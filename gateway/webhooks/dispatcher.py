@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from gateway.webhooks.policy import RetryPolicy, is_retryable, parse_retry_after
 from gateway.webhooks.schema import event_body
 from gateway.webhooks.signing import EVENT_ID_HEADER, sign
-from gateway.webhooks.store import Delivery, DeliveryStatus, DeliveryStore, Outcome
+from gateway.webhooks.store import Delivery, DeliveryStore, Outcome
 
 log = logging.getLogger("gateway.webhooks")
 
@@ -64,7 +65,10 @@ class WebhookDispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._rng = rng
         self._wake = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self._pass: asyncio.Future[float | None] | None = None
+        self._running = False
+        self._stopping = False
 
     async def submit(
         self,
@@ -86,72 +90,98 @@ class WebhookDispatcher:
         delivery_id = self._store.enqueue(
             event_id, fax_id, tenant_id, url, body, event_type=event_type, not_before=now
         )
-        delivery = self._store.get(delivery_id)
-        if delivery.status is DeliveryStatus.PENDING and self._claim(delivery):
-            await self._attempt(delivery)
+        # No attempt if it was already delivered, given up, waiting for its retry time or in flight.
+        await self._attempt(delivery_id)
 
     async def deliver_due(self) -> int:
         """One pass over the deliveries due now (up to ``batch_size``); returns how many were attempted."""
         now = self._clock()
-        claimed = [delivery for delivery in self._store.due(now, self._batch_size) if self._claim(delivery)]
+        due = self._store.due(now, self._batch_size)
         results = await asyncio.gather(
-            *(self._attempt(delivery) for delivery in claimed), return_exceptions=True
+            *(self._attempt(delivery.id) for delivery in due), return_exceptions=True
         )
-        for delivery, result in zip(claimed, results, strict=True):
+        attempted = 0
+        for delivery, result in zip(due, results, strict=True):
             if isinstance(result, asyncio.CancelledError):
                 raise result
             if isinstance(result, BaseException):
-                # The store failed to record the attempt; the lease makes it due again later.
+                # The store failed to claim or to record; a lease taken runs out, the delivery is due again.
                 log.error(
-                    "webhook fax %s event %s: attempt not recorded: %r",
+                    "webhook fax %s event %s: attempt failed in the store: %r",
                     delivery.fax_id,
                     delivery.event_id,
                     result,
                     exc_info=result,
                 )
-        return len(claimed)
+            elif result is not None:
+                attempted += 1
+        return attempted
 
     async def run(self) -> None:
-        """Deliver due retries until ``stop()``: at start-up, whatever a previous process left pending."""
-        if self._runner is not None:
+        """Deliver due retries until ``stop()``: at start-up, whatever a previous process left pending.
+
+        Returns normally once stopped; a pass that fails (a locked database, say) is logged and the loop
+        goes on after a pause.
+        """
+        if self._running:
             raise RuntimeError("this dispatcher is already running")
-        self._runner = asyncio.current_task()
+        self._running = True
+        self._stopped.clear()
         try:
-            while True:
+            while not self._stopping:
                 # Cleared before the pass, so a submit() during it makes the wait below return at once.
                 self._wake.clear()
+                # The pass runs as its own task so that stop() can cut it short without cancelling run().
+                work = self._pass = asyncio.ensure_future(self._one_pass())
                 try:
-                    await self.deliver_due()
-                    next_due = self._store.next_due_at()
-                except Exception as error:
-                    log.error("webhook dispatcher pass failed: %r", error, exc_info=error)
-                    # Pause before the next pass, so a broken store is not hammered in a tight loop.
-                    next_due = self._clock() + max(self.policy.initial_delay, 0.1)
+                    await asyncio.wait({work})
+                finally:
+                    work.cancel()  # no-op once done; stops the pass if run() itself is cancelled
+                if self._stopping or work.cancelled():
+                    break
+                next_due = work.result()
                 timeout = None if next_due is None else max(0.0, next_due - self._clock())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
-            self._runner = None
+            self._pass = None
+            self._running = False
+            self._stopped.set()
+
+    async def _one_pass(self) -> float | None:
+        """deliver_due(), then when the next delivery falls due (None: nothing pending)."""
+        try:
+            await self.deliver_due()
+            return self._store.next_due_at()
+        except Exception as error:
+            log.error("webhook dispatcher pass failed: %r", error, exc_info=error)
+            # Pause before the next pass, so a broken store is not hammered in a tight loop.
+            return self._clock() + max(self.policy.initial_delay, 0.1)
 
     async def stop(self) -> None:
-        """End ``run()`` now and close our HTTP client.
+        """End ``run()`` now and close our HTTP client; the dispatcher cannot be started again.
 
         An attempt cut short is not lost: its lease runs out and the next pass or process sends it again.
         """
-        runner = self._runner
-        if runner is not None and runner is not asyncio.current_task():
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+        self._stopping = True
+        self._wake.set()
+        if self._pass is not None:
+            self._pass.cancel()
+        if self._running:
+            await self._stopped.wait()
         if self._own_client:
             await self._client.aclose()
 
-    def _claim(self, delivery: Delivery) -> bool:
-        now = self._clock()
-        return self._store.claim(delivery.id, now, now + self.policy.timeout + LEASE_MARGIN)
+    async def _attempt(self, delivery_id: int) -> Outcome | None:
+        """Claim the delivery and make one attempt; None if it was not ours to make (not pending and due).
 
-    async def _attempt(self, delivery: Delivery) -> Outcome:
+        The claim is taken only once a slot is free: a lease must not run out while the attempt queues.
+        """
         async with self._slots:
+            now = self._clock()
+            if not self._store.claim(delivery_id, now, now + self.policy.timeout + LEASE_MARGIN):
+                return None
+            delivery = self._store.get(delivery_id)
             started = self._clock()
             began = time.monotonic()
             status_code, error, retry_after, permanent = await self._post(delivery)
@@ -227,14 +257,28 @@ class WebhookDispatcher:
             f"webhook fax {delivery.fax_id} event {delivery.event_id} ({delivery.event_type})"
             f" attempt {attempt}"
         )
+        url = loggable_url(delivery.url)
         if outcome is Outcome.DELIVERED:
-            log.info("%s: delivered to %s (HTTP %s)", where, delivery.url, status_code)
+            log.info("%s: delivered to %s (HTTP %s)", where, url, status_code)
         elif outcome is Outcome.RETRY:
             assert next_attempt_at is not None
             wait = next_attempt_at - self._clock()
-            log.warning("%s: %s failed: %s; retry in %.1f s", where, delivery.url, error, wait)
+            log.warning("%s: %s failed: %s; retry in %.3g s", where, url, error, wait)
         else:
-            log.error("%s: %s failed, giving up: %s", where, delivery.url, error)
+            log.error("%s: %s failed, giving up: %s", where, url, error)
+
+
+def loggable_url(url: str) -> str:
+    """The URL without user info, query or fragment: customers put access tokens there."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "<unparseable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 async def _read_excerpt(response: httpx.Response) -> str:

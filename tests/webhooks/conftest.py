@@ -106,6 +106,14 @@ class Receiver:
                 await writer.wait_closed()
 
 
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """The receiver has a request before the dispatcher has recorded the answer: poll for the outcome."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     server = Receiver()
