@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from gateway.webhooks.store import WEBHOOK_TABLES_SQL
+
 MIGRATIONS: list[str] = [
     # 1: tenants, keys, files, faxes, attempts, events
     """
@@ -91,6 +93,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_fax ON events (fax_id, seq);
     """,
+    # 2: the webhook outbox and delivery log
+    WEBHOOK_TABLES_SQL,
 ]
 
 

@@ -1,0 +1,268 @@
+"""The native REST API (``/v1``): files, faxes, downloads, page images while a fax arrives, and
+Server-Sent Events. It talks to ``gateway.service.Gateway`` only; OpenAPI is at ``/openapi.json``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, File, Header, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
+from PIL import Image
+
+from gateway.api.errors import ApiError, install_error_handlers
+from gateway.api.models import (
+    MAX_TOTAL_UPLOAD_BYTES,
+    FaxAttempt,
+    FaxError,
+    FaxList,
+    FaxObject,
+    FileObject,
+    PageCount,
+    SendFaxRequest,
+    SendFaxResponse,
+)
+from gateway.documents import ConversionError
+from gateway.jobs import status as st
+from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.store import ApiKey, FaxRecord
+
+#: Events after which a fax's event stream ends.
+FINAL_EVENTS = {"delivered", "failed", "received"}
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
+def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
+    status = fax.status
+    if (
+        status == st.QUEUED
+        and fax.send_at
+        and fax.send_at > datetime.now(UTC).timestamp()
+        and not fax.attempts_made
+    ):
+        status = "scheduled"
+    attempts = [
+        FaxAttempt(
+            n=a.number,
+            started_at=_time(a.started_at),
+            ended_at=_time(a.ended_at),
+            status=a.status or st.SENDING,
+            sip_code=a.sip_code,
+            hangup_cause=a.hangup_cause,
+            t30_code=a.t30_code,
+            t30_text=a.t30_text,
+            pages_sent=a.pages_sent,
+            call_id=a.call_id,
+        )
+        for a in gateway.store.attempts(fax.id)
+    ]
+    return FaxObject.model_validate(
+        {
+            "id": fax.id,
+            "direction": fax.direction,
+            "from": fax.from_number,
+            "to": fax.to_number,
+            "status": status,
+            "error": FaxError(code=fax.error_code, description=fax.error_description or "")
+            if fax.error_code and status != st.SUCCESS
+            else None,
+            "pages": PageCount(total=fax.pages_total, transferred=fax.pages_transferred),
+            "files": fax.file_ids,
+            "remote_station_id": fax.remote_station_id,
+            "t38": fax.t38,
+            "bit_rate": fax.bit_rate,
+            "ecm": fax.ecm,
+            "resolution": fax.resolution,
+            "attempts": attempts,
+            "comment": fax.request.get("comment") or {},
+            "send_at": _time(fax.send_at),
+            "created_at": _time(fax.created_at),
+            "updated_at": _time(fax.updated_at),
+            "completed_at": _time(fax.completed_at),
+        }
+    )
+
+
+def _key_with(scope: str) -> Callable[..., ApiKey]:
+    """A dependency: the request's bearer key, which must exist and carry ``scope``."""
+
+    def authenticated(request: Request, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
+        scheme, _, token = (authorization or "").partition(" ")
+        gateway: Gateway = request.app.state.gateway
+        key = gateway.authenticate(token.strip()) if scheme.lower() == "bearer" and token else None
+        if key is None:
+            raise ApiError.unauthorized()
+        if scope not in key.scopes:
+            raise ApiError.forbidden(scope)
+        return key
+
+    return authenticated
+
+
+# Module level: FastAPI resolves these annotations by name.
+Reader = Annotated[ApiKey, Depends(_key_with("read"))]
+Editor = Annotated[ApiKey, Depends(_key_with("edit"))]
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(title="faxgw", version="0.1.0", summary="SIP/T.38 fax gateway", openapi_url="/openapi.json")
+    app.state.gateway = gateway
+    install_error_handlers(app)
+
+    def owned(key: ApiKey, fax_id: str) -> FaxRecord:
+        try:
+            return gateway.fax(key.tenant_id, fax_id)
+        except NotFound:
+            raise ApiError.not_found("fax", fax_id) from None
+
+    @app.post("/v1/files", status_code=201, response_model=FileObject, response_model_by_alias=True)
+    async def upload(key: Editor, file: Annotated[UploadFile, File()]) -> FileObject:
+        data = await file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
+        if len(data) > MAX_TOTAL_UPLOAD_BYTES:
+            raise ApiError.payload_too_large(len(data), MAX_TOTAL_UPLOAD_BYTES)
+        try:
+            record = gateway.save_file(key.tenant_id, file.filename or "upload", data)
+        except ConversionError as error:
+            raise ApiError.unsupported_media_type(f"{error.code}: {error.message}") from None
+        return FileObject(
+            id=record.id,
+            name=record.name,
+            size=record.size,
+            mime_type=record.mime_type,
+            created_at=_time(record.created_at),
+        )
+
+    @app.post("/v1/faxes", status_code=201, response_model=SendFaxResponse, response_model_exclude_none=True)
+    async def send(key: Editor, body: SendFaxRequest) -> SendFaxResponse:
+        total = 0
+        for file_id in body.files:
+            record = gateway.store.get_file(key.tenant_id, file_id)
+            if record is None:
+                raise ApiError.not_found("file", file_id)
+            total += record.size
+        if total > MAX_TOTAL_UPLOAD_BYTES:
+            raise ApiError.payload_too_large(total, MAX_TOTAL_UPLOAD_BYTES)
+        request = NewFax(
+            from_numbers=body.from_numbers,
+            to=body.to,
+            file_ids=body.files,
+            resolution=body.resolution,
+            cover_page=body.cover_page.model_dump() if body.cover_page else None,
+            options=body.options.model_dump(),
+            comment=body.comment.model_dump(),
+            send_at=body.send_at,
+            webhook_url=str(body.webhook_url) if body.webhook_url else None,
+        )
+        faxes = gateway.submit(key.tenant_id, request)
+        return SendFaxResponse(ids={fax.to_number: fax.id for fax in faxes} if body.return_ids else None)
+
+    @app.get("/v1/faxes/{fax_id}", response_model=FaxObject, response_model_by_alias=True)
+    async def get_fax(key: Reader, fax_id: str) -> FaxObject:
+        return fax_object(gateway, owned(key, fax_id))
+
+    @app.get("/v1/faxes", response_model=FaxList, response_model_by_alias=True)
+    async def list_faxes(
+        key: Reader,
+        direction: Literal["outbound", "inbound"] | None = None,
+        status: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> FaxList:
+        faxes, total = gateway.store.list_faxes(
+            key.tenant_id, direction=direction, status=status, limit=limit, offset=offset
+        )
+        return FaxList(
+            faxes=[fax_object(gateway, fax) for fax in faxes], total=total, limit=limit, offset=offset
+        )
+
+    @app.delete("/v1/faxes/{fax_id}", status_code=204)
+    async def delete_fax(key: Editor, fax_id: str) -> Response:
+        owned(key, fax_id)
+        try:
+            gateway.delete(key.tenant_id, fax_id)
+        except Conflict as error:
+            raise ApiError.conflict(str(error)) from None
+        return Response(status_code=204)
+
+    @app.get("/v1/faxes/{fax_id}/file")
+    async def download(key: Reader, fax_id: str, format: Literal["pdf", "tiff"] = "pdf") -> FileResponse:
+        fax = owned(key, fax_id)
+        tiff = Path(fax.document) if fax.document else None
+        path = tiff.with_name("received.pdf") if format == "pdf" and tiff else tiff
+        if fax.direction == "outbound" and format == "pdf":
+            path = None  # the sent document is kept as TIFF-F
+        if path is None or not path.exists():
+            raise ApiError.not_found(f"{format} file of fax", fax_id)
+        media = "application/pdf" if format == "pdf" else "image/tiff"
+        return FileResponse(path, media_type=media, filename=f"{fax.id}.{format}")
+
+    @app.get("/v1/faxes/{fax_id}/pages/{number}")
+    async def page(key: Reader, fax_id: str, number: int) -> Response:
+        """One page as PNG - for a fax still arriving, as soon as that page is complete."""
+        fax = owned(key, fax_id)
+        if not fax.document or number < 1 or number > fax.pages_transferred:
+            raise ApiError.not_found("page", f"{fax_id}/{number}")
+        return Response(
+            await asyncio.to_thread(_page_png, Path(fax.document), number), media_type="image/png"
+        )
+
+    @app.get("/v1/faxes/{fax_id}/events")
+    async def events(
+        key: Reader, fax_id: str, request: Request, last_event_id: Annotated[str | None, Header()] = None
+    ) -> StreamingResponse:
+        fax = owned(key, fax_id)
+        return StreamingResponse(
+            _event_stream(gateway, fax, request, last_event_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    return app
+
+
+def _page_png(tiff: Path, number: int) -> bytes:
+    with Image.open(tiff) as image:
+        image.seek(number - 1)
+        out = io.BytesIO()
+        image.convert("1").save(out, "PNG", dpi=image.info.get("dpi", (204, 196)))
+        return out.getvalue()
+
+
+async def _event_stream(
+    gateway: Gateway, fax: FaxRecord, request: Request, last_event_id: str | None
+) -> AsyncIterator[bytes]:
+    """Stored events first (after ``Last-Event-ID``), then live ones, until the fax is final."""
+    queue = gateway.events.listen(fax.id)
+    try:
+        stored = gateway.store.events(fax.id)
+        if last_event_id:
+            seen = next((event.seq for event in stored if event.id == last_event_id), 0)
+            stored = [event for event in stored if event.seq > seen]
+        last_seq = 0
+        pending = list(stored)
+        while True:
+            for event in pending:
+                if event.seq <= last_seq:
+                    continue
+                last_seq = event.seq
+                data = json.dumps({"type": event.type, "created": event.created_at, **event.payload})
+                yield f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+                if event.type in FINAL_EVENTS:
+                    return
+            if await request.is_disconnected():
+                return
+            try:
+                pending = [await asyncio.wait_for(queue.get(), 15)]
+            except TimeoutError:
+                pending = []
+                yield b": keep-alive\n\n"
+    finally:
+        gateway.events.unlisten(fax.id, queue)

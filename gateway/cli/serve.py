@@ -1,0 +1,46 @@
+"""``faxgw serve``: the gateway - REST API, jobs and the SIP engine - until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from gateway.api.app import create_app
+from gateway.config import ConfigError, load_config
+from gateway.service import Gateway
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", help="run the gateway (REST API + SIP engine)")
+    parser.add_argument(
+        "--config", type=Path, help="TOML file (see faxgw.sample.toml); FAXGW_* variables override"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config))
+    return 0
+
+
+async def _serve(config) -> None:
+    gateway = Gateway(config)
+    await gateway.start()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(gateway), host=config.api_host, port=config.api_port, lifespan="off")
+    )
+    try:
+        await server.serve()
+    finally:
+        await gateway.stop()

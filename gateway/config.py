@@ -1,0 +1,137 @@
+"""Gateway configuration: one TOML file, overridable by FAXGW_* environment variables.
+
+See ``faxgw.sample.toml`` for every setting with its default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment says something the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class NumberConfig:
+    """One of our fax numbers (a DID on the trunk) and how many calls it may carry at once."""
+
+    number: str
+    max_calls: int = 1
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """Inbound routing: calls to numbers matching ``did`` (exact, or a regex when it starts with ^)
+    belong to ``tenant``; their events go to ``webhook_url``."""
+
+    did: str
+    tenant: str
+    webhook_url: str | None = None
+
+    def matches(self, number: str) -> bool:
+        if self.did.startswith("^"):
+            return re.fullmatch(self.did, number) is not None
+        return self.did == number
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    """A tenant and its API keys, created at start if missing (tokens as given: keep the file private)."""
+
+    id: str
+    name: str = ""
+    keys: dict[str, list[str]] = field(default_factory=dict)  # token -> scopes ("read", "edit")
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("var")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    trunk: str | None = None  # outbound calls go to sip:NUMBER@trunk; None: the number must be a SIP URI
+    trunk_username: str | None = None
+    trunk_password: str | None = None
+    t38: str = "auto"  # t38 | audio | auto
+    ecm: bool = True
+    channels: int = 8  # calls at once, all numbers together
+    numbers: tuple[NumberConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+    tenants: tuple[TenantConfig, ...] = ()
+    webhook_secret: str = "change-me"
+    webhook_retries: int = 10
+    webhook_initial_delay: float = 5.0
+    unpaced_t38: bool = False  # only between two faxgw instances (the demo), never toward a trunk
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "faxgw.sqlite"
+
+    def number(self, number: str) -> NumberConfig | None:
+        return next((n for n in self.numbers if n.number == number), None)
+
+    def route(self, did: str) -> RouteConfig | None:
+        return next((route for route in self.routes if route.matches(did)), None)
+
+
+_SCALARS = {
+    "data_dir": Path,
+    "api_host": str,
+    "api_port": int,
+    "sip_host": str,
+    "sip_port": int,
+    "trunk": str,
+    "trunk_username": str,
+    "trunk_password": str,
+    "t38": str,
+    "ecm": bool,
+    "channels": int,
+    "webhook_secret": str,
+    "webhook_retries": int,
+    "webhook_initial_delay": float,
+    "unpaced_t38": bool,
+}
+
+
+def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """The file's settings, then FAXGW_<NAME> environment variables over the scalar ones."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"{path}: {error}") from None
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for name, kind in _SCALARS.items():
+        value = environ.get(f"FAXGW_{name.upper()}", raw.get(name))
+        if value is not None:
+            values[name] = _convert(name, value, kind)
+    try:
+        values["numbers"] = tuple(NumberConfig(**entry) for entry in raw.get("numbers", []))
+        values["routes"] = tuple(RouteConfig(**entry) for entry in raw.get("routes", []))
+        values["tenants"] = tuple(TenantConfig(**entry) for entry in raw.get("tenants", []))
+    except TypeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    config = Config(**values)
+    if config.t38 not in ("t38", "audio", "auto"):
+        raise ConfigError(f"t38 = {config.t38!r}: use t38, audio or auto")
+    return config
+
+
+def _convert(name: str, value: Any, kind: type) -> Any:
+    if kind is bool and isinstance(value, str):
+        if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ConfigError(f"{name}: {value!r} is not a boolean")
+        return value.lower() in ("1", "true", "yes")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a valid {kind.__name__}") from None

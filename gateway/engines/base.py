@@ -1,0 +1,74 @@
+"""What the job layer needs from a call engine, and what engines tell it back.
+
+An engine places and answers fax calls. It reports pages as they go across (``PageTransferred``,
+with the page readable in the TIFF at that moment) and ends every call with one ``CallResult``.
+Engines never call the API or the store: the job layer listens and decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    fax_id: str
+    from_number: str
+    to_number: str
+    document: Path  # validated TIFF-F
+    first_page: int = 1
+
+
+@dataclass(frozen=True)
+class PageTransferred:
+    page: int  # 1-based within the document
+    document: Path
+    sending: bool
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One truth about a call, mapped once into each dialect's statuses by the job layer."""
+
+    status: str  # success | partial | failed | busy | no_answer | rejected | cancelled
+    sip_code: int | None
+    hangup_cause: str | None
+    t30_code: int | None
+    t30_text: str
+    pages: int
+    pages_expected: int | None
+    t38: bool
+    bit_rate: int | None
+    ecm: bool | None
+    remote_ident: str
+    call_id: str
+
+
+PageHandler = Callable[[PageTransferred], None]
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """A fax call arriving for ``did``; ``receive`` answers it into ``document`` (or None: refuse)."""
+
+    did: str
+    caller: str
+    call_id: str
+
+
+# Decides about an arriving call: where to write the fax and who hears about its pages, or None
+# to refuse it (the engine answers 404 at the SIP level).
+InboundDecision = tuple[Path, PageHandler] | None
+InboundHandler = Callable[[InboundCall], Awaitable[InboundDecision]]
+InboundDone = Callable[[InboundCall, CallResult], Awaitable[None]]
+
+
+class Engine(Protocol):
+    async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None: ...
+
+    async def send(self, call: OutboundCall, on_page: PageHandler) -> CallResult: ...
+
+    async def close(self) -> None: ...

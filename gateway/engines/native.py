@@ -1,0 +1,119 @@
+"""The native engine: our own SIP user agent and SpanDSP, in this process (``sip``)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.engines.base import (
+    CallResult,
+    InboundCall,
+    InboundDone,
+    InboundHandler,
+    OutboundCall,
+    PageHandler,
+    PageTransferred,
+)
+from sip.call import IncomingCall
+from sip.fax import FaxEvent, FaxOptions, PageDone
+from sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
+from sip.media import Ticker
+from sip.ua import UaConfig, UserAgent
+
+log = logging.getLogger("gateway.engines.native")
+
+
+def _result(outcome: FaxOutcome) -> CallResult:
+    fields = {f.name for f in dataclasses.fields(CallResult)}
+    return CallResult(**{name: value for name, value in outcome.to_dict().items() if name in fields})
+
+
+class NativeEngine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ticker = Ticker()
+        self.ua: UserAgent | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._on_inbound: InboundHandler | None = None
+        self._on_inbound_done: InboundDone | None = None
+
+    def _options(self, ident: str) -> FaxCallOptions:
+        fax = FaxOptions(ident=ident[-20:], ecm=self.config.ecm)
+        return FaxCallOptions(t38=T38Policy(self.config.t38), fax=fax, paced=not self.config.unpaced_t38)
+
+    async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None:
+        self._on_inbound, self._on_inbound_done = on_inbound, on_inbound_done
+        self.ua = UserAgent(
+            UaConfig(
+                host=self.config.sip_host,
+                port=self.config.sip_port,
+                username=self.config.trunk_username,
+                password=self.config.trunk_password,
+            ),
+            on_invite=self._invite,
+        )
+        await self.ua.start()
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        assert self.ua is not None
+        return self.ua.address
+
+    def _target(self, number: str) -> str:
+        if number.startswith("sip:"):
+            return number
+        if self.config.trunk is None:
+            raise ValueError(f"no trunk configured to reach {number}")
+        return f"sip:{number}@{self.config.trunk}"
+
+    async def send(self, call: OutboundCall, on_page: PageHandler) -> CallResult:
+        assert self.ua is not None
+
+        def pages(event: FaxEvent) -> None:
+            if isinstance(event, PageDone):
+                on_page(PageTransferred(event.page, event.path, sending=True))
+
+        outcome = await send_fax(
+            self.ua,
+            self._target(call.to_number),
+            call.document,
+            options=self._options(call.from_number),
+            ticker=self.ticker,
+            on_event=pages,
+            caller=call.from_number,
+            first_page=call.first_page,
+        )
+        return _result(outcome)
+
+    def _invite(self, call: IncomingCall) -> None:
+        task = asyncio.ensure_future(self._answer(call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, call: IncomingCall) -> None:
+        assert self._on_inbound is not None and self._on_inbound_done is not None
+        inbound = InboundCall(did=call.called, caller=call.caller, call_id=call.call_id)
+        decision = await self._on_inbound(inbound)
+        if decision is None:
+            call.reject(404)  # a DID we do not serve: refused at the SIP level
+            return
+        document, on_page = decision
+
+        def pages(event: FaxEvent) -> None:
+            if isinstance(event, PageDone):
+                on_page(PageTransferred(event.page, Path(event.path), sending=False))
+
+        outcome = await receive_fax(
+            call, document, options=self._options(call.called), ticker=self.ticker, on_event=pages
+        )
+        await self._on_inbound_done(inbound, _result(outcome))
+
+    async def close(self) -> None:
+        if self.ua is not None:
+            self.ua.close()
+        for task in list(self._tasks):
+            task.cancel()
+        self.ticker.close()

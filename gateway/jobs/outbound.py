@@ -1,0 +1,262 @@
+"""Sending faxes: the due-fax loop, the number pool and channel limits, attempts and retries, and
+settling what a dead process left in flight.
+
+A fax goes queued -> processing (documents to TIFF-F, once) -> sending (attempt n) -> success |
+partially_sent | failed_*, with a retry putting it back to queued with a later ``next_attempt_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.documents import ConversionError, CoverPage, convert
+from gateway.engines.base import CallResult, Engine, OutboundCall, PageTransferred
+from gateway.jobs import status as st
+from gateway.jobs.events import EventBus
+from gateway.store import AttemptRecord, FaxRecord, Store
+from sip.fax import Resolution
+
+log = logging.getLogger("gateway.jobs")
+
+#: How long a claimed fax stays ours without news; renewed while a call is up.
+LEASE = 120.0
+POLL = 0.5
+
+
+class OutboundJobs:
+    def __init__(self, config: Config, store: Store, engine: Engine, events: EventBus) -> None:
+        self.config = config
+        self.store = store
+        self.engine = engine
+        self.events = events
+        self.node = f"node-{uuid.uuid4().hex[:8]}"
+        self.busy_numbers: Counter[str] = Counter()
+        self._running: dict[str, asyncio.Task] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- life ----------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """A fax became due (submitted, or its retry time came): look now, not at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        self.settle_stranded()
+        while not self._stopping:
+            self._start_due()
+            with contextlib.suppress(TimeoutError):  # the poll also catches retries coming due
+                await asyncio.wait_for(self._wake.wait(), POLL)
+            self._wake.clear()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in list(self._running.values()):
+            task.cancel()
+
+    # -- recovery --------------------------------------------------------------------------------
+    def settle_stranded(self) -> None:
+        """Faxes a previous process left running: settle each with what is known, never resend blindly.
+
+        Pages confirmed by the far end are recorded as they go (``pages_transferred``), so a call cut
+        by a crash after its last page is a success, not a fax to send again.
+        """
+        for fax in self.store.stranded([st.PROCESSING, st.SENDING]):
+            if fax.direction != "outbound" or (
+                fax.lease_until and fax.lease_until > time.time() and fax.lease_owner != self.node
+            ):
+                continue
+            if fax.status == st.PROCESSING:
+                self.store.update_fax(fax.id, status=st.QUEUED, lease_owner=None, lease_until=None)
+                continue
+            self.store.update_attempt(
+                fax.id,
+                fax.attempts_made,
+                ended_at=time.time(),
+                status="failed_internal_process_error",
+                pages_sent=fax.pages_transferred,
+            )
+            if fax.pages_total and fax.pages_transferred >= fax.pages_total:
+                self._finish(fax, st.SUCCESS, None, None)
+            else:
+                status = st.PARTIALLY_SENT if fax.pages_transferred else "failed_internal_process_error"
+                self._retry_or_finish(
+                    fax, status, status, "The gateway stopped during the call.", fax.pages_transferred
+                )
+        for fax in self.store.stranded([st.IN_PROGRESS]):
+            if fax.direction == "inbound":
+                status = st.PARTIALLY_RECEIVED if fax.pages_transferred else st.FAILED
+                self._finish(fax, status, status, "The gateway stopped during the call.")
+
+    # -- the due loop -----------------------------------------------------------------------------
+    def _start_due(self) -> None:
+        free = self.config.channels - len(self._running)
+        if free <= 0:
+            return
+        for fax in self.store.claim_due(self.node, time.time(), LEASE, free):
+            number = self._pick_number(fax)
+            if number is None:
+                # Every number of its pool is at its call limit: give it back, try again soon.
+                self.store.update_fax(fax.id, lease_owner=None, lease_until=None)
+                continue
+            self.busy_numbers[number] += 1
+            task = asyncio.ensure_future(self._attempt(fax, number))
+            self._running[fax.id] = task
+            task.add_done_callback(lambda _, fax_id=fax.id, n=number: self._done(fax_id, n))
+
+    def _done(self, fax_id: str, number: str) -> None:
+        self._running.pop(fax_id, None)
+        self.busy_numbers[number] -= 1
+        self._wake.set()
+
+    def _pick_number(self, fax: FaxRecord) -> str | None:
+        """One number of the fax's ``from`` pool with a free call slot, the least busy first."""
+        pool = fax.request.get("from_pool") or [fax.from_number]
+        free = []
+        for number in pool:
+            limit = self.config.number(number).max_calls if self.config.number(number) else 1
+            if self.busy_numbers[number] < limit:
+                free.append(number)
+        if not free:
+            return None
+        least = min(self.busy_numbers[number] for number in free)
+        return random.choice([number for number in free if self.busy_numbers[number] == least])
+
+    # -- one attempt --------------------------------------------------------------------------------
+    async def _attempt(self, fax: FaxRecord, number: str) -> None:
+        try:
+            if fax.document is None and not await self._process(fax):
+                return
+            fax = self.store.get_fax(fax.id) or fax
+            attempt = fax.attempts_made + 1
+            self.store.update_fax(fax.id, status=st.SENDING, from_number=number, attempts_made=attempt)
+            self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
+            fax = self.store.get_fax(fax.id) or fax
+            self.events.publish(fax, "sending.started", {"attempt": attempt, "first_page": fax.first_page})
+            call = OutboundCall(fax.id, number, fax.to_number, Path(fax.document or ""), fax.first_page)
+            result = await self.engine.send(call, lambda page: self._page_sent(fax, page))
+            self._settle(fax, attempt, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not leave the fax "sending" forever
+            log.exception("fax %s: attempt failed unexpectedly", fax.id)
+            self._retry_or_finish(
+                fax,
+                "failed_internal_process_error",
+                "failed_internal_process_error",
+                "The gateway failed during the call.",
+                0,
+            )
+
+    async def _process(self, fax: FaxRecord) -> bool:
+        """Documents -> one validated TIFF-F, once per fax; a bad document fails the fax at once."""
+        self.store.update_fax(fax.id, status=st.PROCESSING)
+        directory = self.config.data_dir / "faxes" / fax.id
+        directory.mkdir(parents=True, exist_ok=True)
+        sources = [Path(self.store.get_file(fax.tenant_id, file_id).path) for file_id in fax.file_ids]  # type: ignore[union-attr]
+        cover = fax.request.get("cover_page")
+        try:
+            document = await asyncio.to_thread(
+                convert,
+                sources,
+                directory / "document.tif",
+                resolution=Resolution.from_name(fax.resolution),
+                cover=CoverPage(
+                    name_to=cover["name_to"],
+                    name_from=cover["name_from"],
+                    subject=cover.get("subject", ""),
+                    message=cover.get("message", ""),
+                    flags=frozenset(cover.get("flags", [])),
+                )
+                if cover
+                else None,
+            )
+        except ConversionError as error:
+            self._finish(fax, error.code, error.code, error.message)
+            return False
+        self.store.update_fax(fax.id, document=str(document.path), pages_total=document.pages)
+        self.events.publish(self.store.get_fax(fax.id) or fax, "media.processed", {"pages": document.pages})
+        return True
+
+    def _page_sent(self, fax: FaxRecord, page: PageTransferred) -> None:
+        # Written at once: if the process dies now, recovery knows this page went across.
+        self.store.update_fax(fax.id, pages_transferred=page.page, lease_until=time.time() + LEASE)
+        self.events.publish(fax, "page.sent", {"page": page.page})
+
+    def _settle(self, fax: FaxRecord, attempt: int, result: CallResult) -> None:
+        status, code, description = st.outbound_status(result)
+        sent_up_to = fax.first_page - 1 + result.pages
+        self.store.update_attempt(
+            fax.id,
+            attempt,
+            ended_at=time.time(),
+            status=status,
+            sip_code=result.sip_code,
+            hangup_cause=result.hangup_cause,
+            t30_code=result.t30_code,
+            t30_text=result.t30_text,
+            pages_sent=result.pages,
+            t38=result.t38,
+            call_id=result.call_id,
+        )
+        self.store.update_fax(
+            fax.id,
+            remote_station_id=result.remote_ident or None,
+            t38=result.t38,
+            bit_rate=result.bit_rate,
+            ecm=result.ecm,
+            pages_transferred=sent_up_to,
+        )
+        fax = self.store.get_fax(fax.id) or fax
+        if status == st.SUCCESS:
+            self._finish(fax, st.SUCCESS, None, None)
+        else:
+            self._retry_or_finish(fax, status, code, description, sent_up_to)
+
+    def _retry_or_finish(
+        self, fax: FaxRecord, status: str, code: str | None, description: str | None, sent_up_to: int
+    ) -> None:
+        options = fax.request.get("options", {})
+        retry = options.get("retry", {})
+        attempts_allowed = 1 + int(retry.get("count", 0))
+        if st.retryable(status) and fax.attempts_made < attempts_allowed:
+            resume = options.get("partially_sent_retry") and status == st.PARTIALLY_SENT
+            first_page = sent_up_to + 1 if resume else 1
+            self.store.update_fax(
+                fax.id,
+                status=st.QUEUED,
+                error_code=code,
+                error_description=description,
+                next_attempt_at=time.time() + float(retry.get("delay", 0)),
+                first_page=first_page,
+                lease_owner=None,
+                lease_until=None,
+            )
+            self.events.publish(fax, "retry.scheduled", {"status": status, "next_first_page": first_page})
+            self._wake.set()
+            return
+        self._finish(fax, status, code, description)
+
+    def _finish(self, fax: FaxRecord, status: str, code: str | None, description: str | None) -> None:
+        self.store.update_fax(
+            fax.id,
+            status=status,
+            error_code=code,
+            error_description=description,
+            completed_at=time.time(),
+            lease_owner=None,
+            lease_until=None,
+        )
+        fax = self.store.get_fax(fax.id) or fax
+        data = {"status": status, "pages": fax.pages_transferred, "pages_total": fax.pages_total}
+        if code:
+            data["error"] = {"code": code, "description": description}
+        self.events.publish(fax, "delivered" if status == st.SUCCESS else "failed", data)

@@ -1,0 +1,161 @@
+"""The gateway as one object: store, engine, jobs, events and webhooks wired together.
+
+The REST API talks to this (and to nothing below it); ``faxgw serve`` and ``faxgw demo`` start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.config import Config
+from gateway.documents.detect import detect
+from gateway.documents.errors import ConversionError
+from gateway.engines.base import Engine
+from gateway.engines.native import NativeEngine
+from gateway.jobs import status as st
+from gateway.jobs.events import EventBus
+from gateway.jobs.inbound import InboundJobs
+from gateway.jobs.outbound import OutboundJobs
+from gateway.store import ApiKey, FaxRecord, FileRecord, Store, new_id
+from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher
+
+log = logging.getLogger("gateway")
+
+
+@dataclass(frozen=True)
+class NewFax:
+    """A send request as the job layer needs it (each API dialect builds one)."""
+
+    from_numbers: Sequence[str]
+    to: Sequence[str]
+    file_ids: Sequence[str]
+    resolution: str = "fine"
+    cover_page: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+    comment: dict[str, Any] | None = None
+    send_at: datetime | None = None
+    webhook_url: str | None = None
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(RuntimeError):
+    pass
+
+
+class Gateway:
+    def __init__(self, config: Config, engine: Engine | None = None) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(config.database)
+        self.webhooks = WebhookDispatcher(
+            DeliveryStore(self.store.db),
+            config.webhook_secret,
+            RetryPolicy(initial_delay=config.webhook_initial_delay, max_attempts=config.webhook_retries),
+        )
+        self.events = EventBus(self.store, self.webhooks)
+        self.engine = engine or NativeEngine(config)
+        self.outbound = OutboundJobs(config, self.store, self.engine, self.events)
+        self.inbound = InboundJobs(config, self.store, self.events)
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self._bootstrap()
+        await self.engine.start(self.inbound.offer, self.inbound.done)
+        self._tasks = [asyncio.ensure_future(self.outbound.run()), asyncio.ensure_future(self.webhooks.run())]
+
+    async def stop(self) -> None:
+        await self.outbound.stop()
+        await self.webhooks.stop()
+        await self.engine.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.store.close()
+
+    def _bootstrap(self) -> None:
+        """Tenants and keys named in the config exist (created once; tokens are stored hashed)."""
+        for tenant in self.config.tenants:
+            if self.store.get_tenant(tenant.id) is None:
+                self.store.create_tenant(tenant.name or tenant.id, tenant.id)
+            for token, scopes in tenant.keys.items():
+                if self.store.api_key(token) is None:
+                    self.store.create_api_key(tenant.id, scopes, token)
+
+    # -- for the API --------------------------------------------------------------------------------
+    def authenticate(self, token: str) -> ApiKey | None:
+        return self.store.api_key(token)
+
+    def save_file(self, tenant_id: str, name: str, data: bytes) -> FileRecord:
+        """Keep an upload (its type checked from the content); raises ConversionError if unsupported."""
+        file_id = new_id("fl")
+        directory = self.config.data_dir / "files" / tenant_id
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / file_id  # never the client's name: it is only shown back
+        path.write_bytes(data)
+        try:
+            kind = detect(path)
+        except ConversionError:
+            path.unlink()
+            raise
+        record = FileRecord(file_id, tenant_id, name, kind.value, len(data), str(path), time.time())
+        return self.store.add_file(record)
+
+    def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
+        """One fax per destination, queued (or scheduled for ``send_at``)."""
+        for file_id in request.file_ids:
+            if self.store.get_file(tenant_id, file_id) is None:
+                raise NotFound(f"file {file_id} not found")
+        now = time.time()
+        send_at = request.send_at.timestamp() if request.send_at else None
+        faxes = []
+        for destination in request.to:
+            fax = FaxRecord(
+                id=new_id("fx"),
+                tenant_id=tenant_id,
+                direction="outbound",
+                from_number=request.from_numbers[0],
+                to_number=destination,
+                status=st.QUEUED,
+                created_at=now,
+                updated_at=now,
+                file_ids=list(request.file_ids),
+                resolution=request.resolution,
+                webhook_url=request.webhook_url,
+                send_at=send_at,
+                next_attempt_at=send_at,
+                request={
+                    "from_pool": list(request.from_numbers),
+                    "options": request.options or {},
+                    "cover_page": request.cover_page,
+                    "comment": request.comment or {},
+                },
+            )
+            self.store.add_fax(fax)
+            self.events.publish(fax, "queued", {"send_at": send_at})
+            faxes.append(fax)
+        self.outbound.wake()
+        return faxes
+
+    def fax(self, tenant_id: str, fax_id: str) -> FaxRecord:
+        fax = self.store.get_fax(fax_id, tenant_id)
+        if fax is None:
+            raise NotFound(f"fax {fax_id} not found")
+        return fax
+
+    def delete(self, tenant_id: str, fax_id: str) -> None:
+        """Cancel a fax not yet sent, or delete a finished one and its files (not while its call is up)."""
+        fax = self.fax(tenant_id, fax_id)
+        if fax.status in st.RUNNING:
+            raise Conflict(f"fax {fax_id} is {fax.status}: wait for it to finish")
+        self.store.delete_fax(fax.id)
+        shutil.rmtree(self.config.data_dir / "faxes" / fax.id, ignore_errors=True)
