@@ -106,6 +106,7 @@ class FaxMedia:
         self.ticker = ticker
         self.on_event = on_event
         self.session: AudioTerminal | T38Terminal | None = None
+        self.first_page = 1  # a retry of a partly sent fax starts further in
         self.completed: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
         self.negotiated: Negotiated | None = None
         self.t38 = False
@@ -222,7 +223,7 @@ class FaxMedia:
         self.session = session
 
     def _file_arguments(self) -> dict:
-        return {"send": self.path} if self.sending else {"receive": self.path}
+        return {"send": self.path, "first_page": self.first_page} if self.sending else {"receive": self.path}
 
     def _audio_session(self) -> AudioTerminal:
         return AudioTerminal(
@@ -325,13 +326,17 @@ async def send_fax(
     options: FaxCallOptions | None = None,
     ticker: Ticker | None = None,
     on_event: Callable[[FaxEvent], None] | None = None,
+    caller: str | None = None,
+    first_page: int = 1,
 ) -> FaxOutcome:
-    """Call ``target`` and send the TIFF-F ``document``."""
+    """Call ``target`` and send the TIFF-F ``document`` from ``first_page`` on, as ``caller`` (the
+    user part of our From: our fax number)."""
     options = options or FaxCallOptions()
     async with _fax_media(
         ua.address[0], sending=True, document=document, options=options, ticker=ticker, on_event=on_event
     ) as media:
-        call = ua.call(target, media.audio_offer(), on_offer=media.on_offer)
+        media.first_page = first_page
+        call = ua.call(target, media.audio_offer(), on_offer=media.on_offer, caller=caller)
         try:
             answer = await call.connect(options.ring_timeout)
             media.call = call
