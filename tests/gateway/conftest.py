@@ -1,0 +1,109 @@
+"""A whole gateway in the test's event loop: native engine on 127.0.0.1, REST API on a real port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from gateway.api.app import create_app
+from gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
+from gateway.service import Gateway
+from tests.webhooks.conftest import SECRET, receiver  # noqa: F401  (the real HTTP receiver fixture)
+
+SENDER, RECEIVER = "+15550100", "+15550199"
+EDIT, READ_ONLY, OTHER = "token-edit", "token-read", "token-other-tenant"
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Running:
+    gateway: Gateway
+    client: httpx.AsyncClient  # with the editing key of tenant "acme"
+    base_url: str
+
+    def as_key(self, token: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    async def upload(self, path: Path) -> str:
+        response = await self.client.post("/v1/files", files={"file": (path.name, path.read_bytes())})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    async def final(self, fax_id: str, timeout: float = 60) -> dict:
+        async with asyncio.timeout(timeout):
+            while True:
+                fax = (await self.client.get(f"/v1/faxes/{fax_id}")).json()
+                if fax["status"] not in ("queued", "scheduled", "processing", "sending", "in_progress"):
+                    return fax
+                await asyncio.sleep(0.05)
+
+    async def inbound(self, timeout: float = 30) -> str:
+        async with asyncio.timeout(timeout):
+            while True:
+                faxes = (await self.client.get("/v1/faxes", params={"direction": "inbound"})).json()["faxes"]
+                if faxes:
+                    return faxes[0]["id"]
+                await asyncio.sleep(0.02)
+
+    async def events(self, fax_id: str) -> AsyncIterator[dict]:
+        async with self.client.stream("GET", f"/v1/faxes/{fax_id}/events") as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("data: "):
+                    yield json.loads(line[6:])
+
+
+def gateway_config(data_dir: Path, *, retry_delay: float = 0.05) -> Config:
+    sip_port = free_port(socket.SOCK_DGRAM)
+    return Config(
+        data_dir=data_dir,
+        api_port=free_port(socket.SOCK_STREAM),
+        sip_port=sip_port,
+        trunk=f"127.0.0.1:{sip_port}",
+        unpaced_t38=True,
+        webhook_secret=SECRET,
+        webhook_initial_delay=retry_delay,
+        numbers=(NumberConfig(SENDER, 2), NumberConfig(RECEIVER, 2)),
+        routes=(RouteConfig(RECEIVER, "acme"),),
+        tenants=(
+            TenantConfig("acme", "ACME", {EDIT: ["read", "edit"], READ_ONLY: ["read"]}),
+            TenantConfig("other", "Other", {OTHER: ["read", "edit"]}),
+        ),
+    )
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    config = gateway_config(tmp_path / "var")
+    gateway = Gateway(config)
+    await gateway.start()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(gateway), host="127.0.0.1", port=config.api_port, log_level="warning", lifespan="off"
+        )
+    )
+    serving = asyncio.ensure_future(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    base_url = f"http://127.0.0.1:{config.api_port}"
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {EDIT}"}, timeout=30
+    ) as client:
+        yield Running(gateway, client, base_url)
+    server.should_exit = True
+    await serving
+    await gateway.stop()
