@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,9 @@ class Config:
     webhook_retries: int = 10
     webhook_initial_delay: float = 5.0
     unpaced_t38: bool = False  # only between two faxgw instances (the demo), never toward a trunk
+    #: This gateway's name in job leases: a restarted process takes back its own faxes at once,
+    #: another node only once their lease has run out.
+    node: str = field(default_factory=socket.gethostname)
 
     @property
     def database(self) -> Path:
@@ -97,6 +101,7 @@ _SCALARS = {
     "webhook_retries": int,
     "webhook_initial_delay": float,
     "unpaced_t38": bool,
+    "node": str,
 }
 
 

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import random
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -37,7 +36,7 @@ class OutboundJobs:
         self.store = store
         self.engine = engine
         self.events = events
-        self.node = f"node-{uuid.uuid4().hex[:8]}"
+        self.node = config.node
         self.busy_numbers: Counter[str] = Counter()
         self._running: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
