@@ -81,3 +81,13 @@ def test_convert_cover_needs_both_names(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "error: invalid_argument" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_is_a_real_fax_end_to_end(tmp_path: Path) -> None:
+    """The README's main command: REST API -> jobs -> SIP with T.38 -> inbound DID -> received PDF."""
+    result = faxgw("demo", "--data-dir", tmp_path / "demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "page 2 received" in result.stdout
+    pdf = Path(result.stdout.strip().splitlines()[-1].removeprefix("received PDF: "))
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert '"status": "success"' in result.stdout and '"t38": true' in result.stdout
