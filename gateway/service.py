@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
@@ -42,6 +43,7 @@ class NewFax:
     comment: dict[str, Any] | None = None
     send_at: datetime | None = None
     webhook_url: str | None = None
+    from_fax_id: str | None = None  # resend/forward: that fax's pages follow the files
 
 
 class NotFound(LookupError):
@@ -57,8 +59,9 @@ class Gateway:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.database)
+        self.deliveries = DeliveryStore(self.store.db)
         self.webhooks = WebhookDispatcher(
-            DeliveryStore(self.store.db),
+            self.deliveries,
             config.webhook_secret,
             RetryPolicy(initial_delay=config.webhook_initial_delay, max_attempts=config.webhook_retries),
         )
@@ -115,6 +118,12 @@ class Gateway:
         for file_id in request.file_ids:
             if self.store.get_file(tenant_id, file_id) is None:
                 raise NotFound(f"file {file_id} not found")
+        reused = None  # from_fax: the document of an earlier fax, sent after the files
+        if request.from_fax_id is not None:
+            source = self.fax(tenant_id, request.from_fax_id)
+            if not source.document or not Path(source.document).exists():
+                raise NotFound(f"fax {request.from_fax_id} has no pages to reuse")
+            reused = source.document
         now = time.time()
         send_at = request.send_at.timestamp() if request.send_at else None
         faxes = []
@@ -138,6 +147,7 @@ class Gateway:
                     "options": request.options or {},
                     "cover_page": request.cover_page,
                     "comment": request.comment or {},
+                    "reused_document": reused,
                 },
             )
             self.store.add_fax(fax)
@@ -145,6 +155,9 @@ class Gateway:
             faxes.append(fax)
         self.outbound.wake()
         return faxes
+
+    def webhooks_log(self, fax_id: str) -> list:
+        return self.deliveries.log_for_fax(fax_id)
 
     def fax(self, tenant_id: str, fax_id: str) -> FaxRecord:
         fax = self.store.get_fax(fax_id, tenant_id)

@@ -160,8 +160,12 @@ def create_app(gateway: Gateway) -> FastAPI:
             comment=body.comment.model_dump(),
             send_at=body.send_at,
             webhook_url=str(body.webhook_url) if body.webhook_url else None,
+            from_fax_id=body.from_fax.fax_id if body.from_fax else None,
         )
-        faxes = gateway.submit(key.tenant_id, request)
+        try:
+            faxes = gateway.submit(key.tenant_id, request)
+        except NotFound as error:
+            raise ApiError.not_found("resource", str(error)) from None
         return SendFaxResponse(ids={fax.to_number: fax.id for fax in faxes} if body.return_ids else None)
 
     @app.get("/v1/faxes/{fax_id}", response_model=FaxObject, response_model_by_alias=True)
@@ -213,6 +217,26 @@ def create_app(gateway: Gateway) -> FastAPI:
         return Response(
             await asyncio.to_thread(_page_png, Path(fax.document), number), media_type="image/png"
         )
+
+    @app.get("/v1/faxes/{fax_id}/webhooks")
+    async def webhook_log(key: Reader, fax_id: str) -> dict:
+        """The delivery log: every attempt at every webhook of this fax."""
+        owned(key, fax_id)
+        return {
+            "deliveries": [
+                {
+                    "event_id": a.event_id,
+                    "type": a.event_type,
+                    "url": a.url,
+                    "attempt": a.attempt,
+                    "at": _time(a.attempted_at),
+                    "status_code": a.status_code,
+                    "error": a.error,
+                    "outcome": a.outcome,
+                }
+                for a in gateway.webhooks_log(fax_id)
+            ]
+        }
 
     @app.get("/v1/faxes/{fax_id}/events")
     async def events(

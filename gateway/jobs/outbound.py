@@ -160,7 +160,13 @@ class OutboundJobs:
         self.store.update_fax(fax.id, status=st.PROCESSING)
         directory = self.config.data_dir / "faxes" / fax.id
         directory.mkdir(parents=True, exist_ok=True)
-        sources = [Path(self.store.get_file(fax.tenant_id, file_id).path) for file_id in fax.file_ids]  # type: ignore[union-attr]
+        sources = [
+            Path(file.path)
+            for file_id in fax.file_ids
+            if (file := self.store.get_file(fax.tenant_id, file_id)) is not None
+        ]
+        if fax.request.get("reused_document"):
+            sources.append(Path(fax.request["reused_document"]))  # from_fax: after the uploaded files
         cover = fax.request.get("cover_page")
         try:
             document = await asyncio.to_thread(

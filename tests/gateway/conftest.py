@@ -86,9 +86,8 @@ def gateway_config(data_dir: Path, *, retry_delay: float = 0.05) -> Config:
     )
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    config = gateway_config(tmp_path / "var")
+async def start_running(config: Config) -> AsyncIterator[Running]:
+    """The gateway with its REST API on a real port, for the length of the ``async for``."""
     gateway = Gateway(config)
     await gateway.start()
     server = uvicorn.Server(
@@ -100,10 +99,18 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     while not server.started:
         await asyncio.sleep(0.01)
     base_url = f"http://127.0.0.1:{config.api_port}"
-    async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {EDIT}"}, timeout=30
-    ) as client:
-        yield Running(gateway, client, base_url)
-    server.should_exit = True
-    await serving
-    await gateway.stop()
+    try:
+        async with httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {EDIT}"}, timeout=30
+        ) as client:
+            yield Running(gateway, client, base_url)
+    finally:
+        server.should_exit = True
+        await serving
+        await gateway.stop()
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async for started in start_running(gateway_config(tmp_path / "var")):
+        yield started

@@ -4,6 +4,7 @@ per-page SSE events and page downloads during the call, and signed webhooks to a
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from gateway.documents import convert, page_differences
@@ -36,7 +37,11 @@ async def test_fax_through_the_rest_api(running: Running, receiver: Receiver, tm
     seen_pages = []
     async for event in running.events(inbound_id):
         if event["type"] == "page.received":
+            # "created" is stamped in the page-complete callback itself: the event reached us, and
+            # the page is downloadable, within 200 ms of the page's end.
+            assert time.time() - event["created"] < 0.2
             page = await running.client.get(event["url"])
+            assert time.time() - event["created"] < 0.2
             assert page.status_code == 200 and page.content.startswith(b"\x89PNG")
             seen_pages.append(event["page"])
     assert seen_pages == [1, 2]
@@ -66,6 +71,9 @@ async def test_fax_through_the_rest_api(running: Running, receiver: Receiver, tm
     bodies = [request.body.decode() for request in receiver.requests]
     for expected in ("queued", "media.processed", "sending.started", "page.sent", "delivered"):
         assert any(f'"type":"{expected}"' in body.replace(" ", "") for body in bodies), expected
+    log = (await running.client.get(f"/v1/faxes/{outbound_id}/webhooks")).json()["deliveries"]
+    assert len(log) >= 6 and all(entry["status_code"] == 200 for entry in log)
+    assert {entry["type"] for entry in log} >= {"queued", "delivered"}
 
 
 async def test_the_events_of_a_finished_fax_replay(running: Running) -> None:
