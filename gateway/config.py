@@ -34,6 +34,7 @@ class RouteConfig:
     did: str
     tenant: str
     webhook_url: str | None = None
+    storage: str | None = None  # directory for this route's received faxes (default: data_dir/faxes)
 
     def matches(self, number: str) -> bool:
         if self.did.startswith("^"):

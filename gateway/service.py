@@ -171,4 +171,7 @@ class Gateway:
         if fax.status in st.RUNNING:
             raise Conflict(f"fax {fax_id} is {fax.status}: wait for it to finish")
         self.store.delete_fax(fax.id)
-        shutil.rmtree(self.config.data_dir / "faxes" / fax.id, ignore_errors=True)
+        # The fax's own directory: under data_dir, or under its inbound route's storage.
+        directory = Path(fax.document).parent if fax.document else self.config.data_dir / "faxes" / fax.id
+        if directory.name == fax.id:
+            shutil.rmtree(directory, ignore_errors=True)

@@ -42,7 +42,7 @@ class InboundJobs:
             updated_at=now,
             webhook_url=route.webhook_url,
         )
-        directory = self.config.data_dir / "faxes" / fax.id
+        directory = Path(route.storage or self.config.data_dir / "faxes") / fax.id
         directory.mkdir(parents=True, exist_ok=True)
         fax.document = str(directory / "received.tif")
         self.store.add_fax(fax)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import NumberConfig
+from gateway.config import NumberConfig, RouteConfig
 
 from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running
 
@@ -98,3 +98,17 @@ async def test_resend_an_earlier_fax_with_from_fax(running: Running) -> None:
         "/v1/faxes", json={"from": SENDER, "to": [RECEIVER], "from_fax": {"fax_id": "fx_nope"}}
     )
     assert missing.status_code == 404
+
+
+async def test_inbound_route_storage_and_delete(tmp_path: Path) -> None:
+    inbox = tmp_path / "acme-inbox"
+    config = gateway_config(tmp_path / "var")
+    config = dataclasses.replace(config, routes=(RouteConfig(RECEIVER, "acme", storage=str(inbox)),))
+    async for running in start_running(config):
+        file_id = await running.upload(ROOT / "samples" / "sample.pdf")
+        await running.client.post("/v1/faxes", json={"from": SENDER, "to": [RECEIVER], "files": [file_id]})
+        inbound_id = await running.inbound()
+        assert (await running.final(inbound_id))["status"] == "success"
+        assert (inbox / inbound_id / "received.pdf").is_file()
+        assert (await running.client.delete(f"/v1/faxes/{inbound_id}")).status_code == 204
+        assert not (inbox / inbound_id).exists()
