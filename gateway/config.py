@@ -52,6 +52,44 @@ class TenantConfig:
 
 
 @dataclass(frozen=True)
+class AsteriskConfig:
+    """The Asterisk engine's side of things (``[asterisk]``): ``faxgw asterisk-config`` renders
+    Asterisk's configuration from these and the rest of Config, so the gateway and Asterisk agree."""
+
+    root: Path = Path("/opt/fax")  # Asterisk's own tree: etc, lib, cache, spool, run, log
+    # Fax files shared with the gateway (in/: received, out/: to send), as Asterisk sees them;
+    # default root/data.
+    spool_dir: Path | None = None
+    # The same directory as the gateway sees it when Asterisk runs in a chroot or container.
+    local_spool_dir: Path | None = None
+    ami_host: str = "127.0.0.1"  # where Asterisk's manager interface listens
+    ami_port: int = 5038
+    ami_username: str = "faxgw"
+    ami_secret: str = "change-me"
+    ami_permit: str = "127.0.0.1/32"  # the only network the gateway may log in to AMI from
+    rtp_start: int = 10000
+    rtp_end: int = 20000
+    udptl_start: int = 4000
+    udptl_end: int = 4999
+    t38_ec: str = "redundancy"  # T.38 error correction over UDPTL: redundancy | fec | none
+    t38_maxdatagram: int = 400
+    t38_nat: bool = False  # the trunk is behind NAT: send UDPTL where it comes from
+    max_rate: int = 14400  # bit/s: 2400, 4800, 7200, 9600, 12000 or 14400
+    register: bool = True  # REGISTER with the trunk when trunk_username/trunk_password are set
+    # host[:port] of a native faxgw that may call Asterisk without credentials (tests).
+    test_peer: str | None = None
+    run_user: str | None = None  # user (and group) Asterisk drops root for; None: as started
+
+    @property
+    def spool(self) -> Path:
+        return self.spool_dir or self.root / "data"
+
+    @property
+    def local_spool(self) -> Path:
+        return self.local_spool_dir or self.spool
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("var")
     api_host: str = "127.0.0.1"
@@ -74,6 +112,8 @@ class Config:
     #: This gateway's name in job leases: a restarted process takes back its own faxes at once,
     #: another node only once their lease has run out.
     node: str = field(default_factory=socket.gethostname)
+    engine: str = "native"  # native: our own SIP stack in this process | asterisk: Asterisk over AMI
+    asterisk: AsteriskConfig = AsteriskConfig()
 
     @property
     def database(self) -> Path:
@@ -103,6 +143,30 @@ _SCALARS = {
     "webhook_initial_delay": float,
     "unpaced_t38": bool,
     "node": str,
+    "engine": str,
+}
+
+# [asterisk] settings; FAXGW_ASTERISK_<NAME> overrides them (the AMI secret need not be in the file).
+_ASTERISK_SCALARS = {
+    "root": Path,
+    "spool_dir": Path,
+    "local_spool_dir": Path,
+    "ami_host": str,
+    "ami_port": int,
+    "ami_username": str,
+    "ami_secret": str,
+    "ami_permit": str,
+    "rtp_start": int,
+    "rtp_end": int,
+    "udptl_start": int,
+    "udptl_end": int,
+    "t38_ec": str,
+    "t38_maxdatagram": int,
+    "t38_nat": bool,
+    "max_rate": int,
+    "register": bool,
+    "test_peer": str,
+    "run_user": str,
 }
 
 
@@ -126,10 +190,34 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         values["tenants"] = tuple(TenantConfig(**entry) for entry in raw.get("tenants", []))
     except TypeError as error:
         raise ConfigError(f"{path}: {error}") from None
+    values["asterisk"] = _load_asterisk(raw.get("asterisk", {}), environ)
     config = Config(**values)
     if config.t38 not in ("t38", "audio", "auto"):
         raise ConfigError(f"t38 = {config.t38!r}: use t38, audio or auto")
+    if config.engine not in ("native", "asterisk"):
+        raise ConfigError(f"engine = {config.engine!r}: use native or asterisk")
     return config
+
+
+def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("asterisk: must be a table ([asterisk])")
+    unknown = sorted(set(table) - set(_ASTERISK_SCALARS))
+    if unknown:
+        raise ConfigError(f"asterisk: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, kind in _ASTERISK_SCALARS.items():
+        value = environ.get(f"FAXGW_ASTERISK_{name.upper()}", table.get(name))
+        if value is not None:
+            values[name] = _convert(f"asterisk.{name}", value, kind)
+    asterisk = AsteriskConfig(**values)
+    if asterisk.t38_ec not in ("redundancy", "fec", "none"):
+        raise ConfigError(f"asterisk.t38_ec = {asterisk.t38_ec!r}: use redundancy, fec or none")
+    if asterisk.max_rate not in (2400, 4800, 7200, 9600, 12000, 14400):
+        raise ConfigError(
+            f"asterisk.max_rate = {asterisk.max_rate}: use 2400, 4800, 7200, 9600, 12000 or 14400"
+        )
+    return asterisk
 
 
 def _convert(name: str, value: Any, kind: type) -> Any:
