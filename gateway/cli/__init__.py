@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from gateway.cli import convert, demo, loopback, receive, send, serve
+from gateway.cli import asterisk_config, convert, demo, loopback, receive, send, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv: T.30 detail)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, serve, send, receive, convert, loopback):
+    for module in (demo, serve, send, receive, convert, loopback, asterisk_config):
         module.register(commands)
     return parser
 
