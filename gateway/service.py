@@ -54,6 +54,14 @@ class Conflict(RuntimeError):
     pass
 
 
+def _engine(config: Config) -> Engine:
+    if config.engine == "asterisk":
+        from gateway.engines.asterisk import AsteriskEngine  # panoramisk only when Asterisk is used
+
+        return AsteriskEngine(config)
+    return NativeEngine(config)
+
+
 class Gateway:
     def __init__(self, config: Config, engine: Engine | None = None) -> None:
         self.config = config
@@ -66,7 +74,7 @@ class Gateway:
             RetryPolicy(initial_delay=config.webhook_initial_delay, max_attempts=config.webhook_retries),
         )
         self.events = EventBus(self.store, self.webhooks)
-        self.engine = engine or NativeEngine(config)
+        self.engine = engine or _engine(config)
         self.outbound = OutboundJobs(config, self.store, self.engine, self.events)
         self.inbound = InboundJobs(config, self.store, self.events)
         self._tasks: list[asyncio.Task] = []

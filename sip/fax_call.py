@@ -202,9 +202,13 @@ class FaxMedia:
                 self.rtp.set_payload_type(media.payload_type)
                 self._codec = G711Codec(Law.ALAW if media.codec == "PCMA" else Law.ULAW)
             self.rtp.set_remote(media.remote_address, media.remote_port)
-            if self.session is None or self.t38:
+            if self.session is None or (self.t38 and self.session.negotiated is None):
                 self._replace_session(self._audio_session())
                 self.t38 = False
+            elif self.t38:
+                # T.30 is already under way (or done) on T.38: gateways like Asterisk switch back to
+                # audio as soon as their side is finished; restarting T.30 would lose the outcome.
+                log.info("back to audio after T.38 training: the T.38 session finishes the fax")
         if self._tick_handle is None:
             self._tick_handle = self.ticker.add(self._tick)
 
