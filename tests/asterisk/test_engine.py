@@ -1,0 +1,115 @@
+"""The Asterisk engine against a real Asterisk 22 (sid chroot), configured by our own renderer: the
+gateway, over AMI, has Asterisk fax our native engine with T.38, and receive a fax from it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from gateway.asterisk.render import render_texts
+from gateway.config import AsteriskConfig, Config, NumberConfig, RouteConfig, TenantConfig
+from gateway.documents import page_differences
+from gateway.service import Gateway, NewFax
+from tests.fax.conftest import make_document
+
+from .conftest import AsteriskInstance, free_port
+
+FAXGW = Path(sys.executable).parent / "faxgw"
+PLACEHOLDER = "/opt/faxtest-placeholder"  # rendered paths; the fixture puts the instance's own in
+SENDER, REMOTE, DID = "+15550100", "+15550300", "+15550199"
+
+pytestmark = pytest.mark.slow
+
+
+def start_asterisk(asterisk: Callable[[Mapping[str, str]], AsteriskInstance], config: Config) -> Config:
+    """Render Asterisk's configuration from ``config``, boot it, and point the gateway's spool at it."""
+    texts = render_texts(config)
+    instance = asterisk({name: text.replace(PLACEHOLDER, "@BASE@") for name, text in texts.items()})
+    spool_inside = Path(instance.base_inside) / "data"
+    settings = dataclasses.replace(
+        config.asterisk,
+        root=Path(instance.base_inside),
+        spool_dir=spool_inside,
+        local_spool_dir=instance.host(str(spool_inside)),
+    )
+    return dataclasses.replace(config, asterisk=settings)
+
+
+def gateway_config(tmp_path: Path, *, trunk_port: int, test_peer: str | None = None) -> Config:
+    return Config(
+        data_dir=tmp_path / "var",
+        engine="asterisk",
+        sip_host="127.0.0.1",
+        sip_port=free_port(socket.SOCK_DGRAM),
+        trunk=f"127.0.0.1:{trunk_port}",
+        t38="auto",
+        numbers=(NumberConfig(SENDER, 2),),
+        routes=(RouteConfig(DID, "acme"),),
+        tenants=(TenantConfig("acme", "ACME", {"token": ["read", "edit"]}),),
+        asterisk=AsteriskConfig(
+            root=Path(PLACEHOLDER), ami_port=free_port(), ami_secret="ami-test-secret", test_peer=test_peer
+        ),
+    )
+
+
+async def final(gateway: Gateway, fax_id: str, timeout: float = 240) -> dict:
+    async with asyncio.timeout(timeout):
+        while (fax := gateway.store.get_fax(fax_id)).status in (
+            "queued",
+            "processing",
+            "sending",
+            "in_progress",
+        ):
+            await asyncio.sleep(0.5)
+    return dataclasses.asdict(fax)
+
+
+async def test_asterisk_sends_to_our_native_engine_over_t38(asterisk, tmp_path: Path) -> None:
+    make_document(tmp_path / "one.tif", 1)
+    trunk_port = free_port(socket.SOCK_DGRAM)
+    receiver = subprocess.Popen(
+        [
+            FAXGW,
+            "receive",
+            "--listen",
+            f"127.0.0.1:{trunk_port}",
+            "--out",
+            tmp_path / "received",
+            "--count",
+            "1",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stderr is not None and "listening" in receiver.stderr.readline()
+        config = start_asterisk(asterisk, gateway_config(tmp_path, trunk_port=trunk_port))
+        gateway = Gateway(config)
+        await gateway.start()
+        try:
+            upload = gateway.save_file("acme", "one.tif", (tmp_path / "one.tif").read_bytes())
+            (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
+            result = await final(gateway, fax.id)
+            attempts = gateway.store.attempts(fax.id)
+        finally:
+            await gateway.stop()
+        stdout, _ = receiver.communicate(timeout=60)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.communicate()
+    assert result["status"] == "success", (result, attempts)
+    assert result["t38"] is True and result["pages_transferred"] == 1
+    got = json.loads(stdout.strip().splitlines()[-1])
+    assert (got["status"], got["pages"], got["t38"]) == ("success", 1, True)
+    assert page_differences(tmp_path / "one.tif", Path(got["tiff"])) == [0]
