@@ -94,6 +94,7 @@ class AsteriskEngine:
         for part in (contract.SPOOL_IN, contract.SPOOL_OUT):
             (self.config.asterisk.local_spool / part).mkdir(parents=True, exist_ok=True)
         self.link.on("UserEvent", self._user_event)
+        self.link.on("FAXSession", self._session_event)
         await self.link.connect()
         self._spawn(self._poll_pages())
 
@@ -213,30 +214,36 @@ class AsteriskEngine:
                 leg.result.set_result(event)
 
     async def _poll_pages(self) -> None:
-        """Pages as they go across, from Asterisk's fax sessions (the file name finds our leg)."""
+        """Pages as they go across. Received pages are counted in the TIFF Asterisk writes (SpanDSP adds
+        each page whole at its end); sent pages come from ``FAXSession`` events (PageNumber is the page
+        in progress), asked for on every fax session the poll finds."""
         while True:
             await asyncio.sleep(POLL)
-            legs = [*self._outbound.values(), *self._inbound.values()]
-            if not legs or not self.link.ready.is_set():
+            for leg in list(self._inbound.values()):
+                self._pages_up_to(leg, await asyncio.to_thread(_pages_in, leg.file_local))
+            if not self._outbound or not self.link.ready.is_set():
                 continue
             try:
                 sessions = await self.link.action({"Action": "FAXSessions"}, as_list=True)
                 for entry in sessions if isinstance(sessions, list) else [sessions]:
-                    if entry.get("Event") != "FAXSessionsEntry":
-                        continue
-                    leg = next((leg for leg in legs if leg.file_local.name in entry.get("Files", "")), None)
-                    if leg is None:
-                        continue
-                    detail = _first(
+                    if entry.get("Event") == "FAXSessionsEntry" and entry.get("Operation") == "send":
+                        # The answer comes as a FAXSession event (see _session_event).
                         await self.link.action(
                             {"Action": "FAXSession", "SessionNumber": entry.get("SessionNumber", "")},
                             as_list=False,
                         )
-                    )
-                    done = detail.get("PagesTransmitted" if leg.sending else "PagesReceived") or "0"
-                    self._pages_up_to(leg, int(done) if done.isdigit() else 0)
             except Exception:  # a poll must never take the engine down
                 log.exception("polling fax sessions failed")
+
+    def _session_event(self, event: dict[str, str]) -> None:
+        if event.get("Operation") != "send" or event.get("State") != "Active":
+            return
+        leg = next(
+            (leg for leg in self._outbound.values() if leg.file_local.name in event.get("FileName", "")), None
+        )
+        page = event.get("PageNumber") or ""
+        if leg is not None and page.isdigit():
+            self._pages_up_to(leg, int(page) - 1)  # the page in progress is not done yet
 
     def _pages_up_to(self, leg: _Leg, pages: int) -> None:
         while leg.pages_seen < pages:
@@ -263,6 +270,15 @@ class AsteriskEngine:
                     "HangupCause": "",
                 }
             )
+
+
+def _pages_in(tiff: Path) -> int:
+    """Whole pages in a TIFF being written (0 while it does not exist or cannot be read yet)."""
+    try:
+        with Image.open(tiff) as image:
+            return image.n_frames
+    except (OSError, SyntaxError, ValueError):
+        return 0
 
 
 def _first(response: Any) -> dict[str, str]:

@@ -113,3 +113,91 @@ async def test_asterisk_sends_to_our_native_engine_over_t38(asterisk, tmp_path: 
     got = json.loads(stdout.strip().splitlines()[-1])
     assert (got["status"], got["pages"], got["t38"]) == ("success", 1, True)
     assert page_differences(tmp_path / "one.tif", Path(got["tiff"])) == [0]
+
+
+async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(asterisk, tmp_path: Path) -> None:
+    from sip.fax_call import FaxCallOptions, send_fax
+    from sip.ua import UaConfig, UserAgent
+
+    make_document(tmp_path / "two.tif", 2)
+    peer_port = free_port(socket.SOCK_DGRAM)
+    config = gateway_config(
+        tmp_path, trunk_port=free_port(socket.SOCK_DGRAM), test_peer=f"127.0.0.1:{peer_port}"
+    )
+    config = start_asterisk(asterisk, config)
+    gateway = Gateway(config)
+    await gateway.start()
+    native = UserAgent(UaConfig(host="127.0.0.1", port=peer_port, user="remote"))
+    await native.start()
+    try:
+        outcome = await send_fax(
+            native,
+            f"sip:{DID}@127.0.0.1:{config.sip_port}",
+            tmp_path / "two.tif",
+            options=FaxCallOptions(),
+            caller=REMOTE,
+        )
+        faxes, _ = gateway.store.list_faxes("acme", direction="inbound")
+        assert len(faxes) == 1
+        fax = await final(gateway, faxes[0].id)
+        events = gateway.store.events(fax["id"])
+    finally:
+        native.close()
+        await gateway.stop()
+    assert outcome.status == "success" and outcome.t38
+    assert (fax["status"], fax["pages_transferred"], fax["from_number"], fax["to_number"]) == (
+        "success",
+        2,
+        REMOTE,
+        DID,
+    )
+    assert fax["t38"] is True
+    pages = [event for event in events if event.type == "page.received"]
+    done = next(event for event in events if event.type == "received")
+    assert [event.payload["page"] for event in pages] == [1, 2]
+    # Streamed while the call was up: page 1 was announced well before the fax ended.
+    assert pages[0].created_at < done.created_at - 3
+    assert page_differences(tmp_path / "two.tif", Path(fax["document"])) == [0, 0]
+    assert (Path(fax["document"]).parent / "received.pdf").is_file()
+
+
+async def test_g711_when_t38_is_off(asterisk, tmp_path: Path) -> None:
+    make_document(tmp_path / "one.tif", 1)
+    trunk_port = free_port(socket.SOCK_DGRAM)
+    receiver = subprocess.Popen(
+        [
+            FAXGW,
+            "receive",
+            "--listen",
+            f"127.0.0.1:{trunk_port}",
+            "--out",
+            tmp_path / "received",
+            "--count",
+            "1",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stderr is not None and "listening" in receiver.stderr.readline()
+        config = dataclasses.replace(gateway_config(tmp_path, trunk_port=trunk_port), t38="audio")
+        config = start_asterisk(asterisk, config)
+        gateway = Gateway(config)
+        await gateway.start()
+        try:
+            upload = gateway.save_file("acme", "one.tif", (tmp_path / "one.tif").read_bytes())
+            (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
+            result = await final(gateway, fax.id)
+        finally:
+            await gateway.stop()
+        stdout, _ = receiver.communicate(timeout=60)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.communicate()
+    assert (result["status"], result["t38"]) == ("success", False)
+    got = json.loads(stdout.strip().splitlines()[-1])
+    assert (got["status"], got["t38"]) == ("success", False)
+    assert page_differences(tmp_path / "one.tif", Path(got["tiff"])) == [0]
