@@ -201,3 +201,58 @@ async def test_g711_when_t38_is_off(asterisk, tmp_path: Path) -> None:
     got = json.loads(stdout.strip().splitlines()[-1])
     assert (got["status"], got["t38"]) == ("success", False)
     assert page_differences(tmp_path / "one.tif", Path(got["tiff"])) == [0]
+
+
+async def test_asterisk_restarted_mid_fax_settles_the_job(
+    asterisk, asterisk_root: Path, tmp_path: Path
+) -> None:
+    """Asterisk goes away during page 2 and comes back: the AMI link reconnects (with back-off), the
+    call is gone, and the job is settled with the pages seen - not lost, not left 'sending'."""
+    from .conftest import SCRIPT
+
+    make_document(tmp_path / "three.tif", 3)
+    trunk_port = free_port(socket.SOCK_DGRAM)
+    receiver = subprocess.Popen(
+        [
+            FAXGW,
+            "receive",
+            "--listen",
+            f"127.0.0.1:{trunk_port}",
+            "--out",
+            tmp_path / "received",
+            "--count",
+            "1",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stderr is not None and "listening" in receiver.stderr.readline()
+        config = start_asterisk(asterisk, gateway_config(tmp_path, trunk_port=trunk_port))
+        etc_inside = str(config.asterisk.root / "etc")
+        root = asterisk_root
+        gateway = Gateway(config)
+        await gateway.start()
+        try:
+            upload = gateway.save_file("acme", "three.tif", (tmp_path / "three.tif").read_bytes())
+            (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
+            async with asyncio.timeout(120):
+                while gateway.store.get_fax(fax.id).pages_transferred < 1:
+                    await asyncio.sleep(0.2)
+            subprocess.run([SCRIPT, "stop", root, etc_inside], check=True, capture_output=True, timeout=60)
+            await asyncio.sleep(2)
+            subprocess.run([SCRIPT, "start", root, etc_inside], check=True, capture_output=True, timeout=60)
+            result = await final(gateway, fax.id, timeout=120)
+            attempts = gateway.store.attempts(fax.id)
+        finally:
+            await gateway.stop()
+            subprocess.run([SCRIPT, "stop", root, etc_inside], capture_output=True, timeout=60)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+        receiver.communicate()
+    assert result["status"] == "partially_sent", (result, attempts)
+    assert result["pages_transferred"] >= 1 and result["completed_at"] is not None
+    assert attempts[0].status == "partially_sent" and attempts[0].ended_at is not None
