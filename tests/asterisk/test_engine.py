@@ -115,8 +115,11 @@ async def test_asterisk_sends_to_our_native_engine_over_t38(asterisk, tmp_path: 
     assert page_differences(tmp_path / "one.tif", Path(got["tiff"])) == [0]
 
 
-async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(asterisk, tmp_path: Path) -> None:
-    from sip.fax_call import FaxCallOptions, send_fax
+@pytest.mark.parametrize("t38", [True, False], ids=["t38", "g711"])
+async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(
+    asterisk, tmp_path: Path, t38: bool
+) -> None:
+    from sip.fax_call import FaxCallOptions, T38Policy, send_fax
     from sip.ua import UaConfig, UserAgent
 
     make_document(tmp_path / "two.tif", 2)
@@ -124,6 +127,8 @@ async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(aste
     config = gateway_config(
         tmp_path, trunk_port=free_port(socket.SOCK_DGRAM), test_peer=f"127.0.0.1:{peer_port}"
     )
+    if not t38:
+        config = dataclasses.replace(config, t38="audio")  # T.38 off on Asterisk's endpoints
     config = start_asterisk(asterisk, config)
     gateway = Gateway(config)
     await gateway.start()
@@ -134,7 +139,7 @@ async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(aste
             native,
             f"sip:{DID}@127.0.0.1:{config.sip_port}",
             tmp_path / "two.tif",
-            options=FaxCallOptions(),
+            options=FaxCallOptions(t38=T38Policy.AUTO if t38 else T38Policy.AUDIO),
             caller=REMOTE,
         )
         faxes, _ = gateway.store.list_faxes("acme", direction="inbound")
@@ -144,14 +149,14 @@ async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(aste
     finally:
         native.close()
         await gateway.stop()
-    assert outcome.status == "success" and outcome.t38
+    assert outcome.status == "success" and outcome.t38 is t38
     assert (fax["status"], fax["pages_transferred"], fax["from_number"], fax["to_number"]) == (
         "success",
         2,
         REMOTE,
         DID,
     )
-    assert fax["t38"] is True
+    assert fax["t38"] is t38
     pages = [event for event in events if event.type == "page.received"]
     done = next(event for event in events if event.type == "received")
     assert [event.payload["page"] for event in pages] == [1, 2]
