@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, File, Header, Query, Request, Response, Up
 from fastapi.responses import FileResponse, StreamingResponse
 from PIL import Image
 
+from gateway.api.dialects import dropbox, faxplus, telnyx
 from gateway.api.errors import ApiError, install_error_handlers
 from gateway.api.models import (
     MAX_TOTAL_UPLOAD_BYTES,
@@ -116,6 +117,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="faxgw", version="0.1.0", summary="SIP/T.38 fax gateway", openapi_url="/openapi.json")
     app.state.gateway = gateway
     install_error_handlers(app)
+    for dialect in (faxplus, telnyx, dropbox):
+        app.include_router(dialect.router(gateway))
 
     def owned(key: ApiKey, fax_id: str) -> FaxRecord:
         try:

@@ -1,0 +1,3 @@
+"""Provider dialects: the same faxes, shaped as Fax.Plus v3, Telnyx v2 and Dropbox Fax shape them, so
+an application keeps its provider SDK and only changes the base URL. One module per provider, each
+with ``router(gateway) -> APIRouter``; ``gateway.api.app`` mounts them all."""
