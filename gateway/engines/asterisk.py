@@ -39,6 +39,7 @@ from sip.fax import Resolution, write_tiff_f
 log = logging.getLogger("gateway.engines.asterisk")
 
 POLL = 1.0  # seconds between FAXSessions polls while a fax runs
+FAX_TIMEOUT = 3600.0  # a fax call still without a result after this is given up
 
 # Q.850 cause -> (our status, the SIP response it stands for; RFC 3398 mapping)
 _CAUSES = {
@@ -146,7 +147,7 @@ class AsteriskEngine:
             )
             if _first(response).get("Response") != "Success":
                 return _result_from({"Status": "", "HangupCause": "34"}, leg, call_id="")
-            fields = await asyncio.wait_for(leg.result, self.config_fax_timeout)
+            fields = await asyncio.wait_for(leg.result, FAX_TIMEOUT)
         except TimeoutError:
             fields = {"Status": "FAILED", "Error": "TIMEOUT", "HangupCause": "102"}
         finally:
@@ -155,10 +156,6 @@ class AsteriskEngine:
                 local.unlink()
         self._pages_up_to(leg, int(fields.get("Pages") or 0))
         return _result_from(fields, leg, call_id=fields.get("Uniqueid", ""))
-
-    @property
-    def config_fax_timeout(self) -> float:
-        return 3600.0
 
     # -- receiving --------------------------------------------------------------------------------
     async def _inbound_call(self, event: dict[str, str]) -> None:
@@ -187,7 +184,7 @@ class AsteriskEngine:
         )
         self._inbound[inbound.call_id] = leg
         try:
-            fields = await asyncio.wait_for(leg.result, self.config_fax_timeout)
+            fields = await asyncio.wait_for(leg.result, FAX_TIMEOUT)
         except TimeoutError:
             fields = {"Status": "FAILED", "Error": "TIMEOUT", "HangupCause": "102"}
         self._inbound.pop(inbound.call_id, None)
