@@ -4,12 +4,13 @@ gateway, over AMI, has Asterisk fax our native engine with T.38, and receive a f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from gateway.documents import page_differences
 from gateway.service import Gateway, NewFax
 from tests.fax.conftest import make_document
 
-from .conftest import AsteriskInstance, free_port
+from .conftest import SCRIPT, AsteriskInstance, free_port
 
 FAXGW = Path(sys.executable).parent / "faxgw"
 PLACEHOLDER = "/opt/faxtest-placeholder"  # rendered paths; the fixture puts the instance's own in
@@ -72,46 +73,63 @@ async def final(gateway: Gateway, fax_id: str, timeout: float = 240) -> dict:
     return dataclasses.asdict(fax)
 
 
-async def test_asterisk_sends_to_our_native_engine_over_t38(asterisk, tmp_path: Path) -> None:
-    make_document(tmp_path / "one.tif", 1)
-    trunk_port = free_port(socket.SOCK_DGRAM)
-    receiver = subprocess.Popen(
-        [
-            FAXGW,
-            "receive",
-            "--listen",
-            f"127.0.0.1:{trunk_port}",
-            "--out",
-            tmp_path / "received",
-            "--count",
-            "1",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@contextlib.contextmanager
+def native_receiver(tmp_path: Path) -> Iterator[tuple[int, Callable[[], dict]]]:
+    """``faxgw receive`` for one fax on a free port (Asterisk's trunk points there): yields the port
+    and a function returning the receiver's JSON report once it has finished. Killed if still running."""
+    port = free_port(socket.SOCK_DGRAM)
+    command = [
+        FAXGW,
+        "receive",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--out",
+        tmp_path / "received",
+        "--count",
+        "1",
+        "--json",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def report() -> dict:
+        stdout, _ = process.communicate(timeout=60)
+        return json.loads(stdout.strip().splitlines()[-1])
+
     try:
-        assert receiver.stderr is not None and "listening" in receiver.stderr.readline()
-        config = start_asterisk(asterisk, gateway_config(tmp_path, trunk_port=trunk_port))
-        gateway = Gateway(config)
-        await gateway.start()
+        assert process.stderr is not None and "listening" in process.stderr.readline()
+        yield port, report
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+async def send_one(config: Config, document: Path) -> tuple[Gateway, str]:
+    """A started gateway (Asterisk engine) with one fax of ``document`` submitted from SENDER to REMOTE."""
+    gateway = Gateway(config)
+    await gateway.start()
+    upload = gateway.save_file("acme", document.name, document.read_bytes())
+    (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
+    return gateway, fax.id
+
+
+@pytest.mark.parametrize("t38", [True, False], ids=["t38", "g711"])
+async def test_asterisk_sends_to_our_native_engine(asterisk, tmp_path: Path, t38: bool) -> None:
+    make_document(tmp_path / "one.tif", 1)
+    with native_receiver(tmp_path) as (port, report):
+        config = gateway_config(tmp_path, trunk_port=port)
+        if not t38:
+            config = dataclasses.replace(config, t38="audio")  # T.38 off on Asterisk's endpoints
+        gateway, fax_id = await send_one(start_asterisk(asterisk, config), tmp_path / "one.tif")
         try:
-            upload = gateway.save_file("acme", "one.tif", (tmp_path / "one.tif").read_bytes())
-            (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
-            result = await final(gateway, fax.id)
-            attempts = gateway.store.attempts(fax.id)
+            result = await final(gateway, fax_id)
+            attempts = gateway.store.attempts(fax_id)
         finally:
             await gateway.stop()
-        stdout, _ = receiver.communicate(timeout=60)
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-            receiver.communicate()
+        got = report()
     assert result["status"] == "success", (result, attempts)
-    assert result["t38"] is True and result["pages_transferred"] == 1
-    got = json.loads(stdout.strip().splitlines()[-1])
-    assert (got["status"], got["pages"], got["t38"]) == ("success", 1, True)
+    assert result["t38"] is t38 and result["pages_transferred"] == 1
+    assert (got["status"], got["pages"], got["t38"]) == ("success", 1, t38)
     assert page_differences(tmp_path / "one.tif", Path(got["tiff"])) == [0]
 
 
@@ -166,98 +184,29 @@ async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(
     assert (Path(fax["document"]).parent / "received.pdf").is_file()
 
 
-async def test_g711_when_t38_is_off(asterisk, tmp_path: Path) -> None:
-    make_document(tmp_path / "one.tif", 1)
-    trunk_port = free_port(socket.SOCK_DGRAM)
-    receiver = subprocess.Popen(
-        [
-            FAXGW,
-            "receive",
-            "--listen",
-            f"127.0.0.1:{trunk_port}",
-            "--out",
-            tmp_path / "received",
-            "--count",
-            "1",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert receiver.stderr is not None and "listening" in receiver.stderr.readline()
-        config = dataclasses.replace(gateway_config(tmp_path, trunk_port=trunk_port), t38="audio")
-        config = start_asterisk(asterisk, config)
-        gateway = Gateway(config)
-        await gateway.start()
-        try:
-            upload = gateway.save_file("acme", "one.tif", (tmp_path / "one.tif").read_bytes())
-            (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
-            result = await final(gateway, fax.id)
-        finally:
-            await gateway.stop()
-        stdout, _ = receiver.communicate(timeout=60)
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-            receiver.communicate()
-    assert (result["status"], result["t38"]) == ("success", False)
-    got = json.loads(stdout.strip().splitlines()[-1])
-    assert (got["status"], got["t38"]) == ("success", False)
-    assert page_differences(tmp_path / "one.tif", Path(got["tiff"])) == [0]
-
-
 async def test_asterisk_restarted_mid_fax_settles_the_job(
     asterisk, asterisk_root: Path, tmp_path: Path
 ) -> None:
     """Asterisk goes away during page 2 and comes back: the AMI link reconnects (with back-off), the
     call is gone, and the job is settled with the pages seen - not lost, not left 'sending'."""
-    from .conftest import SCRIPT
-
     make_document(tmp_path / "three.tif", 3)
-    trunk_port = free_port(socket.SOCK_DGRAM)
-    receiver = subprocess.Popen(
-        [
-            FAXGW,
-            "receive",
-            "--listen",
-            f"127.0.0.1:{trunk_port}",
-            "--out",
-            tmp_path / "received",
-            "--count",
-            "1",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert receiver.stderr is not None and "listening" in receiver.stderr.readline()
-        config = start_asterisk(asterisk, gateway_config(tmp_path, trunk_port=trunk_port))
+    with native_receiver(tmp_path) as (port, _):
+        config = start_asterisk(asterisk, gateway_config(tmp_path, trunk_port=port))
         etc_inside = str(config.asterisk.root / "etc")
-        root = asterisk_root
-        gateway = Gateway(config)
-        await gateway.start()
+        gateway, fax_id = await send_one(config, tmp_path / "three.tif")
         try:
-            upload = gateway.save_file("acme", "three.tif", (tmp_path / "three.tif").read_bytes())
-            (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
             async with asyncio.timeout(120):
-                while gateway.store.get_fax(fax.id).pages_transferred < 1:
+                while gateway.store.get_fax(fax_id).pages_transferred < 1:
                     await asyncio.sleep(0.2)
-            subprocess.run([SCRIPT, "stop", root, etc_inside], check=True, capture_output=True, timeout=60)
+            chroot = [SCRIPT, asterisk_root, etc_inside]
+            subprocess.run([chroot[0], "stop", *chroot[1:]], check=True, capture_output=True, timeout=60)
             await asyncio.sleep(2)
-            subprocess.run([SCRIPT, "start", root, etc_inside], check=True, capture_output=True, timeout=60)
-            result = await final(gateway, fax.id, timeout=120)
-            attempts = gateway.store.attempts(fax.id)
+            subprocess.run([chroot[0], "start", *chroot[1:]], check=True, capture_output=True, timeout=60)
+            result = await final(gateway, fax_id, timeout=120)
+            attempts = gateway.store.attempts(fax_id)
         finally:
             await gateway.stop()
-            subprocess.run([SCRIPT, "stop", root, etc_inside], capture_output=True, timeout=60)
-    finally:
-        if receiver.poll() is None:
-            receiver.kill()
-        receiver.communicate()
+            subprocess.run([SCRIPT, "stop", asterisk_root, etc_inside], capture_output=True, timeout=60)
     assert result["status"] == "partially_sent", (result, attempts)
     assert result["pages_transferred"] >= 1 and result["completed_at"] is not None
     assert attempts[0].status == "partially_sent" and attempts[0].ended_at is not None
