@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from gateway.api.app import create_app
+from gateway.api.server import serving
 from gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
 from gateway.service import Gateway
 
@@ -53,20 +52,14 @@ async def run_demo(
     config = demo_config(data_dir, paced=paced)
     gateway = Gateway(config)
     await gateway.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(gateway), host="127.0.0.1", port=config.api_port, log_level="warning", lifespan="off"
-        )
-    )
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    api = f"http://127.0.0.1:{config.api_port}"
-    say(f"gateway up: REST API {api}, SIP sip:127.0.0.1:{config.sip_port}, data in {data_dir}")
     try:
-        async with httpx.AsyncClient(
-            base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-        ) as client:
+        async with (
+            serving(gateway, "127.0.0.1", config.api_port) as api,
+            httpx.AsyncClient(
+                base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            ) as client,
+        ):
+            say(f"gateway up: REST API {api}, SIP sip:127.0.0.1:{config.sip_port}, data in {data_dir}")
             upload = await client.post("/v1/files", files={"file": (document.name, document.read_bytes())})
             upload.raise_for_status()
             file_id = upload.json()["id"]
@@ -81,8 +74,6 @@ async def run_demo(
             outbound = await _wait_final(client, outbound_id)
             inbound = (await client.get(f"/v1/faxes/{inbound_id}")).json()
     finally:
-        server.should_exit = True
-        await serving
         await gateway.stop()
     pdf = data_dir / "faxes" / inbound_id / "received.pdf"
     return {"outbound": outbound, "inbound": inbound, "received_pdf": str(pdf)}

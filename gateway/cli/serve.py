@@ -8,10 +8,8 @@ import contextlib
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from gateway.api.app import create_app
-from gateway.config import ConfigError, load_config
+from gateway.api.server import serving
+from gateway.config import Config, ConfigError, load_config
 from gateway.service import Gateway
 
 
@@ -34,13 +32,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(config) -> None:
+async def _serve(config: Config) -> None:
     gateway = Gateway(config)
     await gateway.start()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gateway), host=config.api_host, port=config.api_port, lifespan="off")
-    )
     try:
-        await server.serve()
+        async with serving(gateway, config.api_host, config.api_port, log_level="info"):
+            await asyncio.Event().wait()  # until interrupted
     finally:
         await gateway.stop()

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from gateway.api.app import create_app
+from gateway.api.server import serving
 from gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
 from gateway.service import Gateway
 from tests.webhooks.conftest import SECRET, receiver  # noqa: F401  (the real HTTP receiver fixture)
@@ -90,23 +89,15 @@ async def start_running(config: Config) -> AsyncIterator[Running]:
     """The gateway with its REST API on a real port, for the length of the ``async for``."""
     gateway = Gateway(config)
     await gateway.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(gateway), host="127.0.0.1", port=config.api_port, log_level="warning", lifespan="off"
-        )
-    )
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    base_url = f"http://127.0.0.1:{config.api_port}"
     try:
-        async with httpx.AsyncClient(
-            base_url=base_url, headers={"Authorization": f"Bearer {EDIT}"}, timeout=30
-        ) as client:
+        async with (
+            serving(gateway, "127.0.0.1", config.api_port) as base_url,
+            httpx.AsyncClient(
+                base_url=base_url, headers={"Authorization": f"Bearer {EDIT}"}, timeout=30
+            ) as client,
+        ):
             yield Running(gateway, client, base_url)
     finally:
-        server.should_exit = True
-        await serving
         await gateway.stop()
 
 
