@@ -1,11 +1,358 @@
-"""The faxplus dialect (see ../shared/seeds): routes and the mapping of our fax objects to its own."""
+"""The Fax.Plus v3 dialect (see ../shared/seeds): ``/v3/accounts/{user_id}/...`` over our ``Gateway``.
+
+Made so that the official Python SDK (``faxplus-api``, package ``faxplus``), unmodified, works against the
+gateway. The one setting it needs is the host, *including* ``/v3`` (the SDK's default is
+``https://restapi.fax.plus/v3`` and its paths start at ``/accounts``); the token goes in ``access_token``
+(the SDK sends it as ``Authorization: Bearer ...``)::
+
+    from faxplus import ApiClient, FilesApi, OutboxApi, FaxesApi
+    from faxplus.configuration import Configuration
+
+    conf = Configuration()
+    conf.host = "http://127.0.0.1:8080/v3"
+    conf.access_token = "token-edit"
+    client = ApiClient(configuration=conf)
+    path = FilesApi(client).upload_file("self", fax_file="letter.pdf").path
+
+Routes, as the SDK calls them:
+
+* ``POST /accounts/{user_id}/files`` (multipart field ``fax_file``) -> ``{"path": file id}``; that "path" is
+  what ``PayloadOutbox.files`` takes.
+* ``POST /accounts/{user_id}/outbox`` (``PayloadOutbox``, validated as the native ``SendFaxRequest``) -> one
+  fax per destination; ``{"ids": {destination: fax id}}`` when ``return_ids``.
+* ``GET /accounts/{user_id}/outbox[/{id}]``, ``DELETE /accounts/{user_id}/outbox/{id}``: outbound faxes not
+  finished yet. Our ``queued`` is the SDK's ``submitted`` (``scheduled_for_sending`` while ``send_time`` is
+  ahead), ``processing`` is ``converting``, ``sending`` is ``sending``.
+* ``GET /accounts/{user_id}/faxes[/{id}]``, ``DELETE /accounts/{user_id}/faxes/{id}``: finished faxes, both
+  directions (``category`` ``sent``/``inbox``). Our final statuses are already Fax.Plus's; one the SDK's
+  ``FaxStatus`` enum lacks (most ``failed_fs_<n>``) reads ``failed``, with the real code first in
+  ``description``, since the SDK raises on an enum value it does not know. An inbound fax still arriving
+  (``in_progress``, also not in the SDK's enum) is listed only once it has ended.
+* ``GET /accounts/{user_id}/files/{fax_id}?format=pdf|tiff``: the fax's document (a sent fax is kept as
+  TIFF only, so ask it for ``tiff``).
+
+``user_id`` is ``self`` (or the key's own tenant id); any other id answers 404 ``not_found``. Errors have
+the seed's shape ``{"error": ..., "description": ...}`` (``gateway.api.errors``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
 
-from gateway.service import Gateway
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from gateway.api.errors import ApiError
+from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
+from gateway.documents import ConversionError
+from gateway.jobs import status as st
+from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.store import ApiKey, FaxRecord
+
+#: The values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5): anything else would make it raise.
+SDK_FAX_STATUSES = frozenset(
+    {
+        "success",
+        "partially_sent",
+        "partially_received",
+        "insufficient_credit",
+        "failed",
+        "failed_internal_process_error",
+        "failed_user_busy",
+        "failed_no_answer",
+        "failed_unallocated_number",
+        "failed_office_converter_issue",
+        "failed_separate_file_pages_issue",
+        "failed_render_header_issue",
+        "failed_invalid_number_format",
+        "failed_mimetype_not_supported",
+        "failed_destination_not_supported",
+        "failed_image_preparation",
+        "failed_to_send",
+        "failed_normal_temporary_failure",
+        "failed_unknown_converter_issue",
+        "failed_normal_clearing",
+        "failed_convert_to_tiff_issue",
+        "failed_fs_49",
+        "failed_fs_2",
+    }
+)
+#: Our pending outbound statuses -> the SDK's ``OutboxStatus``.
+OUTBOX_STATUSES = {st.QUEUED: "submitted", st.PROCESSING: "converting", st.SENDING: "sending"}
+#: The SDK's RetryOptions.delay and Fax.retry_delay stop at 30 s (the seed allows 180): above, omitted.
+SDK_MAX_RETRY_DELAY = 30
+#: Enough for one listing of a tenant's faxes, filtered here (the store filters by one status only).
+_SCAN_LIMIT = 100_000
+
+
+def _time(epoch: float | None, *, zone: bool = False) -> str | None:
+    """Fax.Plus's ``YYYY-MM-DD HH:MM:SS`` (UTC), with ``+0000`` for the fields that carry a zone."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S" + (" %z" if zone else ""))
+
+
+def _parse_time(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, pattern).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    raise ApiError.invalid_request(f"{name} (query): expected YYYY-MM-DD HH:MM:SS")
+
+
+def _retry(fax: FaxRecord) -> dict[str, int] | None:
+    retry = (fax.request.get("options") or {}).get("retry") or {}
+    count, delay = int(retry.get("count", 0)), int(retry.get("delay", 0))
+    return {"count": count, "delay": delay} if delay <= SDK_MAX_RETRY_DELAY else None
+
+
+def _comment(fax: FaxRecord) -> dict[str, Any]:
+    comment = fax.request.get("comment") or {}
+    return {"tags": list(comment.get("tags") or []), "text": comment.get("text") or ""}
+
+
+def _is_outbox(fax: FaxRecord) -> bool:
+    return fax.direction == "outbound" and fax.status in OUTBOX_STATUSES
+
+
+def _is_archived(fax: FaxRecord) -> bool:
+    return fax.status not in PENDING_STATUSES
+
+
+def outbox_object(fax: FaxRecord) -> dict[str, Any]:
+    """A pending outbound fax as the SDK's ``Outbox``."""
+    status = OUTBOX_STATUSES[fax.status]
+    if status == "submitted" and fax.send_at and fax.send_at > datetime.now(UTC).timestamp():
+        status = "scheduled_for_sending"
+    options = fax.request.get("options") or {}
+    retry = _retry(fax)
+    body: dict[str, Any] = {
+        "id": fax.id,
+        "uid": fax.tenant_id,
+        "status": status,
+        "src": fax.from_number,
+        "designated_src": ",".join(fax.request.get("from_pool") or [fax.from_number]),
+        "to": [fax.to_number],
+        "files": list(fax.file_ids),
+        "comment": _comment(fax),
+        "options": {
+            "enhancement": bool(options.get("enhancement", True)),
+            **({"retry": retry} if retry else {}),
+        },
+        "should_enhance": bool(options.get("enhancement", True)),
+        "page_count": fax.pages_total or 0,
+        "submit_time": _time(fax.created_at),
+        "send_time": _time(fax.send_at or fax.created_at, zone=True),
+        "last_updated_status_time": _time(fax.updated_at),
+        "extra_info": {},
+    }
+    if retry:
+        body["retry"] = retry
+    if fax.request.get("cover_page"):
+        body["cover_page"] = fax.request["cover_page"]
+    return body
+
+
+def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
+    """A finished fax (either direction) as the SDK's ``Fax``."""
+    status = fax.status if fax.status in SDK_FAX_STATUSES else st.FAILED
+    description = fax.error_description or ""
+    if status != fax.status:
+        description = f"{fax.status}: {description}" if description else fax.status
+    attempts = gateway.store.attempts(fax.id)
+    started = min((a.started_at for a in attempts), default=None)
+    duration = sum(max(0, int((a.ended_at or a.started_at) - a.started_at)) for a in attempts)
+    retry = _retry(fax)
+    body: dict[str, Any] = {
+        "id": fax.id,
+        "owner_id": fax.tenant_id,
+        "direction": "outgoing" if fax.direction == "outbound" else "incoming",
+        "from": fax.from_number,
+        "to": fax.to_number,
+        "status": status,
+        "pages": fax.pages_transferred,
+        "comment": _comment(fax)["text"],
+        "cost": 0,
+        "cost_details": {"multiplier": 1, "notification_cost": 0},
+        "duration": duration,
+        "file": fax.id,
+        "file_name": f"{fax.id}.tiff",
+        "header": fax.remote_station_id or "",
+        "is_read": False,
+        "is_spam": False,
+        "submit_time": _time(fax.created_at),
+        "start_time": _time(started if started is not None else fax.created_at),
+        "last_update": _time(fax.updated_at),
+    }
+    if description and status != st.SUCCESS:
+        body["description"] = description
+    if fax.direction == "outbound":
+        if retry:
+            body["max_retry"], body["retry_delay"] = retry["count"], retry["delay"]
+        if fax.send_at:
+            body["scheduled_time"] = _time(fax.send_at)
+        if fax.request.get("cover_page"):
+            body["cover_page"] = fax.request["cover_page"]
+    return body
 
 
 def router(gateway: Gateway) -> APIRouter:
-    return APIRouter()
+    # app.py imports this module; its key dependency is there (FastAPI only needs the callable).
+    from gateway.api.app import _key_with
+
+    api = APIRouter(prefix="/v3/accounts/{user_id}", tags=["faxplus"])
+    reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
+
+    def tenant(key: ApiKey, user_id: str) -> str:
+        if user_id not in ("self", key.tenant_id):
+            raise ApiError.not_found("account", user_id)
+        return key.tenant_id
+
+    def owned(key: ApiKey, user_id: str, fax_id: str, kind: Literal["outbox", "fax"]) -> FaxRecord:
+        try:
+            fax = gateway.fax(tenant(key, user_id), fax_id)
+        except NotFound:
+            fax = None
+        if fax is None or not (_is_outbox(fax) if kind == "outbox" else _is_archived(fax)):
+            raise ApiError.not_found("outbox fax" if kind == "outbox" else "fax", fax_id)
+        return fax
+
+    @api.post("/files", status_code=200)
+    async def upload_file(
+        user_id: str,
+        fax_file: UploadFile = File(...),  # noqa: B008
+        format: Literal["pdf", "tiff"] | None = None,
+        key: ApiKey = editor,
+    ) -> dict[str, str]:
+        tenant_id = tenant(key, user_id)
+        data = await fax_file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
+        if len(data) > MAX_TOTAL_UPLOAD_BYTES:
+            raise ApiError.payload_too_large(len(data), MAX_TOTAL_UPLOAD_BYTES)
+        try:
+            record = gateway.save_file(tenant_id, fax_file.filename or "upload", data)
+        except ConversionError as error:
+            raise ApiError.unsupported_media_type(f"{error.code}: {error.message}") from None
+        return {"path": record.id}
+
+    @api.post("/outbox", status_code=201)
+    async def send_fax(user_id: str, body: SendFaxRequest, key: ApiKey = editor) -> dict[str, Any]:
+        tenant_id = tenant(key, user_id)
+        total = 0
+        for file_id in body.files:
+            record = gateway.store.get_file(tenant_id, file_id)
+            if record is None:
+                raise ApiError.not_found("file", file_id)
+            total += record.size
+        if total > MAX_TOTAL_UPLOAD_BYTES:
+            raise ApiError.payload_too_large(total, MAX_TOTAL_UPLOAD_BYTES)
+        if body.from_fax is not None and body.from_fax.user_id not in ("self", tenant_id):
+            raise ApiError.not_found("account", body.from_fax.user_id)
+        request = NewFax(
+            from_numbers=body.from_numbers,
+            to=body.to,
+            file_ids=body.files,
+            resolution=body.resolution,
+            cover_page=body.cover_page.model_dump() if body.cover_page else None,
+            options=body.options.model_dump(),
+            comment=body.comment.model_dump(),
+            send_at=body.send_at,
+            webhook_url=str(body.webhook_url) if body.webhook_url else None,
+            from_fax_id=body.from_fax.fax_id if body.from_fax else None,
+        )
+        try:
+            faxes = gateway.submit(tenant_id, request)
+        except NotFound as error:
+            raise ApiError.not_found("resource", str(error)) from None
+        return {"ids": {fax.to_number: fax.id for fax in faxes}} if body.return_ids else {}
+
+    @api.get("/outbox")
+    async def list_outbox_faxes(user_id: str, key: ApiKey = reader) -> dict[str, Any]:
+        tenant_id = tenant(key, user_id)
+        pending: list[FaxRecord] = []
+        for status in OUTBOX_STATUSES:
+            faxes, _ = gateway.store.list_faxes(
+                tenant_id, direction="outbound", status=status, limit=_SCAN_LIMIT
+            )
+            pending.extend(faxes)
+        pending.sort(key=lambda fax: (-fax.created_at, fax.id))
+        return {"records": [outbox_object(fax) for fax in pending]}
+
+    @api.get("/outbox/{outbox_fax_id}")
+    async def get_outbox_fax(user_id: str, outbox_fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
+        return outbox_object(owned(key, user_id, outbox_fax_id, "outbox"))
+
+    @api.delete("/outbox/{outbox_fax_id}", status_code=204)
+    async def delete_outbox_fax(user_id: str, outbox_fax_id: str, key: ApiKey = editor) -> Response:
+        fax = owned(key, user_id, outbox_fax_id, "outbox")
+        try:
+            gateway.delete(fax.tenant_id, fax.id)
+        except Conflict as error:
+            raise ApiError.conflict(str(error)) from None
+        return Response(status_code=204)
+
+    @api.get("/faxes")
+    async def list_faxes(
+        user_id: str,
+        category: Literal["inbox", "sent", "spam"] | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+        sort_by: Literal["submit_time", "start_time", "last_update"] = "submit_time",
+        order: Literal["asc", "desc"] = "desc",
+        key: ApiKey = reader,
+    ) -> dict[str, Any]:
+        tenant_id = tenant(key, user_id)
+        if category == "spam":
+            return {"data": {"records": []}}
+        direction = {"inbox": "inbound", "sent": "outbound"}.get(category or "")
+        start, end = _parse_time(after, "after"), _parse_time(before, "before")
+        faxes, _ = gateway.store.list_faxes(tenant_id, direction=direction, limit=_SCAN_LIMIT)
+        sort_key = {"submit_time": "created_at", "start_time": "created_at", "last_update": "updated_at"}
+        chosen = [
+            fax
+            for fax in faxes
+            if _is_archived(fax)
+            and (start is None or fax.created_at >= start)
+            and (end is None or fax.created_at < end)
+        ]
+        chosen.sort(key=lambda fax: getattr(fax, sort_key[sort_by]), reverse=order == "desc")
+        page = chosen[offset : offset + limit]
+        return {"data": {"records": [fax_object(gateway, fax) for fax in page]}}
+
+    @api.get("/faxes/{fax_id}")
+    async def get_fax(user_id: str, fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
+        return fax_object(gateway, owned(key, user_id, fax_id, "fax"))
+
+    @api.delete("/faxes/{fax_id}", status_code=204)
+    async def delete_fax(user_id: str, fax_id: str, key: ApiKey = editor) -> Response:
+        fax = owned(key, user_id, fax_id, "fax")
+        try:
+            gateway.delete(fax.tenant_id, fax.id)
+        except Conflict as error:
+            raise ApiError.conflict(str(error)) from None
+        return Response(status_code=204)
+
+    @api.get("/files/{fax_id}")
+    async def get_file(
+        user_id: str, fax_id: str, format: Literal["pdf", "tiff"] = "pdf", key: ApiKey = reader
+    ) -> FileResponse:
+        try:
+            fax = gateway.fax(tenant(key, user_id), fax_id)
+        except NotFound:
+            raise ApiError.not_found("fax", fax_id) from None
+        tiff = Path(fax.document) if fax.document else None
+        path = tiff.with_name("received.pdf") if format == "pdf" and tiff else tiff
+        if fax.direction == "outbound" and format == "pdf":
+            path = None  # the sent document is kept as TIFF-F
+        if path is None or not path.exists():
+            raise ApiError.not_found(f"{format} file of fax", fax_id)
+        media = "application/pdf" if format == "pdf" else "image/tiff"
+        return FileResponse(path, media_type=media, filename=f"{fax.id}.{format}")
+
+    return api

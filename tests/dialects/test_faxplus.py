@@ -1,0 +1,142 @@
+"""The Fax.Plus dialect, driven by the official SDK (faxplus-api), unmodified: only its host is ours."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, OutboxComment, PayloadOutbox
+from faxplus.configuration import Configuration
+from faxplus.rest import ApiException
+
+from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "sample.pdf"
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async for started in start_running(gateway_config(tmp_path / "var")):
+        yield started
+
+
+def sdk(running: Running, token: str = EDIT, tmp: Path | None = None) -> ApiClient:
+    # Configuration is a singleton-by-default in the SDK (TypeWithDefault): a copy per test is ours.
+    conf = Configuration()
+    conf.host = f"{running.base_url}/v3"
+    conf.access_token = token
+    if tmp is not None:
+        conf.temp_folder_path = str(tmp)
+    return ApiClient(configuration=conf)
+
+
+async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The SDK is synchronous; the gateway runs in this event loop."""
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+async def test_send_receive_list_download_delete(running: Running, tmp_path: Path) -> None:
+    client = sdk(running, tmp=tmp_path)
+    files, outbox, faxes = FilesApi(client), OutboxApi(client), FaxesApi(client)
+
+    path = (await call(files.upload_file, "self", fax_file=str(SAMPLE))).path
+    assert path
+    payload = PayloadOutbox(
+        from_number=SENDER,
+        to=[RECEIVER],
+        files=[path],
+        comment=OutboxComment(tags=["t"], text="hello"),
+        return_ids=True,
+    )
+    sent = await call(outbox.send_fax, "self", body=payload)
+    fax_id = sent.ids[RECEIVER]
+
+    # Pending: in the outbox (or already gone from it, on a fast machine).
+    pending = await call(outbox.list_outbox_faxes, "self")
+    for record in pending.records:
+        assert record.id == fax_id
+        assert str(record.status) in ("submitted", "converting", "scheduled_for_sending", "sending")
+        assert record.to == [RECEIVER] and record.files == [path]
+
+    async with asyncio.timeout(60):
+        while True:
+            try:
+                fax = await call(faxes.get_fax, "self", fax_id)
+                break
+            except ApiException as error:
+                assert error.status == 404, error.body
+            try:  # not finished: still in the outbox (unless it finished just now)
+                record = await call(outbox.get_outbox_fax, "self", fax_id)
+                assert record.id == fax_id and record.uid == "acme"
+            except ApiException as error:
+                assert error.status == 404, error.body
+            await asyncio.sleep(0.1)
+    assert str(fax.status) == "success", fax
+    assert str(fax.direction) == "outgoing"
+    assert fax.from_number == SENDER and fax.to == RECEIVER
+    assert fax.pages >= 1
+    assert fax.comment == "hello"
+    assert (await call(outbox.list_outbox_faxes, "self")).records == []
+
+    # The received copy, in the inbox.
+    async with asyncio.timeout(30):
+        while True:
+            inbox = (await call(faxes.list_faxes, "self", category="inbox")).data.records
+            if inbox:
+                break
+            await asyncio.sleep(0.1)
+    received = inbox[0]
+    assert str(received.direction) == "incoming" and str(received.status) == "success"
+    assert received.pages == fax.pages
+    every = (await call(faxes.list_faxes, "self")).data.records
+    assert {record.id for record in every} == {fax_id, received.id}
+    sent_only = (await call(faxes.list_faxes, "self", category="sent")).data.records
+    assert [record.id for record in sent_only] == [fax_id]
+
+    pdf = Path(await call(files.get_file, "self", received.id, format="pdf"))
+    assert pdf.read_bytes().startswith(b"%PDF")
+    tiff = Path(await call(files.get_file, "self", fax_id, format="tiff"))
+    assert tiff.read_bytes()[:4] in (b"II*\x00", b"MM\x00*")
+
+    await call(faxes.delete_fax, "self", received.id)
+    with pytest.raises(ApiException) as caught:
+        await call(faxes.get_fax, "self", received.id)
+    assert caught.value.status == 404
+    assert json.loads(caught.value.body)["error"] == "not_found"
+
+
+async def test_too_many_files_is_a_400(running: Running) -> None:
+    client = sdk(running)
+    path = (await call(FilesApi(client).upload_file, "self", fax_file=str(SAMPLE))).path
+    payload = PayloadOutbox(from_number=SENDER, to=[RECEIVER], files=[path] * 11)
+    with pytest.raises(ApiException) as caught:
+        await call(OutboxApi(client).send_fax, "self", body=payload)
+    assert caught.value.status == 400
+    body = json.loads(caught.value.body)
+    assert body["error"] == "too_many_files" and set(body) == {"error", "description"}
+
+
+async def test_other_accounts_and_tenants(running: Running) -> None:
+    client = sdk(running)
+    with pytest.raises(ApiException) as caught:
+        await call(OutboxApi(client).list_outbox_faxes, "someone-else")
+    assert caught.value.status == 404
+    assert json.loads(caught.value.body)["error"] == "not_found"
+    # A fax of tenant acme is not tenant other's.
+    path = (await call(FilesApi(client).upload_file, "self", fax_file=str(SAMPLE))).path
+    payload = PayloadOutbox(from_number=SENDER, to=[RECEIVER], files=[path], return_ids=True)
+    fax_id = (await call(OutboxApi(client).send_fax, "self", body=payload)).ids[RECEIVER]
+    other = sdk(running, OTHER)
+    for function in (OutboxApi(other).get_outbox_fax, FaxesApi(other).get_fax):
+        with pytest.raises(ApiException) as caught:
+            await call(function, "self", fax_id)
+        assert caught.value.status == 404
+    with pytest.raises(ApiException) as caught:
+        await call(OutboxApi(sdk(running, "wrong-token")).list_outbox_faxes, "self")
+    assert caught.value.status == 401
+    await running.final(fax_id)
