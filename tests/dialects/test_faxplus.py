@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, OutboxComment, Pay
 from faxplus.configuration import Configuration
 from faxplus.rest import ApiException
 
+from gateway.api.dialects import faxplus as faxplus_dialect
+from gateway.store import FaxRecord
 from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +143,55 @@ async def test_other_accounts_and_tenants(running: Running) -> None:
         await call(OutboxApi(sdk(running, "wrong-token")).list_outbox_faxes, "self")
     assert caught.value.status == 401
     await running.final(fax_id)
+
+
+async def test_scheduled_fax_waits_in_the_outbox_and_can_be_cancelled(running: Running) -> None:
+    client = sdk(running)
+    outbox = OutboxApi(client)
+    path = (await call(FilesApi(client).upload_file, "self", fax_file=str(SAMPLE))).path
+    later = datetime.now(UTC) + timedelta(hours=1)
+    payload = PayloadOutbox(
+        from_number=SENDER,
+        to=[RECEIVER],
+        files=[path],
+        send_time=later.strftime("%Y-%m-%d %H:%M:%S +0000"),
+        return_ids=True,
+    )
+    fax_id = (await call(outbox.send_fax, "self", body=payload)).ids[RECEIVER]
+
+    record = await call(outbox.get_outbox_fax, "self", fax_id)
+    assert str(record.status) == "scheduled_for_sending"
+    assert record.src == SENDER and record.to == [RECEIVER] and record.files == [path]
+    assert record.send_time == later.strftime("%Y-%m-%d %H:%M:%S +0000")
+    listed = (await call(outbox.list_outbox_faxes, "self")).records
+    assert [r.id for r in listed] == [fax_id]
+    # Not finished: not among the faxes.
+    assert (await call(FaxesApi(client).list_faxes, "self")).data.records == []
+
+    await call(outbox.delete_outbox_fax, "self", fax_id)
+    assert (await call(outbox.list_outbox_faxes, "self")).records == []
+    with pytest.raises(ApiException) as caught:
+        await call(outbox.get_outbox_fax, "self", fax_id)
+    assert caught.value.status == 404
+
+
+async def test_a_status_the_sdk_lacks_reads_failed_with_the_code_in_the_description(running: Running) -> None:
+    now = datetime.now(UTC).timestamp()
+    record = FaxRecord(
+        id="fx_1",
+        tenant_id="acme",
+        direction="outbound",
+        from_number=SENDER,
+        to_number=RECEIVER,
+        status="failed_fs_31",
+        created_at=now,
+        updated_at=now,
+        error_code="failed_fs_31",
+        error_description="remote stopped responding",
+        request={"options": {"retry": {"count": 2, "delay": 120}}},  # delay beyond the SDK's 30 s
+    )
+    body = json.loads(json.dumps(faxplus_dialect.fax_object(running.gateway, record)))
+    fax = sdk(running)._ApiClient__deserialize(body, "Fax")  # the SDK's own response parsing
+    assert str(fax.status) == "failed"
+    assert fax.description == "failed_fs_31: remote stopped responding"
+    assert fax.retry_delay is None
