@@ -1,11 +1,444 @@
-"""The dropbox dialect (see ../shared/seeds): routes and the mapping of our fax objects to its own."""
+"""The Dropbox Fax dialect (Dropbox Sign API v3, see ../shared/seeds): ``/v3/fax/...`` over our ``Gateway``.
+
+Made so that the official Python SDK (``dropbox-sign``, package ``dropbox_sign``), unmodified, works against
+the gateway. The one setting it needs is the host, *including* ``/v3`` (the SDK's default is
+``https://api.hellosign.com/v3`` and its paths start at ``/fax``). Dropbox Sign authenticates with HTTP basic
+auth, the API key as user name and no password; our API token goes there (``Authorization: Bearer <token>``
+is accepted too)::
+
+    from dropbox_sign import ApiClient, Configuration, FaxApi, FaxSendRequest
+
+    conf = Configuration(host="http://127.0.0.1:8080/v3", username="token-edit")
+    with ApiClient(conf) as client:
+        fax = FaxApi(client).fax_send(
+            FaxSendRequest(recipient="+15550199", sender="+15550100", files=[open("letter.pdf", "rb")])
+        ).fax
+
+Routes, as the SDK calls them:
+
+* ``POST /fax/send``: multipart (``recipient``, ``sender``, ``files[0]``, ``files[1]``..., ``file_urls`` as a
+  JSON list, ``cover_page_to``/``_from``/``_message``, ``title``, ``test_mode``) or JSON (``file_urls`` only)
+  -> ``FaxGetResponse`` ``{"fax": {...}}``. ``recipient`` must be a fax number (not an e-mail address);
+  ``sender`` is the caller number (absent: no caller number). ``test_mode`` is accepted and echoed; the
+  fax is sent all the same. ``file_urls`` are fetched by the gateway (http/https only).
+* ``GET /fax/{fax_id}`` -> ``FaxGetResponse``; ``GET /fax/list?page=&page_size=`` -> ``FaxListResponse``
+  (newest first, both directions, ``page_size`` 1-100, default 20).
+* ``GET /fax/files/{fax_id}``: the fax's pages as one PDF (made from the TIFF-F that was sent or received).
+* ``DELETE /fax/{fax_id}`` -> 204 (409 ``conflict`` while its call is up).
+
+A fax's one transmission carries its ``status_code``: pending -> ``transmitting``, ``success`` ->
+``success``, and the failures -> the documented ``error_*`` codes (``STATUS_CODES``). The documented
+``error_file`` (a document we could not convert) and ``on_hold`` are not in the SDK's enum (2.0.0), which
+raises on any value it does not know - and a ``fax_list`` with one such fax would fail as a whole - so
+``error_file`` reads ``error_unknown`` (the documented code stays in ``metadata["status_detail"]``), and
+``on_hold`` (an unconfirmed account) never happens here.
+
+Errors have Dropbox Sign's shape, ``{"error": {"error_msg", "error_name"[, "error_path"]}}``, whatever
+raised them (our ``ApiError``, request validation, Starlette's HTTP errors): see ``DropboxRoute``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import base64
+import binascii
+import io
+import json
+import math
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
-from gateway.service import Gateway
+import httpx
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from PIL import Image
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.api.errors import ApiError, from_validation_errors
+from gateway.api.models import MAX_FILES, MAX_TOTAL_UPLOAD_BYTES, NO_NUMBER, CoverPage, FaxNumber
+from gateway.documents import ConversionError
+from gateway.jobs import status as st
+from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.store import ApiKey, FaxRecord
+
+#: The SDK's ``FaxResponseTransmission.status_code`` enum (dropbox-sign 2.0.0): anything else makes it raise.
+SDK_STATUS_CODES = frozenset(
+    {
+        "success",
+        "transmitting",
+        "error_could_not_fax",
+        "error_unknown",
+        "error_busy",
+        "error_no_answer",
+        "error_disconnected",
+        "error_bad_destination",
+    }
+)
+#: Our final statuses -> the documented codes (``failed_fs_<n>``, a T.30 failure, is ``error_could_not_fax``).
+STATUS_CODES = {
+    st.SUCCESS: "success",
+    "failed_user_busy": "error_busy",
+    "failed_no_answer": "error_no_answer",
+    st.PARTIALLY_SENT: "error_disconnected",  # the call dropped after some pages
+    st.PARTIALLY_RECEIVED: "error_disconnected",
+    "failed_normal_temporary_failure": "error_disconnected",  # unreachable
+    "failed_normal_clearing": "error_disconnected",
+    "failed_unallocated_number": "error_bad_destination",
+    "failed_invalid_number_format": "error_bad_destination",
+    "failed_destination_not_supported": "error_bad_destination",
+    "failed_mimetype_not_supported": "error_file",
+    "failed_office_converter_issue": "error_file",
+    "failed_separate_file_pages_issue": "error_file",
+    "failed_render_header_issue": "error_file",
+    "failed_image_preparation": "error_file",
+    "failed_unknown_converter_issue": "error_file",
+    "failed_convert_to_tiff_issue": "error_file",
+}
+#: Dropbox Sign's ``error_name`` for an HTTP status (anything else 4xx is ``bad_request``).
+ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    402: "payment_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_supported",
+    409: "conflict",
+    410: "deleted",
+    429: "exceeded_rate",
+}
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+#: Enough for one listing of a tenant's faxes (the page is cut here).
+_SCAN_LIMIT = 100_000
+_FETCH_TIMEOUT = 30.0
+_number = TypeAdapter(FaxNumber)
+
+
+def status_code(fax: FaxRecord) -> str:
+    """The documented code for our status (may be ``error_file``, which the SDK lacks)."""
+    if fax.status in (st.QUEUED, st.PROCESSING, st.SENDING, st.IN_PROGRESS):
+        return "transmitting"
+    if fax.status in STATUS_CODES:
+        return STATUS_CODES[fax.status]
+    if fax.status.startswith("failed_fs_"):
+        return "error_could_not_fax"
+    return "error_unknown"
+
+
+def error_response(status: int, message: str, path: str | None = None) -> JSONResponse:
+    name = ERROR_NAMES.get(status, "unknown" if status >= 500 else "bad_request")
+    error = {"error_msg": message, "error_name": name, **({"error_path": path} if path else {})}
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, "bad_request", message)
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "payload_too_large", f"files exceed {MAX_TOTAL_UPLOAD_BYTES} bytes in total")
+
+
+def _from_api_error(error: ApiError) -> JSONResponse:
+    response = error_response(error.status, error.description)
+    response.headers.update(error.headers)
+    return response
+
+
+class DropboxRoute(APIRoute):
+    """Every error of these routes in Dropbox Sign's shape (the app's handlers write the native one)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return _from_api_error(error)
+            except RequestValidationError as error:
+                problems = error.errors()
+                path = ".".join(str(part) for part in problems[0]["loc"][1:]) if problems else None
+                return error_response(400, from_validation_errors(problems).description, path or None)
+            except StarletteHTTPException as error:
+                return error_response(error.status_code, str(error.detail))
+
+        return handle
+
+
+def _authenticated(scope: str) -> Callable[..., ApiKey]:
+    """Basic auth with the token as user name (Dropbox Sign's way), or our bearer token."""
+
+    def dependency(request: Request) -> ApiKey:
+        scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
+        token = ""
+        if scheme.lower() == "basic":
+            try:
+                token = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0]
+            except (binascii.Error, UnicodeDecodeError):
+                token = ""
+        elif scheme.lower() == "bearer":
+            token = credentials.strip()
+        gateway: Gateway = request.app.state.gateway
+        key = gateway.authenticate(token) if token else None
+        if key is None:
+            raise ApiError(401, "unauthorized", "Unauthorized api key", {"WWW-Authenticate": "Basic"})
+        if scope not in key.scopes:
+            raise ApiError(403, "forbidden", f"this API key lacks the {scope!r} scope")
+        return key
+
+    return dependency
+
+
+def fax_response(request: Request, gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
+    """Our fax as the SDK's ``FaxResponse`` (every field it requires, none it would reject)."""
+    code = status_code(fax)
+    metadata: dict[str, Any] = {}
+    if code not in SDK_STATUS_CODES:
+        metadata["status_detail"] = code
+        code = "error_unknown"
+    if fax.error_code and fax.status != st.SUCCESS:
+        metadata["error"] = {"code": fax.error_code, "description": fax.error_description or ""}
+    dropbox = fax.request.get("dropbox") or {}
+    original = dropbox.get("original_title") or ""
+    if not original:
+        names = [f.name for f in (gateway.store.get_file(fax.tenant_id, i) for i in fax.file_ids) if f]
+        original = ", ".join(names)
+    ended = [a.ended_at for a in gateway.store.attempts(fax.id) if a.ended_at is not None]
+    transmission: dict[str, Any] = {"recipient": fax.to_number, "status_code": code}
+    if code == "success" or fax.completed_at:
+        sent_at = fax.completed_at or (max(ended) if ended else None)
+        if sent_at is not None:
+            transmission["sent_at"] = int(sent_at)
+    cover = fax.request.get("cover_page") or {}
+    body: dict[str, Any] = {
+        "fax_id": fax.id,
+        "title": dropbox.get("title") or original or fax.id,
+        "original_title": original or fax.id,
+        "metadata": metadata,
+        "created_at": int(fax.created_at),
+        "sender": fax.from_number if fax.from_number != NO_NUMBER else "",
+        "files_url": str(request.url_for("dropbox_fax_files", fax_id=fax.id)),
+        "transmissions": [transmission],
+        "test_mode": bool(dropbox.get("test_mode", False)),
+    }
+    if cover.get("subject"):
+        body["subject"] = cover["subject"]
+    if cover.get("message"):
+        body["message"] = cover["message"]
+    return body
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _file_urls(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else [value]
+        except json.JSONDecodeError:
+            raise _bad("file_urls: not a JSON list of URLs") from None
+    if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
+        raise _bad("file_urls: expected a list of URLs")
+    for url in value:
+        if urlparse(url).scheme not in ("http", "https"):
+            raise _bad(f"file_urls: {url[:60]!r} is not an http(s) URL")
+    return value
+
+
+async def _send_form(request: Request) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """The send request's fields and uploaded files, from multipart/form or JSON."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            fields = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise _bad("the body is not valid JSON") from None
+        if not isinstance(fields, dict):
+            raise _bad("the body must be a JSON object")
+        return fields, []
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise _bad("send multipart/form-data or application/json")
+    form = await request.form(max_files=MAX_FILES + 1, max_fields=100)
+    fields: dict[str, Any] = {}
+    uploads: list[tuple[int, str, UploadFile]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            base, _, index = name.partition("[")
+            if base not in ("files", "file"):
+                raise _bad(f"{name}: unexpected file field")
+            order = int(index.rstrip("]")) if index.rstrip("]").isdigit() else len(uploads)
+            uploads.append((order, value.filename or "upload", value))
+        else:
+            fields[name] = value
+    files = []
+    total = 0
+    for _, name, upload in sorted(uploads, key=lambda item: item[0]):
+        data = await upload.read(MAX_TOTAL_UPLOAD_BYTES + 1)
+        total += len(data)
+        if total > MAX_TOTAL_UPLOAD_BYTES:
+            raise _too_large()
+        files.append((name, data))
+    return fields, files
+
+
+async def _fetch(urls: list[str], already: int) -> list[tuple[str, bytes]]:
+    fetched = []
+    total = already
+    async with httpx.AsyncClient(timeout=_FETCH_TIMEOUT, follow_redirects=True) as client:
+        for url in urls:
+            try:
+                response = await client.get(url)
+            except httpx.HTTPError as error:
+                raise _bad(f"file_urls: {url[:60]!r}: {type(error).__name__}") from None
+            if response.status_code != 200:
+                raise _bad(f"file_urls: {url[:60]!r} answered {response.status_code}")
+            total += len(response.content)
+            if total > MAX_TOTAL_UPLOAD_BYTES:
+                raise _too_large()
+            fetched.append((Path(urlparse(url).path).name or "download", response.content))
+    return fetched
+
+
+def _text(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(f"{name}: expected a string")
+    return value
+
+
+def _tiff_to_pdf(tiff: Path) -> bytes:
+    with Image.open(tiff) as image:
+        pages = []
+        for number in range(getattr(image, "n_frames", 1)):
+            image.seek(number)
+            pages.append(image.convert("1").copy())
+        dpi = image.info.get("dpi", (204, 196))
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=float(dpi[1]))
+    return out.getvalue()
 
 
 def router(gateway: Gateway) -> APIRouter:
-    return APIRouter()
+    api = APIRouter(prefix="/v3/fax", tags=["dropbox"], route_class=DropboxRoute)
+    reader, editor = Depends(_authenticated("read")), Depends(_authenticated("edit"))
+
+    def owned(key: ApiKey, fax_id: str) -> FaxRecord:
+        try:
+            return gateway.fax(key.tenant_id, fax_id)
+        except NotFound:
+            raise ApiError(404, "not_found", f"Fax not found: {fax_id}") from None
+
+    @api.post("/send")
+    async def fax_send(request: Request, key: ApiKey = editor) -> dict[str, Any]:
+        fields, files = await _send_form(request)
+        recipient = _text(fields, "recipient")
+        if recipient is None:
+            raise _bad("recipient: required")
+        sender = _text(fields, "sender")
+        try:
+            recipient = _number.validate_python(recipient)
+            sender = _number.validate_python(sender) if sender else NO_NUMBER
+        except ValidationError:
+            raise _bad("recipient and sender must be fax numbers (E.164)") from None
+        urls = _file_urls(fields.get("file_urls"))
+        if not files and not urls:
+            raise _bad("files or file_urls: at least one document is required")
+        if len(files) + len(urls) > MAX_FILES:
+            raise _bad(f"at most {MAX_FILES} files per fax")
+        files += await _fetch(urls, sum(len(data) for _, data in files))
+        title = _text(fields, "title")
+        cover = None
+        cover_to, cover_from = _text(fields, "cover_page_to"), _text(fields, "cover_page_from")
+        cover_message = _text(fields, "cover_page_message")
+        if cover_to or cover_from or cover_message:
+            try:
+                cover = CoverPage(
+                    name_to=cover_to or recipient,
+                    name_from=cover_from or (sender if sender != NO_NUMBER else "-"),
+                    subject=title or "Fax",
+                    message=cover_message or "",
+                ).model_dump()
+            except ValidationError as error:
+                raise _bad(f"cover page: {error.errors()[0]['msg']}") from None
+        file_ids = []
+        for name, data in files:
+            try:
+                file_ids.append(gateway.save_file(key.tenant_id, name, data).id)
+            except ConversionError as error:
+                raise _bad(f"{name}: {error.message}") from None
+        original = ", ".join(name for name, _ in files)
+        [fax] = gateway.submit(
+            key.tenant_id,
+            NewFax(from_numbers=[sender], to=[recipient], file_ids=file_ids, cover_page=cover),
+        )
+        # The request is ours to annotate: the Dropbox-only fields the fax object shows back.
+        fax.request["dropbox"] = {
+            "title": title or original,
+            "original_title": original,
+            "test_mode": _flag(fields.get("test_mode", False)),
+        }
+        gateway.store.update_fax(fax.id, request=fax.request)
+        return {"fax": fax_response(request, gateway, gateway.fax(key.tenant_id, fax.id))}
+
+    @api.get("/list")
+    async def fax_list(
+        request: Request,
+        page: int = Query(1, ge=1),
+        page_size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+        key: ApiKey = reader,
+    ) -> dict[str, Any]:
+        faxes, total = gateway.store.list_faxes(key.tenant_id, limit=page_size, offset=(page - 1) * page_size)
+        return {
+            "faxes": [fax_response(request, gateway, fax) for fax in faxes],
+            "list_info": {
+                "num_pages": max(1, math.ceil(total / page_size)),
+                "num_results": total,
+                "page": page,
+                "page_size": page_size,
+            },
+        }
+
+    @api.get("/files/{fax_id}", name="dropbox_fax_files")
+    async def fax_files(fax_id: str, key: ApiKey = reader) -> Response:
+        fax = owned(key, fax_id)
+        tiff = Path(fax.document) if fax.document else None
+        received = tiff.with_name("received.pdf") if tiff else None
+        if received is not None and fax.direction == "inbound" and received.exists():
+            data = received.read_bytes()
+        elif tiff is not None and tiff.exists():
+            data = await asyncio.to_thread(_tiff_to_pdf, tiff)
+        else:
+            raise ApiError(409, "conflict", f"the files of fax {fax_id} are not ready yet")
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{fax.id}.pdf"'},
+        )
+
+    @api.get("/{fax_id}")
+    async def fax_get(request: Request, fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
+        return {"fax": fax_response(request, gateway, owned(key, fax_id))}
+
+    @api.delete("/{fax_id}", status_code=204)
+    async def fax_delete(fax_id: str, key: ApiKey = editor) -> Response:
+        owned(key, fax_id)
+        try:
+            gateway.delete(key.tenant_id, fax_id)
+        except Conflict as error:
+            raise ApiError(409, "conflict", str(error)) from None
+        return Response(status_code=204)
+
+    return api

@@ -1,0 +1,129 @@
+"""The Dropbox Fax dialect, driven by the official SDK (dropbox-sign), unmodified: only its host is ours."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dropbox_sign import ApiClient, ApiException, Configuration, FaxApi, FaxSendRequest
+
+from gateway.api.dialects import dropbox as dropbox_dialect
+from gateway.store import FaxRecord
+from tests.gateway.conftest import EDIT, READ_ONLY, RECEIVER, SENDER, Running, gateway_config, start_running
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "sample.pdf"
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async for started in start_running(gateway_config(tmp_path / "var")):
+        yield started
+
+
+def sdk(running: Running, token: str = EDIT) -> FaxApi:
+    # The one setting: the host with /v3; the API key is the basic-auth user name, as with Dropbox Sign.
+    return FaxApi(ApiClient(Configuration(host=f"{running.base_url}/v3", username=token)))
+
+
+async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The SDK is synchronous; the gateway runs in this event loop."""
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+async def test_send_get_list_download_delete(running: Running) -> None:
+    api = sdk(running)
+    with SAMPLE.open("rb") as document:
+        request = FaxSendRequest(
+            recipient=RECEIVER,
+            sender=SENDER,
+            files=[document],
+            title="Quarterly report",
+            cover_page_to="Accounts",
+            cover_page_message="Two pages follow",
+            test_mode=True,
+        )
+        sent = (await call(api.fax_send, request)).fax
+    assert sent.fax_id and sent.title == "Quarterly report" and sent.original_title == SAMPLE.name
+    assert sent.sender == SENDER and sent.test_mode is True and sent.message == "Two pages follow"
+    assert sent.files_url.endswith(f"/v3/fax/files/{sent.fax_id}")
+    [transmission] = sent.transmissions
+    assert transmission.recipient == RECEIVER and transmission.status_code in ("transmitting", "success")
+
+    async with asyncio.timeout(60):
+        while True:
+            fax = (await call(api.fax_get, sent.fax_id)).fax
+            if fax.transmissions[0].status_code != "transmitting":
+                break
+            await asyncio.sleep(0.1)
+    assert fax.transmissions[0].status_code == "success", fax
+    assert isinstance(fax.transmissions[0].sent_at, int) and fax.created_at <= fax.transmissions[0].sent_at
+
+    # The receiver's copy is listed too (same tenant): two faxes, one per page here.
+    listed = await call(api.fax_list, page=1, page_size=1)
+    assert listed.list_info.num_results >= 1 and listed.list_info.page_size == 1 and len(listed.faxes) == 1
+    everything = await call(api.fax_list)
+    assert sent.fax_id in [f.fax_id for f in everything.faxes]
+    assert everything.list_info.page == 1 and everything.list_info.page_size == 20
+
+    pdf = await call(api.fax_files, sent.fax_id)
+    data = pdf.read()  # the SDK answers with an io.BytesIO
+    assert data.startswith(b"%PDF")
+
+    assert await call(api.fax_delete, sent.fax_id) is None
+    with pytest.raises(ApiException) as gone:
+        await call(api.fax_get, sent.fax_id)
+    assert gone.value.status == 404
+    assert gone.value.data.error.error_name == "not_found"
+
+
+async def test_bad_requests_in_dropbox_shape(running: Running) -> None:
+    api = sdk(running)
+    with SAMPLE.open("rb") as document, pytest.raises(ApiException) as bad:
+        await call(api.fax_send, FaxSendRequest(recipient="not a number", files=[document]))
+    assert bad.value.status == 400
+    assert bad.value.data.error.error_name == "bad_request" and "recipient" in bad.value.data.error.error_msg
+
+    with pytest.raises(ApiException) as unauthorized:
+        await call(sdk(running, "wrong-token").fax_list)
+    assert unauthorized.value.status == 401
+    assert unauthorized.value.data.error.error_name == "unauthorized"
+
+    with SAMPLE.open("rb") as document, pytest.raises(ApiException) as forbidden:
+        await call(sdk(running, READ_ONLY).fax_send, FaxSendRequest(recipient=RECEIVER, files=[document]))
+    assert forbidden.value.status == 403
+
+    # Bearer works as well, and query validation errors come back in the same shape.
+    response = await running.client.get("/v3/fax/list", params={"page_size": 500})
+    assert response.status_code == 400
+    assert response.json()["error"]["error_name"] == "bad_request"
+    assert response.json()["error"]["error_path"] == "page_size"
+
+
+def fax(status: str) -> FaxRecord:
+    return FaxRecord(
+        id="fx1", tenant_id="acme", direction="outbound", from_number=SENDER, to_number=RECEIVER,
+        status=status, created_at=0.0, updated_at=0.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        ("queued", "transmitting"),
+        ("sending", "transmitting"),
+        ("success", "success"),
+        ("failed_user_busy", "error_busy"),
+        ("failed_no_answer", "error_no_answer"),
+        ("failed_fs_49", "error_could_not_fax"),
+        ("partially_sent", "error_disconnected"),
+        ("failed_unallocated_number", "error_bad_destination"),
+        ("failed_mimetype_not_supported", "error_file"),
+        ("failed", "error_unknown"),
+    ],
+)
+def test_status_codes(status: str, code: str) -> None:
+    assert dropbox_dialect.status_code(fax(status)) == code
