@@ -1,11 +1,465 @@
-"""The telnyx dialect (see ../shared/seeds): routes and the mapping of our fax objects to its own."""
+"""The Telnyx v2 fax dialect (see ../shared/seeds): ``/v2/faxes`` over our ``Gateway``.
+
+Made so that the official Python SDK (``telnyx``, 4.x), unmodified, works against the gateway. The one
+setting it needs is ``base_url``, *including* ``/v2`` (the SDK's default is ``https://api.telnyx.com/v2``
+and its paths start at ``/faxes``; the ``TELNYX_BASE_URL`` environment variable does the same). The API key
+is one of ours (the SDK sends it as ``Authorization: Bearer ...``)::
+
+    import telnyx
+
+    client = telnyx.Telnyx(api_key="token-edit", base_url="http://127.0.0.1:8080/v2")
+    fax = client.faxes.create(
+        connection_id="any", from_="+15550100", to="+15550199", media_url="https://example.com/a.pdf"
+    ).data
+    client.faxes.retrieve(fax.id).data.status  # "queued" ... "delivered"
+
+Routes, as the SDK calls them:
+
+* ``POST /faxes``: JSON (``SendFaxRequest``) with ``media_url`` (http/https only; fetched at once, here)
+  or ``media_name`` (the id of a file uploaded to our native ``POST /v1/files``: we have no
+  ``/v2/media``), or multipart/form-data with the document in ``contents`` (the SDK's ``create`` has no
+  ``contents`` argument, so multipart is for other clients). -> 202 ``{"data": <Fax>}``.
+* ``GET /faxes/{id}`` -> ``{"data": <Fax>}``; ``DELETE /faxes/{id}`` -> 204 (422 while its call is up).
+* ``GET /faxes?page[size]=&page[number]=&filter[direction][eq]=&filter[from][eq]=&filter[to][eq]=
+  &filter[created_at][gte|gt|lte|lt]=`` -> ``{"data": [...], "meta": {page_number, page_size,
+  total_pages, total_results}}`` (what the SDK's ``DefaultFlatPagination`` pages with).
+
+Statuses: our ``queued`` is ``queued`` (``media.processed`` once the document is converted and the fax waits
+for a retry), ``processing`` is ``media.processing``, ``sending`` is ``sending``, ``success`` is
+``delivered`` (outbound) or ``received`` (inbound), ``in_progress`` is ``receiving``; every failure,
+``partially_sent`` and ``partially_received`` included, is ``failed`` with ``failure_reason`` (Telnyx's
+vocabulary) and ``internal_failure_reason`` (our own error code).
+
+Telnyx-only request fields (``connection_id``, ``quality``, ``t38_enabled``, ``monochrome``,
+``store_media``, ``store_preview``, ``client_state``, ``webhook_url``, ...) are validated, kept with the fax
+and echoed back; ``quality`` ``very_high``/``ultra_*`` sends superfine, anything else fine. ``webhook_url``
+is not handed to our native webhooks (their events have another shape): Telnyx-style webhooks are not
+implemented yet. Errors have the seed's shape ``{"errors": [{"code", "title", "detail", "source":
+{"pointer"}}]}``: 422 for a bad request, 404 for an unknown fax.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+import json
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
 
-from gateway.service import Gateway
+import httpx
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+
+from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
+from gateway.documents import ConversionError
+from gateway.jobs import status as st
+from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.store import ApiKey, FaxRecord
+
+QUALITIES = ("normal", "high", "very_high", "ultra_light", "ultra_dark")
+SUPERFINE_QUALITIES = {"very_high", "ultra_light", "ultra_dark"}
+#: E.164 (``+`` optional, as the seed's examples always have it) or a SIP URI for ``to``.
+NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
+SIP_URI = re.compile(r"^sips?:[^\s@]+@[^\s]+$")
+DISPLAY_NAME = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
+MEDIA_TIMEOUT = 30.0
+
+#: Our error codes (gateway.jobs.status) in Telnyx's ``failure_reason`` vocabulary.
+FAILURE_REASONS = {
+    "failed_user_busy": "user_busy",
+    "failed_no_answer": "receiver_no_answer",
+    "failed_unallocated_number": "receiver_unallocated_number",
+    "failed_normal_temporary_failure": "service_unavailable",
+    "failed_normal_clearing": "receiver_decline",
+    "failed_internal_process_error": "sender_call_dropped",
+    st.PARTIALLY_SENT: "receiver_call_dropped",
+    st.PARTIALLY_RECEIVED: "sender_call_dropped",
+}
+
+
+class TelnyxError(Exception):
+    """Answered as ``{"errors": [...]}`` with ``status``."""
+
+    def __init__(self, detail: str, *, pointer: str | None = None, status: int = 422, code: str = "") -> None:
+        super().__init__(detail)
+        self.detail, self.pointer, self.status = detail, pointer, status
+        self.code = code or str(status)
+
+    def response(self) -> JSONResponse:
+        titles = {404: "Resource not found", 422: "Unprocessable Entity"}
+        error: dict[str, Any] = {
+            "code": self.code,
+            "title": titles.get(self.status, "Error"),
+            "detail": self.detail,
+        }
+        if self.pointer:
+            error["source"] = {"pointer": self.pointer}
+        return JSONResponse({"errors": [error]}, status_code=self.status)
+
+
+def _time(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def telnyx_status(fax: FaxRecord) -> str:
+    if fax.status == st.QUEUED:
+        return "media.processed" if fax.document else "queued"
+    if fax.status == st.PROCESSING:
+        return "media.processing"
+    if fax.status == st.SENDING:
+        return "sending"
+    if fax.status == st.IN_PROGRESS:
+        return "receiving"
+    if fax.status == st.SUCCESS:
+        return "delivered" if fax.direction == "outbound" else "received"
+    return "failed"
+
+
+def failure_reason(fax: FaxRecord) -> str | None:
+    if telnyx_status(fax) != "failed":
+        return None
+    code = fax.error_code or fax.status
+    if code in FAILURE_REASONS:
+        return FAILURE_REASONS[code]
+    if code.startswith("failed_fs_"):
+        return "fax_signaling_error"
+    if "convert" in code or "mimetype" in code or "image" in code:
+        return "media_processing_exception"
+    return "destination_unreachable"
+
+
+def fax_object(fax: FaxRecord) -> dict[str, Any]:
+    """The seed's Fax object (all the SDK's ``Fax`` fields we can fill)."""
+    extra: dict[str, Any] = (fax.request.get("options") or {}).get("telnyx") or {}
+    failed = telnyx_status(fax) == "failed"
+    return {
+        "record_type": "fax",
+        "id": fax.id,
+        "connection_id": extra.get("connection_id"),
+        "direction": fax.direction,
+        "from": fax.from_number,
+        "to": fax.to_number,
+        "from_display_name": extra.get("from_display_name"),
+        "media_url": extra.get("media_url"),
+        "media_name": extra.get("media_name"),
+        "quality": extra.get("quality", "high"),
+        "status": telnyx_status(fax),
+        "failure_reason": failure_reason(fax),
+        "internal_failure_reason": (fax.error_code or fax.status) if failed else None,
+        "t38_enabled": extra.get("t38_enabled", True) if fax.t38 is None else fax.t38,
+        "monochrome": extra.get("monochrome", False),
+        "store_media": extra.get("store_media", False),
+        "store_preview": extra.get("store_preview", False),
+        "client_state": extra.get("client_state"),
+        "webhook_url": extra.get("webhook_url"),
+        "webhook_failover_url": extra.get("webhook_failover_url"),
+        "created_at": _time(fax.created_at),
+        "updated_at": _time(fax.updated_at),
+    }
+
+
+def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise TelnyxError(f"The '{name}' parameter is required.", pointer=f"/{name}")
+        return None
+    if not isinstance(value, str):
+        raise TelnyxError(f"The '{name}' parameter must be a string.", pointer=f"/{name}")
+    return value
+
+
+def _boolean(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.lower() in ("true", "false"):  # multipart form fields
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise TelnyxError(f"The '{name}' parameter must be a boolean.", pointer=f"/{name}")
+    return value
+
+
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    """The Telnyx-only fields, validated: kept with the fax and echoed back."""
+    connection_id = _string(body, "connection_id", required=True)
+    source = _string(body, "from", required=True)
+    destination = _string(body, "to", required=True)
+    assert source is not None and destination is not None
+    if not NUMBER.match(source):
+        raise TelnyxError("The 'from' number must be in E.164 format.", pointer="/from")
+    if not (NUMBER.match(destination) or SIP_URI.match(destination)):
+        raise TelnyxError("The 'to' number must be in E.164 format or a SIP URI.", pointer="/to")
+    quality = _string(body, "quality") or "high"
+    if quality not in QUALITIES:
+        raise TelnyxError(
+            f"The 'quality' parameter must be one of {', '.join(QUALITIES)}.", pointer="/quality"
+        )
+    display_name = _string(body, "from_display_name")
+    if display_name is not None and not DISPLAY_NAME.match(display_name):
+        raise TelnyxError(
+            "The 'from_display_name' parameter must be at most 128 letters, numbers, spaces and -_~!.+",
+            pointer="/from_display_name",
+        )
+    client_state = _string(body, "client_state")
+    if client_state is not None:
+        try:
+            base64.b64decode(client_state, validate=True)
+        except (binascii.Error, ValueError):
+            raise TelnyxError(
+                "The 'client_state' parameter must be a valid Base-64 encoded string.",
+                pointer="/client_state",
+            ) from None
+    threshold = body.get("black_threshold")
+    if threshold is not None:
+        if isinstance(threshold, str) and threshold.isdigit():
+            threshold = int(threshold)
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= 100:
+            raise TelnyxError(
+                "The 'black_threshold' parameter must be an integer from 1 to 100.",
+                pointer="/black_threshold",
+            )
+    preview_format = _string(body, "preview_format") or "tiff"
+    if preview_format not in ("pdf", "tiff"):
+        raise TelnyxError("The 'preview_format' parameter must be pdf or tiff.", pointer="/preview_format")
+    for name in ("webhook_url", "webhook_failover_url"):
+        url = _string(body, name)
+        if url is not None and httpx.URL(url).scheme not in ("http", "https"):
+            raise TelnyxError(f"The '{name}' parameter must be an http(s) URL.", pointer=f"/{name}")
+    return {
+        "connection_id": connection_id,
+        "from": source,
+        "to": destination,
+        "from_display_name": display_name,
+        "quality": quality,
+        "t38_enabled": _boolean(body, "t38_enabled", True),
+        "monochrome": _boolean(body, "monochrome", False),
+        "black_threshold": threshold if threshold is not None else 95,
+        "store_media": _boolean(body, "store_media", False),
+        "store_preview": _boolean(body, "store_preview", False),
+        "preview_format": preview_format,
+        "client_state": client_state,
+        "webhook_url": _string(body, "webhook_url"),
+        "webhook_failover_url": _string(body, "webhook_failover_url"),
+    }
+
+
+async def _download(url: str) -> tuple[str, bytes]:
+    """The document at ``media_url`` (http/https only, at most MAX_TOTAL_UPLOAD_BYTES)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise TelnyxError("The 'media_url' parameter is not a valid URL.", pointer="/media_url") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise TelnyxError("The 'media_url' parameter must be an http or https URL.", pointer="/media_url")
+    try:
+        async with (
+            httpx.AsyncClient(timeout=MEDIA_TIMEOUT, follow_redirects=True, max_redirects=5) as client,
+            client.stream("GET", parsed) as response,
+        ):
+            if response.status_code != 200:
+                raise TelnyxError(
+                    f"The 'media_url' could not be downloaded (HTTP {response.status_code}).",
+                    pointer="/media_url",
+                    code="file_download_failed",
+                )
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_TOTAL_UPLOAD_BYTES:
+                    raise TelnyxError(
+                        f"The file at 'media_url' is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
+                        pointer="/media_url",
+                        code="file_size_limit_exceeded",
+                    )
+    except httpx.HTTPError as error:
+        raise TelnyxError(
+            f"The 'media_url' could not be downloaded ({type(error).__name__}).",
+            pointer="/media_url",
+            code="file_download_failed",
+        ) from None
+    name = parsed.path.rsplit("/", 1)[-1] or "media"
+    return name, bytes(data)
 
 
 def router(gateway: Gateway) -> APIRouter:
-    return APIRouter()
+    # Imported here: gateway.api.app imports this module.
+    from gateway.api.app import _key_with
+
+    api = APIRouter(prefix="/v2", tags=["telnyx"])
+    reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
+
+    def owned(key: ApiKey, fax_id: str) -> FaxRecord:
+        try:
+            return gateway.fax(key.tenant_id, fax_id)
+        except NotFound:
+            raise TelnyxError(f"Fax {fax_id} not found.", status=404, code="10005") from None
+
+    def save(tenant_id: str, name: str, data: bytes, pointer: str) -> str:
+        try:
+            return gateway.save_file(tenant_id, name, data).id
+        except ConversionError as error:
+            raise TelnyxError(
+                f"Unsupported file format: {error.message}", pointer=pointer, code="file_format_invalid"
+            ) from None
+
+    async def read_body(request: Request, tenant_id: str) -> tuple[dict[str, Any], str]:
+        """The request's fields and the id of the (saved) document it names."""
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_part_size=MAX_TOTAL_UPLOAD_BYTES)
+            body: dict[str, Any] = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
+            contents = form.get("contents")
+            if not isinstance(contents, UploadFile):
+                raise TelnyxError("The 'contents' file is required.", pointer="/contents")
+            if body.get("media_url") or body.get("media_name"):
+                raise TelnyxError(
+                    "contents and media_name/media_url can't be submitted together.", pointer="/contents"
+                )
+            data = await contents.read(MAX_TOTAL_UPLOAD_BYTES + 1)
+            if len(data) > MAX_TOTAL_UPLOAD_BYTES:
+                raise TelnyxError(
+                    f"The file is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
+                    pointer="/contents",
+                    code="file_size_limit_exceeded",
+                )
+            _options(body)  # refuse a bad request before keeping its file
+            return body, save(tenant_id, contents.filename or "contents", data, "/contents")
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TelnyxError("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise TelnyxError("The request body must be a JSON object.")
+        media_url, media_name = _string(body, "media_url"), _string(body, "media_name")
+        if media_url and media_name:
+            raise TelnyxError("media_url and media_name can't be submitted together.", pointer="/media_url")
+        if not media_url and not media_name:
+            raise TelnyxError("One of media_url, media_name or contents is required.", pointer="/media_url")
+        _options(body)
+        if media_name:
+            if _boolean(body, "store_media", False):
+                raise TelnyxError("store_media does not support media_name.", pointer="/store_media")
+            if gateway.store.get_file(tenant_id, media_name) is None:
+                raise TelnyxError(f"Media {media_name} not found.", pointer="/media_name")
+            return body, media_name
+        assert media_url is not None
+        name, data = await _download(media_url)
+        return body, save(tenant_id, name, data, "/media_url")
+
+    @api.post("/faxes", status_code=202)
+    async def send_fax(request: Request, key: ApiKey = editor) -> Any:
+        try:
+            body, file_id = await read_body(request, key.tenant_id)
+            extra = _options(body)
+        except TelnyxError as error:
+            return error.response()
+        extra["media_url"], extra["media_name"] = body.get("media_url"), body.get("media_name")
+        new = NewFax(
+            from_numbers=[extra["from"]],
+            to=[extra["to"]],
+            file_ids=[file_id],
+            resolution="superfine" if extra["quality"] in SUPERFINE_QUALITIES else "fine",
+            options=OutboxOptions().model_dump() | {"telnyx": extra},
+        )
+        try:
+            (fax,) = gateway.submit(key.tenant_id, new)
+        except NotFound as error:
+            return TelnyxError(str(error), pointer="/media_name").response()
+        return JSONResponse({"data": fax_object(fax)}, status_code=202)
+
+    @api.get("/faxes/{fax_id}")
+    async def get_fax(fax_id: str, key: ApiKey = reader) -> Any:
+        try:
+            return {"data": fax_object(owned(key, fax_id))}
+        except TelnyxError as error:
+            return error.response()
+
+    @api.delete("/faxes/{fax_id}", status_code=204)
+    async def delete_fax(fax_id: str, key: ApiKey = editor) -> Response:
+        try:
+            owned(key, fax_id)
+            gateway.delete(key.tenant_id, fax_id)
+        except TelnyxError as error:
+            return error.response()
+        except Conflict as error:
+            return TelnyxError(str(error)).response()
+        return Response(status_code=204)
+
+    @api.get("/faxes")
+    async def list_faxes(request: Request, key: ApiKey = reader) -> Any:
+        query = request.query_params
+        try:
+            size = _page_param(query.get("page[size]"), "page[size]", 20, 250)
+            number = _page_param(query.get("page[number]"), "page[number]", 1, None)
+            direction = query.get("filter[direction][eq]")
+            if direction not in (None, "inbound", "outbound"):
+                raise TelnyxError("filter[direction][eq] must be inbound or outbound.", pointer="/filter")
+            bounds = {
+                op: _parse_time(query[f"filter[created_at][{op}]"], op)
+                for op in ("gt", "gte", "lt", "lte")
+                if query.get(f"filter[created_at][{op}]")
+            }
+        except TelnyxError as error:
+            return error.response()
+        source, destination = query.get("filter[from][eq]"), query.get("filter[to][eq]")
+        if source or destination or bounds:  # filters the store has not: filter here
+            faxes, _ = gateway.store.list_faxes(key.tenant_id, direction=direction, limit=2**31, offset=0)
+            faxes = [
+                fax
+                for fax in faxes
+                if (not source or fax.from_number == source)
+                and (not destination or fax.to_number == destination)
+                and _within(fax.created_at, bounds)
+            ]
+            total = len(faxes)
+            faxes = faxes[(number - 1) * size : number * size]
+        else:
+            faxes, total = gateway.store.list_faxes(
+                key.tenant_id, direction=direction, limit=size, offset=(number - 1) * size
+            )
+        return {
+            "data": [fax_object(fax) for fax in faxes],
+            "meta": {
+                "page_number": number,
+                "page_size": size,
+                "total_pages": math.ceil(total / size),
+                "total_results": total,
+            },
+        }
+
+    return api
+
+
+def _page_param(value: str | None, name: str, default: int, maximum: int | None) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1 or (maximum is not None and int(value) > maximum):
+        limit = f" and at most {maximum}" if maximum else ""
+        raise TelnyxError(f"{name} must be an integer of at least 1{limit}.", pointer=f"/{name}")
+    return int(value)
+
+
+def _parse_time(value: str, op: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise TelnyxError(
+            f"filter[created_at][{op}] must be an ISO 8601 date-time.", pointer="/filter/created_at"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _within(epoch: float, bounds: dict[str, float]) -> bool:
+    checks = {
+        "gt": lambda b: epoch > b,
+        "gte": lambda b: epoch >= b,
+        "lt": lambda b: epoch < b,
+        "lte": lambda b: epoch <= b,
+    }
+    return all(checks[op](bound) for op, bound in bounds.items())
