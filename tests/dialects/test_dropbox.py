@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +65,7 @@ async def test_send_get_list_download_delete(running: Running) -> None:
     assert fax.transmissions[0].status_code == "success", fax
     assert isinstance(fax.transmissions[0].sent_at, int) and fax.created_at <= fax.transmissions[0].sent_at
 
-    # The receiver's copy is listed too (same tenant): two faxes, one per page here.
+    # The receiver's copy is listed too (same tenant): a page of one, then the default page.
     listed = await call(api.fax_list, page=1, page_size=1)
     assert listed.list_info.num_results >= 1 and listed.list_info.page_size == 1 and len(listed.faxes) == 1
     everything = await call(api.fax_list)
@@ -101,6 +104,41 @@ async def test_bad_requests_in_dropbox_shape(running: Running) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["error_name"] == "bad_request"
     assert response.json()["error"]["error_path"] == "page_size"
+
+
+@pytest.fixture
+def samples_server() -> Iterator[str]:
+    """``samples/`` over plain HTTP, for ``file_urls``."""
+    handler = partial(SimpleHTTPRequestHandler, directory=str(SAMPLE.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_file_urls_to_a_refused_number(running: Running, samples_server: str) -> None:
+    """No files: the SDK sends JSON; the gateway fetches the URL. The number is not served: an error code."""
+    api = sdk(running)
+    request = FaxSendRequest(recipient="+15550190", file_urls=[f"{samples_server}/{SAMPLE.name}"])
+    sent = (await call(api.fax_send, request)).fax
+    assert sent.original_title == SAMPLE.name and sent.sender == "" and sent.test_mode is False
+    async with asyncio.timeout(60):
+        while (fax := (await call(api.fax_get, sent.fax_id)).fax).transmissions[
+            0
+        ].status_code == "transmitting":
+            await asyncio.sleep(0.1)
+    assert fax.transmissions[0].status_code == "error_bad_destination", fax  # SIP 404 from our own engine
+    assert fax.metadata["error"]["code"] == "failed_unallocated_number"
+
+    with pytest.raises(ApiException) as missing:
+        await call(
+            api.fax_send, FaxSendRequest(recipient=RECEIVER, file_urls=[f"{samples_server}/nothing.pdf"])
+        )
+    assert missing.value.status == 400 and "404" in missing.value.data.error.error_msg
 
 
 def fax(status: str) -> FaxRecord:
