@@ -171,3 +171,17 @@ async def test_bad_numbers_and_pages_are_422(running: Running) -> None:
     assert response.status_code == 422
     with pytest.raises(telnyx.UnprocessableEntityError):
         await call(sdk(running).faxes.list, filter={"direction": {"eq": "sideways"}})
+
+
+async def test_async_client(running: Running) -> None:
+    """The SDK's AsyncTelnyx, in the gateway's own event loop."""
+    file_id = await running.upload(SAMPLE)
+    async with telnyx.AsyncTelnyx(api_key=EDIT, base_url=f"{running.base_url}/v2", max_retries=0) as client:
+        fax = (
+            await client.faxes.create(connection_id="c", from_=SENDER, to=RECEIVER, media_name=file_id)
+        ).data
+        assert fax.status in ("queued", "media.processing", "media.processed", "sending")
+        assert (await client.faxes.retrieve(fax.id)).data.id == fax.id
+        assert [f.id async for f in client.faxes.list(filter={"direction": {"eq": "outbound"}})] == [fax.id]
+        with pytest.raises(telnyx.NotFoundError):
+            await client.faxes.delete("fx_missing")
