@@ -20,7 +20,8 @@ Routes, as the SDK calls them:
   JSON list, ``cover_page_to``/``_from``/``_message``, ``title``, ``test_mode``) or JSON (``file_urls`` only)
   -> ``FaxGetResponse`` ``{"fax": {...}}``. ``recipient`` must be a fax number (not an e-mail address);
   ``sender`` is the caller number (absent: no caller number). ``test_mode`` is accepted and echoed; the
-  fax is sent all the same. ``file_urls`` are fetched by the gateway (http/https only).
+  fax is sent all the same. ``file_urls`` are fetched by the gateway (http/https only, any host it can
+  reach - including internal ones: only give the edit scope to clients you would let do that).
 * ``GET /fax/{fax_id}`` -> ``FaxGetResponse``; ``GET /fax/list?page=&page_size=`` -> ``FaxListResponse``
   (newest first, both directions, ``page_size`` 1-100, default 20).
 * ``GET /fax/files/{fax_id}``: the fax's pages as one PDF (made from the TIFF-F that was sent or received).
