@@ -28,9 +28,9 @@ from gateway.api.models import (
     SendFaxRequest,
     SendFaxResponse,
 )
-from gateway.documents import ConversionError
+from gateway.api.requests import save_upload, submit_request
 from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.service import Conflict, Gateway, NotFound
 from gateway.store import ApiKey, FaxRecord
 
 #: Events after which a fax's event stream ends.
@@ -128,13 +128,9 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.post("/v1/files", status_code=201, response_model=FileObject, response_model_by_alias=True)
     async def upload(key: Editor, file: Annotated[UploadFile, File()]) -> FileObject:
-        data = await file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
-        if len(data) > MAX_TOTAL_UPLOAD_BYTES:
-            raise ApiError.payload_too_large(len(data), MAX_TOTAL_UPLOAD_BYTES)
-        try:
-            record = gateway.save_file(key.tenant_id, file.filename or "upload", data)
-        except ConversionError as error:
-            raise ApiError.unsupported_media_type(f"{error.code}: {error.message}") from None
+        record = save_upload(
+            gateway, key.tenant_id, file.filename, await file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
+        )
         return FileObject(
             id=record.id,
             name=record.name,
@@ -145,30 +141,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.post("/v1/faxes", status_code=201, response_model=SendFaxResponse, response_model_exclude_none=True)
     async def send(key: Editor, body: SendFaxRequest) -> SendFaxResponse:
-        total = 0
-        for file_id in body.files:
-            record = gateway.store.get_file(key.tenant_id, file_id)
-            if record is None:
-                raise ApiError.not_found("file", file_id)
-            total += record.size
-        if total > MAX_TOTAL_UPLOAD_BYTES:
-            raise ApiError.payload_too_large(total, MAX_TOTAL_UPLOAD_BYTES)
-        request = NewFax(
-            from_numbers=body.from_numbers,
-            to=body.to,
-            file_ids=body.files,
-            resolution=body.resolution,
-            cover_page=body.cover_page.model_dump() if body.cover_page else None,
-            options=body.options.model_dump(),
-            comment=body.comment.model_dump(),
-            send_at=body.send_at,
-            webhook_url=str(body.webhook_url) if body.webhook_url else None,
-            from_fax_id=body.from_fax.fax_id if body.from_fax else None,
-        )
-        try:
-            faxes = gateway.submit(key.tenant_id, request)
-        except NotFound as error:
-            raise ApiError.not_found("resource", str(error)) from None
+        faxes = submit_request(gateway, key.tenant_id, body)
         return SendFaxResponse(ids={fax.to_number: fax.id for fax in faxes} if body.return_ids else None)
 
     @app.get("/v1/faxes/{fax_id}", response_model=FaxObject, response_model_by_alias=True)

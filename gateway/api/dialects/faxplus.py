@@ -46,9 +46,9 @@ from fastapi.responses import FileResponse
 
 from gateway.api.errors import ApiError
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
-from gateway.documents import ConversionError
+from gateway.api.requests import save_upload, submit_request
 from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.service import Conflict, Gateway, NotFound
 from gateway.store import ApiKey, FaxRecord
 
 #: The values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5): anything else would make it raise.
@@ -231,43 +231,14 @@ def router(gateway: Gateway) -> APIRouter:
     ) -> dict[str, str]:
         tenant_id = tenant(key, user_id)
         data = await fax_file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
-        if len(data) > MAX_TOTAL_UPLOAD_BYTES:
-            raise ApiError.payload_too_large(len(data), MAX_TOTAL_UPLOAD_BYTES)
-        try:
-            record = gateway.save_file(tenant_id, fax_file.filename or "upload", data)
-        except ConversionError as error:
-            raise ApiError.unsupported_media_type(f"{error.code}: {error.message}") from None
-        return {"path": record.id}
+        return {"path": save_upload(gateway, tenant_id, fax_file.filename, data).id}
 
     @api.post("/outbox", status_code=201)
     async def send_fax(user_id: str, body: SendFaxRequest, key: ApiKey = editor) -> dict[str, Any]:
         tenant_id = tenant(key, user_id)
-        total = 0
-        for file_id in body.files:
-            record = gateway.store.get_file(tenant_id, file_id)
-            if record is None:
-                raise ApiError.not_found("file", file_id)
-            total += record.size
-        if total > MAX_TOTAL_UPLOAD_BYTES:
-            raise ApiError.payload_too_large(total, MAX_TOTAL_UPLOAD_BYTES)
         if body.from_fax is not None and body.from_fax.user_id not in ("self", tenant_id):
             raise ApiError.not_found("account", body.from_fax.user_id)
-        request = NewFax(
-            from_numbers=body.from_numbers,
-            to=body.to,
-            file_ids=body.files,
-            resolution=body.resolution,
-            cover_page=body.cover_page.model_dump() if body.cover_page else None,
-            options=body.options.model_dump(),
-            comment=body.comment.model_dump(),
-            send_at=body.send_at,
-            webhook_url=str(body.webhook_url) if body.webhook_url else None,
-            from_fax_id=body.from_fax.fax_id if body.from_fax else None,
-        )
-        try:
-            faxes = gateway.submit(tenant_id, request)
-        except NotFound as error:
-            raise ApiError.not_found("resource", str(error)) from None
+        faxes = submit_request(gateway, tenant_id, body)
         return {"ids": {fax.to_number: fax.id for fax in faxes}} if body.return_ids else {}
 
     @api.get("/outbox")

@@ -1,0 +1,47 @@
+"""What the native API and the dialects that share its payload do with an upload and a send request."""
+
+from __future__ import annotations
+
+from gateway.api.errors import ApiError
+from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
+from gateway.documents import ConversionError
+from gateway.service import Gateway, NewFax, NotFound
+from gateway.store import FaxRecord, FileRecord
+
+
+def save_upload(gateway: Gateway, tenant_id: str, name: str | None, data: bytes) -> FileRecord:
+    """Keep an uploaded document: at most 150 MB, of a type we can fax (checked from its content)."""
+    if len(data) > MAX_TOTAL_UPLOAD_BYTES:
+        raise ApiError.payload_too_large(len(data), MAX_TOTAL_UPLOAD_BYTES)
+    try:
+        return gateway.save_file(tenant_id, name or "upload", data)
+    except ConversionError as error:
+        raise ApiError.unsupported_media_type(f"{error.code}: {error.message}") from None
+
+
+def submit_request(gateway: Gateway, tenant_id: str, body: SendFaxRequest) -> list[FaxRecord]:
+    """Check the files (theirs, 150 MB in all) and queue one fax per destination."""
+    total = 0
+    for file_id in body.files:
+        record = gateway.store.get_file(tenant_id, file_id)
+        if record is None:
+            raise ApiError.not_found("file", file_id)
+        total += record.size
+    if total > MAX_TOTAL_UPLOAD_BYTES:
+        raise ApiError.payload_too_large(total, MAX_TOTAL_UPLOAD_BYTES)
+    request = NewFax(
+        from_numbers=body.from_numbers,
+        to=body.to,
+        file_ids=body.files,
+        resolution=body.resolution,
+        cover_page=body.cover_page.model_dump() if body.cover_page else None,
+        options=body.options.model_dump(),
+        comment=body.comment.model_dump(),
+        send_at=body.send_at,
+        webhook_url=str(body.webhook_url) if body.webhook_url else None,
+        from_fax_id=body.from_fax.fax_id if body.from_fax else None,
+    )
+    try:
+        return gateway.submit(tenant_id, request)
+    except NotFound as error:
+        raise ApiError.not_found("resource", str(error)) from None
