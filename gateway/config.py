@@ -10,8 +10,11 @@ import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
+
+from gateway.documents.fetch import FetchPolicy
 
 
 class ConfigError(ValueError):
@@ -26,15 +29,27 @@ class NumberConfig:
     max_calls: int = 1
 
 
+#: The envelopes a route's own webhook_url can have (Fax.Plus and Dropbox subscribe per account instead).
+ROUTE_WEBHOOK_FORMATS = ("native", "telnyx")
+
+
 @dataclass(frozen=True)
 class RouteConfig:
     """Inbound routing: calls to numbers matching ``did`` (exact, or a regex when it starts with ^)
-    belong to ``tenant``; their events go to ``webhook_url``."""
+    belong to ``tenant``; their events go to ``webhook_url`` in the envelope ``webhook_format`` names."""
 
     did: str
     tenant: str
     webhook_url: str | None = None
+    webhook_format: str = "native"  # native | telnyx (fax.received ...)
     storage: str | None = None  # directory for this route's received faxes (default: data_dir/faxes)
+
+    def __post_init__(self) -> None:
+        if self.webhook_format not in ROUTE_WEBHOOK_FORMATS:
+            raise ConfigError(
+                f"route {self.did}: webhook_format = {self.webhook_format!r}:"
+                f" use {' or '.join(ROUTE_WEBHOOK_FORMATS)}"
+            )
 
     def matches(self, number: str) -> bool:
         if self.did.startswith("^"):
@@ -114,10 +129,21 @@ class Config:
     node: str = field(default_factory=socket.gethostname)
     engine: str = "native"  # native: our own SIP stack in this process | asterisk: Asterisk over AMI
     asterisk: AsteriskConfig = AsteriskConfig()
+    #: Networks (CIDR) the gateway may fetch client-given URLs from although they are internal, and networks
+    #: it never fetches from (see gateway.documents.fetch).
+    url_fetch_allow: tuple[str, ...] = ()
+    url_fetch_deny: tuple[str, ...] = ()
 
     @property
     def database(self) -> Path:
         return self.data_dir / "faxgw.sqlite"
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            allow=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_allow),
+            deny=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_deny),
+        )
 
     def number(self, number: str) -> NumberConfig | None:
         return next((n for n in self.numbers if n.number == number), None)
@@ -191,6 +217,8 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     except TypeError as error:
         raise ConfigError(f"{path}: {error}") from None
     values["asterisk"] = _load_asterisk(raw.get("asterisk", {}), environ)
+    for name in ("url_fetch_allow", "url_fetch_deny"):
+        values[name] = _networks(name, raw.get(name, []))
     config = Config(**values)
     if config.t38 not in ("t38", "audio", "auto"):
         raise ConfigError(f"t38 = {config.t38!r}: use t38, audio or auto")
@@ -218,6 +246,19 @@ def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:
             f"asterisk.max_rate = {asterisk.max_rate}: use 2400, 4800, 7200, 9600, 12000 or 14400"
         )
     return asterisk
+
+
+def _networks(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f'{name}: must be a list of networks, e.g. ["10.0.0.0/8", "fd00::/8"]')
+    for entry in value:
+        try:
+            if not isinstance(entry, str):  # ip_network would read the integer 5 as 0.0.0.5
+                raise TypeError(entry)
+            ip_network(entry, strict=False)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: {entry!r} is not an IP network (address/prefix)") from None
+    return tuple(value)
 
 
 def _convert(name: str, value: Any, kind: type) -> Any:

@@ -25,7 +25,8 @@ from gateway.jobs.events import EventBus
 from gateway.jobs.inbound import InboundJobs
 from gateway.jobs.outbound import OutboundJobs
 from gateway.store import ApiKey, FaxRecord, FileRecord, Store, new_id
-from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher
+from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, keys
+from gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
 log = logging.getLogger("gateway")
 
@@ -43,6 +44,7 @@ class NewFax:
     comment: dict[str, Any] | None = None
     send_at: datetime | None = None
     webhook_url: str | None = None
+    webhook_format: str = "native"  # the envelope of webhook_url's events (a dialect's, e.g. telnyx)
     from_fax_id: str | None = None  # resend/forward: that fax's pages follow the files
 
 
@@ -68,10 +70,16 @@ class Gateway:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.database)
         self.deliveries = DeliveryStore(self.store.db)
+        self.telnyx_key = keys.load_or_create(config.data_dir / keys.KEY_FILE)
         self.webhooks = WebhookDispatcher(
             self.deliveries,
             config.webhook_secret,
             RetryPolicy(initial_delay=config.webhook_initial_delay, max_attempts=config.webhook_retries),
+            formats={
+                "faxplus": SignedJson(config.webhook_secret),
+                "telnyx": TelnyxJson(self.telnyx_key),
+                "dropbox": DropboxForm(),
+            },
         )
         self.events = EventBus(self.store, self.webhooks)
         self.engine = engine or _engine(config)
@@ -148,6 +156,7 @@ class Gateway:
                 file_ids=list(request.file_ids),
                 resolution=request.resolution,
                 webhook_url=request.webhook_url,
+                webhook_format=request.webhook_format,
                 send_at=send_at,
                 next_attempt_at=send_at,
                 request={

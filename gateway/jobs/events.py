@@ -1,16 +1,37 @@
-"""Fax events: stored (for SSE replay and the record), sent as webhooks, pushed to live listeners."""
+"""Fax events: stored (for SSE replay and the record), sent as webhooks, pushed to live listeners.
+
+Webhooks go to the fax's own URL (in its own envelope: ``native`` or a dialect's, e.g. Telnyx's
+``webhook_url``) and to the tenant's standing subscriptions (Fax.Plus hooks, Dropbox's callback URL),
+whichever API sent the fax. What a provider's webhook says is the API dialect's business: each registers
+a ``Renderer`` for its envelope, so this layer knows no provider's vocabulary.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-from gateway.store import EventRecord, FaxRecord, Store
+from gateway.store import EventRecord, FaxRecord, Store, Subscription
 from gateway.webhooks import WebhookDispatcher
 
 log = logging.getLogger("gateway.events")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One event in a provider's envelope."""
+
+    event_type: str  # the provider's name for it (fax.delivered, fax_sent, ...), shown in the delivery log
+    body: bytes
+
+
+#: A dialect's view of an event: its webhook body, or None when the provider has no such event (or the
+#: subscription did not ask for it). The fax is as stored at the moment of the event.
+Renderer = Callable[[FaxRecord, EventRecord, Subscription | None], Rendered | None]
 
 
 class EventBus:
@@ -19,6 +40,11 @@ class EventBus:
         self.webhooks = webhooks
         self._listeners: dict[str, set[asyncio.Queue[EventRecord]]] = defaultdict(set)
         self._tasks: set[asyncio.Task] = set()
+        self._renderers: dict[str, Renderer] = {}
+
+    def add_renderer(self, format: str, renderer: Renderer) -> None:
+        """Webhooks in envelope ``format`` are built by ``renderer`` (an API dialect's)."""
+        self._renderers[format] = renderer
 
     def publish(self, fax: FaxRecord, event_type: str, data: dict[str, Any] | None = None) -> EventRecord:
         """Record the event, wake SSE listeners at once, and hand it to the webhook sender."""
@@ -33,21 +59,56 @@ class EventBus:
         log.info("fax %s: %s %s", fax.id, event_type, data or "")
         for queue in self._listeners.get(fax.id, ()):
             queue.put_nowait(event)
-        if fax.webhook_url and self.webhooks is not None:
-            task = asyncio.ensure_future(
-                self.webhooks.submit(
+        if self.webhooks is not None:
+            self._send_webhooks(self.webhooks, fax, event)
+        return event
+
+    def _send_webhooks(self, webhooks: WebhookDispatcher, fax: FaxRecord, event: EventRecord) -> None:
+        if fax.webhook_url and fax.webhook_format == "native":
+            self._spawn(
+                webhooks.submit(
                     event.id,
                     fax.id,
                     fax.tenant_id,
                     fax.webhook_url,
-                    payload,
-                    event_type=event_type,
+                    event.payload,
+                    event_type=event.type,
                     created_at=event.created_at,
                 )
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return event
+        targets: list[tuple[str, str, Subscription | None]] = []
+        if fax.webhook_url and fax.webhook_format != "native":
+            targets.append((fax.webhook_format, fax.webhook_url, None))
+        targets += [(s.format, s.url, s) for s in self.store.subscriptions(fax.tenant_id)]
+        if not targets:
+            return
+        current = self.store.get_fax(fax.id) or fax  # the caller's copy may predate its last update
+        for format, url, subscription in targets:
+            renderer = self._renderers.get(format)
+            if renderer is None:
+                log.warning("fax %s: no %s webhook renderer (is the API running?)", fax.id, format)
+                continue
+            rendered = renderer(current, event, subscription)
+            if rendered is None:
+                continue
+            # One delivery per event and target: a subscription's id keeps two at one URL apart.
+            event_id = event.id if subscription is None else f"{event.id}.{subscription.id}"
+            self._spawn(
+                webhooks.submit_body(
+                    event_id,
+                    fax.id,
+                    fax.tenant_id,
+                    url,
+                    rendered.body,
+                    event_type=rendered.event_type,
+                    format=format,
+                )
+            )
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def listen(self, fax_id: str) -> asyncio.Queue[EventRecord]:
         queue: asyncio.Queue[EventRecord] = asyncio.Queue()

@@ -41,6 +41,7 @@ class InboundJobs:
             created_at=now,
             updated_at=now,
             webhook_url=route.webhook_url,
+            webhook_format=route.webhook_format,
         )
         directory = Path(route.storage or self.config.data_dir / "faxes") / fax.id
         directory.mkdir(parents=True, exist_ok=True)

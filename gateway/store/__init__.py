@@ -1,6 +1,24 @@
 """Where faxes, files, tenants, keys, attempts and events are kept: SQLite (WAL) by default."""
 
-from gateway.store.records import ApiKey, AttemptRecord, EventRecord, FaxRecord, FileRecord, Tenant
+from gateway.store.records import (
+    ApiKey,
+    AttemptRecord,
+    EventRecord,
+    FaxRecord,
+    FileRecord,
+    Subscription,
+    Tenant,
+)
 from gateway.store.sqlite import Store, new_id
 
-__all__ = ["ApiKey", "AttemptRecord", "EventRecord", "FaxRecord", "FileRecord", "Store", "Tenant", "new_id"]
+__all__ = [
+    "ApiKey",
+    "AttemptRecord",
+    "EventRecord",
+    "FaxRecord",
+    "FileRecord",
+    "Store",
+    "Subscription",
+    "Tenant",
+    "new_id",
+]

@@ -55,6 +55,7 @@ class FaxRecord:
     resolution: str = "fine"
     request: dict[str, Any] = field(default_factory=dict)  # options, cover page, comment as submitted
     webhook_url: str | None = None
+    webhook_format: str = "native"  # the envelope of this fax's own webhooks: native | telnyx
     send_at: float | None = None
     next_attempt_at: float | None = None
     attempts_made: int = 0
@@ -79,6 +80,22 @@ class AttemptRecord:
     pages_sent: int = 0
     t38: bool | None = None
     call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A tenant's standing webhook in one provider's envelope (Fax.Plus hooks, Dropbox's callback URL).
+
+    It receives the events of every fax of the tenant, whichever API sent it.
+    """
+
+    id: str
+    tenant_id: str
+    format: str  # faxplus | dropbox
+    url: str
+    events: tuple[str, ...] = ()  # the provider's event names it wants; empty: all
+    secret: str | None = None  # dropbox: the API key its event_hash is made with
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.webhooks.store import WEBHOOK_TABLES_SQL
+from gateway.webhooks.store import WEBHOOK_FORMAT_SQL, WEBHOOK_TABLES_SQL
 
 MIGRATIONS: list[str] = [
     # 1: tenants, keys, files, faxes, attempts, events
@@ -95,6 +95,21 @@ MIGRATIONS: list[str] = [
     """,
     # 2: the webhook outbox and delivery log
     WEBHOOK_TABLES_SQL,
+    # 3: webhooks in the provider dialects' envelopes: per fax (Telnyx) and per tenant (Fax.Plus, Dropbox)
+    f"""
+    ALTER TABLE faxes ADD COLUMN webhook_format TEXT NOT NULL DEFAULT 'native';
+    {WEBHOOK_FORMAT_SQL}
+    CREATE TABLE webhook_subscriptions (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        format TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL DEFAULT '[]',
+        secret TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX webhook_subscriptions_tenant ON webhook_subscriptions (tenant_id, format);
+    """,
 ]
 
 

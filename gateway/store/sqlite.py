@@ -17,7 +17,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.store.records import ApiKey, AttemptRecord, EventRecord, FaxRecord, FileRecord, Tenant
+from gateway.store.records import (
+    ApiKey,
+    AttemptRecord,
+    EventRecord,
+    FaxRecord,
+    FileRecord,
+    Subscription,
+    Tenant,
+)
 from gateway.store.schema import migrate
 
 _JSON_FIELDS = {"file_ids", "request"}
@@ -222,6 +230,74 @@ class Store:
             )
             for row in rows
         ]
+
+    # -- webhook subscriptions ---------------------------------------------------------------------------
+    def add_subscription(
+        self,
+        tenant_id: str,
+        format: str,
+        url: str,
+        events: Iterable[str] = (),
+        secret: str | None = None,
+        *,
+        replace: bool = False,
+    ) -> Subscription:
+        """A standing webhook for the tenant; ``replace`` first drops the tenant's others of that format
+        (Dropbox has one callback URL per account)."""
+        subscription = Subscription(
+            new_id("hook"), tenant_id, format, url, tuple(events), secret, time.time()
+        )
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if replace:
+                self.db.execute(
+                    "DELETE FROM webhook_subscriptions WHERE tenant_id = ? AND format = ?",
+                    (tenant_id, format),
+                )
+            self.db.execute(
+                "INSERT INTO webhook_subscriptions (id, tenant_id, format, url, events, secret, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    subscription.id,
+                    tenant_id,
+                    format,
+                    url,
+                    json.dumps(list(subscription.events)),
+                    secret,
+                    subscription.created_at,
+                ),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return subscription
+
+    def subscriptions(self, tenant_id: str, format: str | None = None) -> list[Subscription]:
+        query, args = "SELECT * FROM webhook_subscriptions WHERE tenant_id = ?", [tenant_id]
+        if format is not None:
+            query += " AND format = ?"
+            args.append(format)
+        rows = self.db.execute(query + " ORDER BY created_at, id", args).fetchall()
+        return [
+            Subscription(
+                row["id"],
+                row["tenant_id"],
+                row["format"],
+                row["url"],
+                tuple(json.loads(row["events"])),
+                row["secret"],
+                row["created_at"],
+            )
+            for row in rows
+        ]
+
+    def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
+        """False if the tenant has no such subscription."""
+        cursor = self.db.execute(
+            "DELETE FROM webhook_subscriptions WHERE id = ? AND tenant_id = ?", (subscription_id, tenant_id)
+        )
+        return cursor.rowcount == 1
 
 
 def _encode(name: str, value: Any) -> Any:

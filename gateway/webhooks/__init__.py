@@ -4,11 +4,13 @@ The job layer calls ``WebhookDispatcher.submit()`` for each event and keeps ``ru
 background; receivers check requests with ``verify()`` and drop repeats by event id.
 """
 
+from gateway.webhooks import keys
 from gateway.webhooks.dispatcher import WebhookDispatcher
 from gateway.webhooks.policy import RetryPolicy, is_retryable
 from gateway.webhooks.schema import EVENT_TYPES, event_body
 from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from gateway.webhooks.store import (
+    WEBHOOK_FORMAT_SQL,
     WEBHOOK_TABLES_SQL,
     Delivery,
     DeliveryAttempt,
@@ -16,6 +18,7 @@ from gateway.webhooks.store import (
     DeliveryStore,
     Outcome,
     PendingDelivery,
+    create_webhook_tables,
 )
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "EVENT_TYPES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "WEBHOOK_FORMAT_SQL",
     "WEBHOOK_TABLES_SQL",
     "Delivery",
     "DeliveryAttempt",
@@ -32,8 +36,10 @@ __all__ = [
     "PendingDelivery",
     "RetryPolicy",
     "WebhookDispatcher",
+    "create_webhook_tables",
     "event_body",
     "is_retryable",
+    "keys",
     "sign",
     "verify",
 ]

@@ -13,21 +13,19 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from gateway.webhooks.formats import SignedJson, WebhookFormat
 from gateway.webhooks.policy import RetryPolicy, is_retryable, parse_retry_after
 from gateway.webhooks.schema import event_body
-from gateway.webhooks.signing import EVENT_ID_HEADER, sign
 from gateway.webhooks.store import Delivery, DeliveryStore, Outcome
 
 log = logging.getLogger("gateway.webhooks")
-
-USER_AGENT = "faxgw-webhooks/1"
 #: How much of a refusing receiver's answer goes into the delivery log, to show the customer why.
 ERROR_EXCERPT = 200
 #: A claimed delivery is left alone for the attempt's timeout plus this, then counts as abandoned.
@@ -36,6 +34,9 @@ LEASE_MARGIN = 5.0
 
 class WebhookDispatcher:
     """Delivers webhook events from a ``DeliveryStore`` with the signing secret and retry policy given.
+
+    ``formats`` adds the envelopes other than ``native`` (signed with ``secret``) that deliveries may name
+    (``gateway.webhooks.formats``).
 
     A receiver's failure never raises into the caller: it is logged (with the fax and event ids) and
     retried or given up according to the policy. What does raise is the caller's own mistake (an unknown
@@ -53,9 +54,10 @@ class WebhookDispatcher:
         batch_size: int = 100,
         concurrency: int = 10,
         rng: random.Random | None = None,
+        formats: Mapping[str, WebhookFormat] | None = None,
     ) -> None:
         self._store = store
-        self._secret = secret
+        self._formats: dict[str, WebhookFormat] = {"native": SignedJson(secret), **(formats or {})}
         self.policy = policy or RetryPolicy()
         # A client we create is ours to close; one handed in belongs to the caller.
         self._own_client = client is None
@@ -87,8 +89,31 @@ class WebhookDispatcher:
         """
         now = self._clock()
         body = event_body(event_id, event_type, fax_id, payload, now if created_at is None else created_at)
+        await self.submit_body(event_id, fax_id, tenant_id, url, body, event_type=event_type)
+
+    async def submit_body(
+        self,
+        event_id: str,
+        fax_id: str,
+        tenant_id: str,
+        url: str,
+        body: bytes,
+        *,
+        event_type: str,
+        format: str = "native",
+    ) -> None:
+        """Like ``submit()`` for a body already built in the envelope ``format`` names."""
+        if format not in self._formats:
+            raise ValueError(f"unknown webhook format {format!r}")
         delivery_id = self._store.enqueue(
-            event_id, fax_id, tenant_id, url, body, event_type=event_type, not_before=now
+            event_id,
+            fax_id,
+            tenant_id,
+            url,
+            body,
+            event_type=event_type,
+            not_before=self._clock(),
+            format=format,
         )
         # No attempt if it was already delivered, given up, waiting for its retry time or in flight.
         await self._attempt(delivery_id)
@@ -213,23 +238,33 @@ class WebhookDispatcher:
 
     async def _post(self, delivery: Delivery) -> tuple[int | None, str | None, float | None, bool]:
         """One POST: (status code, error text, Retry-After seconds, whether the error is permanent)."""
-        headers = {
-            **sign(delivery.body, self._secret, int(self._clock())),
-            EVENT_ID_HEADER: delivery.event_id,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        envelope = self._formats.get(delivery.format)
+        if envelope is None:  # written by a gateway that knew more envelopes than this one
+            return None, f"unknown webhook format {delivery.format!r}", None, True
+        body, headers = envelope.prepare(delivery, delivery.attempts + 1, int(self._clock()))
         try:
             # httpx's timeout bounds each phase; asyncio.timeout bounds the whole attempt, so a receiver
             # trickling its answer a byte at a time cannot hold a delivery slot forever.
             async with (
                 asyncio.timeout(self.policy.timeout),
                 self._client.stream(
-                    "POST", delivery.url, content=delivery.body, headers=headers, timeout=self.policy.timeout
+                    "POST", delivery.url, content=body, headers=headers, timeout=self.policy.timeout
                 ) as response,
             ):
                 if 200 <= response.status_code <= 299:
-                    return response.status_code, None, None, False
+                    if envelope.acknowledgement is None:
+                        return response.status_code, None, None, False
+                    answer = await _read_excerpt(response, len(envelope.acknowledgement) + ERROR_EXCERPT)
+                    if envelope.acknowledgement.decode() in answer:
+                        return response.status_code, None, None, False
+                    # Dropbox Sign's rule: a receiver that does not acknowledge is retried.
+                    expected = envelope.acknowledgement.decode()
+                    return (
+                        None,
+                        f"HTTP {response.status_code} without {expected!r} in the answer",
+                        None,
+                        False,
+                    )
                 excerpt = await _read_excerpt(response)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
                 reason = f"HTTP {response.status_code}" + (f": {excerpt}" if excerpt else "")
@@ -281,11 +316,11 @@ def loggable_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-async def _read_excerpt(response: httpx.Response) -> str:
+async def _read_excerpt(response: httpx.Response, limit: int = ERROR_EXCERPT) -> str:
     """The start of a response body, read no further than needed (a receiver may answer with a lot)."""
     chunks = bytearray()
     async for chunk in response.aiter_bytes():
         chunks += chunk
-        if len(chunks) >= ERROR_EXCERPT:
+        if len(chunks) >= limit:
             break
-    return chunks[:ERROR_EXCERPT].decode("utf-8", "replace").strip()
+    return chunks[:limit].decode("utf-8", "replace").strip()

@@ -13,6 +13,7 @@ EVENT_TYPES = frozenset(
         "media.processed",
         "sending.started",
         "page.sent",
+        "retry.scheduled",
         "delivered",
         "failed",
         "receiving.started",

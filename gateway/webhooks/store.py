@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 );
 CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_id);
 """
+#: Added later (the gateway's migration 3): the envelope a delivery goes out in (gateway.webhooks.formats).
+WEBHOOK_FORMAT_SQL = "ALTER TABLE webhook_deliveries ADD COLUMN format TEXT NOT NULL DEFAULT 'native';"
+
+
+def create_webhook_tables(connection: sqlite3.Connection) -> None:
+    """The tables at their newest, for a database the gateway's own migrations do not manage."""
+    connection.executescript(WEBHOOK_TABLES_SQL)
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(webhook_deliveries)")}
+    if "format" not in columns:
+        connection.executescript(WEBHOOK_FORMAT_SQL)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -75,6 +85,7 @@ class Delivery:
     attempts: int
     next_attempt_at: float
     created_at: float
+    format: str = "native"
 
 
 #: What ``due()`` hands out: deliveries whose status is pending.
@@ -98,7 +109,8 @@ class DeliveryAttempt:
 
 
 _DELIVERY_COLUMNS = (
-    "id, event_id, event_type, fax_id, tenant_id, url, body, status, attempts, next_attempt_at, created_at"
+    "id, event_id, event_type, fax_id, tenant_id, url, body, status, attempts, next_attempt_at, created_at,"
+    " format"
 )
 
 
@@ -121,7 +133,7 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 
 def _delivery(row: sqlite3.Row | tuple) -> Delivery:
-    delivery_id, event_id, event_type, fax_id, tenant_id, url, body, status, attempts, due, created = row
+    delivery_id, event_id, event_type, fax_id, tenant_id, url, body, status, attempts, due, created, fmt = row
     return Delivery(
         delivery_id,
         event_id,
@@ -134,13 +146,15 @@ def _delivery(row: sqlite3.Row | tuple) -> Delivery:
         attempts,
         due,
         created,
+        fmt,
     )
 
 
 class DeliveryStore:
     """Outbox and log on an open connection the caller owns and serialises (one asyncio thread).
 
-    The tables come from ``WEBHOOK_TABLES_SQL``, which the store's migration runs. Every method that
+    The tables come from ``WEBHOOK_TABLES_SQL`` and ``WEBHOOK_FORMAT_SQL``, which the store's
+    migrations run (``create_webhook_tables`` elsewhere). Every method that
     writes commits before returning ("persisted" means on disk, not in an open transaction), so do not
     call one in the middle of a transaction of your own: it would be committed too.
     """
@@ -159,6 +173,7 @@ class DeliveryStore:
         *,
         event_type: str,
         not_before: float | None = None,
+        format: str = "native",
     ) -> int:
         """The id of the delivery of ``event_id`` to ``url``, created pending if there is none yet.
 
@@ -170,9 +185,9 @@ class DeliveryStore:
         with _transaction(self._db):
             self._db.execute(
                 "INSERT INTO webhook_deliveries (event_id, event_type, fax_id, tenant_id, url, body,"
-                " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " next_attempt_at, created_at, updated_at, format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (event_id, url) DO NOTHING",
-                (event_id, event_type, fax_id, tenant_id, url, body, due, now, now),
+                (event_id, event_type, fax_id, tenant_id, url, body, due, now, now, format),
             )
             row = self._db.execute(
                 "SELECT id FROM webhook_deliveries WHERE event_id = ? AND url = ?", (event_id, url)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.webhooks import WEBHOOK_TABLES_SQL, DeliveryStore, RetryPolicy, WebhookDispatcher, verify
+from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, create_webhook_tables, verify
 
 LOCALHOST = "127.0.0.1"
 SECRET = "whsec_test_0123456789"
@@ -149,7 +149,7 @@ def open_database(path: Path, *, autocommit: bool = True) -> sqlite3.Connection:
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA foreign_keys=ON")
-    connection.executescript(WEBHOOK_TABLES_SQL)
+    create_webhook_tables(connection)
     return connection
 
 

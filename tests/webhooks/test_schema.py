@@ -33,8 +33,8 @@ def test_aware_datetimes_are_converted_to_utc() -> None:
 
 def test_every_internal_event_type_and_nothing_else() -> None:
     assert {
-        "queued", "media.processed", "sending.started", "page.sent", "delivered", "failed",
-        "receiving.started", "page.received", "received",
+        "queued", "media.processed", "sending.started", "page.sent", "retry.scheduled", "delivered",
+        "failed", "receiving.started", "page.received", "received",
     } == EVENT_TYPES  # fmt: skip
     with pytest.raises(ValueError):
         event_body("e", "fax.delivered", "f", {}, 0)
