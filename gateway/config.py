@@ -109,6 +109,8 @@ class Config:
     data_dir: Path = Path("var")
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    #: How API clients reach this gateway (behind a proxy, say): the base of links in webhooks.
+    public_url: str | None = None
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     trunk: str | None = None  # outbound calls go to sip:NUMBER@trunk; None: the number must be a SIP URI
@@ -135,6 +137,11 @@ class Config:
     url_fetch_deny: tuple[str, ...] = ()
 
     @property
+    def base_url(self) -> str:
+        """``public_url``, or the API's own address when none is set."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
     def database(self) -> Path:
         return self.data_dir / "faxgw.sqlite"
 
@@ -156,6 +163,7 @@ _SCALARS = {
     "data_dir": Path,
     "api_host": str,
     "api_port": int,
+    "public_url": str,
     "sip_host": str,
     "sip_port": int,
     "trunk": str,
