@@ -82,6 +82,8 @@ def gateway_config(data_dir: Path, *, retry_delay: float = 0.05) -> Config:
             TenantConfig("acme", "ACME", {EDIT: ["read", "edit"], READ_ONLY: ["read"]}),
             TenantConfig("other", "Other", {OTHER: ["read", "edit"]}),
         ),
+        # The tests' media servers run on 127.0.0.1, which a gateway does not fetch from by default.
+        url_fetch_allow=("127.0.0.0/8",),
     )
 
 

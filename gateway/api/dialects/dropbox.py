@@ -20,8 +20,9 @@ Routes, as the SDK calls them:
   JSON list, ``cover_page_to``/``_from``/``_message``, ``title``, ``test_mode``) or JSON (``file_urls`` only)
   -> ``FaxGetResponse`` ``{"fax": {...}}``. ``recipient`` must be a fax number (not an e-mail address);
   ``sender`` is the caller number (absent: no caller number). ``test_mode`` is accepted and echoed; the
-  fax is sent all the same. ``file_urls`` are fetched by the gateway (http/https only, any host it can
-  reach - including internal ones: only give the edit scope to clients you would let do that).
+  fax is sent all the same. ``file_urls`` are fetched by the gateway (http/https only), but never from a
+  host that is or resolves to an internal address (loopback, private, link-local, ...) unless the config's
+  ``url_fetch_allow`` has it (see gateway.documents.fetch): 400 ``bad_request`` otherwise.
 * ``GET /fax/{fax_id}`` -> ``FaxGetResponse``; ``GET /fax/list?page=&page_size=`` -> ``FaxListResponse``
   (newest first, both directions, ``page_size`` 1-100, default 20).
 * ``GET /fax/files/{fax_id}``: the fax's pages as one PDF (made from the TIFF-F that was sent or received).
@@ -51,7 +52,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -64,6 +64,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway.api.errors import ApiError, from_validation_errors
 from gateway.api.models import MAX_FILES, MAX_TOTAL_UPLOAD_BYTES, NO_NUMBER, CoverPage, FaxNumber
 from gateway.documents import ConversionError
+from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
 from gateway.jobs import status as st
 from gateway.service import Conflict, Gateway, NewFax, NotFound
 from gateway.store import ApiKey, FaxRecord
@@ -293,21 +294,20 @@ async def _send_form(request: Request) -> tuple[dict[str, Any], list[tuple[str, 
     return fields, files
 
 
-async def _fetch(urls: list[str], already: int) -> list[tuple[str, bytes]]:
+async def _fetch(urls: list[str], already: int, policy: FetchPolicy) -> list[tuple[str, bytes]]:
     fetched = []
     total = already
-    async with httpx.AsyncClient(timeout=_FETCH_TIMEOUT, follow_redirects=True) as client:
-        for url in urls:
-            try:
-                response = await client.get(url)
-            except httpx.HTTPError as error:
-                raise _bad(f"file_urls: {url[:60]!r}: {type(error).__name__}") from None
-            if response.status_code != 200:
-                raise _bad(f"file_urls: {url[:60]!r} answered {response.status_code}")
-            total += len(response.content)
-            if total > MAX_TOTAL_UPLOAD_BYTES:
-                raise _too_large()
-            fetched.append((Path(urlparse(url).path).name or "download", response.content))
+    for url in urls:
+        try:
+            name, data = await fetch_document(
+                url, limit=MAX_TOTAL_UPLOAD_BYTES - total, policy=policy, timeout=_FETCH_TIMEOUT
+            )
+        except FetchTooLarge:
+            raise _too_large() from None
+        except FetchError as error:
+            raise _bad(f"file_urls: {error}") from None
+        total += len(data)
+        fetched.append((name, data))
     return fetched
 
 
@@ -359,7 +359,7 @@ def router(gateway: Gateway) -> APIRouter:
             raise _bad("files or file_urls: at least one document is required")
         if len(files) + len(urls) > MAX_FILES:
             raise _bad(f"at most {MAX_FILES} files per fax")
-        files += await _fetch(urls, sum(len(data) for _, data in files))
+        files += await _fetch(urls, sum(len(data) for _, data in files), gateway.config.fetch_policy)
         title = _text(fields, "title")
         cover = None
         cover_to, cover_from = _text(fields, "cover_page_to"), _text(fields, "cover_page_from")
