@@ -12,9 +12,10 @@ import tomllib
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.documents.fetch import FetchPolicy
+if TYPE_CHECKING:
+    from gateway.documents.fetch import FetchPolicy
 
 
 class ConfigError(ValueError):
@@ -147,6 +148,9 @@ class Config:
 
     @property
     def fetch_policy(self) -> FetchPolicy:
+        # Imported here: gateway.documents loads the SpanDSP binding, which reading a config must not need.
+        from gateway.documents.fetch import FetchPolicy
+
         return FetchPolicy(
             allow=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_allow),
             deny=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_deny),
