@@ -173,6 +173,11 @@ class Gateway:
         self.outbound.wake()
         return faxes
 
+    @property
+    def telnyx_public_key(self) -> str:
+        """What checks our Telnyx-style webhook signatures (the SDK's ``public_key``)."""
+        return keys.public_key(self.telnyx_key)
+
     def webhooks_log(self, fax_id: str) -> list:
         return self.deliveries.log_for_fax(fax_id)
 

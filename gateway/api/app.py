@@ -194,6 +194,11 @@ def create_app(gateway: Gateway) -> FastAPI:
             await asyncio.to_thread(_page_png, Path(fax.document), number), media_type="image/png"
         )
 
+    @app.get("/v1/webhook-keys")
+    async def webhook_keys(key: Reader) -> dict:
+        """The public key that checks this gateway's Telnyx-style webhook signatures (Ed25519, base64)."""
+        return {"telnyx_public_key": gateway.telnyx_public_key}
+
     @app.get("/v1/faxes/{fax_id}/webhooks")
     async def webhook_log(key: Reader, fax_id: str) -> dict:
         """The delivery log: every attempt at every webhook of this fax."""

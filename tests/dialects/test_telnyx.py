@@ -14,6 +14,7 @@ import pytest
 import telnyx
 
 from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.webhooks.conftest import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "sample.pdf"
@@ -66,7 +67,7 @@ async def until_final(client: telnyx.Telnyx, fax_id: str, timeout: float = 60) -
             await asyncio.sleep(0.05)
 
 
-async def test_send_retrieve_list_delete(running: Running, media_server: str) -> None:
+async def test_send_retrieve_list_delete(running: Running, media_server: str, receiver: Receiver) -> None:
     client = sdk(running)
     created = await call(
         client.faxes.create,
@@ -76,14 +77,14 @@ async def test_send_retrieve_list_delete(running: Running, media_server: str) ->
         media_url=f"{media_server}/{SAMPLE.name}",
         quality="high",
         client_state="aGF2ZSBhIG5pY2UgZGF5ID1d",
-        webhook_url="https://example.com/hooks",
+        webhook_url=receiver.url,
     )
     fax = created.data
     assert fax.record_type == "fax" and fax.id and fax.direction == "outbound"
     assert (fax.from_, fax.to, fax.connection_id) == (SENDER, RECEIVER, "conn-1")
     assert fax.status in ("queued", "media.processing", "media.processed", "sending")
     assert fax.media_url == f"{media_server}/{SAMPLE.name}" and fax.quality == "high"
-    assert fax.client_state == "aGF2ZSBhIG5pY2UgZGF5ID1d" and fax.webhook_url == "https://example.com/hooks"
+    assert fax.client_state == "aGF2ZSBhIG5pY2UgZGF5ID1d" and fax.webhook_url == receiver.url
     assert fax.created_at is not None and fax.created_at.tzinfo is not None and fax.failure_reason is None
 
     done = await until_final(client, fax.id)

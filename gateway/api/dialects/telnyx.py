@@ -18,7 +18,9 @@ Routes, as the SDK calls them:
 * ``POST /faxes``: JSON (``SendFaxRequest``) with ``media_url`` (http/https only; fetched at once, here)
   or ``media_name`` (the id of a file uploaded to our native ``POST /v1/files``: we have no
   ``/v2/media``), or multipart/form-data with the document in ``contents`` (the SDK's ``create`` has no
-  ``contents`` argument, so multipart is for other clients). -> 202 ``{"data": <Fax>}``.
+  ``contents`` argument, so multipart is for other clients). -> 202 ``{"data": <Fax>}``. A ``media_url``
+  whose host is or resolves to an internal address (loopback, private, link-local, ...) is refused, 422
+  ``file_download_failed``, unless the config's ``url_fetch_allow`` has it (see gateway.documents.fetch).
 * ``GET /faxes/{id}`` -> ``{"data": <Fax>}``; ``DELETE /faxes/{id}`` -> 204 (422 while its call is up).
 * ``GET /faxes?page[size]=&page[number]=&filter[direction][eq]=&filter[from][eq]=&filter[to][eq]=
   &filter[created_at][gte|gt|lte|lt]=`` -> ``{"data": [...], "meta": {page_number, page_size,
@@ -33,9 +35,9 @@ vocabulary) and ``internal_failure_reason`` (our own error code).
 Telnyx-only request fields (``connection_id``, ``quality``, ``t38_enabled``, ``monochrome``,
 ``store_media``, ``store_preview``, ``client_state``, ``webhook_url``, ...) are validated, kept with the fax
 and echoed back; ``quality`` ``very_high``/``ultra_*`` sends superfine, anything else fine. ``webhook_url``
-is not handed to our native webhooks (their events have another shape): Telnyx-style webhooks are not
-implemented yet. Errors have the seed's shape ``{"errors": [{"code", "title", "detail", "source":
-{"pointer"}}]}``: 422 for a bad request, 404 for an unknown fax.
+gets the fax's events as Telnyx's signed ``fax.*`` webhooks (``telnyx_webhooks``). Errors have the seed's
+shape ``{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}``: 422 for a bad request, 404 for
+an unknown fax.
 """
 
 from __future__ import annotations
@@ -53,8 +55,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
+from gateway.api.dialects import telnyx_webhooks
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
 from gateway.documents import ConversionError
+from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
 from gateway.jobs import status as st
 from gateway.service import Conflict, Gateway, NewFax, NotFound
 from gateway.store import ApiKey, FaxRecord
@@ -249,42 +253,22 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _download(url: str) -> tuple[str, bytes]:
-    """The document at ``media_url`` (http/https only, at most MAX_TOTAL_UPLOAD_BYTES)."""
+async def _download(url: str, policy: FetchPolicy) -> tuple[str, bytes]:
+    """The document at ``media_url`` (at most MAX_TOTAL_UPLOAD_BYTES; see gateway.documents.fetch)."""
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        raise TelnyxError("The 'media_url' parameter is not a valid URL.", pointer="/media_url") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise TelnyxError("The 'media_url' parameter must be an http or https URL.", pointer="/media_url")
-    try:
-        async with (
-            httpx.AsyncClient(timeout=MEDIA_TIMEOUT, follow_redirects=True, max_redirects=5) as client,
-            client.stream("GET", parsed) as response,
-        ):
-            if response.status_code != 200:
-                raise TelnyxError(
-                    f"The 'media_url' could not be downloaded (HTTP {response.status_code}).",
-                    pointer="/media_url",
-                    code="file_download_failed",
-                )
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > MAX_TOTAL_UPLOAD_BYTES:
-                    raise TelnyxError(
-                        f"The file at 'media_url' is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
-                        pointer="/media_url",
-                        code="file_size_limit_exceeded",
-                    )
-    except httpx.HTTPError as error:
+        return await fetch_document(url, limit=MAX_TOTAL_UPLOAD_BYTES, policy=policy, timeout=MEDIA_TIMEOUT)
+    except FetchTooLarge:
         raise TelnyxError(
-            f"The 'media_url' could not be downloaded ({type(error).__name__}).",
+            f"The file at 'media_url' is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
+            pointer="/media_url",
+            code="file_size_limit_exceeded",
+        ) from None
+    except FetchError as error:
+        raise TelnyxError(
+            f"The 'media_url' could not be downloaded: {error}.",
             pointer="/media_url",
             code="file_download_failed",
         ) from None
-    name = parsed.path.rsplit("/", 1)[-1] or "media"
-    return name, bytes(data)
 
 
 def router(gateway: Gateway) -> APIRouter:
@@ -292,6 +276,7 @@ def router(gateway: Gateway) -> APIRouter:
     from gateway.api.app import _key_with
 
     api = APIRouter(prefix="/v2", tags=["telnyx"])
+    gateway.events.add_renderer("telnyx", telnyx_webhooks.renderer(gateway, failure_reason))
     reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
 
     def owned(key: ApiKey, fax_id: str) -> FaxRecord:
@@ -349,7 +334,7 @@ def router(gateway: Gateway) -> APIRouter:
                 raise TelnyxError(f"Media {media_name} not found.", pointer="/media_name")
             return body, media_name
         assert media_url is not None
-        name, data = await _download(media_url)
+        name, data = await _download(media_url, gateway.config.fetch_policy)
         return body, save(tenant_id, name, data, "/media_url")
 
     @api.post("/faxes", status_code=202)
@@ -366,6 +351,8 @@ def router(gateway: Gateway) -> APIRouter:
             file_ids=[file_id],
             resolution="superfine" if extra["quality"] in SUPERFINE_QUALITIES else "fine",
             options=OutboxOptions().model_dump() | {"telnyx": extra},
+            webhook_url=extra["webhook_url"],
+            webhook_format="telnyx",
         )
         try:
             (fax,) = gateway.submit(key.tenant_id, new)

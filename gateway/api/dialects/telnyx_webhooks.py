@@ -1,0 +1,100 @@
+"""Telnyx-style webhooks: our fax events as Telnyx's ``fax.*`` events, for a fax's ``webhook_url``.
+
+A fax sent through ``POST /v2/faxes`` with a ``webhook_url`` (or received on a route whose
+``webhook_format`` is ``telnyx``) gets, at that URL::
+
+    {"data": {"event_type": "fax.delivered", "id": <event id>, "occurred_at": <ISO 8601>,
+              "payload": {...}, "record_type": "event"},
+     "meta": {"attempt": 1, "delivered_to": <url>}}
+
+signed as Telnyx signs (``gateway.webhooks.formats.TelnyxJson``): the SDK's
+``client.webhooks.unwrap(body, headers=..., key=<public key>)`` checks it with the gateway's public key,
+from ``GET /v1/webhook-keys``. Events: ``fax.queued``, ``fax.media.processed``, ``fax.sending.started``
+(again at each retry), ``fax.delivered``, ``fax.failed``; inbound, ``fax.received`` (or ``fax.failed``).
+Its ``media_url`` is our ``/v1/faxes/{id}/file`` under ``public_url``: unlike Telnyx's pre-signed link it
+needs the API key. ``webhook_failover_url`` is kept and echoed but not used: a failing ``webhook_url``
+is retried with back-off instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from gateway.jobs.events import Rendered, Renderer
+from gateway.service import Gateway
+from gateway.store import EventRecord, FaxRecord, Subscription
+from gateway.webhooks.schema import isoformat_utc
+
+#: Our event types -> Telnyx's (the others - page.sent, retry.scheduled, ... - Telnyx does not send).
+EVENT_TYPES = {
+    "queued": "fax.queued",
+    "media.processed": "fax.media.processed",
+    "sending.started": "fax.sending.started",
+    "delivered": "fax.delivered",
+    "failed": "fax.failed",
+    "received": "fax.received",
+}
+#: The payload's ``status`` for each event (the fax may already have moved on when the body is built).
+STATUSES = {
+    "fax.queued": "queued",
+    "fax.media.processed": "media.processed",
+    "fax.sending.started": "sending",
+    "fax.delivered": "delivered",
+    "fax.failed": "failed",
+    "fax.received": "received",
+}
+
+
+def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]) -> Renderer:
+    """The Telnyx envelope's renderer; ``failure_reason`` is the dialect's, as its Fax objects say it."""
+
+    def render(fax: FaxRecord, event: EventRecord, subscription: Subscription | None) -> Rendered | None:
+        event_type = EVENT_TYPES.get(event.type)
+        if event_type is None:
+            return None
+        extra: dict[str, Any] = (fax.request.get("options") or {}).get("telnyx") or {}
+        payload: dict[str, Any] = {
+            "connection_id": extra.get("connection_id"),
+            "direction": fax.direction,
+            "fax_id": fax.id,
+            "from": fax.from_number,
+            "to": fax.to_number,
+            "user_id": fax.tenant_id,
+            "status": STATUSES[event_type],
+        }
+        for name in ("client_state", "media_name"):
+            if extra.get(name):
+                payload[name] = extra[name]
+        if extra.get("media_url"):
+            payload["original_media_url"] = extra["media_url"]
+        if event_type in ("fax.delivered", "fax.received"):
+            payload["page_count"] = fax.pages_transferred
+            payload["call_duration_secs"] = _call_seconds(gateway, fax)
+        if event_type == "fax.received":
+            payload["media_url"] = f"{gateway.config.base_url}/v1/faxes/{fax.id}/file?format=pdf"
+        if event_type == "fax.failed":
+            payload["failure_reason"] = failure_reason(fax)
+            payload["internal_failure_reason"] = fax.error_code or fax.status
+        document = {
+            "data": {
+                "event_type": event_type,
+                "id": event.id,
+                "occurred_at": isoformat_utc(event.created_at),
+                "payload": payload,
+                "record_type": "event",
+            }
+        }
+        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        return Rendered(event_type, body)
+
+    return render
+
+
+def _call_seconds(gateway: Gateway, fax: FaxRecord) -> int:
+    """How long the calls lasted: the outbound attempts', or the one inbound call's."""
+    calls = [(a.started_at, a.ended_at) for a in gateway.store.attempts(fax.id)]
+    if not calls and fax.completed_at is not None:
+        calls = [(fax.created_at, fax.completed_at)]  # an inbound fax lives as long as its call
+    return sum(round(end - start) for start, end in calls if end is not None)
