@@ -30,6 +30,11 @@ Routes, as the SDK calls them:
   (``in_progress``, also not in the SDK's enum) is listed only once it has ended.
 * ``GET /accounts/{user_id}/files/{fax_id}?format=pdf|tiff``: the fax's document (a sent fax is kept as
   TIFF only, so ask it for ``tiff``).
+* ``POST /hooks`` (``Webhook``: ``target`` an http/https URL, ``event`` ``fax_sent`` or ``fax_received``)
+  -> 201 ``{"id": hook id}``; ``GET /hooks?event=`` -> ``{"data": [Webhook]}``; ``DELETE /hooks/{hook_id}``
+  -> 204. A key sees and deletes its own tenant's hooks only. A hook gets Fax.Plus's ``{"hook", "data"}``
+  callback for every fax of the tenant, whichever API sent it: ``fax_sent`` at an outbound fax's final
+  outcome, ``fax_received`` when an inbound fax has arrived (``faxplus_webhooks``).
 
 ``user_id`` is ``self`` (or the key's own tenant id); any other id answers 404 ``not_found``. Errors have
 the seed's shape ``{"error": ..., "description": ...}`` (``gateway.api.errors``).
@@ -44,6 +49,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from gateway.api.dialects import faxplus_webhooks as hooks
 from gateway.api.errors import ApiError
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
 from gateway.api.requests import save_upload, submit_request
@@ -87,7 +93,7 @@ SDK_MAX_RETRY_DELAY = 30
 _SCAN_LIMIT = 100_000
 
 
-def _time(epoch: float | None, *, zone: bool = False) -> str | None:
+def fax_time(epoch: float | None, *, zone: bool = False) -> str | None:
     """Fax.Plus's ``YYYY-MM-DD HH:MM:SS`` (UTC), with ``+0000`` for the fields that carry a zone."""
     if epoch is None:
         return None
@@ -146,9 +152,9 @@ def outbox_object(fax: FaxRecord) -> dict[str, Any]:
         },
         "should_enhance": bool(options.get("enhancement", True)),
         "page_count": fax.pages_total or 0,
-        "submit_time": _time(fax.created_at),
-        "send_time": _time(fax.send_at or fax.created_at, zone=True),
-        "last_updated_status_time": _time(fax.updated_at),
+        "submit_time": fax_time(fax.created_at),
+        "send_time": fax_time(fax.send_at or fax.created_at, zone=True),
+        "last_updated_status_time": fax_time(fax.updated_at),
         "extra_info": {},
     }
     if retry:
@@ -185,9 +191,9 @@ def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
         "header": fax.remote_station_id or "",
         "is_read": False,
         "is_spam": False,
-        "submit_time": _time(fax.created_at),
-        "start_time": _time(started if started is not None else fax.created_at),
-        "last_update": _time(fax.updated_at),
+        "submit_time": fax_time(fax.created_at),
+        "start_time": fax_time(started if started is not None else fax.created_at),
+        "last_update": fax_time(fax.updated_at),
     }
     if description and status != st.SUCCESS:
         body["description"] = description
@@ -195,7 +201,7 @@ def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
         if retry:
             body["max_retry"], body["retry_delay"] = retry["count"], retry["delay"]
         if fax.send_at:
-            body["scheduled_time"] = _time(fax.send_at)
+            body["scheduled_time"] = fax_time(fax.send_at)
         if fax.request.get("cover_page"):
             body["cover_page"] = fax.request["cover_page"]
     return body
@@ -205,8 +211,34 @@ def router(gateway: Gateway) -> APIRouter:
     # app.py imports this module; its key dependency is there (FastAPI only needs the callable).
     from gateway.api.app import _key_with
 
-    api = APIRouter(prefix="/v3/accounts/{user_id}", tags=["faxplus"])
+    gateway.events.add_renderer(hooks.FORMAT, hooks.renderer(gateway))
+    v3 = APIRouter(prefix="/v3", tags=["faxplus"])
+    api = APIRouter(prefix="/accounts/{user_id}")
     reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
+
+    @v3.post("/hooks", status_code=201)
+    async def create_webhook(body: hooks.HookRequest, key: ApiKey = editor) -> dict[str, str]:
+        target = hooks.checked_target(body.target)
+        return {"id": gateway.store.add_subscription(key.tenant_id, hooks.FORMAT, target, [body.event]).id}
+
+    @v3.get("/hooks")
+    async def get_webhooks(event: hooks.HookEvent | None = None, key: ApiKey = reader) -> dict[str, Any]:
+        return {
+            "data": [
+                hooks.hook_object(hook, name)
+                for hook in gateway.store.subscriptions(key.tenant_id, hooks.FORMAT)
+                for name in hook.events
+                if event is None or name == event
+            ]
+        }
+
+    @v3.delete("/hooks/{hook_id}", status_code=204)
+    async def delete_webhook(hook_id: str, key: ApiKey = editor) -> Response:
+        # Only the tenant's Fax.Plus hooks: its other subscriptions (Dropbox's callback) are not hooks.
+        mine = {hook.id for hook in gateway.store.subscriptions(key.tenant_id, hooks.FORMAT)}
+        if hook_id not in mine or not gateway.store.delete_subscription(key.tenant_id, hook_id):
+            raise ApiError.not_found("hook", hook_id)
+        return Response(status_code=204)
 
     def tenant(key: ApiKey, user_id: str) -> str:
         if user_id not in ("self", key.tenant_id):
@@ -326,4 +358,5 @@ def router(gateway: Gateway) -> APIRouter:
         media = "application/pdf" if format == "pdf" else "image/tiff"
         return FileResponse(path, media_type=media, filename=f"{fax.id}.{format}")
 
-    return api
+    v3.include_router(api)  # last: include_router copies the routes api has by then
+    return v3

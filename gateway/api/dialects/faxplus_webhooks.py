@@ -1,0 +1,95 @@
+"""Fax.Plus webhooks: a tenant's hooks (``/v3/hooks``) get ``fax_sent`` and ``fax_received`` callbacks.
+
+Each hook is a standing subscription of its tenant in the ``faxplus`` envelope for one event, and hears of
+every fax of the tenant, whichever API sent it. Its target gets, as Fax.Plus posts it::
+
+    {"hook": {"id": <hook id>, "event": "fax_sent", "event_time": "YYYY-MM-DD HH:MM:SS", "target": <url>},
+     "data": {"id": <fax id>, "uid": <tenant id>, "pages": <pages transferred>, "from": ..., "to": ...,
+              "from_number": ..., "to_number": ..., "start_time": ..., "file": <fax id>,
+              "file_name": "<fax id>.tiff", "cost": 0, "status": <the SDK's FaxStatus>}}
+
+with our ``X-Faxgw-*`` HMAC signature headers (``gateway.webhooks.formats.SignedJson``). Fields and status
+are those of the fax as ``GET /v3/accounts/self/faxes/{id}`` shows it (``faxplus.fax_object``).
+
+* ``fax_sent``: once per outbound fax, at its final outcome (our ``delivered`` or ``failed``), whatever
+  it is: ``status`` says how it ended (``success``, ``partially_sent``, ``failed_*``).
+* ``fax_received``: an inbound fax that brought at least one page (our ``received``; ``partially_received``
+  included). An inbound call that ended before its first page (our inbound ``failed``) has no document to
+  fetch and no callback: Fax.Plus announces faxes that arrived, not calls that did not.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from gateway.api.errors import ApiError
+from gateway.jobs.events import Rendered, Renderer
+from gateway.service import Gateway
+from gateway.store import EventRecord, FaxRecord, Subscription
+
+FORMAT = "faxplus"
+HookEvent = Literal["fax_sent", "fax_received"]
+#: What the callback's ``data`` copies from the fax's Fax.Plus view.
+_FAX_FIELDS = ("id", "pages", "from", "to", "start_time", "file", "file_name", "cost", "status")
+
+
+class HookRequest(BaseModel):
+    """``POST /v3/hooks``: the SDK's ``Webhook`` (its ``id`` is ours to give, so not read)."""
+
+    target: str
+    event: HookEvent
+
+
+def checked_target(target: str) -> str:
+    """A callback URL we can post to: http or https, with a host."""
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError.invalid_request("target: expected an http or https URL")
+    return target
+
+
+def hook_object(hook: Subscription, event: str) -> dict[str, str]:
+    """A hook as the SDK's ``Webhook``."""
+    return {"id": hook.id, "target": hook.url, "event": event}
+
+
+def hook_event(fax: FaxRecord, event: EventRecord) -> HookEvent | None:
+    """The Fax.Plus event our event is, if any (see the module docstring)."""
+    if fax.direction == "outbound" and event.type in ("delivered", "failed"):
+        return "fax_sent"
+    if fax.direction == "inbound" and event.type == "received":
+        return "fax_received"
+    return None
+
+
+def renderer(gateway: Gateway) -> Renderer:
+    # Here, not at the top: faxplus.py imports this module for its routes, and is loaded by now.
+    from gateway.api.dialects.faxplus import fax_object, fax_time
+
+    def render(fax: FaxRecord, event: EventRecord, subscription: Subscription | None) -> Rendered | None:
+        name = hook_event(fax, event)
+        # Fax.Plus has no per-fax callback URL: only hooks (subscriptions) get its envelope.
+        if name is None or subscription is None or (subscription.events and name not in subscription.events):
+            return None
+        view = fax_object(gateway, fax)
+        data: dict[str, Any] = {field: view[field] for field in _FAX_FIELDS}
+        data["uid"] = fax.tenant_id
+        # Fax.Plus's documentation shows "from"/"to"; the SDK's WebhookCallbackData reads "from_number" and
+        # "to_number". Both, so that a receiver written either way finds the numbers.
+        data["from_number"], data["to_number"] = view["from"], view["to"]
+        document = {
+            "hook": {
+                "id": subscription.id,
+                "event": name,
+                "event_time": fax_time(event.created_at),
+                "target": subscription.url,
+            },
+            "data": data,
+        }
+        return Rendered(name, json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+
+    return render
