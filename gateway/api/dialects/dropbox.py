@@ -27,6 +27,15 @@ Routes, as the SDK calls them:
   (newest first, both directions, ``page_size`` 1-100, default 20).
 * ``GET /fax/files/{fax_id}``: the fax's pages as one PDF (made from the TIFF-F that was sent or received).
 * ``DELETE /fax/{fax_id}`` -> 204 (409 ``conflict`` while its call is up).
+* ``GET /account`` -> ``AccountGetResponse`` ``{"account": {"account_id": <tenant id>, "callback_url", ...}}``
+  (read scope; no e-mail address: ``email_address`` is null); ``PUT /account`` (``AccountUpdateRequest``,
+  edit scope) sets the account's one ``callback_url`` (http/https; ``""`` or null removes it, absent leaves
+  it; ``locale`` is ignored) and answers the same.
+
+Callbacks (``dropbox_callbacks``): the callback URL gets Dropbox Sign's signed ``fax_sent`` / ``fax_busy`` /
+... / ``fax_received`` callbacks for every fax of the tenant, whichever API sent it. Their ``event_hash`` is
+keyed with the API key that set the URL, so the gateway keeps *that key in clear* with the callback URL
+(every other key is stored only hashed): set it with a key you would give the receiver anyway.
 
 A fax's one transmission carries its ``status_code``: pending -> ``transmitting``, ``success`` ->
 ``success``, and the failures -> the documented ``error_*`` codes (``STATUS_CODES``). The documented
@@ -57,12 +66,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from PIL import Image
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.api.dialects import dropbox_callbacks
 from gateway.api.errors import ApiError, from_validation_errors
-from gateway.api.models import MAX_FILES, MAX_TOTAL_UPLOAD_BYTES, NO_NUMBER, CoverPage, FaxNumber
+from gateway.api.models import (
+    MAX_FILES,
+    MAX_TOTAL_UPLOAD_BYTES,
+    MAX_URL_CHARS,
+    NO_NUMBER,
+    CoverPage,
+    FaxNumber,
+)
 from gateway.documents import ConversionError
 from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
 from gateway.jobs import status as st
@@ -173,19 +190,24 @@ class DropboxRoute(APIRoute):
         return handle
 
 
+def _token(request: Request) -> str:
+    """The API key: the basic-auth user name (Dropbox Sign's way) or our bearer token; "" if neither."""
+    scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    if scheme.lower() == "bearer":
+        return credentials.strip()
+    return ""
+
+
 def _authenticated(scope: str) -> Callable[..., ApiKey]:
     """Basic auth with the token as user name (Dropbox Sign's way), or our bearer token."""
 
     def dependency(request: Request) -> ApiKey:
-        scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
-        token = ""
-        if scheme.lower() == "basic":
-            try:
-                token = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0]
-            except (binascii.Error, UnicodeDecodeError):
-                token = ""
-        elif scheme.lower() == "bearer":
-            token = credentials.strip()
+        token = _token(request)
         gateway: Gateway = request.app.state.gateway
         key = gateway.authenticate(token) if token else None
         if key is None:
@@ -198,6 +220,11 @@ def _authenticated(scope: str) -> Callable[..., ApiKey]:
 
 
 def fax_response(request: Request, gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
+    """``fax_object`` for an API answer: its files link at the host the client called."""
+    return fax_object(gateway, fax, str(request.url_for("dropbox_fax_files", fax_id=fax.id)))
+
+
+def fax_object(gateway: Gateway, fax: FaxRecord, files_url: str) -> dict[str, Any]:
     """Our fax as the SDK's ``FaxResponse`` (every field it requires, none it would reject)."""
     code = status_code(fax)
     metadata: dict[str, Any] = {}
@@ -225,7 +252,7 @@ def fax_response(request: Request, gateway: Gateway, fax: FaxRecord) -> dict[str
         "metadata": metadata,
         "created_at": int(fax.created_at),
         "sender": fax.from_number if fax.from_number != NO_NUMBER else "",
-        "files_url": str(request.url_for("dropbox_fax_files", fax_id=fax.id)),
+        "files_url": files_url,
         "transmissions": [transmission],
         "test_mode": bool(dropbox.get("test_mode", False)),
     }
@@ -234,6 +261,20 @@ def fax_response(request: Request, gateway: Gateway, fax: FaxRecord) -> dict[str
     if cover.get("message"):
         body["message"] = cover["message"]
     return body
+
+
+class AccountUpdate(BaseModel):
+    """``PUT /account``'s body, the SDK's ``AccountUpdateRequest`` (``locale`` is ignored: we keep none)."""
+
+    account_id: str | None = None
+    callback_url: str | None = Field(None, max_length=MAX_URL_CHARS)
+
+
+def _callback_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _bad(f"callback_url: {url[:60]!r} is not an http(s) URL")
+    return url
 
 
 def _flag(value: Any) -> bool:
@@ -333,8 +374,15 @@ def _tiff_to_pdf(tiff: Path) -> bytes:
 
 
 def router(gateway: Gateway) -> APIRouter:
-    api = APIRouter(prefix="/v3/fax", tags=["dropbox"], route_class=DropboxRoute)
+    api = APIRouter(prefix="/v3", tags=["dropbox"], route_class=DropboxRoute)
     reader, editor = Depends(_authenticated("read")), Depends(_authenticated("edit"))
+
+    def callback_fax(fax: FaxRecord) -> dict[str, Any]:
+        # No request to take the host from: the configured public address.
+        files = api.url_path_for("dropbox_fax_files", fax_id=fax.id)
+        return fax_object(gateway, fax, f"{gateway.config.base_url}{files}")
+
+    gateway.events.add_renderer("dropbox", dropbox_callbacks.renderer(callback_fax, status_code))
 
     def owned(key: ApiKey, fax_id: str) -> FaxRecord:
         try:
@@ -342,7 +390,7 @@ def router(gateway: Gateway) -> APIRouter:
         except NotFound:
             raise ApiError(404, "not_found", f"Fax not found: {fax_id}") from None
 
-    @api.post("/send")
+    @api.post("/fax/send")
     async def fax_send(request: Request, key: ApiKey = editor) -> dict[str, Any]:
         fields, files = await _send_form(request)
         recipient = _text(fields, "recipient")
@@ -394,7 +442,7 @@ def router(gateway: Gateway) -> APIRouter:
         gateway.store.update_fax(fax.id, request=fax.request)
         return {"fax": fax_response(request, gateway, gateway.fax(key.tenant_id, fax.id))}
 
-    @api.get("/list")
+    @api.get("/fax/list")
     async def fax_list(
         request: Request,
         page: int = Query(1, ge=1),
@@ -412,7 +460,7 @@ def router(gateway: Gateway) -> APIRouter:
             },
         }
 
-    @api.get("/files/{fax_id}", name="dropbox_fax_files")
+    @api.get("/fax/files/{fax_id}", name="dropbox_fax_files")
     async def fax_files(fax_id: str, key: ApiKey = reader) -> Response:
         fax = owned(key, fax_id)
         tiff = Path(fax.document) if fax.document else None
@@ -429,11 +477,11 @@ def router(gateway: Gateway) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="{fax.id}.pdf"'},
         )
 
-    @api.get("/{fax_id}")
+    @api.get("/fax/{fax_id}")
     async def fax_get(request: Request, fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
         return {"fax": fax_response(request, gateway, owned(key, fax_id))}
 
-    @api.delete("/{fax_id}", status_code=204)
+    @api.delete("/fax/{fax_id}", status_code=204)
     async def fax_delete(fax_id: str, key: ApiKey = editor) -> Response:
         owned(key, fax_id)
         try:
@@ -441,5 +489,42 @@ def router(gateway: Gateway) -> APIRouter:
         except Conflict as error:
             raise ApiError(409, "conflict", str(error)) from None
         return Response(status_code=204)
+
+    def mine(key: ApiKey, account_id: str | None) -> None:
+        # Dropbox Sign shows a team admin its members' accounts; a tenant has no other account to see.
+        if account_id is not None and account_id != key.tenant_id:
+            raise ApiError(404, "not_found", f"Account not found: {account_id}")
+
+    def account(key: ApiKey) -> dict[str, Any]:
+        """``AccountGetResponse``: what the gateway knows of the key's account (no e-mail, no quotas)."""
+        callbacks = gateway.store.subscriptions(key.tenant_id, "dropbox")
+        body = {
+            "account_id": key.tenant_id,
+            "email_address": None,
+            "callback_url": callbacks[-1].url if callbacks else None,
+            "is_locked": False,
+        }
+        return {"account": body}
+
+    @api.get("/account")
+    async def account_get(
+        account_id: str | None = None, email_address: str | None = None, key: ApiKey = reader
+    ) -> dict[str, Any]:
+        if email_address is not None:
+            raise ApiError(404, "not_found", "Account not found: no account here has an e-mail address")
+        mine(key, account_id)
+        return account(key)
+
+    @api.put("/account")
+    async def account_update(request: Request, update: AccountUpdate, key: ApiKey = editor) -> dict[str, Any]:
+        mine(key, update.account_id)
+        if update.callback_url:
+            url, secret = _callback_url(update.callback_url), _token(request)
+            # The key is kept in clear, as the secret that signs the callbacks (module docstring).
+            gateway.store.add_subscription(key.tenant_id, "dropbox", url, secret=secret, replace=True)
+        elif "callback_url" in update.model_fields_set:
+            for callback in gateway.store.subscriptions(key.tenant_id, "dropbox"):
+                gateway.store.delete_subscription(key.tenant_id, callback.id)
+        return account(key)
 
     return api
