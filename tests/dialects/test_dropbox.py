@@ -4,41 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import pytest
-from dropbox_sign import ApiClient, ApiException, Configuration, FaxApi, FaxSendRequest
+from dropbox_sign import ApiException, FaxSendRequest
 
 from gateway.api.dialects import dropbox as dropbox_dialect
 from gateway.store import FaxRecord
-from tests.gateway.conftest import EDIT, READ_ONLY, RECEIVER, SENDER, Running, gateway_config, start_running
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "samples" / "sample.pdf"
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async for started in start_running(gateway_config(tmp_path / "var")):
-        yield started
-
-
-def sdk(running: Running, token: str = EDIT) -> FaxApi:
-    # The one setting: the host with /v3; the API key is the basic-auth user name, as with Dropbox Sign.
-    return FaxApi(ApiClient(Configuration(host=f"{running.base_url}/v3", username=token)))
-
-
-async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """The SDK is synchronous; the gateway runs in this event loop."""
-    return await asyncio.to_thread(function, *args, **kwargs)
+from tests.dialects.clients import SAMPLE, call, dropbox_fax
+from tests.gateway.conftest import READ_ONLY, RECEIVER, SENDER, Running
 
 
 async def test_send_get_list_download_delete(running: Running) -> None:
-    api = sdk(running)
+    api = dropbox_fax(running)
     with SAMPLE.open("rb") as document:
         request = FaxSendRequest(
             recipient=RECEIVER,
@@ -84,19 +64,21 @@ async def test_send_get_list_download_delete(running: Running) -> None:
 
 
 async def test_bad_requests_in_dropbox_shape(running: Running) -> None:
-    api = sdk(running)
+    api = dropbox_fax(running)
     with SAMPLE.open("rb") as document, pytest.raises(ApiException) as bad:
         await call(api.fax_send, FaxSendRequest(recipient="not a number", files=[document]))
     assert bad.value.status == 400
     assert bad.value.data.error.error_name == "bad_request" and "recipient" in bad.value.data.error.error_msg
 
     with pytest.raises(ApiException) as unauthorized:
-        await call(sdk(running, "wrong-token").fax_list)
+        await call(dropbox_fax(running, "wrong-token").fax_list)
     assert unauthorized.value.status == 401
     assert unauthorized.value.data.error.error_name == "unauthorized"
 
     with SAMPLE.open("rb") as document, pytest.raises(ApiException) as forbidden:
-        await call(sdk(running, READ_ONLY).fax_send, FaxSendRequest(recipient=RECEIVER, files=[document]))
+        await call(
+            dropbox_fax(running, READ_ONLY).fax_send, FaxSendRequest(recipient=RECEIVER, files=[document])
+        )
     assert forbidden.value.status == 403
 
     # Bearer works as well, and query validation errors come back in the same shape.
@@ -122,7 +104,7 @@ def samples_server() -> Iterator[str]:
 
 async def test_file_urls_to_a_refused_number(running: Running, samples_server: str) -> None:
     """No files: the SDK sends JSON; the gateway fetches the URL. The number is not served: an error code."""
-    api = sdk(running)
+    api = dropbox_fax(running)
     request = FaxSendRequest(recipient="+15550190", file_urls=[f"{samples_server}/{SAMPLE.name}"])
     sent = (await call(api.fax_send, request)).fax
     assert sent.original_title == SAMPLE.name and sent.sender == "" and sent.test_mode is False

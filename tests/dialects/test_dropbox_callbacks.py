@@ -8,8 +8,6 @@ import email.parser
 import email.policy
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,30 +25,16 @@ from gateway.api.dialects import dropbox as dropbox_dialect
 from gateway.api.dialects import dropbox_callbacks
 from gateway.store import EventRecord
 from gateway.webhooks import Outcome
-from tests.dialects.test_dropbox import SAMPLE, call, fax, sdk
-from tests.gateway.conftest import (
-    EDIT,
-    OTHER,
-    READ_ONLY,
-    RECEIVER,
-    SENDER,
-    Running,
-    gateway_config,
-    start_running,
-)
+from tests.dialects.clients import SAMPLE, call, dropbox_fax
+from tests.dialects.test_dropbox import fax
+from tests.gateway.conftest import EDIT, OTHER, READ_ONLY, RECEIVER, SENDER, Running
 from tests.webhooks.conftest import Received, Receiver, Reply, wait_until
 
 ACKNOWLEDGED = Reply(200, body=b"Hello API Event Received")
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async for started in start_running(gateway_config(tmp_path / "var")):
-        yield started
-
-
 def accounts(running: Running, token: str = EDIT) -> AccountApi:
-    return AccountApi(sdk(running, token).api_client)
+    return AccountApi(dropbox_fax(running, token).api_client)
 
 
 def parse(request: Received) -> tuple[EventCallbackRequest, dict[str, Any]]:
@@ -67,7 +51,7 @@ def parse(request: Received) -> tuple[EventCallbackRequest, dict[str, Any]]:
 async def send(running: Running, recipient: str) -> str:
     with SAMPLE.open("rb") as document:
         request = FaxSendRequest(recipient=recipient, sender=SENDER, files=[document])
-        return (await call(sdk(running).fax_send, request)).fax.fax_id
+        return (await call(dropbox_fax(running).fax_send, request)).fax.fax_id
 
 
 async def test_callback_url_is_set_read_kept_and_removed(running: Running, receiver: Receiver) -> None:

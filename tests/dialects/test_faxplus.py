@@ -4,47 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, OutboxComment, PayloadOutbox
-from faxplus.configuration import Configuration
+from faxplus import FaxesApi, FilesApi, OutboxApi, OutboxComment, PayloadOutbox
 from faxplus.rest import ApiException
 
 from gateway.api.dialects import faxplus as faxplus_dialect
 from gateway.store import FaxRecord
-from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "samples" / "sample.pdf"
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async for started in start_running(gateway_config(tmp_path / "var")):
-        yield started
-
-
-def sdk(running: Running, token: str = EDIT, tmp: Path | None = None) -> ApiClient:
-    # Configuration is a singleton-by-default in the SDK (TypeWithDefault): a copy per test is ours.
-    conf = Configuration()
-    conf.host = f"{running.base_url}/v3"
-    conf.access_token = token
-    if tmp is not None:
-        conf.temp_folder_path = str(tmp)
-    return ApiClient(configuration=conf)
-
-
-async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """The SDK is synchronous; the gateway runs in this event loop."""
-    return await asyncio.to_thread(function, *args, **kwargs)
+from tests.dialects.clients import SAMPLE, call, faxplus_client
+from tests.gateway.conftest import OTHER, RECEIVER, SENDER, Running
 
 
 async def test_send_receive_list_download_delete(running: Running, tmp_path: Path) -> None:
-    client = sdk(running, tmp=tmp_path)
+    client = faxplus_client(running, tmp=tmp_path)
     files, outbox, faxes = FilesApi(client), OutboxApi(client), FaxesApi(client)
 
     path = (await call(files.upload_file, "self", fax_file=str(SAMPLE))).path
@@ -114,7 +88,7 @@ async def test_send_receive_list_download_delete(running: Running, tmp_path: Pat
 
 
 async def test_too_many_files_is_a_400(running: Running) -> None:
-    client = sdk(running)
+    client = faxplus_client(running)
     path = (await call(FilesApi(client).upload_file, "self", fax_file=str(SAMPLE))).path
     payload = PayloadOutbox(from_number=SENDER, to=[RECEIVER], files=[path] * 11)
     with pytest.raises(ApiException) as caught:
@@ -125,7 +99,7 @@ async def test_too_many_files_is_a_400(running: Running) -> None:
 
 
 async def test_other_accounts_and_tenants(running: Running) -> None:
-    client = sdk(running)
+    client = faxplus_client(running)
     with pytest.raises(ApiException) as caught:
         await call(OutboxApi(client).list_outbox_faxes, "someone-else")
     assert caught.value.status == 404
@@ -134,19 +108,19 @@ async def test_other_accounts_and_tenants(running: Running) -> None:
     path = (await call(FilesApi(client).upload_file, "self", fax_file=str(SAMPLE))).path
     payload = PayloadOutbox(from_number=SENDER, to=[RECEIVER], files=[path], return_ids=True)
     fax_id = (await call(OutboxApi(client).send_fax, "self", body=payload)).ids[RECEIVER]
-    other = sdk(running, OTHER)
+    other = faxplus_client(running, OTHER)
     for function in (OutboxApi(other).get_outbox_fax, FaxesApi(other).get_fax):
         with pytest.raises(ApiException) as caught:
             await call(function, "self", fax_id)
         assert caught.value.status == 404
     with pytest.raises(ApiException) as caught:
-        await call(OutboxApi(sdk(running, "wrong-token")).list_outbox_faxes, "self")
+        await call(OutboxApi(faxplus_client(running, "wrong-token")).list_outbox_faxes, "self")
     assert caught.value.status == 401
     await running.final(fax_id)
 
 
 async def test_scheduled_fax_waits_in_the_outbox_and_can_be_cancelled(running: Running) -> None:
-    client = sdk(running)
+    client = faxplus_client(running)
     outbox = OutboxApi(client)
     path = (await call(FilesApi(client).upload_file, "self", fax_file=str(SAMPLE))).path
     later = datetime.now(UTC) + timedelta(hours=1)
@@ -191,7 +165,7 @@ async def test_a_status_the_sdk_lacks_reads_failed_with_the_code_in_the_descript
         request={"options": {"retry": {"count": 2, "delay": 120}}},  # delay beyond the SDK's 30 s
     )
     body = json.loads(json.dumps(faxplus_dialect.fax_object(running.gateway, record)))
-    fax = sdk(running)._ApiClient__deserialize(body, "Fax")  # the SDK's own response parsing
+    fax = faxplus_client(running)._ApiClient__deserialize(body, "Fax")  # the SDK's own response parsing
     assert str(fax.status) == "failed"
     assert fax.description == "failed_fs_31: remote stopped responding"
     assert fax.retry_delay is None

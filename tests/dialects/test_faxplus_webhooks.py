@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +16,9 @@ from faxplus.rest import ApiException
 from gateway.api.dialects import faxplus_webhooks
 from gateway.store import EventRecord, FaxRecord, Subscription
 from gateway.webhooks import verify
-from tests.dialects.test_faxplus import SAMPLE, call, sdk
-from tests.gateway.conftest import OTHER, READ_ONLY, RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.dialects.clients import SAMPLE, UNROUTED, call, faxplus_client
+from tests.gateway.conftest import OTHER, READ_ONLY, RECEIVER, SENDER, Running
 from tests.webhooks.conftest import SECRET, Received, Receiver
-
-UNROUTED = "+15550142"  # our own engine answers 404 for it: failed_unallocated_number
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async for started in start_running(gateway_config(tmp_path / "var")):
-        yield started
 
 
 async def hook(client: ApiClient, target: str, event: str) -> str:
@@ -64,7 +54,7 @@ async def error_of(function: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[
 
 
 async def test_hooks_get_the_sent_and_the_received_fax(running: Running, receiver: Receiver) -> None:
-    client, other = sdk(running), sdk(running, OTHER)
+    client, other = faxplus_client(running), faxplus_client(running, OTHER)
     sent_target, received_target = f"{receiver.url}/sent", f"{receiver.url}/received"
     sent_hook = await hook(client, sent_target, "fax_sent")
     received_hook = await hook(client, received_target, "fax_received")
@@ -115,7 +105,7 @@ async def test_hooks_get_the_sent_and_the_received_fax(running: Running, receive
 
 
 async def test_a_failed_fax_gives_fax_sent_with_its_failure(running: Running, receiver: Receiver) -> None:
-    client = sdk(running)
+    client = faxplus_client(running)
     sent_hook = await hook(client, receiver.url, "fax_sent")
     fax_id = await send(client, UNROUTED)
     assert (await running.final(fax_id))["status"] == "failed_unallocated_number"
@@ -127,7 +117,7 @@ async def test_a_failed_fax_gives_fax_sent_with_its_failure(running: Running, re
 
 
 async def test_bad_hooks_are_refused(running: Running, receiver: Receiver) -> None:
-    client = sdk(running)
+    client = faxplus_client(running)
     api = WebhooksApi(client)
     for target, event in (("ftp://127.0.0.1/x", "fax_sent"), ("not a url", "fax_sent")):
         status, body = await error_of(api.create_webhook, body=Webhook(target=target, event=event))
@@ -137,10 +127,10 @@ async def test_bad_hooks_are_refused(running: Running, receiver: Receiver) -> No
     status, body = await error_of(api.get_webhooks, "fax_page")
     assert (status, body["error"]) == (400, "invalid_request"), body
     # Creating needs the edit scope; listing, read.
-    reader = WebhooksApi(sdk(running, READ_ONLY))
+    reader = WebhooksApi(faxplus_client(running, READ_ONLY))
     status, body = await error_of(reader.create_webhook, body=Webhook(target=receiver.url, event="fax_sent"))
     assert (status, body["error"]) == (403, "forbidden")
-    assert await listed(sdk(running, READ_ONLY), "fax_sent") == {}
+    assert await listed(faxplus_client(running, READ_ONLY), "fax_sent") == {}
 
 
 async def test_an_inbound_call_without_pages_and_other_events_give_no_callback(running: Running) -> None:

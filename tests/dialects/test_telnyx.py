@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 import telnyx
 
-from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.dialects.clients import SAMPLE, call, telnyx_client, telnyx_until_final
+from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running
 from tests.webhooks.conftest import Receiver
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "samples" / "sample.pdf"
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async for started in start_running(gateway_config(tmp_path / "var")):
-        yield started
 
 
 @pytest.fixture
@@ -45,30 +36,8 @@ def media_server() -> Iterator[str]:
         thread.join()
 
 
-def sdk(running: Running, token: str = EDIT) -> telnyx.Telnyx:
-    return telnyx.Telnyx(api_key=token, base_url=f"{running.base_url}/v2", max_retries=0)
-
-
-async def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """The sync SDK in a thread: the gateway runs in this event loop."""
-    return await asyncio.to_thread(function, *args, **kwargs)
-
-
-async def until_final(client: telnyx.Telnyx, fax_id: str, timeout: float = 60) -> Any:
-    seen = []
-    async with asyncio.timeout(timeout):
-        while True:
-            fax = (await call(client.faxes.retrieve, fax_id)).data
-            if not seen or seen[-1] != fax.status:
-                seen.append(fax.status)
-            if fax.status in ("delivered", "failed"):
-                assert set(seen) <= {"queued", "media.processing", "media.processed", "sending", fax.status}
-                return fax
-            await asyncio.sleep(0.05)
-
-
 async def test_send_retrieve_list_delete(running: Running, media_server: str, receiver: Receiver) -> None:
-    client = sdk(running)
+    client = telnyx_client(running)
     created = await call(
         client.faxes.create,
         connection_id="conn-1",
@@ -87,7 +56,7 @@ async def test_send_retrieve_list_delete(running: Running, media_server: str, re
     assert fax.client_state == "aGF2ZSBhIG5pY2UgZGF5ID1d" and fax.webhook_url == receiver.url
     assert fax.created_at is not None and fax.created_at.tzinfo is not None and fax.failure_reason is None
 
-    done = await until_final(client, fax.id)
+    done = await telnyx_until_final(client, fax.id)
     assert done.status == "delivered", (done.failure_reason, done.internal_failure_reason)
     assert done.updated_at >= done.created_at
 
@@ -110,7 +79,7 @@ async def test_send_retrieve_list_delete(running: Running, media_server: str, re
     assert [f.id for f in to_receiver.data] == [fax.id]
 
     # Another tenant sees nothing of ours.
-    other = sdk(running, OTHER)
+    other = telnyx_client(running, OTHER)
     with pytest.raises(telnyx.NotFoundError):
         await call(other.faxes.retrieve, fax.id)
     assert (await call(other.faxes.list)).data == []
@@ -134,7 +103,7 @@ async def test_multipart_contents_and_media_name(running: Running) -> None:
     assert running.gateway.fax("acme", fax["id"]).resolution == "superfine"
 
     file_id = await running.upload(SAMPLE)
-    client = sdk(running)
+    client = telnyx_client(running)
     by_name = (
         await call(client.faxes.create, connection_id="c", from_=SENDER, to=RECEIVER, media_name=file_id)
     ).data
@@ -153,7 +122,7 @@ async def test_multipart_contents_and_media_name(running: Running) -> None:
     ],
 )
 async def test_bad_request_is_422(running: Running, fields: dict[str, str], pointer: str) -> None:
-    client = sdk(running)
+    client = telnyx_client(running)
     with pytest.raises(telnyx.UnprocessableEntityError) as raised:
         await call(client.faxes.create, connection_id="c", from_=SENDER, to=RECEIVER, **fields)
     assert raised.value.status_code == 422
@@ -171,7 +140,7 @@ async def test_bad_numbers_and_pages_are_422(running: Running) -> None:
     response = await running.client.get("/v2/faxes", params={"page[size]": "0"})
     assert response.status_code == 422
     with pytest.raises(telnyx.UnprocessableEntityError):
-        await call(sdk(running).faxes.list, filter={"direction": {"eq": "sideways"}})
+        await call(telnyx_client(running).faxes.list, filter={"direction": {"eq": "sideways"}})
 
 
 async def test_async_client(running: Running) -> None:

@@ -13,11 +13,9 @@ import pytest
 import telnyx
 
 from gateway.config import ConfigError, RouteConfig
-from tests.dialects.test_telnyx import SAMPLE, call, sdk, until_final
+from tests.dialects.clients import SAMPLE, UNROUTED, call, telnyx_client, telnyx_until_final
 from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running, gateway_config, start_running
 from tests.webhooks.conftest import Receiver
-
-UNROUTED = "+15550142"  # our own engine answers 404 for it: failed_unallocated_number
 
 
 @pytest.fixture
@@ -44,7 +42,7 @@ def payload_of(event: Any) -> dict[str, Any]:
 
 
 async def test_a_sent_fax_and_its_inbound_copy_in_telnyx_events(running: Running, receiver: Receiver) -> None:
-    client = sdk(running)
+    client = telnyx_client(running)
     media = await running.upload(SAMPLE)
     fax = (
         await call(
@@ -57,7 +55,7 @@ async def test_a_sent_fax_and_its_inbound_copy_in_telnyx_events(running: Running
             webhook_url=receiver.url,
         )
     ).data
-    assert (await until_final(client, fax.id)).status == "delivered"
+    assert (await telnyx_until_final(client, fax.id)).status == "delivered"
     inbound_id = await running.inbound()
     await running.final(inbound_id)
 
@@ -102,7 +100,7 @@ async def test_a_sent_fax_and_its_inbound_copy_in_telnyx_events(running: Running
 async def test_a_refused_number_ends_in_fax_failed_with_telnyxs_reason(
     running: Running, receiver: Receiver
 ) -> None:
-    client = sdk(running)
+    client = telnyx_client(running)
     media = await running.upload(SAMPLE)
     fax = (
         await call(
@@ -114,7 +112,7 @@ async def test_a_refused_number_ends_in_fax_failed_with_telnyxs_reason(
             webhook_url=receiver.url,
         )
     ).data
-    assert (await until_final(client, fax.id)).status == "failed"
+    assert (await telnyx_until_final(client, fax.id)).status == "failed"
     events = await unwrapped(running, receiver, 4)
     assert [e.data.event_type for e in events] == [
         "fax.queued",

@@ -4,7 +4,6 @@ the official SDKs (gateway_config allows 127.0.0.0/8 for the other tests; here t
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -14,9 +13,10 @@ from typing import Any
 
 import pytest
 import telnyx
-from dropbox_sign import ApiClient, ApiException, Configuration, FaxApi, FaxSendRequest
+from dropbox_sign import ApiException, FaxSendRequest
 
-from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.dialects.clients import call, dropbox_fax, telnyx_client
+from tests.gateway.conftest import RECEIVER, SENDER, Running, gateway_config, start_running
 
 REFUSAL = "127.0.0.1 is a loopback address this gateway does not fetch from (allow it with url_fetch_allow)"
 
@@ -56,25 +56,25 @@ async def test_telnyx_media_url_on_loopback_is_refused(
     running: Running, requests_seen: tuple[str, list[str]]
 ) -> None:
     url, seen = requests_seen
-    client = telnyx.Telnyx(api_key=EDIT, base_url=f"{running.base_url}/v2", max_retries=0)
+    client = telnyx_client(running)
     with pytest.raises(telnyx.UnprocessableEntityError) as refused:
-        await asyncio.to_thread(
+        await call(
             client.faxes.create, connection_id="c", from_=SENDER, to=RECEIVER, media_url=f"{url}/a.pdf"
         )
     (error,) = refused.value.body["errors"]
     assert error["code"] == "file_download_failed" and error["source"] == {"pointer": "/media_url"}
     assert error["detail"] == f"The 'media_url' could not be downloaded: {REFUSAL}."
-    assert seen == [] and (await asyncio.to_thread(client.faxes.list)).data == []
+    assert seen == [] and (await call(client.faxes.list)).data == []
 
 
 async def test_dropbox_file_urls_on_loopback_are_refused(
     running: Running, requests_seen: tuple[str, list[str]]
 ) -> None:
     url, seen = requests_seen
-    api = FaxApi(ApiClient(Configuration(host=f"{running.base_url}/v3", username=EDIT)))
+    api = dropbox_fax(running)
     with pytest.raises(ApiException) as refused:
-        await asyncio.to_thread(api.fax_send, FaxSendRequest(recipient=RECEIVER, file_urls=[f"{url}/a.pdf"]))
+        await call(api.fax_send, FaxSendRequest(recipient=RECEIVER, file_urls=[f"{url}/a.pdf"]))
     assert refused.value.status == 400
     assert refused.value.data.error.error_name == "bad_request"
     assert refused.value.data.error.error_msg == f"file_urls: {REFUSAL}"
-    assert seen == [] and (await asyncio.to_thread(api.fax_list)).faxes == []
+    assert seen == [] and (await call(api.fax_list)).faxes == []
