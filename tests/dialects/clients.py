@@ -13,7 +13,7 @@ import faxplus
 import telnyx
 from faxplus.configuration import Configuration as FaxPlusConfiguration
 
-from tests.gateway.conftest import EDIT, Running
+from tests.gateway.conftest import EDIT, SENDER, Running
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.pdf"  # two pages
 UNROUTED = "+15550142"  # our own engine answers 404 for it: failed_unallocated_number
@@ -56,3 +56,14 @@ async def telnyx_until_final(client: telnyx.Telnyx, fax_id: str, timeout: float 
                 assert set(seen) <= {"queued", "media.processing", "media.processed", "sending", fax.status}
                 return fax
             await asyncio.sleep(0.05)
+
+
+async def telnyx_send(running: Running, to: str, webhook_url: str, **fields: Any) -> Any:
+    """The sample, uploaded, sent through the Telnyx SDK by media_name with a webhook_url: the new Fax."""
+    media = await running.upload(SAMPLE)
+    client = telnyx_client(running)
+    fields.setdefault("connection_id", "c")
+    created = await call(
+        client.faxes.create, from_=SENDER, to=to, media_name=media, webhook_url=webhook_url, **fields
+    )
+    return created.data

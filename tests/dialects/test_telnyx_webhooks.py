@@ -13,7 +13,7 @@ import pytest
 import telnyx
 
 from gateway.config import ConfigError, RouteConfig
-from tests.dialects.clients import SAMPLE, UNROUTED, call, telnyx_client, telnyx_until_final
+from tests.dialects.clients import UNROUTED, telnyx_client, telnyx_send, telnyx_until_final
 from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running, gateway_config, start_running
 from tests.webhooks.conftest import Receiver
 
@@ -43,18 +43,8 @@ def payload_of(event: Any) -> dict[str, Any]:
 
 async def test_a_sent_fax_and_its_inbound_copy_in_telnyx_events(running: Running, receiver: Receiver) -> None:
     client = telnyx_client(running)
-    media = await running.upload(SAMPLE)
-    fax = (
-        await call(
-            client.faxes.create,
-            connection_id="conn-7",
-            from_=SENDER,
-            to=RECEIVER,
-            media_name=media,
-            client_state="c3RhdGU=",
-            webhook_url=receiver.url,
-        )
-    ).data
+    fax = await telnyx_send(running, RECEIVER, receiver.url, connection_id="conn-7", client_state="c3RhdGU=")
+    media = fax.media_name
     assert (await telnyx_until_final(client, fax.id)).status == "delivered"
     inbound_id = await running.inbound()
     await running.final(inbound_id)
@@ -101,17 +91,7 @@ async def test_a_refused_number_ends_in_fax_failed_with_telnyxs_reason(
     running: Running, receiver: Receiver
 ) -> None:
     client = telnyx_client(running)
-    media = await running.upload(SAMPLE)
-    fax = (
-        await call(
-            client.faxes.create,
-            connection_id="c",
-            from_=SENDER,
-            to=UNROUTED,
-            media_name=media,
-            webhook_url=receiver.url,
-        )
-    ).data
+    fax = await telnyx_send(running, UNROUTED, receiver.url)
     assert (await telnyx_until_final(client, fax.id)).status == "failed"
     events = await unwrapped(running, receiver, 4)
     assert [e.data.event_type for e in events] == [
