@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from PIL import Image
 
 from gateway.api.dialects import dropbox, faxplus, telnyx
+from gateway.api.documents import fax_document
 from gateway.api.errors import ApiError, install_error_handlers
 from gateway.api.models import (
     MAX_TOTAL_UPLOAD_BYTES,
@@ -175,14 +176,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.get("/v1/faxes/{fax_id}/file")
     async def download(key: Reader, fax_id: str, format: Literal["pdf", "tiff"] = "pdf") -> FileResponse:
         fax = owned(key, fax_id)
-        tiff = Path(fax.document) if fax.document else None
-        path = tiff.with_name("received.pdf") if format == "pdf" and tiff else tiff
-        if fax.direction == "outbound" and format == "pdf":
-            path = None  # the sent document is kept as TIFF-F
-        if path is None or not path.exists():
-            raise ApiError.not_found(f"{format} file of fax", fax_id)
-        media = "application/pdf" if format == "pdf" else "image/tiff"
-        return FileResponse(path, media_type=media, filename=f"{fax.id}.{format}")
+        return fax_document(fax, format)
 
     @app.get("/v1/faxes/{fax_id}/pages/{number}")
     async def page(key: Reader, fax_id: str, number: int) -> Response:

@@ -43,13 +43,13 @@ the seed's shape ``{"error": ..., "description": ...}`` (``gateway.api.errors``)
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from gateway.api.dialects import faxplus_webhooks as hooks
+from gateway.api.documents import fax_document
 from gateway.api.errors import ApiError
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
 from gateway.api.requests import save_upload, submit_request
@@ -254,6 +254,13 @@ def router(gateway: Gateway) -> APIRouter:
             raise ApiError.not_found("outbox fax" if kind == "outbox" else "fax", fax_id)
         return fax
 
+    def deleted(fax: FaxRecord) -> Response:
+        try:
+            gateway.delete(fax.tenant_id, fax.id)
+        except Conflict as error:
+            raise ApiError.conflict(str(error)) from None
+        return Response(status_code=204)
+
     @api.post("/files", status_code=200)
     async def upload_file(
         user_id: str,
@@ -291,12 +298,7 @@ def router(gateway: Gateway) -> APIRouter:
 
     @api.delete("/outbox/{outbox_fax_id}", status_code=204)
     async def delete_outbox_fax(user_id: str, outbox_fax_id: str, key: ApiKey = editor) -> Response:
-        fax = owned(key, user_id, outbox_fax_id, "outbox")
-        try:
-            gateway.delete(fax.tenant_id, fax.id)
-        except Conflict as error:
-            raise ApiError.conflict(str(error)) from None
-        return Response(status_code=204)
+        return deleted(owned(key, user_id, outbox_fax_id, "outbox"))
 
     @api.get("/faxes")
     async def list_faxes(
@@ -334,12 +336,7 @@ def router(gateway: Gateway) -> APIRouter:
 
     @api.delete("/faxes/{fax_id}", status_code=204)
     async def delete_fax(user_id: str, fax_id: str, key: ApiKey = editor) -> Response:
-        fax = owned(key, user_id, fax_id, "fax")
-        try:
-            gateway.delete(fax.tenant_id, fax.id)
-        except Conflict as error:
-            raise ApiError.conflict(str(error)) from None
-        return Response(status_code=204)
+        return deleted(owned(key, user_id, fax_id, "fax"))
 
     @api.get("/files/{fax_id}")
     async def get_file(
@@ -349,14 +346,7 @@ def router(gateway: Gateway) -> APIRouter:
             fax = gateway.fax(tenant(key, user_id), fax_id)
         except NotFound:
             raise ApiError.not_found("fax", fax_id) from None
-        tiff = Path(fax.document) if fax.document else None
-        path = tiff.with_name("received.pdf") if format == "pdf" and tiff else tiff
-        if fax.direction == "outbound" and format == "pdf":
-            path = None  # the sent document is kept as TIFF-F
-        if path is None or not path.exists():
-            raise ApiError.not_found(f"{format} file of fax", fax_id)
-        media = "application/pdf" if format == "pdf" else "image/tiff"
-        return FileResponse(path, media_type=media, filename=f"{fax.id}.{format}")
+        return fax_document(fax, format)
 
     v3.include_router(api)  # last: include_router copies the routes api has by then
     return v3
