@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from dropbox_sign import ApiException, FaxSendRequest
@@ -86,20 +82,6 @@ async def test_bad_requests_in_dropbox_shape(running: Running) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["error_name"] == "bad_request"
     assert response.json()["error"]["error_path"] == "page_size"
-
-
-@pytest.fixture
-def samples_server() -> Iterator[str]:
-    """``samples/`` over plain HTTP, for ``file_urls``."""
-    handler = partial(SimpleHTTPRequestHandler, directory=str(SAMPLE.parent))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def test_file_urls_to_a_refused_number(running: Running, samples_server: str) -> None:

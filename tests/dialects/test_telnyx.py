@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import telnyx
@@ -17,33 +12,14 @@ from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running
 from tests.webhooks.conftest import Receiver
 
 
-@pytest.fixture
-def media_server() -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 serving samples/: the base URL of ``media_url``s."""
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(SAMPLE.parent)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-async def test_send_retrieve_list_delete(running: Running, media_server: str, receiver: Receiver) -> None:
+async def test_send_retrieve_list_delete(running: Running, samples_server: str, receiver: Receiver) -> None:
     client = telnyx_client(running)
     created = await call(
         client.faxes.create,
         connection_id="conn-1",
         from_=SENDER,
         to=RECEIVER,
-        media_url=f"{media_server}/{SAMPLE.name}",
+        media_url=f"{samples_server}/{SAMPLE.name}",
         quality="high",
         client_state="aGF2ZSBhIG5pY2UgZGF5ID1d",
         webhook_url=receiver.url,
@@ -52,7 +28,7 @@ async def test_send_retrieve_list_delete(running: Running, media_server: str, re
     assert fax.record_type == "fax" and fax.id and fax.direction == "outbound"
     assert (fax.from_, fax.to, fax.connection_id) == (SENDER, RECEIVER, "conn-1")
     assert fax.status in ("queued", "media.processing", "media.processed", "sending")
-    assert fax.media_url == f"{media_server}/{SAMPLE.name}" and fax.quality == "high"
+    assert fax.media_url == f"{samples_server}/{SAMPLE.name}" and fax.quality == "high"
     assert fax.client_state == "aGF2ZSBhIG5pY2UgZGF5ID1d" and fax.webhook_url == receiver.url
     assert fax.created_at is not None and fax.created_at.tzinfo is not None and fax.failure_reason is None
 
