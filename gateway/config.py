@@ -28,6 +28,9 @@ class NumberConfig:
 
     number: str
     max_calls: int = 1
+    #: The tenant that may send from this number. None: the tenant of the inbound route whose ``did`` is
+    #: exactly this number, else the only tenant when there is just one (see ``Config.owner``).
+    tenant: str | None = None
 
 
 #: The envelopes a route's own webhook_url can have (Fax.Plus and Dropbox subscribe per account instead).
@@ -65,6 +68,9 @@ class TenantConfig:
     id: str
     name: str = ""
     keys: dict[str, list[str]] = field(default_factory=dict)  # token -> scopes ("read", "edit")
+    #: May this tenant send to a SIP URI (sip:user@host) instead of a number through the trunk? The host is
+    #: then checked like a document URL's (internal addresses refused unless url_fetch_allow lists them).
+    sip_uri_destinations: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,26 @@ class Config:
     webhook_retries: int = 10
     webhook_initial_delay: float = 5.0
     unpaced_t38: bool = False  # only between two faxgw instances (the demo), never toward a trunk
+    # -- the SIP edge: who may call us, and how much ------------------------------------------------
+    sip_tcp: bool = True  # listen on TCP at sip_port as well as UDP
+    sip_tls_port: int | None = None  # listen on TLS there too (needs sip_tls_cert and sip_tls_key)
+    sip_tls_cert: Path | None = None
+    sip_tls_key: Path | None = None
+    #: Networks (CIDR) the trunk may call us from; empty: the addresses the trunk's host resolves to.
+    trunk_networks: tuple[str, ...] = ()
+    #: Credentials a caller from outside trunk_networks may authenticate with (digest, realm sip_realm).
+    inbound_username: str | None = None
+    inbound_password: str | None = None
+    sip_realm: str = "faxgw"
+    sip_untrusted: str = "reject"  # reject: answer 403 | drop: no answer at all
+    invite_rate: float = 5.0  # new INVITEs per second accepted from one source address ...
+    invite_burst: int = 10  # ... with bursts up to this many
+    #: Send media to where the peer's media comes from instead of its SDP address (a trunk behind NAT):
+    #: once, early in the call, never away from an established source.
+    media_latch: bool = False
+    # -- the HTTP edge -------------------------------------------------------------------------------
+    api_docs: bool = True  # serve /docs and /redoc (the OpenAPI document /openapi.json is always served)
+    api_max_connections: int = 256  # open HTTP connections at once; beyond it new ones are refused
     #: This gateway's name in job leases: a restarted process takes back its own faxes at once,
     #: another node only once their lease has run out.
     node: str = field(default_factory=socket.gethostname)
@@ -136,6 +162,10 @@ class Config:
     #: it never fetches from (see gateway.documents.fetch).
     url_fetch_allow: tuple[str, ...] = ()
     url_fetch_deny: tuple[str, ...] = ()
+    #: The same for webhook target URLs: internal networks the gateway may POST to (the operator's own
+    #: receivers), and networks it never posts to.
+    webhook_allow: tuple[str, ...] = ()
+    webhook_deny: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -155,6 +185,18 @@ class Config:
             allow=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_allow),
             deny=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_deny),
         )
+
+    def owner(self, number: str) -> str | None:
+        """The tenant that may send from ``number`` (None: not one of ours, or nobody's)."""
+        entry = self.number(number)
+        if entry is None:
+            return None
+        if entry.tenant is not None:
+            return entry.tenant
+        route = next((route for route in self.routes if route.did == number), None)
+        if route is not None:
+            return route.tenant
+        return self.tenants[0].id if len(self.tenants) == 1 else None
 
     def number(self, number: str) -> NumberConfig | None:
         return next((n for n in self.numbers if n.number == number), None)
@@ -182,6 +224,19 @@ _SCALARS = {
     "unpaced_t38": bool,
     "node": str,
     "engine": str,
+    "sip_tcp": bool,
+    "sip_tls_port": int,
+    "sip_tls_cert": Path,
+    "sip_tls_key": Path,
+    "inbound_username": str,
+    "inbound_password": str,
+    "sip_realm": str,
+    "sip_untrusted": str,
+    "invite_rate": float,
+    "invite_burst": int,
+    "media_latch": bool,
+    "api_docs": bool,
+    "api_max_connections": int,
 }
 
 # [asterisk] settings; FAXGW_ASTERISK_<NAME> overrides them (the AMI secret need not be in the file).
@@ -229,14 +284,32 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     except TypeError as error:
         raise ConfigError(f"{path}: {error}") from None
     values["asterisk"] = _load_asterisk(raw.get("asterisk", {}), environ)
-    for name in ("url_fetch_allow", "url_fetch_deny"):
+    for name in ("url_fetch_allow", "url_fetch_deny", "webhook_allow", "webhook_deny", "trunk_networks"):
         values[name] = _networks(name, raw.get(name, []))
     config = Config(**values)
     if config.t38 not in ("t38", "audio", "auto"):
         raise ConfigError(f"t38 = {config.t38!r}: use t38, audio or auto")
     if config.engine not in ("native", "asterisk"):
         raise ConfigError(f"engine = {config.engine!r}: use native or asterisk")
+    if config.sip_untrusted not in ("reject", "drop"):
+        raise ConfigError(f"sip_untrusted = {config.sip_untrusted!r}: use reject or drop")
+    if config.sip_tls_port is not None and (config.sip_tls_cert is None or config.sip_tls_key is None):
+        raise ConfigError("sip_tls_port needs sip_tls_cert and sip_tls_key")
+    if (config.inbound_username is None) != (config.inbound_password is None):
+        raise ConfigError("inbound_username and inbound_password go together")
+    if config.invite_rate <= 0 or config.invite_burst < 1:
+        raise ConfigError("invite_rate must be above 0 and invite_burst at least 1")
+    if config.api_max_connections < 1:
+        raise ConfigError("api_max_connections must be at least 1")
+    _check_owners(config)
     return config
+
+
+def _check_owners(config: Config) -> None:
+    known = {tenant.id for tenant in config.tenants}
+    for entry in config.numbers:
+        if entry.tenant is not None and known and entry.tenant not in known:
+            raise ConfigError(f"number {entry.number}: tenant {entry.tenant!r} is not a configured tenant")
 
 
 def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:
