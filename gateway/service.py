@@ -48,8 +48,24 @@ class NewFax:
     from_fax_id: str | None = None  # resend/forward: that fax's pages follow the files
 
 
+#: The seed's ``from`` for members without a fax number of their own (Fax.Plus; Dropbox without a sender): the
+#: call goes out without a number of ours, so it is nobody's to refuse.
+NO_NUMBER = "no_number"
+
+
 class NotFound(LookupError):
     pass
+
+
+class Refused(ValueError):
+    """The request names something its tenant may not use; ``field`` is the request's (``from``, ``to``,
+    ``webhook_url``). ``forbidden``: it is not the tenant's to use (another tenant's number: 403 in every
+    dialect); otherwise an address the policy refuses (the dialect's answer to bad input)."""
+
+    def __init__(self, field: str, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.forbidden = forbidden
 
 
 class Conflict(RuntimeError):
@@ -130,7 +146,12 @@ class Gateway:
         return self.store.add_file(record)
 
     def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
-        """One fax per destination, queued (or scheduled for ``send_at``)."""
+        """One fax per destination, queued (or scheduled for ``send_at``).
+
+        Raises ``Refused`` for a ``from`` number that is not the tenant's (``Config.owner``), ``NotFound`` for
+        a file or fax it does not have.
+        """
+        self.check_senders(tenant_id, request.from_numbers)
         for file_id in request.file_ids:
             if self.store.get_file(tenant_id, file_id) is None:
                 raise NotFound(f"file {file_id} not found")
@@ -172,6 +193,12 @@ class Gateway:
             faxes.append(fax)
         self.outbound.wake()
         return faxes
+
+    def check_senders(self, tenant_id: str, numbers: Sequence[str]) -> None:
+        """Every number of a ``from`` pool is one of the tenant's (Fax.Plus: "One of your numbers")."""
+        for number in numbers:
+            if number != NO_NUMBER and self.config.owner(number) != tenant_id:
+                raise Refused("from", f"{number} is not one of your numbers", forbidden=True)
 
     @property
     def telnyx_public_key(self) -> str:

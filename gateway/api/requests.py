@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.api.errors import ApiError
+from gateway.api.errors import ApiError, ApiErrorCode
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
 from gateway.documents import ConversionError
-from gateway.service import Gateway, NewFax, NotFound
+from gateway.service import Gateway, NewFax, NotFound, Refused
 from gateway.store import FaxRecord, FileRecord
 
 
@@ -45,3 +45,11 @@ def submit_request(gateway: Gateway, tenant_id: str, body: SendFaxRequest) -> li
         return gateway.submit(tenant_id, request)
     except NotFound as error:
         raise ApiError.not_found("resource", str(error)) from None
+    except Refused as error:
+        raise refused(error) from None
+
+
+def refused(error: Refused) -> ApiError:
+    """The native (and Fax.Plus) answer: 403 for what is not the tenant's, 400 for a refused address."""
+    code = ApiErrorCode.FORBIDDEN if error.forbidden else ApiErrorCode.INVALID_REQUEST
+    return ApiError.of(code, f"{error.field}: {error}")

@@ -76,7 +76,8 @@ def gateway_config(data_dir: Path, *, retry_delay: float = 0.05) -> Config:
         unpaced_t38=True,
         webhook_secret=SECRET,
         webhook_initial_delay=retry_delay,
-        numbers=(NumberConfig(SENDER, 2), NumberConfig(RECEIVER, 2)),
+        # SENDER is acme's to send from; RECEIVER is acme's through its route.
+        numbers=(NumberConfig(SENDER, 2, tenant="acme"), NumberConfig(RECEIVER, 2)),
         routes=(RouteConfig(RECEIVER, "acme"),),
         tenants=(
             TenantConfig("acme", "ACME", {EDIT: ["read", "edit"], READ_ONLY: ["read"]}),

@@ -26,7 +26,12 @@ def overlapping(intervals: list[tuple[float, float]]) -> bool:
 async def one_call_per_number(tmp_path: Path) -> AsyncIterator[Running]:
     config = gateway_config(tmp_path / "var")
     config = dataclasses.replace(
-        config, numbers=(NumberConfig(SENDER, 1), NumberConfig(OTHER_SENDER, 1), NumberConfig(RECEIVER, 8))
+        config,
+        numbers=(
+            NumberConfig(SENDER, 1, tenant="acme"),
+            NumberConfig(OTHER_SENDER, 1, tenant="acme"),
+            NumberConfig(RECEIVER, 8),
+        ),
     )
     async for running in start_running(config):
         yield running

@@ -83,7 +83,7 @@ from gateway.api.models import (
 from gateway.documents import ConversionError
 from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
 from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
 from gateway.store import ApiKey, FaxRecord
 
 #: The SDK's ``FaxResponseTransmission.status_code`` enum (dropbox-sign 2.0.0): anything else makes it raise.
@@ -157,6 +157,14 @@ def error_response(status: int, message: str, path: str | None = None) -> JSONRe
 
 def _bad(message: str) -> ApiError:
     return ApiError(400, "bad_request", message)
+
+
+def _refused(error: Refused) -> ApiError:
+    """403 ``forbidden`` for what is not the account's (a sender number), 400 for a refused address."""
+    field = {"from": "sender", "to": "recipient"}.get(error.field, error.field)
+    if error.forbidden:
+        return ApiError(403, "forbidden", f"{field}: {error}")
+    return _bad(f"{field}: {error}")
 
 
 def _too_large() -> ApiError:
@@ -402,6 +410,10 @@ def router(gateway: Gateway) -> APIRouter:
             sender = _number.validate_python(sender) if sender else NO_NUMBER
         except ValidationError:
             raise _bad("recipient and sender must be fax numbers (E.164)") from None
+        try:  # before any document is fetched or kept
+            gateway.check_senders(key.tenant_id, [sender])
+        except Refused as error:
+            raise _refused(error) from None
         urls = _file_urls(fields.get("file_urls"))
         if not files and not urls:
             raise _bad("files or file_urls: at least one document is required")
@@ -429,10 +441,13 @@ def router(gateway: Gateway) -> APIRouter:
             except ConversionError as error:
                 raise _bad(f"{name}: {error.message}") from None
         original = ", ".join(name for name, _ in files)
-        [fax] = gateway.submit(
-            key.tenant_id,
-            NewFax(from_numbers=[sender], to=[recipient], file_ids=file_ids, cover_page=cover),
-        )
+        try:
+            [fax] = gateway.submit(
+                key.tenant_id,
+                NewFax(from_numbers=[sender], to=[recipient], file_ids=file_ids, cover_page=cover),
+            )
+        except Refused as error:
+            raise _refused(error) from None
         # The request is ours to annotate: the Dropbox-only fields the fax object shows back.
         fax.request["dropbox"] = {
             "title": title or original,

@@ -60,7 +60,7 @@ from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
 from gateway.documents import ConversionError
 from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
 from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NewFax, NotFound
+from gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
 from gateway.store import ApiKey, FaxRecord
 
 QUALITIES = ("normal", "high", "very_high", "ultra_light", "ultra_dark")
@@ -93,7 +93,7 @@ class TelnyxError(Exception):
         self.code = code or str(status)
 
     def response(self) -> JSONResponse:
-        titles = {404: "Resource not found", 422: "Unprocessable Entity"}
+        titles = {403: "Forbidden", 404: "Resource not found", 422: "Unprocessable Entity"}
         error: dict[str, Any] = {
             "code": self.code,
             "title": titles.get(self.status, "Error"),
@@ -102,6 +102,12 @@ class TelnyxError(Exception):
         if self.pointer:
             error["source"] = {"pointer": self.pointer}
         return JSONResponse({"errors": [error]}, status_code=self.status)
+
+
+def refused(error: Refused) -> TelnyxError:
+    """403 for what is not the tenant's (another's ``from`` number), 422 for a refused address."""
+    detail = f"The '{error.field}' parameter is refused: {error}."
+    return TelnyxError(detail, pointer=f"/{error.field}", status=403 if error.forbidden else 422)
 
 
 def _time(epoch: float | None) -> str | None:
@@ -293,6 +299,14 @@ def router(gateway: Gateway) -> APIRouter:
                 f"Unsupported file format: {error.message}", pointer=pointer, code="file_format_invalid"
             ) from None
 
+    def vet(tenant_id: str, body: dict[str, Any]) -> None:
+        """The request's fields are valid and ``from`` is one of the tenant's numbers."""
+        options = _options(body)
+        try:
+            gateway.check_senders(tenant_id, [options["from"]])
+        except Refused as error:
+            raise refused(error) from None
+
     async def read_body(request: Request, tenant_id: str) -> tuple[dict[str, Any], str]:
         """The request's fields and the id of the (saved) document it names."""
         content_type = request.headers.get("content-type", "")
@@ -313,7 +327,7 @@ def router(gateway: Gateway) -> APIRouter:
                     pointer="/contents",
                     code="file_size_limit_exceeded",
                 )
-            _options(body)  # refuse a bad request before keeping its file
+            vet(tenant_id, body)  # refuse a bad request before keeping its file
             return body, save(tenant_id, contents.filename or "contents", data, "/contents")
         try:
             body = json.loads(await request.body())
@@ -326,7 +340,7 @@ def router(gateway: Gateway) -> APIRouter:
             raise TelnyxError("media_url and media_name can't be submitted together.", pointer="/media_url")
         if not media_url and not media_name:
             raise TelnyxError("One of media_url, media_name or contents is required.", pointer="/media_url")
-        _options(body)
+        vet(tenant_id, body)  # before media_url is fetched
         if media_name:
             if _boolean(body, "store_media", False):
                 raise TelnyxError("store_media does not support media_name.", pointer="/store_media")
@@ -358,6 +372,8 @@ def router(gateway: Gateway) -> APIRouter:
             (fax,) = gateway.submit(key.tenant_id, new)
         except NotFound as error:
             return TelnyxError(str(error), pointer="/media_name").response()
+        except Refused as error:
+            return refused(error).response()
         return JSONResponse({"data": fax_object(fax)}, status_code=202)
 
     @api.get("/faxes/{fax_id}")
