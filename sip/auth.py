@@ -308,16 +308,17 @@ class DigestServer:
         self,
         realm: str,
         credentials: Callable[[str], str | None],
-        algorithm: str = "MD5",
-        *,
+        *algorithms: str,
         nonce_lifetime: float = NONCE_LIFETIME,
         secret: bytes | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.realm = realm
-        self.algorithm = _canonical_algorithm(algorithm)
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unsupported digest algorithm {algorithm!r}: one of {', '.join(ALGORITHMS)}")
+        #: The algorithms offered, most preferred first (default MD5 alone); answers in any are checked.
+        self.algorithms = tuple(_canonical_algorithm(name) for name in algorithms or ("MD5",))
+        for name in self.algorithms:
+            if name not in ALGORITHMS:
+                raise ValueError(f"unsupported digest algorithm {name!r}: one of {', '.join(ALGORITHMS)}")
         self.credentials = credentials
         self.nonce_lifetime = nonce_lifetime
         self._secret = secret or secrets.token_bytes(32)
@@ -325,17 +326,24 @@ class DigestServer:
         self._seen: dict[str, tuple[float, set[int]]] = {}
 
     def challenge(self, stale: bool = False) -> str:
-        """A WWW-Authenticate / Proxy-Authenticate value with a fresh nonce and qop="auth"."""
-        return str(Challenge(self.realm, self._new_nonce(), self.algorithm, ("auth",), stale=stale))
+        """A WWW-Authenticate / Proxy-Authenticate value with a fresh nonce and qop="auth", in the most
+        preferred algorithm."""
+        return self.challenges(stale)[0]
+
+    def challenges(self, stale: bool = False) -> list[str]:
+        """One challenge per algorithm, most preferred first: a response carries them all as separate
+        header fields and the client answers the strongest it supports (RFC 8760 2.4, RFC 7616 3.7)."""
+        nonce = self._new_nonce()
+        return [str(Challenge(self.realm, nonce, name, ("auth",), stale=stale)) for name in self.algorithms]
 
     def verify(self, authorization: str, method: str, *, uri: str | None = None) -> bool:
         """Whether ``authorization`` admits the request: see check()."""
         return self.check(authorization, method, uri=uri) is Verdict.OK
 
     def check(self, authorization: str, method: str, *, uri: str | None = None) -> Verdict:
-        """Check an Authorization / Proxy-Authorization value for a ``method`` request: our realm and
-        algorithm, qop=auth, a nonce we issued and that is still fresh, a known user, the right response, and
-        an nc not used before with that nonce. With ``uri``, the digest-uri must also equal it (RFC 2617
+        """Check an Authorization / Proxy-Authorization value for a ``method`` request: our realm, one of
+        our algorithms, qop=auth, a nonce we issued and that is still fresh, a known user, the right response,
+        and an nc not used before with that nonce. With ``uri``, the digest-uri must also equal it (RFC 2617
         3.2.2.5). Never raises for bad input.
         """
         try:
@@ -345,9 +353,10 @@ class DigestServer:
         required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
         if scheme.lower() != "digest" or any(name not in params for name in required):
             return Verdict.MALFORMED
+        algorithm = _canonical_algorithm(params.get("algorithm", "MD5"))
         if (
             params["realm"] != self.realm
-            or _canonical_algorithm(params.get("algorithm", "MD5")) != self.algorithm
+            or algorithm not in self.algorithms
             or params["qop"].lower() != "auth"  # we always offer qop=auth, so RFC 2069 answers are not valid
             or not re.fullmatch(r"[0-9A-Fa-f]{8}", params["nc"])
             or (uri is not None and params["uri"] != uri)
@@ -361,7 +370,7 @@ class DigestServer:
         if password is None:
             return Verdict.UNKNOWN_USER
         expected = digest_response(
-            self.algorithm,
+            algorithm,
             username=params["username"],
             realm=self.realm,
             password=password,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sip import session_timer
+from sip.admission import Admission
 from sip.auth import AuthError, DigestClient, choose_challenge
 from sip.call import SDP, Call, IncomingCall, OfferHandler, OutgoingCall
 from sip.dialog import MAX_FORWARDS, Dialog, peer_for_uri
@@ -60,6 +61,8 @@ class UaConfig:
     session_expires: int | None = session_timer.DEFAULT_INTERVAL
     min_se: int = session_timer.MIN_SE
     timers: Timers = field(default_factory=Timers)
+    #: Who may call us and how often (see ``sip.admission``); None: anyone, as a test peer or CLI tool.
+    admission: Admission | None = None
 
 
 InviteHandler = Callable[[IncomingCall], None]
@@ -247,6 +250,9 @@ class UserAgent:
 
     # -- incoming ------------------------------------------------------------------------------
     def _on_message(self, message: SipRequest | SipResponse, peer: Peer) -> None:
+        admission = self.config.admission
+        if isinstance(message, SipRequest) and admission and admission.ignores(message, peer.host):
+            return  # not even a transaction: a dropped request leaves nothing behind
         self.transactions.handle(message, peer)
 
     def _on_request(self, request: SipRequest, peer: Peer, transaction: ServerTransaction | None) -> None:
@@ -260,6 +266,13 @@ class UserAgent:
             return
         if transaction is None:
             return  # an ACK that belongs to nothing: absorb
+        refusal = self.config.admission.check(request, peer.host) if self.config.admission else None
+        if refusal is not None:
+            response = self._response(request, refusal.status)
+            for name, value in refusal.headers:
+                response.headers.add(name, value)
+            transaction.respond(response)
+            return
         if request.method == "INVITE":
             self._on_invite(request, peer, transaction)  # type: ignore[arg-type]
         elif request.method == "CANCEL":

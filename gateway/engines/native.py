@@ -17,10 +17,13 @@ from gateway.engines.base import (
     PageHandler,
     PageTransferred,
 )
+from sip.admission import Admission
+from sip.auth import DigestServer
 from sip.call import IncomingCall
 from sip.fax import FaxEvent, FaxOptions, PageDone
 from sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
 from sip.media import Ticker
+from sip.message import SipUri
 from sip.ua import UaConfig, UserAgent
 
 log = logging.getLogger("gateway.engines.native")
@@ -52,10 +55,36 @@ class NativeEngine:
                 port=self.config.sip_port,
                 username=self.config.trunk_username,
                 password=self.config.trunk_password,
+                admission=await self._admission(),
             ),
             on_invite=self._invite,
         )
         await self.ua.start()
+
+    async def _admission(self) -> Admission:
+        """Who may call us: the trunk's networks, or a caller with the inbound credentials."""
+        config = self.config
+        digest = None
+        if config.inbound_username is not None and config.inbound_password is not None:
+            credentials = {config.inbound_username: config.inbound_password}
+            digest = DigestServer(config.sip_realm, credentials.get, "SHA-256", "MD5")
+        return Admission(
+            config.trunk_networks or await self._trunk_addresses(),
+            digest=digest,
+            drop_untrusted=config.sip_untrusted == "drop",
+        )
+
+    async def _trunk_addresses(self) -> list[str]:
+        """The addresses the trunk's host resolves to now, at start (none without a trunk)."""
+        if self.config.trunk is None:
+            return []
+        host = SipUri.parse(f"sip:{self.config.trunk}").host
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError as error:
+            log.error("cannot resolve the trunk %s (%s): only callers with credentials get in", host, error)
+            return []
+        return sorted({info[4][0] for info in infos})
 
     @property
     def sip_address(self) -> tuple[str, int]:
