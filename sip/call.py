@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sip import session_timer
-from sip.dialog import Dialog
-from sip.message import SipRequest, SipResponse, new_tag, response_to
-from sip.sdp import NotAcceptable, SessionDescription
+from sip.dialog import Dialog, remote_target
+from sip.message import SipParseError, SipRequest, SipResponse, new_tag, response_to
+from sip.sdp import NotAcceptable, SdpError, SessionDescription
 from sip.transaction import ClientTransaction, InviteServerTransaction, ServerTransaction, sibling_request
 
 if TYPE_CHECKING:
@@ -55,6 +55,34 @@ class CallError(Exception):
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
+
+
+def read_offer(request: SipRequest) -> SessionDescription | None:
+    """The SDP offer an INVITE carries, None when it has no body (the offer then goes in our 2xx).
+
+    Raises ``SipParseError``: 415 for a body that is not SDP (RFC 3261 8.2.3; the response names what
+    we accept), 400 with the reason for SDP we cannot read. SDP we can read but not use is the media
+    layer's to refuse (488).
+    """
+    if not request.body:
+        return None
+    if request.content_type not in (None, SDP):
+        raise SipParseError(f"a body of type {request.content_type}, not {SDP}", status=415)
+    try:
+        return SessionDescription.parse(request.body)
+    except SdpError as error:
+        raise SipParseError(f"bad SDP: {error}") from None
+
+
+def refusal(ua: UserAgent, request: SipRequest, error: SipParseError, to_tag: str) -> SipResponse:
+    """The final response to a request we cannot use: ``error.status`` with what is wrong as its reason
+    phrase (one line, bounded), and for 415 the Accept header RFC 3261 21.4.13 asks for."""
+    reason = " ".join(str(error).split())[:120] or None
+    response = response_to(request, error.status, reason, to_tag=to_tag)
+    if error.status == 415:
+        response.headers.add("Accept", SDP)
+    ua.decorate(response)
+    return response
 
 
 class Call:
@@ -166,7 +194,13 @@ class Call:
     def _acknowledge(self, invite: SipRequest, response: SipResponse) -> None:
         """RFC 3261 13.2.2.4: ACK a 2xx ourselves, end to end, with the INVITE's CSeq number."""
         assert self.dialog is not None
-        self.dialog.refresh_target(response)
+        try:
+            self.dialog.refresh_target(remote_target(response))
+        except SipParseError as error:
+            # The 2xx still needs its ACK; it goes to the target we had.
+            log.warning(
+                "call %s: %s in the %d; the remote target stays", self.call_id, error, response.status
+            )
         ack = self._in_dialog("ACK", cseq=invite.cseq[0])
         self._last_ack = ack
         self.ua.transactions.send_stateless(ack, self.dialog.next_hop())
@@ -221,7 +255,19 @@ class Call:
             self._incoming_reinvite = None
 
     async def _on_reinvite(self, request: SipRequest, transaction: InviteServerTransaction) -> None:
-        """RFC 3261 14.2, with glare (491) and RFC 4028 refreshes that leave the media alone."""
+        """RFC 3261 14.2, with glare (491) and RFC 4028 refreshes that leave the media alone.
+
+        Every re-INVITE gets a final response; one we cannot use (400, 415, 422, 488, 491, 500) leaves
+        the call as it was (RFC 3261 14.2: "the UAS MUST ensure that the session description
+        [and target] ... are unchanged").
+        """
+        try:
+            await self._answer_reinvite(request, transaction)
+        finally:
+            if not transaction.answered:  # a bug on the way (the task logs it): still end the transaction
+                transaction.respond(self._response(request, 500))
+
+    async def _answer_reinvite(self, request: SipRequest, transaction: InviteServerTransaction) -> None:
         if self._reinvite_pending:
             transaction.respond(self._response(request, 491))
             return
@@ -229,6 +275,14 @@ class Call:
             response = self._response(request, 500)
             response.headers.add("Retry-After", str(random.randint(0, 10)))
             transaction.respond(response)
+            return
+        assert self.dialog is not None
+        try:
+            target = remote_target(request)
+            offer = read_offer(request)
+        except SipParseError as error:
+            log.info("call %s: re-INVITE refused: %s", self.call_id, error)
+            transaction.respond(refusal(self.ua, request, error, self.dialog.local_tag))
             return
         try:
             timer = session_timer.negotiate_as_uas(request, self.ua.config.min_se)
@@ -238,13 +292,12 @@ class Call:
             transaction.respond(response)
             return
         try:
-            answer = await self._answer_reoffer(request)
+            answer = await self._answer_reoffer(offer)
         except NotAcceptable as error:
             log.info("call %s: re-INVITE refused: %s", self.call_id, error)
             transaction.respond(self._response(request, 488))
             return
-        assert self.dialog is not None
-        self.dialog.refresh_target(request)
+        self.dialog.refresh_target(target)
         response = self._response(request, 200, body=bytes(answer))
         if timer is not None:
             session_timer.add_response_headers(response.headers, timer, request)
@@ -253,12 +306,11 @@ class Call:
         transaction.on_no_ack = lambda: self.spawn(self.hangup())
         transaction.respond(response)
 
-    async def _answer_reoffer(self, request: SipRequest) -> SessionDescription:
-        if not request.body:
+    async def _answer_reoffer(self, offer: SessionDescription | None) -> SessionDescription:
+        if offer is None:
             # An offerless re-INVITE: our current SDP is the offer in the 2xx (RFC 3261 14.2).
             assert self.local_sdp is not None
             return self.local_sdp
-        offer = SessionDescription.parse(request.body)
         if self.remote_sdp is not None and offer.origin == self.remote_sdp.origin and self.local_sdp:
             # Same o= line, same version: a session refresh (RFC 4028) - the media stays untouched.
             log.info("call %s: session refreshed by the peer", self.call_id)
@@ -442,9 +494,24 @@ class IncomingCall(Call):
         self.request = request
         self.transaction = transaction
         self.call_id = request.call_id
-        self.remote_sdp = SessionDescription.parse(request.body) if request.body else None
+        # SipParseError for an INVITE that cannot start a call: see ``offered``.
+        self.remote_sdp = read_offer(request)
         self.dialog = Dialog.from_uas(request, new_tag(), transport)
         self._acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    def offered(
+        cls, ua: UserAgent, request: SipRequest, transaction: InviteServerTransaction, transport: str
+    ) -> IncomingCall | None:
+        """The call an INVITE offers; None when the INVITE cannot start one (a body that is not SDP,
+        SDP we cannot read, a Contact or Record-Route we could not send to), which is then answered
+        here with the reason, ending its transaction."""
+        try:
+            return cls(ua, request, transaction, transport)
+        except SipParseError as error:
+            log.info("call %s: INVITE refused: %s %s", request.call_id, error.status, error)
+            transaction.respond(refusal(ua, request, error, new_tag()))
+            return None
 
     @property
     def caller(self) -> str:
@@ -460,10 +527,14 @@ class IncomingCall(Call):
             self.transaction.respond(self._response(self.request, 180))
             self._enter(CallState.EARLY)
 
-    def reject(self, status: int = 486) -> None:
+    def reject(self, status: int = 486, *, retry_after: int | None = None) -> None:
+        """Refuse the call; ``retry_after`` (seconds) says when to try again (RFC 3261 20.33, e.g. 503)."""
         if self.state in (CallState.CALLING, CallState.EARLY):
             self.final_status = status
-            self.transaction.respond(self._response(self.request, status))
+            response = self._response(self.request, status)
+            if retry_after is not None:
+                response.headers.add("Retry-After", str(retry_after))
+            self.transaction.respond(response)
             self._end(Hangup("rejected", status))
 
     async def accept(self, answer: SessionDescription, ack_timeout: float | None = None) -> None:

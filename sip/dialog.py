@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
-from sip.message import Address, Headers, SipRequest, SipResponse, SipUri, new_branch
+from sip.message import Address, Headers, SipParseError, SipRequest, SipResponse, SipUri, new_branch
 from sip.transport import Peer
+
+log = logging.getLogger("sip.dialog")
 
 #: RFC 3261 8.1.1.6
 MAX_FORWARDS = "70"
@@ -19,6 +22,42 @@ def peer_for_uri(uri: SipUri, default_transport: str = "UDP") -> Peer:
     port = uri.port or (5061 if transport == "TLS" else 5060)
     host = uri.host.strip("[]")
     return Peer(transport, host, port)
+
+
+def remote_target(message: SipRequest | SipResponse) -> SipUri | None:
+    """The remote target a message's Contact names (RFC 3261 12.1, 12.2), None when it has no Contact.
+
+    Raises ``SipParseError`` (answered 400 to a request) when the Contact cannot serve as a target:
+    more than one (RFC 3261 12.1.1: exactly one SIP or SIPS URI), '*', another scheme (tel:), a
+    malformed address, or port 0.
+    """
+    values = message.headers.get_all("Contact")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise SipParseError("bad Contact: a dialog has one remote target, not a list")
+    try:
+        uri = Address.parse(values[0]).uri
+    except SipParseError as error:
+        raise SipParseError(f"bad Contact: {error}") from None
+    if uri.port == 0:
+        raise SipParseError("bad Contact: port 0")
+    return uri
+
+
+def route_set(values: list[str]) -> list[str]:
+    """Record-Route values as a route set, each checked to be a SIP URI we can route to (RFC 3261 12.1).
+
+    Raises ``SipParseError`` for one that is not: in-dialog requests could not be sent.
+    """
+    for value in values:
+        try:
+            uri = Address.parse(value).uri
+        except SipParseError as error:
+            raise SipParseError(f"bad Record-Route: {error}") from None
+        if uri.port == 0:
+            raise SipParseError("bad Record-Route: port 0")
+    return list(values)
 
 
 @dataclass
@@ -42,33 +81,44 @@ class Dialog:
 
     @classmethod
     def from_uac(cls, request: SipRequest, response: SipResponse, transport: str = "UDP") -> Dialog:
-        """RFC 3261 12.1.2: the caller's dialog, from its INVITE and the 2xx (or 1xx with a tag)."""
-        contact = response.headers.get_all("Contact")
+        """RFC 3261 12.1.2: the caller's dialog, from its INVITE and the 2xx (or 1xx with a tag).
+
+        The 2xx has to be taken (and ACKed) even when its Contact or Record-Route is unusable: we
+        then send in-dialog requests straight to the Request-URI, and say so in the log.
+        """
         remote = response.to_address
+        try:
+            target = remote_target(response) or request.uri
+            routes = route_set(list(reversed(response.headers.get_all("Record-Route"))))
+        except SipParseError as error:
+            log.warning(
+                "call %s: %s in the %d; using the Request-URI", request.call_id, error, response.status
+            )
+            target, routes = request.uri, []
         return cls(
             call_id=request.call_id,
             local_tag=request.from_address.tag or "",
             remote_tag=remote.tag or "",
             local_address=request.from_address,
             remote_address=remote,
-            remote_target=Address.parse(contact[0]).uri if contact else request.uri,
-            route_set=list(reversed(response.headers.get_all("Record-Route"))),
+            remote_target=target,
+            route_set=routes,
             local_seq=request.cseq[0],
             transport=transport,
         )
 
     @classmethod
     def from_uas(cls, request: SipRequest, local_tag: str, transport: str = "UDP") -> Dialog:
-        """RFC 3261 12.1.1: the callee's dialog, from the INVITE it answers."""
-        contact = request.headers.get_all("Contact")
+        """RFC 3261 12.1.1: the callee's dialog, from the INVITE it answers. Raises ``SipParseError``
+        (answer 400) for a Contact or Record-Route we could not send requests to."""
         return cls(
             call_id=request.call_id,
             local_tag=local_tag,
             remote_tag=request.from_address.tag or "",
             local_address=request.to_address.with_tag(local_tag),
             remote_address=request.from_address,
-            remote_target=Address.parse(contact[0]).uri if contact else request.uri,
-            route_set=list(request.headers.get_all("Record-Route")),
+            remote_target=remote_target(request) or request.uri,
+            route_set=route_set(request.headers.get_all("Record-Route")),
             remote_seq=request.cseq[0],
             transport=transport,
         )
@@ -124,8 +174,8 @@ class Dialog:
         self.remote_seq = number
         return True
 
-    def refresh_target(self, message: SipRequest | SipResponse) -> None:
-        """Target refresh (RFC 3261 12.2): a re-INVITE or its 2xx may carry a new Contact."""
-        contact = message.headers.get_all("Contact")
-        if contact:
-            self.remote_target = Address.parse(contact[0]).uri
+    def refresh_target(self, target: SipUri | None) -> None:
+        """Target refresh (RFC 3261 12.2): a re-INVITE or its 2xx may carry a new Contact, read
+        (and checked) with ``remote_target``; None (no Contact) keeps the target."""
+        if target is not None:
+            self.remote_target = target

@@ -265,6 +265,11 @@ class ServerTransaction(Transaction):
         log.info("%s %s: cannot send response: %s", self.branch, self.request.method, error)
         self._enter(State.TERMINATED)
 
+    @property
+    def answered(self) -> bool:
+        """A final response has been sent."""
+        return self.last_response is not None and self.last_response.status >= 200
+
     def respond(self, response: SipResponse) -> None:
         raise NotImplementedError
 
@@ -409,7 +414,17 @@ class TransactionLayer:
             self, message, peer
         )
         self._servers[key] = server
-        self.on_request(message, peer, server)
+        try:
+            self.on_request(message, peer, server)
+        except Exception:
+            # A bug in the UA must still answer the request, or its transaction would never end.
+            log.exception("%s %s: the request handler failed", server.branch, message.method)
+            if not server.answered:
+                server.respond(response_to(message, 500))
+
+    def __len__(self) -> int:
+        """How many transactions are alive (each ends by itself, through its timers)."""
+        return len(self._clients) + len(self._servers)
 
     # -- for the UA -------------------------------------------------------------------------------
     def request(

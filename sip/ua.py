@@ -295,7 +295,9 @@ class UserAgent:
         if self.on_invite is None:
             transaction.respond(self._response(request, 480))
             return
-        call = IncomingCall(self, request, transaction, peer.transport)
+        call = IncomingCall.offered(self, request, transaction, peer.transport)
+        if call is None:
+            return  # refused (400, 415) with the reason
         assert call.dialog is not None
         self._remember_dialog(call.dialog, call)
         branch = transaction.branch
