@@ -118,7 +118,7 @@ async def through_asterisk(
     try:
         upload = gateway.save_file("b", "page.tif", document.read_bytes())
         before, wall = cpu_seconds(pid), time.perf_counter()
-        faxes = gateway.submit(
+        faxes = await gateway.submit(
             "b", NewFax(["+15550100"], [f"+1555030{n:02d}" for n in range(count)], [upload.id])
         )
         while any(gateway.store.get_fax(f.id).status in ("queued", "processing", "sending") for f in faxes):

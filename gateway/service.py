@@ -21,6 +21,7 @@ from gateway.documents.errors import ConversionError
 from gateway.engines.base import Engine
 from gateway.engines.native import NativeEngine
 from gateway.jobs import status as st
+from gateway.jobs.destinations import DestinationRefused, dialable
 from gateway.jobs.events import EventBus
 from gateway.jobs.inbound import InboundJobs
 from gateway.jobs.outbound import OutboundJobs
@@ -145,13 +146,14 @@ class Gateway:
         record = FileRecord(file_id, tenant_id, name, kind.value, len(data), str(path), time.time())
         return self.store.add_file(record)
 
-    def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
+    async def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
         """One fax per destination, queued (or scheduled for ``send_at``).
 
-        Raises ``Refused`` for a ``from`` number that is not the tenant's (``Config.owner``), ``NotFound`` for
-        a file or fax it does not have.
+        Raises ``Refused`` for a ``from`` number that is not the tenant's (``Config.owner``) or a destination
+        it may not dial (``gateway.jobs.destinations``), ``NotFound`` for a file or fax it does not have.
         """
         self.check_senders(tenant_id, request.from_numbers)
+        await self.check_destinations(tenant_id, request.to)
         for file_id in request.file_ids:
             if self.store.get_file(tenant_id, file_id) is None:
                 raise NotFound(f"file {file_id} not found")
@@ -199,6 +201,14 @@ class Gateway:
         for number in numbers:
             if number != NO_NUMBER and self.config.owner(number) != tenant_id:
                 raise Refused("from", f"{number} is not one of your numbers", forbidden=True)
+
+    async def check_destinations(self, tenant_id: str, destinations: Sequence[str]) -> None:
+        """Every destination is a number (through the trunk) or a SIP URI the tenant may dial."""
+        for destination in destinations:
+            try:
+                await dialable(self.config, tenant_id, destination)
+            except DestinationRefused as error:
+                raise Refused("to", str(error), forbidden=error.forbidden) from None
 
     @property
     def telnyx_public_key(self) -> str:

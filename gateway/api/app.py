@@ -142,7 +142,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.post("/v1/faxes", status_code=201, response_model=SendFaxResponse, response_model_exclude_none=True)
     async def send(key: Editor, body: SendFaxRequest) -> SendFaxResponse:
-        faxes = submit_request(gateway, key.tenant_id, body)
+        faxes = await submit_request(gateway, key.tenant_id, body)
         return SendFaxResponse(ids={fax.to_number: fax.id for fax in faxes} if body.return_ids else None)
 
     @app.get("/v1/faxes/{fax_id}", response_model=FaxObject, response_model_by_alias=True)

@@ -19,7 +19,7 @@ def save_upload(gateway: Gateway, tenant_id: str, name: str | None, data: bytes)
         raise ApiError.unsupported_media_type(f"{error.code}: {error.message}") from None
 
 
-def submit_request(gateway: Gateway, tenant_id: str, body: SendFaxRequest) -> list[FaxRecord]:
+async def submit_request(gateway: Gateway, tenant_id: str, body: SendFaxRequest) -> list[FaxRecord]:
     """Check the files (theirs, 150 MB in all) and queue one fax per destination."""
     total = 0
     for file_id in body.files:
@@ -42,7 +42,7 @@ def submit_request(gateway: Gateway, tenant_id: str, body: SendFaxRequest) -> li
         from_fax_id=body.from_fax.fax_id if body.from_fax else None,
     )
     try:
-        return gateway.submit(tenant_id, request)
+        return await gateway.submit(tenant_id, request)
     except NotFound as error:
         raise ApiError.not_found("resource", str(error)) from None
     except Refused as error:

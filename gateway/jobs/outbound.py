@@ -19,6 +19,7 @@ from gateway.config import Config
 from gateway.documents import ConversionError, CoverPage, convert
 from gateway.engines.base import CallResult, Engine, OutboundCall, PageTransferred
 from gateway.jobs import status as st
+from gateway.jobs.destinations import DestinationRefused, dialable
 from gateway.jobs.events import EventBus
 from gateway.store import AttemptRecord, FaxRecord, Store
 from sip.fax import Resolution
@@ -135,12 +136,19 @@ class OutboundJobs:
             if fax.document is None and not await self._process(fax):
                 return
             fax = self.store.get_fax(fax.id) or fax
+            try:  # checked again at every attempt: the policy or the name's addresses may have changed
+                destination = await dialable(self.config, fax.tenant_id, fax.to_number)
+            except DestinationRefused as error:
+                self._finish(
+                    fax, "failed_destination_not_supported", "failed_destination_not_supported", str(error)
+                )
+                return
             attempt = fax.attempts_made + 1
             self.store.update_fax(fax.id, status=st.SENDING, from_number=number, attempts_made=attempt)
             self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
             fax = self.store.get_fax(fax.id) or fax
             self.events.publish(fax, "sending.started", {"attempt": attempt, "first_page": fax.first_page})
-            call = OutboundCall(fax.id, number, fax.to_number, Path(fax.document or ""), fax.first_page)
+            call = OutboundCall(fax.id, number, destination, Path(fax.document or ""), fax.first_page)
             result = await self.engine.send(call, lambda page: self._page_sent(fax, page))
             self._settle(fax, attempt, result)
         except asyncio.CancelledError:

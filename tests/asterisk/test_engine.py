@@ -109,7 +109,7 @@ async def send_one(config: Config, document: Path) -> tuple[Gateway, str]:
     gateway = Gateway(config)
     await gateway.start()
     upload = gateway.save_file("acme", document.name, document.read_bytes())
-    (fax,) = gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
+    (fax,) = await gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
     return gateway, fax.id
 
 

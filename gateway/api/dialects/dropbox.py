@@ -442,7 +442,7 @@ def router(gateway: Gateway) -> APIRouter:
                 raise _bad(f"{name}: {error.message}") from None
         original = ", ".join(name for name, _ in files)
         try:
-            [fax] = gateway.submit(
+            [fax] = await gateway.submit(
                 key.tenant_id,
                 NewFax(from_numbers=[sender], to=[recipient], file_ids=file_ids, cover_page=cover),
             )

@@ -277,7 +277,7 @@ def router(gateway: Gateway) -> APIRouter:
         tenant_id = tenant(key, user_id)
         if body.from_fax is not None and body.from_fax.user_id not in ("self", tenant_id):
             raise ApiError.not_found("account", body.from_fax.user_id)
-        faxes = submit_request(gateway, tenant_id, body)
+        faxes = await submit_request(gateway, tenant_id, body)
         return {"ids": {fax.to_number: fax.id for fax in faxes}} if body.return_ids else {}
 
     @api.get("/outbox")

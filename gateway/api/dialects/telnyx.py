@@ -21,6 +21,10 @@ Routes, as the SDK calls them:
   ``contents`` argument, so multipart is for other clients). -> 202 ``{"data": <Fax>}``. A ``media_url``
   whose host is or resolves to an internal address (loopback, private, link-local, ...) is refused, 422
   ``file_download_failed``, unless the config's ``url_fetch_allow`` has it (see gateway.documents.fetch).
+  ``from`` must be one of the tenant's numbers (403 otherwise). ``to`` is a number, dialled through the
+  trunk, or - only for a tenant with ``sip_uri_destinations`` (403 otherwise) - a ``sip:`` URI whose host
+  the ``url_fetch_*`` policy allows (422 otherwise), dialled at the address checked
+  (``gateway.jobs.destinations``).
 * ``GET /faxes/{id}`` -> ``{"data": <Fax>}``; ``DELETE /faxes/{id}`` -> 204 (422 while its call is up).
 * ``GET /faxes?page[size]=&page[number]=&filter[direction][eq]=&filter[from][eq]=&filter[to][eq]=
   &filter[created_at][gte|gt|lte|lt]=`` -> ``{"data": [...], "meta": {page_number, page_size,
@@ -299,11 +303,13 @@ def router(gateway: Gateway) -> APIRouter:
                 f"Unsupported file format: {error.message}", pointer=pointer, code="file_format_invalid"
             ) from None
 
-    def vet(tenant_id: str, body: dict[str, Any]) -> None:
-        """The request's fields are valid and ``from`` is one of the tenant's numbers."""
+    async def vet(tenant_id: str, body: dict[str, Any]) -> None:
+        """The request's fields are valid, ``from`` is one of the tenant's numbers and ``to`` is a number or
+        a SIP URI the tenant may dial."""
         options = _options(body)
         try:
             gateway.check_senders(tenant_id, [options["from"]])
+            await gateway.check_destinations(tenant_id, [options["to"]])
         except Refused as error:
             raise refused(error) from None
 
@@ -327,7 +333,7 @@ def router(gateway: Gateway) -> APIRouter:
                     pointer="/contents",
                     code="file_size_limit_exceeded",
                 )
-            vet(tenant_id, body)  # refuse a bad request before keeping its file
+            await vet(tenant_id, body)  # refuse a bad request before keeping its file
             return body, save(tenant_id, contents.filename or "contents", data, "/contents")
         try:
             body = json.loads(await request.body())
@@ -340,7 +346,7 @@ def router(gateway: Gateway) -> APIRouter:
             raise TelnyxError("media_url and media_name can't be submitted together.", pointer="/media_url")
         if not media_url and not media_name:
             raise TelnyxError("One of media_url, media_name or contents is required.", pointer="/media_url")
-        vet(tenant_id, body)  # before media_url is fetched
+        await vet(tenant_id, body)  # before media_url is fetched
         if media_name:
             if _boolean(body, "store_media", False):
                 raise TelnyxError("store_media does not support media_name.", pointer="/store_media")
@@ -369,7 +375,7 @@ def router(gateway: Gateway) -> APIRouter:
             webhook_format="telnyx",
         )
         try:
-            (fax,) = gateway.submit(key.tenant_id, new)
+            (fax,) = await gateway.submit(key.tenant_id, new)
         except NotFound as error:
             return TelnyxError(str(error), pointer="/media_name").response()
         except Refused as error:
