@@ -58,6 +58,9 @@ class FaxCallOptions:
     paced: bool = True
     #: Pause between the answer and our T.38 re-INVITE (lets the peer's media settle).
     t38_offer_delay: float = 0.2
+    #: Send media to where the peer's media comes from, not to its SDP address (a peer behind NAT):
+    #: once, early in the call (see ``sip.media``). Off: media only to and from the SDP address.
+    media_latch: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,8 @@ class FaxMedia:
         self.udptl: UdptlEndpoint
 
     async def open(self) -> None:
-        self.rtp = await RtpEndpoint.open(self.host)
-        self.udptl = await UdptlEndpoint.open(self.host, self._ifp_received)
+        self.rtp = await RtpEndpoint.open(self.host, latch=self.options.media_latch)
+        self.udptl = await UdptlEndpoint.open(self.host, self._ifp_received, latch=self.options.media_latch)
 
     def close(self) -> None:
         if self._tick_handle is not None:

@@ -1,14 +1,16 @@
 """Media sockets for fax calls: RTP (G.711) and UDPTL (T.38), and the one 20 ms ticker they share.
 
 Fax-safe choices: no VAD, no comfort noise, no packet-loss concealment; a fixed small jitter
-buffer that reorders; symmetric RTP/UDPTL (we answer to where packets really come from, which is
-what gets a call through a NAT).
+buffer that reorders. Media goes to, and is taken only from, the address the peer's SDP names;
+latching onto where a peer behind NAT really sends from is an option, once, early in the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 
 from sip.rtp import Gap, JitterBuffer, RtpError, RtpPacket, RtpStream
@@ -18,6 +20,23 @@ log = logging.getLogger("sip.media")
 
 #: 20 ms: one G.711 packet, one SpanDSP block, one T.38 timer step.
 TICK = 0.020
+#: With latching: how long after learning the peer's address its first datagram may still move our
+#: media to another source. A peer sends as soon as the call is answered; later, latching would only
+#: serve whoever injects packets.
+LATCH_WINDOW = 5.0
+
+#: An IP address and port as media sources are compared (see ``media_address``).
+MediaAddress = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
+
+
+def media_address(host: str, port: int) -> MediaAddress:
+    """An IP literal and a port in the form sources are compared in: an IPv4-mapped IPv6 address (how a
+    dual-stack socket sees an IPv4 peer) becomes that IPv4 address. ValueError if ``host`` is no IP literal.
+    """
+    ip = ipaddress.ip_address(host)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped, port
+    return ip, port
 
 
 class Ticker:
@@ -70,12 +89,34 @@ class Ticker:
 
 
 class _Endpoint(asyncio.DatagramProtocol):
-    """A UDP media socket that latches onto the address the peer really sends from."""
+    """A UDP media socket that exchanges media with the one peer the SDP names, and no one else.
 
-    def __init__(self) -> None:
+    RFC 3264 5: the c= address and m= port of the remote SDP are where the peer wants media; they are
+    also the only source we take media from. Anyone who can reach the port could otherwise feed the
+    fax modem (and, with latching, steal the call's media). Datagrams that come before the SDP named
+    the peer, or from elsewhere, are dropped and counted in ``foreign_in``.
+
+    ``latch`` is for a peer behind NAT, whose media comes from an address its SDP does not know
+    (RFC 7362 "latching"): the first valid datagram within ``LATCH_WINDOW`` of learning the peer moves
+    our media to its source, from the SDP address as well as from anywhere else. After that first
+    accepted datagram the source is established and nothing moves it again (RFC 7362's security
+    considerations: whoever sends first wins a latch, so the window is short and latching happens once).
+    """
+
+    kind: str = "media"
+
+    def __init__(self, *, latch: bool = False) -> None:
         self.transport: asyncio.DatagramTransport | None = None
-        self.remote: tuple[str, int] | None = None
-        self.latched = False
+        self.latch = latch
+        #: Where we send, and the one source we accept; None until the SDP's address is known.
+        self.remote: MediaAddress | None = None
+        #: A datagram from ``remote`` has been accepted: the source is fixed for the rest of the call.
+        self.established = False
+        self.foreign_in = 0
+        self._sdp: tuple[str, int] | None = None  # the address as the SDP wrote it
+        self._send_to: tuple[str, int] | None = None  # ``remote`` as this socket's family spells it
+        self._latch_until = 0.0  # loop time until which a datagram from elsewhere may latch
+        self._resolving: asyncio.Task | None = None
 
     @classmethod
     async def open(cls, host: str, *args, **kwargs):
@@ -88,29 +129,104 @@ class _Endpoint(asyncio.DatagramProtocol):
         assert self.transport is not None
         return self.transport.get_extra_info("sockname")[1]
 
+    @property
+    def _family(self) -> int:
+        assert self.transport is not None
+        return self.transport.get_extra_info("socket").family
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def _latch(self, addr: tuple) -> None:
-        # Symmetric media: the first packet tells where the peer (or its NAT) really is.
-        if not self.latched:
-            if self.remote != addr[:2]:
-                log.debug("media latched to %s:%s (SDP said %s)", addr[0], addr[1], self.remote)
-            self.remote = addr[:2]
-            self.latched = True
-
     def set_remote(self, host: str, port: int) -> None:
-        self.remote = (host, port)
-        self.latched = False
+        """The peer's media address from an SDP offer or answer (a host name is resolved once).
+
+        The same address again (a session refresh, a switch back from T.38) changes nothing: an
+        established source stays, and latching does not start over.
+        """
+        if (host, port) == self._sdp:
+            return
+        self._sdp = (host, port)
+        self._use(None)
+        if self._resolving is not None:
+            self._resolving.cancel()
+            self._resolving = None
+        if port == 0:
+            return  # RFC 3264 6: a port of zero rejects (or removes) the stream
+        try:
+            address = media_address(host, port)
+        except ValueError:
+            self._resolving = asyncio.get_running_loop().create_task(self._resolve(host, port))
+            return
+        self._use(address)
+
+    async def _resolve(self, host: str, port: int) -> None:
+        # A dual-stack (IPv6) socket reaches IPv4 peers too; an IPv4 socket only them.
+        family = socket.AF_INET if self._family == socket.AF_INET else socket.AF_UNSPEC
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, family=family, type=socket.SOCK_DGRAM
+            )
+        except OSError as error:
+            log.warning("%s peer %s does not resolve (%s): no media", self.kind, host, error)
+            return
+        self._use(media_address(infos[0][4][0], port))
+
+    def _use(self, address: MediaAddress | None) -> None:
+        self.remote = address
+        self.established = False
+        self._send_to = None
+        if address is None:
+            return
+        ip, port = address
+        if ip.is_unspecified:
+            self.remote = None  # c=0.0.0.0: the old way of putting a stream on hold (RFC 3264 8.4)
+            return
+        self._latch_until = asyncio.get_running_loop().time() + LATCH_WINDOW if self.latch else 0.0
+        if self._family == socket.AF_INET6 and ip.version == 4:
+            self._send_to = (f"::ffff:{ip}", port)
+        elif self._family == socket.AF_INET and ip.version == 6:
+            log.warning("%s peer %s is IPv6 but our media socket is IPv4: no media", self.kind, ip)
+        else:
+            self._send_to = (str(ip), port)
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if self.remote is None:
+            return  # before the SDP named the peer: from no one we know
+        source = media_address(addr[0], addr[1])
+        if source == self.remote:
+            if self._handle(data):
+                self.established = True
+            return
+        may_latch = not self.established and asyncio.get_running_loop().time() < self._latch_until
+        if may_latch and self._handle(data):
+            log.info("%s latched to %s:%s (the SDP said %s:%s)", self.kind, *source, *self.remote)
+            self._use(source)
+            self.established = True
+            return
+        if not self.foreign_in:
+            log.info(
+                "%s from %s:%s dropped: only %s:%s may send it%s",
+                self.kind,
+                *source,
+                *self.remote,
+                "" if self.latch else " (a peer behind NAT needs latching)",
+            )
+        self.foreign_in += 1
+
+    def _handle(self, data: bytes) -> bool:
+        """Take one datagram from the peer; False when it is not valid media of this stream."""
+        raise NotImplementedError
 
     def _sendto(self, data: bytes) -> None:
-        if self.transport is not None and self.remote is not None and not self.transport.is_closing():
-            self.transport.sendto(data, self.remote)
+        if self.transport is not None and self._send_to is not None and not self.transport.is_closing():
+            self.transport.sendto(data, self._send_to)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("media socket error: %s", exc)
 
     def close(self) -> None:
+        if self._resolving is not None:
+            self._resolving.cancel()
         if self.transport is not None:
             self.transport.close()
 
@@ -118,8 +234,10 @@ class _Endpoint(asyncio.DatagramProtocol):
 class RtpEndpoint(_Endpoint):
     """G.711 in and out: packets go into a jitter buffer, the ticker takes one frame per tick."""
 
-    def __init__(self, payload_type: int = 0, jitter_depth: int = 3) -> None:
-        super().__init__()
+    kind = "RTP"
+
+    def __init__(self, payload_type: int = 0, jitter_depth: int = 3, *, latch: bool = False) -> None:
+        super().__init__(latch=latch)
         self.stream = RtpStream(payload_type)
         self.jitter = JitterBuffer(jitter_depth)
         self.payload_type = payload_type
@@ -132,16 +250,16 @@ class RtpEndpoint(_Endpoint):
         self.accepted_types = {payload_type}
         self.stream = RtpStream(payload_type)
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def _handle(self, data: bytes) -> bool:
         try:
             packet = RtpPacket.parse(data)
         except RtpError:
-            return
+            return False
         if packet.payload_type not in self.accepted_types:
-            return  # telephone-event, comfort noise...: nothing a fax modem should hear
-        self._latch(addr)
+            return False  # telephone-event, comfort noise...: nothing a fax modem should hear
         self.packets_in += 1
         self.jitter.push(packet)
+        return True
 
     def next_frame(self) -> bytes | Gap | None:
         return self.jitter.pop()
@@ -154,10 +272,17 @@ class RtpEndpoint(_Endpoint):
 class UdptlEndpoint(_Endpoint):
     """T.38 IFP packets in and out over UDPTL with redundancy."""
 
+    kind = "UDPTL"
+
     def __init__(
-        self, on_ifp: Callable[[int, bytes], None], redundancy: int = 3, max_datagram: int = 400
+        self,
+        on_ifp: Callable[[int, bytes], None],
+        redundancy: int = 3,
+        max_datagram: int = 400,
+        *,
+        latch: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(latch=latch)
         self.on_ifp = on_ifp
         self.sender = UdptlSender(redundancy=redundancy, max_datagram=max_datagram)
         self.receiver = UdptlReceiver()
@@ -169,15 +294,15 @@ class UdptlEndpoint(_Endpoint):
         if max_datagram:
             self.sender.max_datagram = max_datagram
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def _handle(self, data: bytes) -> bool:
         try:
             delivered = self.receiver.receive(data)
         except UdptlError:
-            return
-        self._latch(addr)
+            return False
         self.datagrams_in += 1
         for sequence, ifp in delivered:
             self.on_ifp(sequence, ifp)
+        return True
 
     def send(self, ifp: bytes, repeat: int = 1) -> None:
         datagram = self.sender.packet(ifp)

@@ -102,13 +102,18 @@ def add_call_options(parser: argparse.ArgumentParser) -> None:
         help="send T.38 as fast as possible: only toward another faxgw, never a real peer",
     )
     parser.add_argument(
+        "--latch",
+        action="store_true",
+        help="send media to where the peer's media comes from (a peer behind NAT), not to its SDP address",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object per fax instead of progress"
     )
 
 
 def call_options(args: argparse.Namespace) -> FaxCallOptions:
     fax = FaxOptions(ident=args.ident, header=args.header, ecm=args.ecm, max_bit_rate=args.max_rate)
-    return FaxCallOptions(t38=T38Policy(args.t38), fax=fax, paced=not args.unpaced)
+    return FaxCallOptions(t38=T38Policy(args.t38), fax=fax, paced=not args.unpaced, media_latch=args.latch)
 
 
 def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:

@@ -45,7 +45,12 @@ class NativeEngine:
 
     def _options(self, ident: str) -> FaxCallOptions:
         fax = FaxOptions(ident=ident[-20:], ecm=self.config.ecm)
-        return FaxCallOptions(t38=T38Policy(self.config.t38), fax=fax, paced=not self.config.unpaced_t38)
+        return FaxCallOptions(
+            t38=T38Policy(self.config.t38),
+            fax=fax,
+            paced=not self.config.unpaced_t38,
+            media_latch=self.config.media_latch,
+        )
 
     async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None:
         self._on_inbound, self._on_inbound_done = on_inbound, on_inbound_done
