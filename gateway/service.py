@@ -21,6 +21,7 @@ from gateway.documents.errors import ConversionError
 from gateway.engines.base import Engine
 from gateway.engines.native import NativeEngine
 from gateway.jobs import status as st
+from gateway.jobs.channels import Channels
 from gateway.jobs.destinations import DestinationRefused, dialable
 from gateway.jobs.events import EventBus
 from gateway.jobs.inbound import InboundJobs
@@ -100,8 +101,9 @@ class Gateway:
         )
         self.events = EventBus(self.store, self.webhooks)
         self.engine = engine or _engine(config)
-        self.outbound = OutboundJobs(config, self.store, self.engine, self.events)
-        self.inbound = InboundJobs(config, self.store, self.events)
+        self.channels = Channels(config.channels)  # inbound and outbound calls together
+        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels)
+        self.inbound = InboundJobs(config, self.store, self.events, self.channels)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:

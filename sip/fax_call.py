@@ -124,7 +124,13 @@ class FaxMedia:
 
     async def open(self) -> None:
         self.rtp = await RtpEndpoint.open(self.host, latch=self.options.media_latch)
-        self.udptl = await UdptlEndpoint.open(self.host, self._ifp_received, latch=self.options.media_latch)
+        try:
+            self.udptl = await UdptlEndpoint.open(
+                self.host, self._ifp_received, latch=self.options.media_latch
+            )
+        except BaseException:
+            self.rtp.close()  # out of descriptors or ports: keep no half of the pair
+            raise
 
     def close(self) -> None:
         if self._tick_handle is not None:

@@ -33,6 +33,7 @@ from gateway.engines.base import (
     OutboundCall,
     PageHandler,
     PageTransferred,
+    Refusal,
 )
 from sip.fax import Resolution, write_tiff_f
 
@@ -164,8 +165,10 @@ class AsteriskEngine:
             did=event.get("DID", ""), caller=event.get("Caller", ""), call_id=event.get("Uniqueid", "")
         )
         decision = await self._on_inbound(inbound)
-        if decision is None:
-            await self.link.action({"Action": "Hangup", "Channel": event.get("Channel", ""), "Cause": "1"})
+        if isinstance(decision, Refusal):
+            # Q.850 causes: 1 unallocated number (404), 34 no circuit/channel available (503).
+            cause = "34" if decision.status == 503 else "1"
+            await self.link.action({"Action": "Hangup", "Channel": event.get("Channel", ""), "Cause": cause})
             return
         document, on_page = decision
         asterisk_file = Path(event.get("File", ""))

@@ -52,16 +52,25 @@ PageHandler = Callable[[PageTransferred], None]
 
 @dataclass(frozen=True)
 class InboundCall:
-    """A fax call arriving for ``did``; ``receive`` answers it into ``document`` (or None: refuse)."""
+    """A fax call arriving for ``did``; the job layer decides whether and where it is received."""
 
     did: str
     caller: str
     call_id: str
 
 
-# Decides about an arriving call: where to write the fax and who hears about its pages, or None
-# to refuse it (the engine answers 404 at the SIP level).
-InboundDecision = tuple[Path, PageHandler] | None
+@dataclass(frozen=True)
+class Refusal:
+    """An arriving call the job layer turns away, with the SIP status the engine answers (RFC 3261 21):
+    404 for a number nobody serves, 503 with Retry-After (seconds) when every channel is busy."""
+
+    status: int
+    retry_after: int | None = None
+
+
+#: Decides about an arriving call: where to write the fax and who hears about its pages, or a Refusal.
+#: Once it has said where, the engine always reports the call's end (InboundDone), however it ends.
+InboundDecision = tuple[Path, PageHandler] | Refusal
 InboundHandler = Callable[[InboundCall], Awaitable[InboundDecision]]
 InboundDone = Callable[[InboundCall, CallResult], Awaitable[None]]
 

@@ -16,10 +16,11 @@ from gateway.engines.base import (
     OutboundCall,
     PageHandler,
     PageTransferred,
+    Refusal,
 )
-from sip.admission import Admission
+from sip.admission import Admission, RateLimit
 from sip.auth import DigestServer
-from sip.call import IncomingCall
+from sip.call import CallState, IncomingCall
 from sip.fax import FaxEvent, FaxOptions, PageDone
 from sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
 from sip.media import Ticker
@@ -27,6 +28,9 @@ from sip.message import SipUri
 from sip.ua import UaConfig, UserAgent
 
 log = logging.getLogger("gateway.engines.native")
+
+#: Retry-After (seconds) when a call fails for want of a resource of ours (file descriptors, ports).
+FAILED_RETRY_AFTER = 5
 
 
 def _result(outcome: FaxOutcome) -> CallResult:
@@ -77,6 +81,7 @@ class NativeEngine:
             config.trunk_networks or await self._trunk_addresses(),
             digest=digest,
             drop_untrusted=config.sip_untrusted == "drop",
+            rate=RateLimit(config.invite_rate, config.invite_burst),
         )
 
     async def _trunk_addresses(self) -> list[str]:
@@ -125,15 +130,33 @@ class NativeEngine:
     def _invite(self, call: IncomingCall) -> None:
         task = asyncio.ensure_future(self._answer(call))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._supervised)
+
+    def _supervised(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("inbound call task failed: %r", task.exception(), exc_info=task.exception())
 
     async def _answer(self, call: IncomingCall) -> None:
-        assert self._on_inbound is not None and self._on_inbound_done is not None
+        """Answer one INVITE, and report how the call ended, whatever goes wrong on the way."""
+        assert self._on_inbound_done is not None
         inbound = InboundCall(did=call.called, caller=call.caller, call_id=call.call_id)
+        try:
+            result = await self._receive(call, inbound)
+        except Exception as error:
+            # Out of file descriptors for the media sockets, the store failing, a bug: the INVITE still
+            # gets its final response and the fax, if one was started, is settled with the reason.
+            log.error("call %s: the gateway failed: %r", call.call_id, error)
+            result = self._failed(call, error)
+        if result is not None:
+            await self._on_inbound_done(inbound, result)
+
+    async def _receive(self, call: IncomingCall, inbound: InboundCall) -> CallResult | None:
+        assert self._on_inbound is not None
         decision = await self._on_inbound(inbound)
-        if decision is None:
-            call.reject(404)  # a DID we do not serve: refused at the SIP level
-            return
+        if isinstance(decision, Refusal):
+            call.reject(decision.status, retry_after=decision.retry_after)
+            return None
         document, on_page = decision
 
         def pages(event: FaxEvent) -> None:
@@ -143,7 +166,29 @@ class NativeEngine:
         outcome = await receive_fax(
             call, document, options=self._options(call.called), ticker=self.ticker, on_event=pages
         )
-        await self._on_inbound_done(inbound, _result(outcome))
+        return _result(outcome)
+
+    def _failed(self, call: IncomingCall, error: Exception) -> CallResult:
+        if call.state is CallState.ESTABLISHED:
+            call.spawn(call.hangup())
+        elif isinstance(error, OSError):  # e.g. EMFILE: a resource of ours ran out, try again later
+            call.reject(503, retry_after=FAILED_RETRY_AFTER)
+        else:
+            call.reject(500)
+        return CallResult(
+            status="failed",
+            sip_code=call.final_status,
+            hangup_cause="gateway_error",
+            t30_code=None,
+            t30_text=f"The gateway failed to take the call: {error}",
+            pages=0,
+            pages_expected=None,
+            t38=False,
+            bit_rate=None,
+            ecm=None,
+            remote_ident="",
+            call_id=call.call_id,
+        )
 
     async def close(self) -> None:
         if self.ua is not None:

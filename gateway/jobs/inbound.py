@@ -7,10 +7,11 @@ import logging
 import time
 from pathlib import Path
 
-from gateway.config import Config
+from gateway.config import Config, RouteConfig
 from gateway.documents import render_received
-from gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred
+from gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred, Refusal
 from gateway.jobs import status as st
+from gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
 from gateway.jobs.events import EventBus
 from gateway.store import FaxRecord, Store, new_id
 
@@ -18,18 +19,36 @@ log = logging.getLogger("gateway.inbound")
 
 
 class InboundJobs:
-    def __init__(self, config: Config, store: Store, events: EventBus) -> None:
+    def __init__(self, config: Config, store: Store, events: EventBus, channels: Channels) -> None:
         self.config = config
         self.store = store
         self.events = events
+        self.channels = channels
         self._faxes: dict[str, str] = {}  # call id -> fax id
 
     async def offer(self, call: InboundCall) -> InboundDecision:
-        """Accept a call for a DID we route (refused at the SIP level otherwise)."""
+        """Accept a call for a DID we route while a channel is free (refused at the SIP level otherwise)."""
         route = self.config.route(call.did)
         if route is None or self.store.get_tenant(route.tenant) is None:
             log.info("call %s to unknown DID %r refused", call.call_id, call.did)
-            return None
+            return Refusal(404)
+        if not self.channels.take():
+            log.warning(
+                "call %s to %s refused: all %d channels busy", call.call_id, call.did, self.channels.limit
+            )
+            return Refusal(503, BUSY_RETRY_AFTER)
+        try:
+            fax = self._new_fax(call, route)
+        except BaseException:
+            self.channels.release()
+            raise
+        # From here on the engine reports the call's end (done), however it ends: the channel comes back
+        # and the fax is settled there.
+        self._faxes[call.call_id] = fax.id
+        self.events.publish(fax, "receiving.started", {"call_id": call.call_id})
+        return Path(fax.document or ""), lambda page: self._page(fax, page)
+
+    def _new_fax(self, call: InboundCall, route: RouteConfig) -> FaxRecord:
         now = time.time()
         fax = FaxRecord(
             id=new_id("fx"),
@@ -46,10 +65,7 @@ class InboundJobs:
         directory = Path(route.storage or self.config.data_dir / "faxes") / fax.id
         directory.mkdir(parents=True, exist_ok=True)
         fax.document = str(directory / "received.tif")
-        self.store.add_fax(fax)
-        self._faxes[call.call_id] = fax.id
-        self.events.publish(fax, "receiving.started", {"call_id": call.call_id})
-        return Path(fax.document), lambda page: self._page(fax, page)
+        return self.store.add_fax(fax)
 
     def _page(self, fax: FaxRecord, page: PageTransferred) -> None:
         # The page is whole in the TIFF now: the API serves it from there at once.
@@ -59,16 +75,26 @@ class InboundJobs:
         )
 
     async def done(self, call: InboundCall, result: CallResult) -> None:
+        """Settle the fax of an accepted call (a call never accepted is not ours to settle)."""
         fax_id = self._faxes.pop(call.call_id, None)
-        fax = self.store.get_fax(fax_id) if fax_id else None
+        if fax_id is None:
+            return
+        self.channels.release()
+        fax = self.store.get_fax(fax_id)
         if fax is None:
             return
         status, code, description = st.inbound_status(result)
         if result.pages:
             directory = Path(fax.document or "").parent
-            await asyncio.to_thread(
-                render_received, Path(fax.document or ""), directory / "received.pdf", directory / "preview"
-            )
+            try:
+                await asyncio.to_thread(
+                    render_received,
+                    Path(fax.document or ""),
+                    directory / "received.pdf",
+                    directory / "preview",
+                )
+            except Exception as error:  # e.g. no file descriptor for gs: the pages are in the TIFF anyway
+                log.error("fax %s: received pages not rendered: %s", fax.id, error)
         self.store.update_fax(
             fax.id,
             status=status,

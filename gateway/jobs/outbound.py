@@ -19,6 +19,7 @@ from gateway.config import Config
 from gateway.documents import ConversionError, CoverPage, convert
 from gateway.engines.base import CallResult, Engine, OutboundCall, PageTransferred
 from gateway.jobs import status as st
+from gateway.jobs.channels import Channels
 from gateway.jobs.destinations import DestinationRefused, dialable
 from gateway.jobs.events import EventBus
 from gateway.store import AttemptRecord, FaxRecord, Store
@@ -32,11 +33,14 @@ POLL = 0.5
 
 
 class OutboundJobs:
-    def __init__(self, config: Config, store: Store, engine: Engine, events: EventBus) -> None:
+    def __init__(
+        self, config: Config, store: Store, engine: Engine, events: EventBus, channels: Channels
+    ) -> None:
         self.config = config
         self.store = store
         self.engine = engine
         self.events = events
+        self.channels = channels  # shared with inbound calls
         self.node = config.node
         self.busy_numbers: Counter[str] = Counter()
         self._running: dict[str, asyncio.Task] = {}
@@ -98,13 +102,14 @@ class OutboundJobs:
 
     # -- the due loop -----------------------------------------------------------------------------
     def _start_due(self) -> None:
-        free = self.config.channels - len(self._running)
+        free = self.channels.free
         if free <= 0:
             return
         for fax in self.store.claim_due(self.node, time.time(), LEASE, free):
             number = self._pick_number(fax)
-            if number is None:
-                # Every number of its pool is at its call limit: give it back, try again soon.
+            if number is None or not self.channels.take():
+                # Every number of its pool is at its call limit (or an inbound call took the last
+                # channel): give it back, try again soon.
                 self.store.update_fax(fax.id, lease_owner=None, lease_until=None)
                 continue
             self.busy_numbers[number] += 1
@@ -115,6 +120,7 @@ class OutboundJobs:
     def _done(self, fax_id: str, number: str) -> None:
         self._running.pop(fax_id, None)
         self.busy_numbers[number] -= 1
+        self.channels.release()
         self._wake.set()
 
     def _pick_number(self, fax: FaxRecord) -> str | None:

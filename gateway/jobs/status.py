@@ -63,7 +63,7 @@ def inbound_status(result: CallResult) -> tuple[str, str | None, str | None]:
     if result.t30_code:
         code = f"failed_fs_{result.t30_code}"
         return code, code, result.t30_text
-    return FAILED, FAILED, result.hangup_cause or "Nothing was received."
+    return FAILED, FAILED, result.t30_text or result.hangup_cause or "Nothing was received."
 
 
 _RETRYABLE = frozenset(

@@ -5,21 +5,36 @@ The trunk of the test gateway is 127.0.0.1 (itself); a stranger calls from 127.0
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import errno
+import os
+import resource
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from gateway.config import Config
 from sip.auth import Challenge
-from sip.fax_call import FaxCallOptions, FaxOutcome, send_fax
+from sip.call import CallError, IncomingCall, OutgoingCall
+from sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
+from sip.media import RtpEndpoint, UdptlEndpoint
+from sip.sdp import audio_offer
 from sip.transaction import Timers
 from sip.ua import RegistrationError, UaConfig, UserAgent
 from tests.fax.conftest import make_document
 from tests.sip.raw import RawSip
 
-from .conftest import RECEIVER, Running, gateway_config, start_running
+from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running
 
+ROOT = Path(__file__).resolve().parents[2]
 STRANGER = "127.0.0.2"
 FAST = FaxCallOptions(paced=False)
 
@@ -139,3 +154,215 @@ async def test_drop_mode_answers_strangers_nothing_but_options(
     raw_stranger.request("OPTIONS", gateway)
     assert [response.status for response in await raw_stranger.responses(0.5)] == [200]
     assert await inbound_faxes(dropping) == []
+
+
+# -- item: how many ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def media_sink() -> Iterator[int]:
+    """A UDP port our test calls name in their SDP: whatever media the gateway sends lands here."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        yield sink.getsockname()[1]
+
+
+async def hold_call(ua: UserAgent, running: Running, media_port: int) -> OutgoingCall:
+    """An answered call to the gateway that sends no fax: it holds a channel until we hang up."""
+    target = f"sip:{RECEIVER}@127.0.0.1:{running.gateway.config.sip_port}"
+    offer = audio_offer("127.0.0.1", media_port, session_id=1, version=1)
+    call = ua.call(target, offer, caller="+15557777")
+    await call.connect()
+    return call
+
+
+async def test_inbound_calls_count_against_channels(tmp_path: Path, document: Path, media_sink: int) -> None:
+    # The trunk is a receiver of our own, so an outbound fax does not come back in as a second call.
+    received: asyncio.Future[FaxOutcome] = asyncio.get_running_loop().create_future()
+
+    async def receive(call: IncomingCall) -> None:
+        received.set_result(await receive_fax(call, tmp_path / "rx.tif", options=FAST))
+
+    trunk = UserAgent(UaConfig(host="127.0.0.1"), on_invite=lambda call: call.spawn(receive(call)))
+    await trunk.start()
+    config = dataclasses.replace(
+        gateway_config(tmp_path / "var"), channels=1, trunk=f"127.0.0.1:{trunk.address[1]}"
+    )
+    caller = await user_agent("127.0.0.1")
+    raw = RawSip("127.0.0.1")
+    try:
+        async for running in start_running(config):
+            held = await hold_call(caller, running, media_sink)
+            raw.request("INVITE", ("127.0.0.1", config.sip_port))  # a second call: no channel left
+            busy = await raw.final()
+            assert busy.status == 503 and int(busy.headers.get("Retry-After") or 0) > 0
+            file_id = await running.upload(ROOT / "samples" / "sample.pdf")
+            sent = await running.client.post(
+                "/v1/faxes",
+                json={"from": SENDER, "to": ["+15550123"], "files": [file_id], "return_ids": True},
+            )
+            fax_id = next(iter(sent.json()["ids"].values()))
+            await asyncio.sleep(1.5)  # three turns of the due loop
+            waiting = (await running.client.get(f"/v1/faxes/{fax_id}")).json()
+            assert waiting["status"] == "queued", "the inbound call holds the only channel"
+            hung_up = time.time()
+            await held.hangup()
+            fax = await running.final(fax_id)
+            assert fax["status"] == "success"
+            assert running.gateway.store.attempts(fax_id)[0].started_at >= hung_up
+            assert (await received).status == "success"
+    finally:
+        raw.close()
+        caller.close()
+        trunk.close()
+
+
+async def test_new_invites_are_rate_limited_per_source(tmp_path: Path) -> None:
+    config = dataclasses.replace(gateway_config(tmp_path / "var"), invite_rate=0.5, invite_burst=3)
+    trunk, stranger = RawSip("127.0.0.1"), RawSip(STRANGER)
+    try:
+        async for _running in start_running(config):
+            statuses, retry_after = [], []
+            for _ in range(5):
+                trunk.request("INVITE", ("127.0.0.1", config.sip_port), user="+15550000")  # not our DID
+                response = await trunk.final()
+                statuses.append(response.status)
+                retry_after.append(response.headers.get("Retry-After"))
+            assert statuses == [404, 404, 404, 503, 503]
+            assert retry_after[3:] == ["2", "2"]  # one token every 2 s
+            # Another source has its own bucket (and, being a stranger, is refused on other grounds).
+            stranger.request("INVITE", ("127.0.0.1", config.sip_port))
+            assert (await stranger.final()).status == 403
+    finally:
+        trunk.close()
+        stranger.close()
+
+
+async def test_a_failure_at_the_media_sockets_still_answers_and_settles(
+    running: Running, media_sink: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What running out of file descriptors looks like to a call: its UDPTL socket cannot be opened."""
+    opened: list[RtpEndpoint] = []
+    open_rtp = RtpEndpoint.open.__func__  # type: ignore[attr-defined]
+
+    async def rtp(cls: type, *args: object, **kwargs: object) -> RtpEndpoint:
+        endpoint = await open_rtp(cls, *args, **kwargs)
+        opened.append(endpoint)
+        return endpoint
+
+    async def no_descriptors(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    monkeypatch.setattr(RtpEndpoint, "open", classmethod(rtp))
+    monkeypatch.setattr(UdptlEndpoint, "open", no_descriptors)
+    caller = await user_agent("127.0.0.1")
+    try:
+        with pytest.raises(CallError) as refused:
+            await hold_call(caller, running, media_sink)
+    finally:
+        caller.close()
+    assert refused.value.status == 503
+    fax = await running.final(await running.inbound(), timeout=5)
+    assert fax["status"] == "failed"
+    assert "Too many open files" in fax["error"]["description"]
+    assert opened and all(endpoint.transport.is_closing() for endpoint in opened)  # no half-open pair
+
+
+FAXGW = Path(sys.executable).parent / "faxgw"
+#: Descriptors the flooded gateway may hold: enough to start, far too few for the calls offered.
+DESCRIPTORS = 128
+FLOOD = 150
+
+
+@pytest.fixture
+def serve_with_few_descriptors(tmp_path: Path) -> Iterator[Config]:
+    """``faxgw serve`` in a process of its own under RLIMIT_NOFILE = DESCRIPTORS, stopped by PID."""
+    config = dataclasses.replace(
+        gateway_config(tmp_path / "var"), channels=1000, invite_rate=1000.0, invite_burst=1000
+    )
+    text = f"""
+data_dir = "{config.data_dir}"
+api_port = {config.api_port}
+sip_port = {config.sip_port}
+trunk = "{config.trunk}"
+channels = {config.channels}
+invite_rate = {config.invite_rate}
+invite_burst = {config.invite_burst}
+[[routes]]
+did = "{RECEIVER}"
+tenant = "acme"
+[[tenants]]
+id = "acme"
+"""
+    (tmp_path / "faxgw.toml").write_text(text)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS))
+
+    process = subprocess.Popen(
+        [FAXGW, "serve", "--config", tmp_path / "faxgw.toml"],
+        preexec_fn=limit,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "serve.log", "w"),  # noqa: SIM115  (closed with the process)
+    )
+    try:
+        yield config
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def wait_for_sip(port: int) -> None:
+    probe = RawSip("127.0.0.1")
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                probe.request("OPTIONS", ("127.0.0.1", port))
+                if any(response.status == 200 for response in await probe.responses(0.2)):
+                    return
+    finally:
+        probe.close()
+
+
+def inbound_statuses(database: Path) -> list[tuple[str, str | None]]:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = db.execute("SELECT status, error_description FROM faxes WHERE direction = 'inbound'")
+        return list(rows)
+
+
+async def test_a_flood_of_invites_beyond_the_descriptors_is_answered_and_settled(
+    serve_with_few_descriptors: Config, media_sink: int
+) -> None:
+    config = serve_with_few_descriptors
+    await wait_for_sip(config.sip_port)
+    caller = await user_agent("127.0.0.1")
+    target = f"sip:{RECEIVER}@127.0.0.1:{config.sip_port}"
+    calls: list[OutgoingCall] = []
+
+    async def invite(n: int) -> int | None:
+        await asyncio.sleep(n / 100)  # 100 INVITEs a second
+        call = caller.call(target, audio_offer("127.0.0.1", media_sink, session_id=n, version=1))
+        calls.append(call)
+        try:
+            await asyncio.wait_for(call.connect(), 20)
+        except CallError as error:
+            return error.status
+        except TimeoutError:
+            return None  # never answered
+        return 200
+
+    try:
+        answers = await asyncio.gather(*(invite(n) for n in range(FLOOD)))
+        assert None not in answers, f"{answers.count(None)} INVITEs never got a final response"
+        assert set(answers) <= {200, 503}
+        assert 200 in answers and 503 in answers, "the descriptor limit was reached, not before"
+        await asyncio.gather(*(call.hangup() for call in calls))
+        async with asyncio.timeout(30):
+            while any(status == "in_progress" for status, _ in inbound_statuses(config.database)):
+                await asyncio.sleep(0.2)
+    finally:
+        caller.close()
+    faxes = inbound_statuses(config.database)
+    assert len(faxes) >= answers.count(200)
+    assert all(status.startswith("failed") for status, _ in faxes)  # no fax was sent on any of these calls
+    assert any("Too many open files" in (reason or "") for _, reason in faxes)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sip.admission import Admission
+from sip.admission import Admission, RateLimit
 from sip.auth import Challenge, DigestClient, DigestServer
 from sip.call import IncomingCall
 from sip.ua import UaConfig, UserAgent
@@ -119,3 +119,14 @@ async def test_without_credentials_configured_a_stranger_gets_403(stranger: RawS
         assert (response.status, response.headers.get("WWW-Authenticate")) == (403, None)
     finally:
         ua.close()
+
+
+def test_rate_limit_refills_and_forgets_idle_sources(clock: Clock) -> None:
+    limit = RateLimit(2.0, 3, clock=clock)
+    assert [limit.take("192.0.2.1") for _ in range(4)] == [0, 0, 0, 0.5]
+    clock.now += 0.5
+    assert limit.take("192.0.2.1") == 0  # one token came back
+    for n in range(10_000):  # a flood from ever new addresses, each refilled by the time it is pruned
+        clock.now += 0.01
+        limit.take(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+    assert len(limit._buckets) <= 4097
