@@ -19,6 +19,7 @@ document URLs and SIP URI destinations, ``webhook_allow``/``webhook_deny`` for w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import httpx
 _SHARED = ip_network("100.64.0.0/10")
 #: The well-known NAT64 prefix (RFC 6052): its last 32 bits are the IPv4 address really reached.
 _NAT64 = ip_network("64:ff9b::/96")
+_EVERYWHERE = (ip_network("0.0.0.0/0"), ip_network("::/0"))
 
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -68,6 +70,10 @@ class AddressPolicy:
             setting=setting,
             action=action,
         )
+
+    def trusting(self) -> AddressPolicy:
+        """For a target the operator gave, not a client: every address but the ``deny`` networks."""
+        return dataclasses.replace(self, allow=_EVERYWHERE)
 
     def refusal(self, address: Address) -> str | None:
         """Why ``address`` may not be connected to, or None if it may."""

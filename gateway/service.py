@@ -26,8 +26,9 @@ from gateway.jobs.destinations import DestinationRefused, dialable
 from gateway.jobs.events import EventBus
 from gateway.jobs.inbound import InboundJobs
 from gateway.jobs.outbound import OutboundJobs
+from gateway.netpolicy import AddressError, checked_url
 from gateway.store import ApiKey, FaxRecord, FileRecord, Store, new_id
-from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, keys
+from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, keys
 from gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
 log = logging.getLogger("gateway")
@@ -98,6 +99,9 @@ class Gateway:
                 "telnyx": TelnyxJson(self.telnyx_key),
                 "dropbox": DropboxForm(),
             },
+            addresses=address_policy(config.webhook_allow, config.webhook_deny),
+            # A route's webhook_url is the operator's, not a tenant's: posted to wherever it leads.
+            trusted_urls={route.webhook_url for route in config.routes if route.webhook_url},
         )
         self.events = EventBus(self.store, self.webhooks)
         self.engine = engine or _engine(config)
@@ -151,11 +155,14 @@ class Gateway:
     async def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
         """One fax per destination, queued (or scheduled for ``send_at``).
 
-        Raises ``Refused`` for a ``from`` number that is not the tenant's (``Config.owner``) or a destination
-        it may not dial (``gateway.jobs.destinations``), ``NotFound`` for a file or fax it does not have.
+        Raises ``Refused`` for a ``from`` number that is not the tenant's (``Config.owner``), a destination it
+        may not dial (``gateway.jobs.destinations``) or a webhook URL the policy refuses, ``NotFound`` for a
+        file or fax it does not have.
         """
         self.check_senders(tenant_id, request.from_numbers)
         await self.check_destinations(tenant_id, request.to)
+        if request.webhook_url is not None:
+            await self.check_webhook_url(request.webhook_url)
         for file_id in request.file_ids:
             if self.store.get_file(tenant_id, file_id) is None:
                 raise NotFound(f"file {file_id} not found")
@@ -211,6 +218,14 @@ class Gateway:
                 await dialable(self.config, tenant_id, destination)
             except DestinationRefused as error:
                 raise Refused("to", str(error), forbidden=error.forbidden) from None
+
+    async def check_webhook_url(self, url: str, field: str = "webhook_url") -> None:
+        """A tenant's webhook URL is http(s) and its host resolves to addresses the webhook policy allows
+        (``webhook_allow``/``webhook_deny``); every attempt checks it again (``gateway.webhooks``)."""
+        try:
+            await checked_url(url, self.webhooks.addresses)
+        except AddressError as error:
+            raise Refused(field, str(error)) from None
 
     @property
     def telnyx_public_key(self) -> str:

@@ -5,7 +5,7 @@ background; receivers check requests with ``verify()`` and drop repeats by event
 """
 
 from gateway.webhooks import keys
-from gateway.webhooks.dispatcher import WebhookDispatcher
+from gateway.webhooks.dispatcher import WebhookDispatcher, address_policy
 from gateway.webhooks.policy import RetryPolicy, is_retryable
 from gateway.webhooks.schema import EVENT_TYPES, event_body
 from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
@@ -36,6 +36,7 @@ __all__ = [
     "PendingDelivery",
     "RetryPolicy",
     "WebhookDispatcher",
+    "address_policy",
     "create_webhook_tables",
     "event_body",
     "is_retryable",

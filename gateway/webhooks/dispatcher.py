@@ -4,6 +4,13 @@ At least once: a delivery leaves the outbox only after a 2xx was recorded, so a 
 the receiver may see an event again, never that it misses one; the event id lets it drop repeats.
 Order is not guaranteed either (a retried ``page.sent`` may land after ``delivered``): receivers order
 events by ``created_at``.
+
+Webhook URLs come from tenants, but the gateway posts from its own place in the network, so every attempt
+goes through the address policy of ``gateway.netpolicy``: the host is resolved once, every address checked
+(internal ones refused unless ``webhook_allow`` has them, ``webhook_deny`` always refused), and the POST goes
+to a checked address with the name kept in ``Host`` and TLS SNI. A refused attempt is logged as refused and
+not retried. Redirects are not followed. The delivery log, which tenants read, keeps the status code and a
+short reason of ours, never the receiver's answer.
 """
 
 from __future__ import annotations
@@ -13,21 +20,33 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from gateway.netpolicy import (
+    Address,
+    AddressPolicy,
+    AddressRefused,
+    Unresolvable,
+    checked_addresses,
+    send_pinned,
+    url_host,
+    url_problem,
+)
 from gateway.webhooks.formats import SignedJson, WebhookFormat
 from gateway.webhooks.policy import RetryPolicy, is_retryable, parse_retry_after
 from gateway.webhooks.schema import event_body
 from gateway.webhooks.store import Delivery, DeliveryStore, Outcome
 
 log = logging.getLogger("gateway.webhooks")
-#: How much of a refusing receiver's answer goes into the delivery log, to show the customer why.
-ERROR_EXCERPT = 200
+#: How much of an answer is read for an envelope's acknowledgement beyond the acknowledgement itself.
+ACKNOWLEDGEMENT_SLACK = 200
+#: How the delivery log starts the reason of an attempt the address policy refused.
+REFUSED = "refused: "
 #: A claimed delivery is left alone for the attempt's timeout plus this, then counts as abandoned.
 LEASE_MARGIN = 5.0
 
@@ -36,7 +55,9 @@ class WebhookDispatcher:
     """Delivers webhook events from a ``DeliveryStore`` with the signing secret and retry policy given.
 
     ``formats`` adds the envelopes other than ``native`` (signed with ``secret``) that deliveries may name
-    (``gateway.webhooks.formats``).
+    (``gateway.webhooks.formats``). ``addresses`` is the policy of target addresses (default: no internal
+    address, ``address_policy()``); ``trusted_urls`` are the operator's own (a route's ``webhook_url`` in
+    the config), posted to wherever they lead except ``webhook_deny``.
 
     A receiver's failure never raises into the caller: it is logged (with the fax and event ids) and
     retried or given up according to the policy. What does raise is the caller's own mistake (an unknown
@@ -48,20 +69,22 @@ class WebhookDispatcher:
         store: DeliveryStore,
         secret: str,
         policy: RetryPolicy | None = None,
-        client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         *,
         batch_size: int = 100,
         concurrency: int = 10,
         rng: random.Random | None = None,
         formats: Mapping[str, WebhookFormat] | None = None,
+        addresses: AddressPolicy | None = None,
+        trusted_urls: Collection[str] = (),
     ) -> None:
         self._store = store
         self._formats: dict[str, WebhookFormat] = {"native": SignedJson(secret), **(formats or {})}
         self.policy = policy or RetryPolicy()
-        # A client we create is ours to close; one handed in belongs to the caller.
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(follow_redirects=False)
+        self.addresses = addresses or address_policy()
+        self._trusted = frozenset(trusted_urls)
+        # One TLS context for every attempt's client: loading the CA bundle is the costly part of a client.
+        self._tls = httpx.create_ssl_context()
         self._clock = clock
         self._batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
@@ -184,7 +207,7 @@ class WebhookDispatcher:
             return self._clock() + max(self.policy.initial_delay, 0.1)
 
     async def stop(self) -> None:
-        """End ``run()`` now and close our HTTP client; the dispatcher cannot be started again.
+        """End ``run()`` now; the dispatcher cannot be started again.
 
         An attempt cut short is not lost: its lease runs out and the next pass or process sends it again.
         """
@@ -194,8 +217,6 @@ class WebhookDispatcher:
             self._pass.cancel()
         if self._running:
             await self._stopped.wait()
-        if self._own_client:
-            await self._client.aclose()
 
     async def _attempt(self, delivery_id: int) -> Outcome | None:
         """Claim the delivery and make one attempt; None if it was not ours to make (not pending and due).
@@ -241,43 +262,62 @@ class WebhookDispatcher:
         envelope = self._formats.get(delivery.format)
         if envelope is None:  # written by a gateway that knew more envelopes than this one
             return None, f"unknown webhook format {delivery.format!r}", None, True
+        try:
+            url = httpx.URL(delivery.url)
+        except (httpx.InvalidURL, TypeError):
+            return None, "bad webhook URL: not a valid URL", None, True
+        problem = url_problem(url)
+        if problem is not None:
+            return None, f"bad webhook URL: it {problem}", None, True
+        policy = self.addresses.trusting() if delivery.url in self._trusted else self.addresses
         body, headers = envelope.prepare(delivery, delivery.attempts + 1, int(self._clock()))
         try:
-            # httpx's timeout bounds each phase; asyncio.timeout bounds the whole attempt, so a receiver
-            # trickling its answer a byte at a time cannot hold a delivery slot forever.
-            async with (
-                asyncio.timeout(self.policy.timeout),
-                self._client.stream(
-                    "POST", delivery.url, content=body, headers=headers, timeout=self.policy.timeout
-                ) as response,
-            ):
-                if 200 <= response.status_code <= 299:
-                    if envelope.acknowledgement is None:
-                        return response.status_code, None, None, False
-                    answer = await _read_excerpt(response, len(envelope.acknowledgement) + ERROR_EXCERPT)
-                    if envelope.acknowledgement.decode() in answer:
-                        return response.status_code, None, None, False
-                    # Dropbox Sign's rule: a receiver that does not acknowledge is retried.
-                    expected = envelope.acknowledgement.decode()
-                    return (
-                        None,
-                        f"HTTP {response.status_code} without {expected!r} in the answer",
-                        None,
-                        False,
-                    )
-                excerpt = await _read_excerpt(response)
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-                reason = f"HTTP {response.status_code}" + (f": {excerpt}" if excerpt else "")
-                return response.status_code, reason, retry_after, False
+            # httpx's timeout bounds each phase; asyncio.timeout bounds the whole attempt (the lookup
+            # included), so a receiver trickling its answer a byte at a time cannot hold a slot forever.
+            async with asyncio.timeout(self.policy.timeout):
+                try:
+                    addresses = await checked_addresses(url_host(url), policy)
+                except AddressRefused as error:  # checked when the URL was given; the name may have moved
+                    return None, f"{REFUSED}{error}", None, True
+                except Unresolvable as error:
+                    return None, str(error), None, False
+                return await self._send(url, addresses, body, headers, envelope.acknowledgement)
         except (TimeoutError, httpx.TimeoutException):
             return None, f"timed out after {self.policy.timeout:g} s", None, False
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            return None, f"bad webhook URL: {exc}", None, True
-        except httpx.HTTPError as exc:
+        except httpx.ConnectError as exc:  # the socket's or TLS's own words: ours, not the receiver's
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, None, False
         except Exception as exc:
-            # Anything else from the HTTP stack is still the receiver's side failing, not the caller's.
-            return None, f"{type(exc).__name__}: {exc}", None, False
+            # Anything else from the HTTP stack is still the receiver's side failing, not the caller's. Its
+            # name only: a protocol error's text can quote what the receiver sent.
+            return None, type(exc).__name__, None, False
+
+    async def _send(
+        self,
+        url: httpx.URL,
+        addresses: list[Address],
+        body: bytes,
+        headers: dict[str, str],
+        acknowledgement: bytes | None,
+    ) -> tuple[int | None, str | None, float | None, bool]:
+        # A client per attempt: see send_pinned (a pooled connection is keyed by address, not name).
+        # trust_env=False: no proxy from the environment, which would resolve the name itself.
+        async with httpx.AsyncClient(
+            verify=self._tls, timeout=self.policy.timeout, trust_env=False
+        ) as client:
+            response = await send_pinned(client, "POST", url, addresses, headers=headers, content=body)
+            try:
+                status = response.status_code
+                if not 200 <= status <= 299:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+                    return status, f"HTTP {status}", retry_after, False
+                if acknowledgement is None or acknowledgement in await _read_start(
+                    response, len(acknowledgement) + ACKNOWLEDGEMENT_SLACK
+                ):
+                    return status, None, None, False
+                # Dropbox Sign's rule: a receiver that does not acknowledge is retried.
+                return None, f"HTTP {status} without {acknowledgement.decode()!r} in the answer", None, False
+            finally:
+                await response.aclose()
 
     def _log(
         self,
@@ -316,11 +356,16 @@ def loggable_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-async def _read_excerpt(response: httpx.Response, limit: int = ERROR_EXCERPT) -> str:
+async def _read_start(response: httpx.Response, limit: int) -> bytes:
     """The start of a response body, read no further than needed (a receiver may answer with a lot)."""
     chunks = bytearray()
     async for chunk in response.aiter_bytes():
         chunks += chunk
         if len(chunks) >= limit:
             break
-    return chunks[:limit].decode("utf-8", "replace").strip()
+    return bytes(chunks[:limit])
+
+
+def address_policy(allow: Iterable[str] = (), deny: Iterable[str] = ()) -> AddressPolicy:
+    """The policy of webhook targets with the networks of ``webhook_allow`` and ``webhook_deny``."""
+    return AddressPolicy.parse(allow, deny, setting="webhook", action="post webhooks to")

@@ -83,8 +83,10 @@ def gateway_config(data_dir: Path, *, retry_delay: float = 0.05) -> Config:
             TenantConfig("acme", "ACME", {EDIT: ["read", "edit"], READ_ONLY: ["read"]}),
             TenantConfig("other", "Other", {OTHER: ["read", "edit"]}),
         ),
-        # The tests' media servers run on 127.0.0.1, which a gateway does not fetch from by default.
+        # The tests' media servers and webhook receivers run on 127.0.0.1, which a gateway does not fetch
+        # from or post to by default.
         url_fetch_allow=("127.0.0.0/8",),
+        webhook_allow=("127.0.0.1/32",),
     )
 
 

@@ -12,9 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, create_webhook_tables, verify
+from gateway.webhooks import (
+    DeliveryStore,
+    RetryPolicy,
+    WebhookDispatcher,
+    address_policy,
+    create_webhook_tables,
+    verify,
+)
 
 LOCALHOST = "127.0.0.1"
+#: The receivers' network: internal, so a dispatcher posts there only when told to (webhook_allow).
+RECEIVERS = address_policy(allow=["127.0.0.1/32"])
 SECRET = "whsec_test_0123456789"
 #: Small enough for quick tests, large enough that the gaps can be measured on a loaded 2-core machine.
 FAST = RetryPolicy(initial_delay=0.05, factor=2.0, max_delay=1.0, max_attempts=5, timeout=2.0)
@@ -48,13 +57,14 @@ class Receiver:
     """A tiny HTTP/1.1 server (one request per connection) that follows a script of replies."""
 
     secret: str = SECRET
+    host: str = LOCALHOST
     script: list[Reply] = field(default_factory=list)
     default: Reply = field(default_factory=Reply)
     requests: list[Received] = field(default_factory=list)
 
     async def start(self) -> None:
         self._release = asyncio.Event()
-        self._server = await asyncio.start_server(self._handle, LOCALHOST, 0)
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -64,7 +74,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://{LOCALHOST}:{self.port}/hooks/fax"
+        return f"http://{self.host}:{self.port}/hooks/fax"
 
     async def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -179,6 +189,7 @@ async def make_dispatcher() -> AsyncIterator[Callable[..., WebhookDispatcher]]:
 
     def build(store: DeliveryStore, **options: object) -> WebhookDispatcher:
         options.setdefault("policy", FAST)
+        options.setdefault("addresses", RECEIVERS)
         dispatcher = WebhookDispatcher(store, options.pop("secret", SECRET), **options)  # type: ignore[arg-type]
         made.append(dispatcher)
         return dispatcher

@@ -63,7 +63,7 @@ async def test_receiver_with_another_secret_refuses_and_is_not_retried(
     [attempt] = store.log_for_fax("fax_1")
     assert (attempt.status_code, attempt.error, attempt.outcome) == (
         401,
-        "HTTP 401: bad signature",
+        "HTTP 401",  # the receiver's answer ("bad signature") is not the tenant's to read
         Outcome.FAILED,
     )
 
@@ -94,8 +94,8 @@ async def test_fails_twice_then_delivered_on_third_attempt_after_backoff(
         (2, None, Outcome.RETRY),
         (3, 200, Outcome.DELIVERED),
     ]
-    assert log[0].error == "HTTP 500: database down"
-    assert "RemoteProtocolError" in (log[1].error or "")
+    assert log[0].error == "HTTP 500"
+    assert log[1].error == "RemoteProtocolError"
     assert store.deliveries_for_fax("fax_1")[0].status is DeliveryStatus.DELIVERED
     await dispatcher.stop()
     assert runner.done()
@@ -172,7 +172,7 @@ async def test_max_attempts_gives_up_and_marks_failed(
         (3, Outcome.RETRY),
         (4, Outcome.FAILED),
     ]
-    assert log[-1].error == "HTTP 502: ok; gave up after 4 attempts"
+    assert log[-1].error == "HTTP 502; gave up after 4 attempts"
     assert store.deliveries_for_fax("fax_1")[0].status is DeliveryStatus.FAILED
     await dispatcher.stop()
     await asyncio.wait_for(runner, 1)
@@ -282,7 +282,7 @@ async def test_run_survives_a_failing_pass(
     assert not runner.done()
 
 
-async def test_stop_ends_run_and_closes_our_client(store: DeliveryStore, make_dispatcher: Build) -> None:
+async def test_stop_ends_run(store: DeliveryStore, make_dispatcher: Build) -> None:
     dispatcher = make_dispatcher(store)
     runner = asyncio.create_task(dispatcher.run())
     await asyncio.sleep(0.01)
@@ -291,8 +291,7 @@ async def test_stop_ends_run_and_closes_our_client(store: DeliveryStore, make_di
     await dispatcher.stop()
     assert runner.done()
     assert runner.result() is None
-    assert dispatcher._client.is_closed
-    # Stopped for good: run() after stop() returns at once instead of sending with a closed client.
+    # Stopped for good: run() after stop() returns at once.
     await asyncio.wait_for(dispatcher.run(), 1)
 
 

@@ -30,7 +30,8 @@ Routes, as the SDK calls them:
 * ``GET /account`` -> ``AccountGetResponse`` ``{"account": {"account_id": <tenant id>, "callback_url", ...}}``
   (read scope; no e-mail address: ``email_address`` is null); ``PUT /account`` (``AccountUpdateRequest``,
   edit scope) sets the account's one ``callback_url`` (http/https; ``""`` or null removes it, absent leaves
-  it; ``locale`` is ignored) and answers the same.
+  it; ``locale`` is ignored) and answers the same. A callback URL whose host is or resolves to an internal
+  address is refused (400 ``bad_request``) unless the config's ``webhook_allow`` has it.
 
 Callbacks (``dropbox_callbacks``): the callback URL gets Dropbox Sign's signed ``fax_sent`` / ``fax_busy`` /
 ... / ``fax_received`` callbacks for every fax of the tenant, whichever API sent it. Their ``event_hash`` is
@@ -535,6 +536,10 @@ def router(gateway: Gateway) -> APIRouter:
         mine(key, update.account_id)
         if update.callback_url:
             url, secret = _callback_url(update.callback_url), _token(request)
+            try:
+                await gateway.check_webhook_url(url, "callback_url")
+            except Refused as error:
+                raise _refused(error) from None
             # The key is kept in clear, as the secret that signs the callbacks (module docstring).
             gateway.store.add_subscription(key.tenant_id, "dropbox", url, secret=secret, replace=True)
         elif "callback_url" in update.model_fields_set:

@@ -32,9 +32,11 @@ Routes, as the SDK calls them:
   TIFF only, so ask it for ``tiff``).
 * ``POST /hooks`` (``Webhook``: ``target`` an http/https URL, ``event`` ``fax_sent`` or ``fax_received``)
   -> 201 ``{"id": hook id}``; ``GET /hooks?event=`` -> ``{"data": [Webhook]}``; ``DELETE /hooks/{hook_id}``
-  -> 204. A key sees and deletes its own tenant's hooks only. A hook gets Fax.Plus's ``{"hook", "data"}``
-  callback for every fax of the tenant, whichever API sent it: ``fax_sent`` at an outbound fax's final
-  outcome, ``fax_received`` when an inbound fax has arrived (``faxplus_webhooks``).
+  -> 204. A key sees and deletes its own tenant's hooks only. A ``target`` whose host is or resolves to an
+  internal address is refused (400 ``invalid_request``) unless the config's ``webhook_allow`` has it. A hook
+  gets Fax.Plus's ``{"hook", "data"}`` callback for every fax of the tenant, whichever API sent it:
+  ``fax_sent`` at an outbound fax's final outcome, ``fax_received`` when an inbound fax has arrived
+  (``faxplus_webhooks``).
 
 ``user_id`` is ``self`` (or the key's own tenant id); any other id answers 404 ``not_found``. Errors have
 the seed's shape ``{"error": ..., "description": ...}`` (``gateway.api.errors``).
@@ -52,9 +54,9 @@ from gateway.api.dialects import faxplus_webhooks as hooks
 from gateway.api.documents import fax_document
 from gateway.api.errors import ApiError
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
-from gateway.api.requests import save_upload, submit_request
+from gateway.api.requests import refused, save_upload, submit_request
 from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NotFound
+from gateway.service import Conflict, Gateway, NotFound, Refused
 from gateway.store import ApiKey, FaxRecord
 
 #: The values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5): anything else would make it raise.
@@ -219,6 +221,10 @@ def router(gateway: Gateway) -> APIRouter:
     @v3.post("/hooks", status_code=201)
     async def create_webhook(body: hooks.HookRequest, key: ApiKey = editor) -> dict[str, str]:
         target = hooks.checked_target(body.target)
+        try:
+            await gateway.check_webhook_url(target, "target")
+        except Refused as error:
+            raise refused(error) from None
         return {"id": gateway.store.add_subscription(key.tenant_id, hooks.FORMAT, target, [body.event]).id}
 
     @v3.get("/hooks")

@@ -39,9 +39,10 @@ vocabulary) and ``internal_failure_reason`` (our own error code).
 Telnyx-only request fields (``connection_id``, ``quality``, ``t38_enabled``, ``monochrome``,
 ``store_media``, ``store_preview``, ``client_state``, ``webhook_url``, ...) are validated, kept with the fax
 and echoed back; ``quality`` ``very_high``/``ultra_*`` sends superfine, anything else fine. ``webhook_url``
-gets the fax's events as Telnyx's signed ``fax.*`` webhooks (``telnyx_webhooks``). Errors have the seed's
-shape ``{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}``: 422 for a bad request, 404 for
-an unknown fax.
+gets the fax's events as Telnyx's signed ``fax.*`` webhooks (``telnyx_webhooks``); one whose host is or
+resolves to an internal address is refused (422) unless the config's ``webhook_allow`` has it. Errors have
+the seed's shape ``{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}``: 422 for a bad
+request, 403 for what is not the tenant's, 404 for an unknown fax.
 """
 
 from __future__ import annotations
@@ -304,12 +305,14 @@ def router(gateway: Gateway) -> APIRouter:
             ) from None
 
     async def vet(tenant_id: str, body: dict[str, Any]) -> None:
-        """The request's fields are valid, ``from`` is one of the tenant's numbers and ``to`` is a number or
-        a SIP URI the tenant may dial."""
+        """The request's fields are valid, ``from`` is one of the tenant's numbers, ``to`` is a number or
+        a SIP URI the tenant may dial and ``webhook_url`` leads where the gateway posts webhooks."""
         options = _options(body)
         try:
             gateway.check_senders(tenant_id, [options["from"]])
             await gateway.check_destinations(tenant_id, [options["to"]])
+            if options["webhook_url"] is not None:
+                await gateway.check_webhook_url(options["webhook_url"])
         except Refused as error:
             raise refused(error) from None
 
