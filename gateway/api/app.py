@@ -18,6 +18,7 @@ from PIL import Image
 from gateway.api.dialects import dropbox, faxplus, telnyx
 from gateway.api.documents import fax_document
 from gateway.api.errors import ApiError, install_error_handlers
+from gateway.api.inputs import MAX_OFFSET, JsonRoute
 from gateway.api.models import (
     MAX_TOTAL_UPLOAD_BYTES,
     FaxAttempt,
@@ -116,6 +117,7 @@ Editor = Annotated[ApiKey, Depends(_key_with("edit"))]
 
 def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="faxgw", version="0.1.0", summary="SIP/T.38 fax gateway", openapi_url="/openapi.json")
+    app.router.route_class = JsonRoute  # before any route: FastAPI reads their JSON bodies with inputs.loads
     app.state.gateway = gateway
     install_error_handlers(app)
     for dialect in (faxplus, telnyx, dropbox):
@@ -155,7 +157,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         direction: Literal["outbound", "inbound"] | None = None,
         status: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> FaxList:
         faxes, total = gateway.store.list_faxes(
             key.tenant_id, direction=direction, status=status, limit=limit, offset=offset

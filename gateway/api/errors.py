@@ -210,6 +210,13 @@ def field_name(loc: Sequence[str | int]) -> str:
     return f"{name} ({where})"
 
 
+def first_location(errors: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Where the first problem is, without its ``body``/``query`` part: ``["options", "retry"]``, ``[]``.
+    For the dialects that name one field in their error (Telnyx's pointer, Dropbox's ``error_path``)."""
+    loc = tuple(errors[0].get("loc", ())) if errors else ()
+    return [str(part) for part in loc[1:] if part is not None]
+
+
 def from_validation_errors(errors: Sequence[Mapping[str, Any]]) -> ApiError:
     """One ``ApiError`` for a list of pydantic/FastAPI validation errors (``exc.errors()``).
 
@@ -247,7 +254,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     loc = tuple(error.get("loc", ()))
     if kind == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "malformed")
-        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        # gateway.api.inputs names no character for a problem of the whole value (too deep, a lone surrogate).
+        where = f" at character {loc[1]}" if len(loc) > 1 and loc[1] is not None else ""
         return f"request body is not valid JSON: {reason}{where}"
     if kind == "missing" and loc == ("body",):
         return "request body is required"

@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.api.errors import ApiErrorCode, quote
+from gateway.api.inputs import lone_surrogate
 
 #: The seed's pattern for one fax number: E.164 with an optional extension after up to ten '*' (pauses).
 E164 = r"^[+][0-9]{8,}([*]{0,10}[0-9]+)?$"
@@ -89,10 +90,11 @@ def _text(value: str) -> str:
     # JSON can carry "\u0000" and lone surrogates ("\ud800"): neither survives PostgreSQL, UTF-8 or a log.
     if "\x00" in value:
         raise PydanticCustomError("invalid_text", "contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PydanticCustomError("invalid_text", "is not valid Unicode (a lone surrogate)") from None
+    lone = lone_surrogate(value)
+    if lone is not None:
+        raise PydanticCustomError(
+            "invalid_text", "is not valid Unicode (a lone surrogate, {lone})", {"lone": lone}
+        )
     return value
 
 

@@ -65,14 +65,14 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from PIL import Image
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.dialects import dropbox_callbacks
-from gateway.api.errors import ApiError, from_validation_errors
+from gateway.api.errors import ApiError, first_location, from_validation_errors
+from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads
 from gateway.api.models import (
     MAX_FILES,
     MAX_TOTAL_UPLOAD_BYTES,
@@ -178,7 +178,7 @@ def _from_api_error(error: ApiError) -> JSONResponse:
     return response
 
 
-class DropboxRoute(APIRoute):
+class DropboxRoute(JsonRoute):
     """Every error of these routes in Dropbox Sign's shape (the app's handlers write the native one)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -191,7 +191,7 @@ class DropboxRoute(APIRoute):
                 return _from_api_error(error)
             except RequestValidationError as error:
                 problems = error.errors()
-                path = ".".join(str(part) for part in problems[0]["loc"][1:]) if problems else None
+                path = ".".join(first_location(problems))
                 return error_response(400, from_validation_errors(problems).description, path or None)
             except StarletteHTTPException as error:
                 return error_response(error.status_code, str(error.detail))
@@ -297,7 +297,7 @@ def _file_urls(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         try:
-            value = json.loads(value) if value.lstrip().startswith("[") else [value]
+            value = loads(value) if value.lstrip().startswith("[") else [value]
         except json.JSONDecodeError:
             raise _bad("file_urls: not a JSON list of URLs") from None
     if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
@@ -313,9 +313,9 @@ async def _send_form(request: Request) -> tuple[dict[str, Any], list[tuple[str, 
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
-            fields = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _bad("the body is not valid JSON") from None
+            fields = loads(await request.body())
+        except json.JSONDecodeError as error:
+            raise _bad(f"the body is not valid JSON: {error.msg}") from None
         if not isinstance(fields, dict):
             raise _bad("the body must be a JSON object")
         return fields, []
@@ -326,10 +326,13 @@ async def _send_form(request: Request) -> tuple[dict[str, Any], list[tuple[str, 
     uploads: list[tuple[int, str, UploadFile]] = []
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
-            base, _, index = name.partition("[")
-            if base not in ("files", "file"):
-                raise _bad(f"{name}: unexpected file field")
-            order = int(index.rstrip("]")) if index.rstrip("]").isdigit() else len(uploads)
+            base, bracket, index = name.partition("[")
+            if base not in ("files", "file") or (bracket and not index.endswith("]")):
+                raise _bad(f"{name[:60]}: unexpected file field")
+            # files[0], files[1], ... in that order; files, files[] in the order sent.
+            order = decimal(index[:-1]) if index[:-1] else len(uploads)
+            if order is None:
+                raise _bad(f"{name[:60]}: the index of a file must be a number")
             uploads.append((order, value.filename or "upload", value))
         else:
             fields[name] = value
@@ -461,7 +464,7 @@ def router(gateway: Gateway) -> APIRouter:
     @api.get("/fax/list")
     async def fax_list(
         request: Request,
-        page: int = Query(1, ge=1),
+        page: int = Query(1, ge=1, le=MAX_PAGE),
         page_size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
         key: ApiKey = reader,
     ) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from fastapi.responses import FileResponse
 from gateway.api.dialects import faxplus_webhooks as hooks
 from gateway.api.documents import fax_document
 from gateway.api.errors import ApiError
+from gateway.api.inputs import MAX_OFFSET, JsonRoute
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
 from gateway.api.requests import refused, save_upload, submit_request
 from gateway.jobs import status as st
@@ -214,8 +215,8 @@ def router(gateway: Gateway) -> APIRouter:
     from gateway.api.app import _key_with
 
     gateway.events.add_renderer(hooks.FORMAT, hooks.renderer(gateway))
-    v3 = APIRouter(prefix="/v3", tags=["faxplus"])
-    api = APIRouter(prefix="/accounts/{user_id}")
+    v3 = APIRouter(prefix="/v3", tags=["faxplus"], route_class=JsonRoute)
+    api = APIRouter(prefix="/accounts/{user_id}", route_class=JsonRoute)
     reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
 
     @v3.post("/hooks", status_code=201)
@@ -313,7 +314,7 @@ def router(gateway: Gateway) -> APIRouter:
         after: str | None = None,
         before: str | None = None,
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
         sort_by: Literal["submit_time", "start_time", "last_update"] = "submit_time",
         order: Literal["asc", "desc"] = "desc",
         key: ApiKey = reader,

@@ -52,15 +52,19 @@ import binascii
 import json
 import math
 import re
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from gateway.api.dialects import telnyx_webhooks
+from gateway.api.errors import first_location, from_validation_errors
+from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
 from gateway.documents import ConversionError
 from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
@@ -73,6 +77,8 @@ SUPERFINE_QUALITIES = {"very_high", "ultra_light", "ultra_dark"}
 #: E.164 (``+`` optional, as the seed's examples always have it) or a SIP URI for ``to``.
 NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
 SIP_URI = re.compile(r"^sips?:[^\s@]+@[^\s]+$")
+#: Seed: ``page[size]`` 1-250, default 20.
+MAX_PAGE_SIZE = 250
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
 MEDIA_TIMEOUT = 30.0
 
@@ -107,6 +113,25 @@ class TelnyxError(Exception):
         if self.pointer:
             error["source"] = {"pointer": self.pointer}
         return JSONResponse({"errors": [error]}, status_code=self.status)
+
+
+class TelnyxRoute(JsonRoute):
+    """Request validation errors of these routes (a query parameter out of range, a JSON body too deep) in
+    Telnyx's shape, 422 with the parameter as the pointer."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                problems = error.errors()
+                where = first_location(problems)
+                pointer = "/" + "/".join(where) if where else None
+                return TelnyxError(from_validation_errors(problems).description, pointer=pointer).response()
+
+        return handle
 
 
 def refused(error: Refused) -> TelnyxError:
@@ -232,8 +257,8 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
             ) from None
     threshold = body.get("black_threshold")
     if threshold is not None:
-        if isinstance(threshold, str) and threshold.isdigit():
-            threshold = int(threshold)
+        if isinstance(threshold, str):  # a multipart form field
+            threshold = decimal(threshold)
         if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= 100:
             raise TelnyxError(
                 "The 'black_threshold' parameter must be an integer from 1 to 100.",
@@ -286,7 +311,7 @@ def router(gateway: Gateway) -> APIRouter:
     # Imported here: gateway.api.app imports this module.
     from gateway.api.app import _key_with
 
-    api = APIRouter(prefix="/v2", tags=["telnyx"])
+    api = APIRouter(prefix="/v2", tags=["telnyx"], route_class=TelnyxRoute)
     gateway.events.add_renderer("telnyx", telnyx_webhooks.renderer(gateway, failure_reason))
     reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
 
@@ -339,9 +364,9 @@ def router(gateway: Gateway) -> APIRouter:
             await vet(tenant_id, body)  # refuse a bad request before keeping its file
             return body, save(tenant_id, contents.filename or "contents", data, "/contents")
         try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TelnyxError("The request body is not valid JSON.") from None
+            body = loads(await request.body())
+        except json.JSONDecodeError as error:
+            raise TelnyxError(f"The request body is not valid JSON: {error.msg}.") from None
         if not isinstance(body, dict):
             raise TelnyxError("The request body must be a JSON object.")
         media_url, media_name = _string(body, "media_url"), _string(body, "media_name")
@@ -404,22 +429,24 @@ def router(gateway: Gateway) -> APIRouter:
         return Response(status_code=204)
 
     @api.get("/faxes")
-    async def list_faxes(request: Request, key: ApiKey = reader) -> Any:
-        query = request.query_params
+    async def list_faxes(
+        request: Request,
+        size: int = Query(20, alias="page[size]", ge=1, le=MAX_PAGE_SIZE),
+        number: int = Query(1, alias="page[number]", ge=1, le=MAX_PAGE),
+        direction: Literal["inbound", "outbound"] | None = Query(None, alias="filter[direction][eq]"),
+        source: str | None = Query(None, alias="filter[from][eq]"),
+        destination: str | None = Query(None, alias="filter[to][eq]"),
+        created_gt: str | None = Query(None, alias="filter[created_at][gt]"),
+        created_gte: str | None = Query(None, alias="filter[created_at][gte]"),
+        created_lt: str | None = Query(None, alias="filter[created_at][lt]"),
+        created_lte: str | None = Query(None, alias="filter[created_at][lte]"),
+        key: ApiKey = reader,
+    ) -> Any:
+        given = {"gt": created_gt, "gte": created_gte, "lt": created_lt, "lte": created_lte}
         try:
-            size = _page_param(query.get("page[size]"), "page[size]", 20, 250)
-            number = _page_param(query.get("page[number]"), "page[number]", 1, None)
-            direction = query.get("filter[direction][eq]")
-            if direction not in (None, "inbound", "outbound"):
-                raise TelnyxError("filter[direction][eq] must be inbound or outbound.", pointer="/filter")
-            bounds = {
-                op: _parse_time(query[f"filter[created_at][{op}]"], op)
-                for op in ("gt", "gte", "lt", "lte")
-                if query.get(f"filter[created_at][{op}]")
-            }
+            bounds = {op: _parse_time(value, op) for op, value in given.items() if value}
         except TelnyxError as error:
             return error.response()
-        source, destination = query.get("filter[from][eq]"), query.get("filter[to][eq]")
         if source or destination or bounds:  # filters the store has not: filter here
             faxes, _ = gateway.store.list_faxes(key.tenant_id, direction=direction, limit=2**31, offset=0)
             faxes = [
@@ -446,15 +473,6 @@ def router(gateway: Gateway) -> APIRouter:
         }
 
     return api
-
-
-def _page_param(value: str | None, name: str, default: int, maximum: int | None) -> int:
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) < 1 or (maximum is not None and int(value) > maximum):
-        limit = f" and at most {maximum}" if maximum else ""
-        raise TelnyxError(f"{name} must be an integer of at least 1{limit}.", pointer=f"/{name}")
-    return int(value)
 
 
 def _parse_time(value: str, op: str) -> float:
