@@ -26,9 +26,17 @@ TOKEN = "demo-token"
 
 
 def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port free for ``kind`` and, since SIP listens on UDP and TCP at one port, for the other too."""
+    other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+    while True:
+        with socket.socket(socket.AF_INET, kind) as probe, socket.socket(socket.AF_INET, other) as twin:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+            try:
+                twin.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def demo_config(data_dir: Path, *, paced: bool) -> Config:

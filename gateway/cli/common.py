@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 from collections.abc import Callable
@@ -126,6 +127,14 @@ def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
     if port and not port.isdigit():
         raise argparse.ArgumentTypeError(f"bad port in {text!r}")
     return host, int(port) if port else default_port
+
+
+def network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """'192.0.2.0/24', '2001:db8::/32' or a single address."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP network (address/prefix)") from None
 
 
 def progress(label: str) -> Callable[[FaxEvent], None]:

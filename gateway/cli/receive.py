@@ -10,8 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.cli.common import add_call_options, call_options, host_port, progress, report_bad_input
+from gateway.cli.common import (
+    add_call_options,
+    call_options,
+    host_port,
+    network,
+    progress,
+    report_bad_input,
+)
 from gateway.documents import render_received
+from sip.admission import Admission
 from sip.call import IncomingCall
 from sip.fax_call import FaxCallOptions, receive_fax
 from sip.media import Ticker
@@ -25,6 +33,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--count", type=int, default=0, metavar="N", help="stop after N faxes (default: never)"
     )
+    parser.add_argument(
+        "--tcp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="listen on TCP at the same port as well as UDP (default on)",
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        type=network,
+        default=[],
+        metavar="NETWORK",
+        help="take calls only from this network (CIDR; repeat for more); others get 403 (default: anyone)",
+    )
     add_call_options(parser)
     parser.set_defaults(run=run)
 
@@ -36,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
         return report_bad_input(error, args.json)
     args.out.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a receiver without --count stops
-        asyncio.run(_serve(args, options))
+        return asyncio.run(_serve(args, options))
     return 0
 
 
-async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> None:
+async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
     host, port = args.listen
     finished = asyncio.Queue[None]()
     ticker = Ticker()
@@ -53,11 +75,20 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> None:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    ua = UserAgent(UaConfig(host=host, port=port, user="faxgw"), on_invite=on_invite)
-    await ua.start()
+    admission = Admission(args.allow) if args.allow else None
+    config = UaConfig(host=host, port=port, user="faxgw", tcp=args.tcp, admission=admission)
+    ua = UserAgent(config, on_invite=on_invite)
+    try:
+        await ua.start()
+    except OSError as error:  # the port is taken, or the address is not ours
+        print(f"error: cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        ua.close()
+        ticker.close()
+        return 2
     # On stderr in every mode: stdout stays one JSON object per fax with --json, and whoever started
     # us (a supervisor, a test) can tell when calls can come in.
-    print(f"[receive] listening on sip:{host}:{ua.address[1]}", file=sys.stderr, flush=True)
+    transports = "UDP and TCP" if args.tcp else "UDP"
+    print(f"[receive] listening on sip:{host}:{ua.address[1]} ({transports})", file=sys.stderr, flush=True)
     try:
         done = 0
         while not args.count or done < args.count:
@@ -66,6 +97,7 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> None:
     finally:
         ua.close()
         ticker.close()
+    return 0
 
 
 async def _receive_one(

@@ -28,15 +28,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config))
+        return asyncio.run(_serve(config))
     return 0
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config) -> int:
     gateway = Gateway(config)
-    await gateway.start()
+    try:
+        await gateway.start()
+    except (ConfigError, OSError) as error:  # a TLS certificate that does not load, a port already taken
+        print(f"error: {error}", file=sys.stderr)
+        await gateway.stop()
+        return 2
     try:
         async with serving(gateway, config.api_host, config.api_port, log_level="info"):
             await asyncio.Event().wait()  # until interrupted
     finally:
         await gateway.stop()
+    return 0

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 from pathlib import Path
 
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.engines.base import (
     CallResult,
     InboundCall,
@@ -65,10 +66,25 @@ class NativeEngine:
                 username=self.config.trunk_username,
                 password=self.config.trunk_password,
                 admission=await self._admission(),
+                tcp=self.config.sip_tcp,
+                tls_context=self._tls_context(),
+                tls_port=self.config.sip_tls_port or 0,
             ),
             on_invite=self._invite,
         )
         await self.ua.start()
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Our certificate for SIP over TLS (RFC 3261 26.2), when sip_tls_port is set."""
+        config = self.config
+        if config.sip_tls_port is None or config.sip_tls_cert is None or config.sip_tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(config.sip_tls_cert, config.sip_tls_key)
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(f"sip_tls_cert/sip_tls_key: {error}") from None
+        return context
 
     async def _admission(self) -> Admission:
         """Who may call us: the trunk's networks, or a caller with the inbound credentials."""

@@ -14,17 +14,12 @@ import pytest
 
 from gateway.api.server import serving
 from gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
+from gateway.demo import free_port
 from gateway.service import Gateway
 from tests.webhooks.conftest import SECRET, receiver  # noqa: F401  (the real HTTP receiver fixture)
 
 SENDER, RECEIVER = "+15550100", "+15550199"
 EDIT, READ_ONLY, OTHER = "token-edit", "token-read", "token-other-tenant"
-
-
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

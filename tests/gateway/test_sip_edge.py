@@ -13,6 +13,7 @@ import os
 import resource
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -31,8 +32,9 @@ from sip.transaction import Timers
 from sip.ua import RegistrationError, UaConfig, UserAgent
 from tests.fax.conftest import make_document
 from tests.sip.raw import RawSip
+from tests.sip.test_transports import certificate  # noqa: F401  (the throwaway TLS certificate)
 
-from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running
+from .conftest import RECEIVER, SENDER, Running, free_port, gateway_config, start_running
 
 ROOT = Path(__file__).resolve().parents[2]
 STRANGER = "127.0.0.2"
@@ -366,3 +368,63 @@ async def test_a_flood_of_invites_beyond_the_descriptors_is_answered_and_settled
     assert len(faxes) >= answers.count(200)
     assert all(status.startswith("failed") for status, _ in faxes)  # no fax was sent on any of these calls
     assert any("Too many open files" in (reason or "") for _, reason in faxes)
+
+
+# -- item: SIP over TCP and TLS -------------------------------------------------------------------------
+
+
+async def test_a_fax_to_the_gateway_over_tcp(running: Running, document: Path) -> None:
+    port = running.gateway.config.sip_port
+    ua = await user_agent("127.0.0.1", tcp=True)
+    try:
+        target = f"sip:{RECEIVER}@127.0.0.1:{port};transport=tcp"
+        outcome = await send_fax(ua, target, document, options=FAST, caller="+15557777")
+    finally:
+        ua.close()
+    assert (outcome.status, outcome.sip_code) == ("success", 200)
+    assert (await running.final(await running.inbound()))["status"] == "success"
+
+
+async def test_a_fax_to_the_gateway_over_tls(
+    tmp_path: Path,
+    document: Path,
+    certificate: tuple[Path, Path],  # noqa: F811  (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key, cert = certificate
+    # The gateway's own TLS connections (its T.38 re-INVITE to the caller) verify against the default CAs:
+    # here, only our throwaway certificate.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    config = dataclasses.replace(
+        gateway_config(tmp_path / "var"),
+        sip_tls_port=free_port(socket.SOCK_STREAM),
+        sip_tls_cert=cert,
+        sip_tls_key=key,
+    )
+    # The caller listens on TLS too (the gateway's re-INVITE to T.38 comes back over it) and trusts only
+    # our throwaway certificate.
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    async for running in start_running(config):
+        ua = await user_agent("127.0.0.1", tls_context=server, tls_client_context=client)
+        try:
+            target = f"sip:{RECEIVER}@127.0.0.1:{config.sip_tls_port};transport=tls"
+            outcome = await send_fax(ua, target, document, options=FAST, caller="+15557777")
+        finally:
+            ua.close()
+        assert (outcome.status, outcome.t38) == ("success", True)
+        assert (await running.final(await running.inbound()))["status"] == "success"
+
+
+def test_serve_says_what_is_wrong_with_a_tls_certificate(tmp_path: Path) -> None:
+    (tmp_path / "faxgw.toml").write_text(
+        f'data_dir = "{tmp_path}"\nsip_port = {free_port(socket.SOCK_DGRAM)}\n'
+        f'sip_tls_port = {free_port(socket.SOCK_STREAM)}\nsip_tls_cert = "{tmp_path}/none.pem"\n'
+        f'sip_tls_key = "{tmp_path}/none.key"\n'
+    )
+    result = subprocess.run(
+        [FAXGW, "serve", "--config", tmp_path / "faxgw.toml"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: sip_tls_cert/sip_tls_key:") and "Traceback" not in result.stderr

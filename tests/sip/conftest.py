@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import demo
 from tests.fax.conftest import make_document
 
 SCENARIOS = Path(__file__).parent / "sipp"
@@ -18,9 +19,8 @@ LOCALHOST = "127.0.0.1"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((LOCALHOST, 0))
-        return probe.getsockname()[1]
+    """Free for UDP and TCP alike: ``faxgw receive`` listens on both at one port."""
+    return demo.free_port(kind)
 
 
 @pytest.fixture
