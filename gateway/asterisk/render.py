@@ -152,7 +152,10 @@ def _trunk(config: Config, templates: Path, trunk: tuple[str, int], media: str, 
     values = {
         "media": media,
         "trunk_uri_host": _address(host, port),
-        "trunk_match": _address(host, port) if with_port else host,
+        # Who Asterisk takes for the trunk: the networks it may call from when they are configured (as
+        # the native engine's ACL), else its host (and port, when the test peer shares that host).
+        "trunk_match": ",".join(_network("trunk_networks", net) for net in config.trunk_networks)
+        or (_address(host, port) if with_port else host),
         "outbound_auth": "; no trunk_username/trunk_password: the trunk trusts our address",
         "credentials": "",
     }

@@ -254,6 +254,12 @@ def test_test_peer_on_the_trunks_host_is_told_apart_by_port() -> None:
     assert one(text, contract.TRUNK_ENDPOINT, "identify").value("match") == "127.0.0.1:5080"
 
 
+def test_trunk_networks_are_what_identifies_the_trunk() -> None:
+    config = dataclasses.replace(sample(), trunk_networks=("203.0.113.0/28", "2001:db8::/64"))
+    text = render_texts(config)["pjsip.conf"]
+    assert one(text, contract.TRUNK_ENDPOINT, "identify").value("match") == "203.0.113.0/28,2001:db8::/64"
+
+
 def test_settings_reach_every_file() -> None:
     config = dataclasses.replace(
         sample(),
