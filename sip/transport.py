@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,19 @@ log = logging.getLogger("sip.transport")
 #: Largest UDP datagram we accept; a SIP message over UDP larger than the path MTU should use TCP
 #: (RFC 3261 18.1.1) but real peers send up to ~4 KB INVITEs, so be generous when receiving.
 MAX_DATAGRAM = 65535
+
+# Stream connections cost a descriptor and a buffer each, and anyone who reaches the port can open them, so
+# they are bounded: how many strangers may hold at once, and from one address; trusted peers (the trunk)
+# are never turned away by strangers' connections.
+MAX_STRANGER_CONNECTIONS = 256
+MAX_CONNECTIONS_PER_ADDRESS = 16
+#: A new connection must bring its first message (or a CRLF keep-alive) within this time ...
+FIRST_MESSAGE_TIMEOUT = 30.0
+#: ... a message, once begun, must be complete within this time (a byte-by-byte sender is cut off) ...
+MESSAGE_TIMEOUT = 10.0
+#: ... and a connection silent for this long is closed. Longer than a long fax call (no SIP is sent while
+#: the pages go) and than RFC 5626 4.4.1's keep-alive interval (at most 120 s).
+IDLE_TIMEOUT = 1800.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,26 @@ class Peer:
 
 
 MessageHandler = Callable[[SipRequest | SipResponse, Peer], None]
+
+
+class _Sparse:
+    """Logs a flood of alike events (refused connections) once per ``interval``, counting the rest."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._last = -interval
+        self._held = 0
+
+    def log(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self._held += 1
+            return
+        held, self._held, self._last = self._held, 0, now
+        log.warning("%s%s", message, f" (and {held} more since the last report)" if held else "")
+
+
+_refusals = _Sparse()
 
 
 class TransportError(OSError):
@@ -65,20 +99,39 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class _StreamConnection(asyncio.Protocol):
-    """One TCP or TLS connection; frames messages by Content-Length."""
+    """One TCP or TLS connection; frames messages by Content-Length, closes itself when it idles."""
 
-    def __init__(self, layer: TransportLayer, name: str) -> None:
+    def __init__(self, layer: TransportLayer, name: str, *, accepted: bool = False) -> None:
         self.layer = layer
         self.name = name
+        self.accepted = accepted  # opened by the peer (counted against the bounds), not by us
+        self.stranger = False
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._message_begun = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = Peer(self.name, host, port, self)
+        if self.accepted and not self.layer._admit_connection(self, host):
+            transport.close()
+            return
         self.layer._connections[(self.name, host, port)] = self
+        self._expire_in(FIRST_MESSAGE_TIMEOUT, "no message")
+
+    def _expire_in(self, seconds: float, why: str) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = asyncio.get_running_loop().call_later(seconds, self._expire, why)
+
+    def _expire(self, why: str) -> None:
+        assert self.peer is not None
+        log.info("closing %s connection from %s:%s: %s", self.name, self.peer.host, self.peer.port, why)
+        if self.transport:
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         assert self.peer is not None
@@ -91,12 +144,26 @@ class _StreamConnection(asyncio.Protocol):
             if self.transport:
                 self.transport.close()
             return
+        if self.framer.pending:
+            if messages or not self._message_begun:  # a new message begins: it has MESSAGE_TIMEOUT
+                self._message_begun = True
+                self._expire_in(MESSAGE_TIMEOUT, f"message incomplete after {MESSAGE_TIMEOUT:.0f} s")
+        else:
+            self._message_begun = False
+            self._expire_in(IDLE_TIMEOUT, f"idle for {IDLE_TIMEOUT:.0f} s")
         for message in messages:
             self.layer._received(message, self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None:
-            self.layer._connections.pop((self.name, self.peer.host, self.peer.port), None)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self.peer is not None and self.layer._connections.get(self._key) is self:
+            del self.layer._connections[self._key]
+
+    @property
+    def _key(self) -> tuple[str, str, int]:
+        assert self.peer is not None
+        return (self.name, self.peer.host, self.peer.port)
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -107,8 +174,10 @@ class _StreamConnection(asyncio.Protocol):
 class TransportLayer:
     """Listens on UDP (and optionally TCP/TLS) and moves SIP messages in and out."""
 
-    def __init__(self, on_message: MessageHandler) -> None:
+    def __init__(self, on_message: MessageHandler, trusts: Callable[[str], bool] | None = None) -> None:
         self.on_message = on_message
+        #: Whether a source address is a trusted peer's (exempt from the bounds on strangers' connections).
+        self.trusts = trusts
         self._udp: _Datagrams | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._connections: dict[tuple[str, str, int], _StreamConnection] = {}
@@ -140,7 +209,9 @@ class TransportLayer:
 
     async def _listen_stream(self, name: str, host: str, port: int, context: ssl.SSLContext | None):
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _StreamConnection(self, name), host, port, ssl=context)
+        server = await loop.create_server(
+            lambda: _StreamConnection(self, name, accepted=True), host, port, ssl=context
+        )
         self._servers.append(server)
         self.addresses[name] = server.sockets[0].getsockname()[:2]
         return self.addresses[name]
@@ -153,6 +224,18 @@ class TransportLayer:
         for connection in list(self._connections.values()):
             if connection.transport:
                 connection.transport.close()
+
+    def _admit_connection(self, connection: _StreamConnection, host: str) -> bool:
+        """Bound strangers' connections, in all and per address (see MAX_STRANGER_CONNECTIONS)."""
+        if self.trusts is not None and self.trusts(host):
+            return True
+        strangers = [c for c in self._connections.values() if c.stranger]
+        from_host = sum(1 for c in strangers if c.peer is not None and c.peer.host == host)
+        if len(strangers) >= MAX_STRANGER_CONNECTIONS or from_host >= MAX_CONNECTIONS_PER_ADDRESS:
+            _refusals.log(f"{connection.name} connection from {host} refused: too many connections")
+            return False
+        connection.stranger = True
+        return True
 
     # -- receiving -----------------------------------------------------------------------------
     def _received(self, data: bytes, peer: Peer) -> None:

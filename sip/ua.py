@@ -74,7 +74,8 @@ class UserAgent:
     def __init__(self, config: UaConfig | None = None, on_invite: InviteHandler | None = None) -> None:
         self.config = config or UaConfig()
         self.on_invite = on_invite
-        self.transport = TransportLayer(self._on_message)
+        admission = self.config.admission
+        self.transport = TransportLayer(self._on_message, admission.trusts if admission else None)
         self.transactions = TransactionLayer(
             self.transport, self._on_request, self._on_stray_response, self.config.timers
         )
