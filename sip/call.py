@@ -137,10 +137,11 @@ class Call:
             log.error("call %s: %r", self.call_id, task.exception(), exc_info=task.exception())
 
     # -- hanging up -----------------------------------------------------------------------------
-    async def hangup(self) -> None:
-        """End the call from our side (BYE once established)."""
+    async def hangup(self, reason: str = "") -> None:
+        """End the call from our side (BYE once established); ``reason`` says why when it is not simply
+        that we were done (it becomes the ``Hangup``'s)."""
         if self.state is CallState.ESTABLISHED and self.dialog is not None:
-            self._end(Hangup("local_bye"))
+            self._end(Hangup("local_bye", reason=reason))
             request = self._in_dialog("BYE")
             await self.ua.send_request(request, self.dialog.next_hop())
 
@@ -149,6 +150,10 @@ class Call:
         self, offer: SessionDescription, *, still_wanted: Callable[[], bool] = lambda: True
     ) -> SessionDescription:
         """Offer new media; returns the answer or raises ``CallError`` (e.g. 488: stay as you are).
+
+        A 2xx is ACKed whatever its body (RFC 3261 13.2.2.4); if its answer cannot be read, ``SdpError``
+        is raised after the ACK, the call's SDP stays as it was, and the caller decides what the
+        session is now (hang up, or offer again).
 
         On glare (491) it waits the RFC 3261 14.1 back-off and tries again while ``still_wanted()``:
         meanwhile the peer's own re-INVITE may have done the job.
@@ -475,11 +480,11 @@ class OutgoingCall(Call):
         self.ua.decorate(cancel)
         self.ua.transactions.request(cancel, self._transaction.peer)
 
-    async def hangup(self) -> None:
+    async def hangup(self, reason: str = "") -> None:
         if self.state in (CallState.CALLING, CallState.EARLY):
             self.cancel()
             return
-        await super().hangup()
+        await super().hangup(reason)
 
 
 class IncomingCall(Call):
@@ -583,8 +588,8 @@ class IncomingCall(Call):
             self.transaction.respond(self._response(self.request, 487))
             self._end(Hangup("cancelled", 487))
 
-    async def hangup(self) -> None:
+    async def hangup(self, reason: str = "") -> None:
         if self.state in (CallState.CALLING, CallState.EARLY):
             self.reject(480)
             return
-        await super().hangup()
+        await super().hangup(reason)

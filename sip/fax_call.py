@@ -25,6 +25,7 @@ from sip.rtp import Gap
 from sip.sdp import (
     NegotiatedMedia,
     NotAcceptable,
+    SdpError,
     SessionDescription,
     T38Params,
     answer_offer,
@@ -38,6 +39,14 @@ log = logging.getLogger("sip.fax_call")
 
 #: How long the receiver waits for the sender's BYE after T.30 has finished.
 BYE_GRACE = 2.0
+#: The smallest T38FaxMaxDatagram we honour, paced and unpaced: the largest UDPTL datagram our T.38
+#: terminal needs for one IFP packet without redundancy, with a few octets to spare (measured with
+#: SpanDSP 0.0.6: paced, image data goes in 30 ms chunks of at most 59 octets of IFP at 14,400 bit/s,
+#: a 64-octet datagram; unpaced, in chunks of up to 305, a 311-octet one). A peer that states less
+#: (1, a few octets) states a mistake: honoured, no image data could be sent and the fax would fail.
+#: We clamp to this and log it rather than stay on audio: the peer did accept T.38, and a datagram of
+#: this size is ordinary UDPTL that any T.38 stack takes (Asterisk reads a stated 0 as 400).
+MIN_T38_MAX_DATAGRAM = {True: 72, False: 320}
 
 
 class T38Policy(enum.Enum):
@@ -176,6 +185,10 @@ class FaxMedia:
         self.use(media)
         return answer
 
+    @property
+    def call_id(self) -> str:
+        return self.call.call_id if self.call is not None else ""
+
     async def offer_t38(self, delay: float) -> None:
         """Our re-INVITE to T.38; a refusal (488 or anything else) leaves the fax on audio."""
         await asyncio.sleep(delay)
@@ -193,7 +206,15 @@ class FaxMedia:
             )
             media = negotiated_from_answer(offer, answer)
         except (CallError, NotAcceptable) as error:
-            log.info("call %s: T.38 offer refused (%s): staying on audio", self.call.call_id, error)
+            log.info("call %s: T.38 offer refused (%s): staying on audio", self.call_id, error)
+            return
+        except SdpError as error:
+            # The peer took the offer (2xx, ACKed) with an answer we cannot use: it may be on T.38 now or
+            # still on audio, and guessing wrong fails the fax only after T.30's timeouts. We hang up
+            # at once and say why, as RFC 3261 13.2.2.4 does with an unusable offer in a 2xx.
+            reason = f"unusable answer to our T.38 offer: {error}"
+            log.warning("call %s: %s; hanging up", self.call_id, reason)
+            await self.call.hangup(reason)
             return
         self.use(media)
 
@@ -202,7 +223,7 @@ class FaxMedia:
         """Start (or switch to) the negotiated media with a fresh SpanDSP session for it."""
         if media.kind == "t38":
             self.udptl.set_remote(media.remote_address, media.remote_port)
-            self.udptl.limit_datagram(media.t38.max_datagram if media.t38 else None)
+            self.udptl.limit_datagram(self._far_max_datagram(media.t38))
             if not self.t38:
                 self._replace_session(self._t38_session(media.t38 or self.options.t38_params))
                 self.t38 = True
@@ -220,6 +241,20 @@ class FaxMedia:
                 log.info("back to audio after T.38 training: the T.38 session finishes the fax")
         if self._tick_handle is None:
             self._tick_handle = self.ticker.add(self._tick)
+
+    def _far_max_datagram(self, params: T38Params | None) -> int | None:
+        """The far end's T38FaxMaxDatagram, clamped to ``MIN_T38_MAX_DATAGRAM`` (0: not stated)."""
+        stated = params.max_datagram if params is not None else None
+        least = MIN_T38_MAX_DATAGRAM[self.options.paced]
+        if stated and stated < least:
+            log.warning(
+                "call %s: the peer's T38FaxMaxDatagram %d cannot hold one IFP packet: %d used instead",
+                self.call_id,
+                stated,
+                least,
+            )
+            return least
+        return stated
 
     def _replace_session(self, session: AudioTerminal | T38Terminal) -> None:
         old = self.session
@@ -432,12 +467,15 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
         status = _setup_failure(hangup)
     else:
         status = "failed"
+    text = completed.text if completed else (str(media.error) if media.error else "")
+    if status == "failed" and hangup is not None and hangup.cause == "local_bye" and hangup.reason:
+        text = hangup.reason  # we ended the call for a reason of ours: that, not T.30's view of the end
     return FaxOutcome(
         status=status,
         sip_code=call.final_status,
         hangup_cause=hangup.cause if hangup else None,
         t30_code=completed.code if completed else None,
-        t30_text=completed.text if completed else (str(media.error) if media.error else ""),
+        t30_text=text,
         pages=pages,
         pages_expected=completed.pages_expected if completed else None,
         t38=media.t38,

@@ -17,11 +17,12 @@ from pathlib import Path
 from sip.call import IncomingCall
 from sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax
 from sip.media import Ticker
-from sip.message import new_branch, new_call_id, new_tag
+from sip.message import SipRequest, new_branch, new_call_id, new_tag, parse_message, response_to
 from sip.transaction import Timers
 from sip.ua import UaConfig, UserAgent
 
 from .conftest import LOCALHOST
+from .raw import RawSip
 
 FAST = Timers(t1=0.02, t2=0.16, t4=0.2)
 
@@ -95,6 +96,37 @@ def audio_sdp(port: int, host: str = LOCALHOST, version: int = 1) -> bytes:
         f"v=0\r\no=- 4242 {version} IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
         f"m=audio {port} RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
     ).encode()
+
+
+def t38_sdp(port: int, version: int = 1, datagram: str = "400", host: str = LOCALHOST) -> bytes:
+    """A T.38 offer or answer (m=image udptl t38) naming ``host``:``port``."""
+    return (
+        f"v=0\r\no=- 4242 {version} IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+        f"m=image {port} udptl t38\r\na=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\n"
+        "a=T38FaxRateManagement:transferredTCF\r\na=T38FaxMaxBuffer:2000\r\n"
+        f"a=T38FaxMaxDatagram:{datagram}\r\na=T38FaxUdpEC:t38UDPRedundancy\r\n"
+    ).encode()
+
+
+async def next_request(raw: RawSip, method: str, wait: float = 5.0) -> SipRequest:
+    """The next request of ``method`` that the user agent sends to ``raw`` (responses are skipped)."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(wait):
+        while True:
+            message = parse_message(await loop.sock_recv(raw.socket, 65535))
+            if isinstance(message, SipRequest) and message.method == method:
+                return message
+
+
+def reply(raw: RawSip, request: SipRequest, status: int, body: bytes = b"") -> None:
+    """Answer a request of the user agent's from ``raw`` (with our Contact, and ``body`` as SDP)."""
+    response = response_to(request, status)
+    response.headers.add("Contact", f"<sip:+15557777@{raw.host}:{raw.port}>")
+    if body:
+        response.headers.add("Content-Type", "application/sdp")
+        response.body = body
+    top = request.vias[0]  # the user agent's own sent-by: where it listens
+    raw.socket.sendto(bytes(response), (top.host, top.port or 5060))
 
 
 @dataclass
