@@ -29,8 +29,10 @@ from sip.sdp import (
     SessionDescription,
     T38Params,
     answer_offer,
+    answer_removal,
     audio_offer,
     negotiated_from_answer,
+    removes_every_stream,
     t38_offer,
 )
 from sip.ua import UserAgent
@@ -181,9 +183,21 @@ class FaxMedia:
 
     async def on_offer(self, offer: SessionDescription) -> SessionDescription:
         """The peer re-INVITEs (to T.38, or back to audio): answer and switch the media."""
+        if removes_every_stream(offer):
+            return self._streams_removed(offer)
         answer, media = self.answer(offer)  # NotAcceptable -> the Call answers 488
         self.use(media)
         return answer
+
+    def _streams_removed(self, offer: SessionDescription) -> SessionDescription:
+        """RFC 3264 8.2: a re-offer with port 0 on every m= line removes the streams. It is answered
+        (port 0 for each, 8.2: "the answerer MUST ... mark the stream with a port of zero"), not
+        refused: Asterisk ends the T.38 that we started this way once its fax is done, then sends BYE.
+        Media stops; the SpanDSP session stays, so T.30's own outcome is what the fax reports."""
+        log.info("call %s: the peer removed every media stream: media stops", self.call_id)
+        self.rtp.set_remote(self.host, 0)
+        self.udptl.set_remote(self.host, 0)
+        return answer_removal(offer, address=self.host, session_id=self._sdp_id, version=self._next_version())
 
     @property
     def call_id(self) -> str:

@@ -694,6 +694,19 @@ def _accept_audio(
     return None
 
 
+def removes_every_stream(offer: SessionDescription) -> bool:
+    """A re-offer with port 0 on every m= line (or none): the streams are removed (RFC 3264 8.2), which
+    is answered, not refused. Only for an offer inside a session: an initial one needs a stream."""
+    return all(m.port == 0 for m in offer.media)
+
+
+def answer_removal(
+    offer: SessionDescription, *, address: str, session_id: int, version: int
+) -> SessionDescription:
+    """The answer to ``removes_every_stream``: every m= line of the offer, in order, with port 0."""
+    return _session(address, session_id, version, [_rejected(m) for m in offer.media])
+
+
 def negotiated_from_answer(offer: SessionDescription, answer: SessionDescription) -> NegotiatedMedia:
     """For the offerer: the stream the answer accepted (the first T.38 one, else the first G.711 one).
     Answers with fewer m= lines than the offer (seen in the wild) are read as far as they go.

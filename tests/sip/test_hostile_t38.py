@@ -1,17 +1,19 @@
 """T.38 as a hostile or careless peer negotiates it, over real sockets on 127.0.0.1: an answer to our
-T.38 offer that cannot be used, and a T38FaxMaxDatagram too small for any IFP packet."""
+T.38 offer that cannot be used, a T38FaxMaxDatagram too small for any IFP packet, and the end of T.38
+by a re-INVITE that removes the stream (as Asterisk does)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from sip.fax_call import FaxCallOptions, send_fax
+from sip.fax_call import FaxCallOptions, FaxMedia, T38Policy, send_fax
 from sip.message import response_to
-from sip.sdp import T38Params
+from sip.sdp import T38Params, negotiated_from_answer
 from sip.ua import UaConfig, UserAgent
 
 from .hostile import FAST, Leg, Sink, answering, audio_sdp, next_request, reply, t38_sdp
@@ -19,6 +21,8 @@ from .raw import RawSip
 
 LOCALHOST = "127.0.0.1"
 DRAIN = 5.0
+#: Between our own endpoints T.38 may run unpaced: a one-page fax in well under a second.
+UNPACED = FaxCallOptions(paced=False, t38_offer_delay=0.05)
 
 
 def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -87,4 +91,47 @@ async def test_a_tiny_t38_max_datagram_is_clamped_and_the_fax_goes_through(
     assert (received.status, received.t38, received.pages) == ("success", True, 1)
     clamped = [r.getMessage() for r in caplog.records if "T38FaxMaxDatagram 1 " in r.getMessage()]
     assert len(clamped) == 2, clamped  # one warning at each end
+    assert tracebacks(caplog) == []
+
+
+async def test_t38_removed_by_the_peer_is_answered_and_the_fax_stands(
+    tmp_path: Path, document: Path, caller: UserAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asterisk's way of ending T.38 that we started: once its fax is done, a re-INVITE with nothing
+    but "m=image 0", then BYE. Played here by our own sending end, driven step by step."""
+    caplog.set_level(logging.INFO)
+    async with answering(
+        tmp_path, FaxCallOptions(t38=T38Policy.AUTO, paced=False, t38_offer_delay=0.05)
+    ) as gateway:
+        host, port = gateway.address
+        media = FaxMedia(
+            host=LOCALHOST,
+            sending=True,
+            calling=True,
+            path=document,
+            options=UNPACED,
+            ticker=gateway.ticker,
+            on_event=None,
+        )
+        await media.open()
+        try:
+            call = caller.call(f"sip:555@{host}:{port}", media.audio_offer(), on_offer=media.on_offer)
+            answer = await call.connect()
+            media.call = call
+            media.use(negotiated_from_answer(call.local_sdp, answer))
+            completed = await asyncio.wait_for(asyncio.shield(media.completed), 30)
+            assert completed.success and media.t38  # the gateway re-INVITEd to T.38 and got the page
+
+            removal = media.t38_offer()
+            removal.media[0].port, removal.media[0].attributes = 0, []
+            answer = await call.reinvite(removal)  # 488 before: a removed stream was refused
+            await call.hangup()
+        finally:
+            media.close()
+        assert await gateway.drained(DRAIN) == dict.fromkeys(gateway.leftovers(), 0)
+        [received] = gateway.outcomes
+    # RFC 3264 8.2: the answer keeps the m= line, with port 0.
+    assert [(m.media, m.port) for m in answer.media] == [("image", 0)]
+    assert (received.status, received.pages, received.t38) == ("success", 1, True)
+    assert received.hangup_cause == "remote_bye"
     assert tracebacks(caplog) == []
