@@ -245,6 +245,12 @@ class Call:
         if request.method == "BYE":
             transaction.respond(self._response(request, 200))
             self._end(Hangup("remote_bye"))
+        elif request.method == "INVITE" and self.state is not CallState.ESTABLISHED:
+            # Before the ACK for our 2xx the first INVITE transaction is still in progress, and RFC 3261
+            # 14.1 allows no second one meanwhile; answered as 14.2 answers an overtaking INVITE.
+            response = self._response(request, 500)
+            response.headers.add("Retry-After", str(random.randint(0, 10)))
+            transaction.respond(response)
         elif request.method == "INVITE":
             self.spawn(self._on_reinvite(request, transaction))  # type: ignore[arg-type]
         elif request.method == "UPDATE":
@@ -570,14 +576,15 @@ class IncomingCall(Call):
         if not self._acked.done():
             self._end(Hangup("no_ack"))
             raise CallError(408, "no ACK")
-        self._enter(CallState.ESTABLISHED)
-        if timer is not None:
+        if timer is not None and self.state is CallState.ESTABLISHED:
             self._start_timer(timer, we_are_uac=False)
 
     def _on_ack(self, request: SipRequest) -> None:
-        if not self._acked.done():
+        if self.final_status == 200 and not self._acked.done():  # our 2xx's ACK: never one sent early
             self.transaction.acknowledged()
             self._acked.set_result(None)
+            if self.state is not CallState.TERMINATED:
+                self._enter(CallState.ESTABLISHED)  # now, not when ``accept`` resumes: a re-INVITE may follow
             return
         super()._on_ack(request)
 

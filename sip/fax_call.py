@@ -440,11 +440,14 @@ async def receive_fax(
             return _outcome(call, media, None)
         call.on_offer = media.on_offer
         media.call = call
-        media.use(negotiated)
         try:
             await call.accept(answer)
         except CallError:
             return _outcome(call, media, None)
+        # Media only once the ACK came: until then the SDP's address is the INVITE's word alone, and
+        # anyone could make us stream at a third party by never ACKing (RFC 3261 13.3.1.4: no ACK within
+        # 64*T1 ends the call; that cost a packet per 20 ms towards whatever the SDP named).
+        media.use(negotiated)
         completed = await _run(call, media, options, offer_t38=options.t38 is not T38Policy.AUDIO)
         if call.state is CallState.ESTABLISHED:
             # T.30 is over: the sender normally hangs up now; do it ourselves if it does not.

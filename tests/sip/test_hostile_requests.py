@@ -4,6 +4,7 @@ call ends by itself afterwards (RFC 3261 8.2, 14.2, 17.2)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from sip.message import SipResponse
 
-from .hostile import Answering, Leg, Sink, answering, audio_sdp
+from .hostile import FAST, Answering, Leg, Sink, answering, audio_sdp, t38_sdp
 from .raw import RawSip
 
 LOCALHOST = "127.0.0.1"
@@ -136,3 +137,22 @@ async def test_a_bad_reinvite_is_answered_and_the_call_stays_as_it_was(
     assert await gateway.drained(DRAIN) == dict.fromkeys(gateway.leftovers(), 0)
     [outcome] = gateway.outcomes
     assert outcome.hangup_cause == "remote_bye"
+
+
+@pytest.mark.parametrize("offer", [audio_sdp, t38_sdp], ids=["g711", "t38"])
+async def test_an_invite_never_acked_sends_no_media_and_ends(
+    gateway: Answering, raw: RawSip, sink: Sink, offer
+) -> None:
+    """Reflection: an INVITE whose SDP names a third party (the sink) and is never ACKed. The 200 goes
+    back to the sender; the media must not go to the sink, and Timer H (64*T1) ends the call."""
+    call = leg(raw, gateway)
+    invite = call.request("INVITE", body=offer(sink.port))
+    raw.socket.sendto(invite, gateway.address)
+    assert (await raw.final(2.0)).status == 200
+    started = asyncio.get_running_loop().time()
+    assert await gateway.drained(DRAIN) == dict.fromkeys(gateway.leftovers(), 0)
+    assert asyncio.get_running_loop().time() - started < FAST.timeout + 1.0
+    [outcome] = gateway.outcomes
+    assert outcome.hangup_cause == "no_ack"
+    datagrams, octets = sink.drain()
+    assert (datagrams, octets) == (0, 0), f"{octets} octets of media for an INVITE of {len(invite)}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -210,6 +211,10 @@ async def test_latching_follows_a_peer_behind_nat_once(tmp_path: Path, injectors
                 audio_port = audio.port
                 nat.caller = (LOCALHOST, audio_port)
                 audio.port = nat.address[1]
+                # Only the caller latches: the callee sends to the NAT and hears from it alone. (It
+                # sends only once the caller's ACK came, and the caller's packets to the callee's own
+                # port, which a real NAT would not let through, reach it here first.)
+                pair.options = dataclasses.replace(options, media_latch=False)
                 # Once the caller has latched, a third party tries to take its media (inside the
                 # latching window: only the first accepted packet may latch).
                 for injector in injectors:
