@@ -21,11 +21,14 @@ log = logging.getLogger("sip.transaction")
 
 @dataclass(frozen=True)
 class Timers:
-    """RFC 3261 17.1.1.1 defaults; tests shrink T1 to run the timeouts quickly."""
+    """RFC 3261 17.1.1.1 defaults; tests shrink them to run the timeouts quickly."""
 
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+    #: Timer D (17.1.1.2): how long an INVITE client transaction absorbs retransmitted failures over
+    #: UDP, "at least 32 seconds" and not a multiple of T1.
+    d: float = 32.0
 
     @property
     def timeout(self) -> float:
@@ -180,7 +183,7 @@ class InviteClientTransaction(ClientTransaction):
             self._send(self._ack_for(response))
             self._enter(State.COMPLETED)
             self._deliver(response)
-            delay = 0 if self.peer.reliable else 32.0
+            delay = 0 if self.peer.reliable else self.timers.d
             self._start_timer("D", delay, lambda: self._enter(State.TERMINATED))
         elif self.state is State.COMPLETED:
             self._send(self._ack_for(response))  # our ACK was lost: send it again

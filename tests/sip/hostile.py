@@ -24,7 +24,7 @@ from sip.ua import UaConfig, UserAgent
 from .conftest import LOCALHOST
 from .raw import RawSip
 
-FAST = Timers(t1=0.02, t2=0.16, t4=0.2)
+FAST = Timers(t1=0.02, t2=0.16, t4=0.2, d=0.5)
 
 
 @dataclass
