@@ -152,7 +152,9 @@ class Config:
     media_latch: bool = False
     # -- the HTTP edge -------------------------------------------------------------------------------
     api_docs: bool = True  # serve /docs and /redoc (the OpenAPI document /openapi.json is always served)
-    api_max_connections: int = 256  # open HTTP connections at once; beyond it new ones are refused
+    #: Open HTTP connections at once (at most half of RLIMIT_NOFILE): beyond it a new one closes the one idle
+    #: longest, or is answered 503 when every one is serving a request (gateway.api.connections).
+    api_max_connections: int = 256
     #: This gateway's name in job leases: a restarted process takes back its own faxes at once,
     #: another node only once their lease has run out.
     node: str = field(default_factory=socket.gethostname)

@@ -18,6 +18,7 @@ from PIL import Image
 from gateway.api.dialects import dropbox, faxplus, telnyx
 from gateway.api.documents import fax_document
 from gateway.api.errors import ApiError, install_error_handlers
+from gateway.api.limits import RequestLimits
 from gateway.api.inputs import MAX_OFFSET, JsonRoute
 from gateway.api.models import (
     MAX_TOTAL_UPLOAD_BYTES,
@@ -120,6 +121,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.router.route_class = JsonRoute  # before any route: FastAPI reads their JSON bodies with inputs.loads
     app.state.gateway = gateway
     install_error_handlers(app)
+    app.add_middleware(RequestLimits)  # a key, then a bounded body, before any route reads
     for dialect in (faxplus, telnyx, dropbox):
         app.include_router(dialect.router(gateway))
 

@@ -1,23 +1,44 @@
-"""Running the REST API inside the gateway's own event loop (uvicorn as a library)."""
+"""Running the REST API inside the gateway's own event loop (uvicorn as a library), bounded: a fixed
+number of connections, timeouts on request heads and idle keep-alives, small heads, and the edge's
+errors logged once per interval (``gateway.api.connections``). ``faxgw serve``, ``faxgw demo`` and the
+tests all run the API through ``serving``, so all of them get the same bounds."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
 
+from gateway.api import connections
 from gateway.api.app import create_app
 from gateway.service import Gateway
+
+#: Seconds the requests still running at stop (an event stream, a body that never comes) get to end.
+SHUTDOWN_TIMEOUT = 5
 
 
 @asynccontextmanager
 async def serving(gateway: Gateway, host: str, port: int, log_level: str = "warning") -> AsyncIterator[str]:
     """The API on host:port for the length of the ``async with``; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gateway), host=host, port=port, log_level=log_level, lifespan="off")
+    bound = connections.connection_bound(gateway.config.api_max_connections)
+    config = uvicorn.Config(
+        create_app(gateway),
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="off",
+        http=functools.partial(connections.BoundedH11Protocol, max_connections=bound),  # type: ignore[arg-type]
+        ws="none",  # no route takes a WebSocket: an Upgrade request stays a plain HTTP request
+        timeout_keep_alive=connections.KEEP_ALIVE_TIMEOUT,
+        h11_max_incomplete_event_size=connections.MAX_HEAD_BYTES,
+        backlog=connections.ACCEPT_BACKLOG,
+        timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
     )
+    connections.quiet_floods()  # after uvicorn.Config, which (re)configures uvicorn's loggers
+    server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
     while not server.started:
         if task.done():

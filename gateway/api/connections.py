@@ -1,0 +1,172 @@
+"""The API's connections: bounded in number, cut when they idle, and their errors logged once per interval.
+
+uvicorn accepts every connection and keeps it until the client leaves. Its ``limit_concurrency`` answers
+503 to requests beyond the limit but keeps every connection and its descriptor; a connection that never
+completes a request head has no timeout at all (``timeout_keep_alive`` runs only between requests, and
+any byte resets it). 1,100 idle connections under a 1,024-descriptor limit took the API down, and
+asyncio logged a traceback for each failed accept(): 288 MB in 40 s. What uvicorn lacks is here:
+
+- ``BoundedH11Protocol`` (uvicorn's h11 protocol) keeps at most ``max_connections`` open. Beyond it a
+  new connection closes the one that has waited longest for a request, as nginx reuses idle connections
+  when its worker_connections run out; when every one is serving a request, the new one is answered
+  503 and closed. Its descriptor is free again at once.
+- A request head must arrive whole within ``HEAD_TIMEOUT`` of the connection's opening or of its last
+  response: a client that sends nothing, or its headers a byte at a time (slowloris), is cut.
+- ``connection_bound`` keeps the bound within half the descriptors the process may open.
+- ``OncePerInterval`` lets each kind of record through once per ``LOG_INTERVAL`` on the loggers the
+  edge's errors go to (asyncio's failed accept(), uvicorn's bad requests, ours), with a count of the
+  ones it held back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from gateway.api.errors import ApiError
+
+#: Seconds a connection may take to send a whole request head (after opening, or after a response).
+HEAD_TIMEOUT = 10.0
+#: Seconds an idle keep-alive connection stays open between requests (uvicorn's ``timeout_keep_alive``).
+KEEP_ALIVE_TIMEOUT = 5
+#: A request head (request line and headers) larger than this is answered 400 (h11's own limit).
+#: Connections accepted at most per readiness of the listening socket, and the kernel's queue of them.
+#: uvicorn's 2048 lets one burst take 2048 descriptors before the bound can close any of them.
+ACCEPT_BACKLOG = 100
+MAX_HEAD_BYTES = 16 * 1024
+#: Each kind of log record is let through at most once in this many seconds.
+LOG_INTERVAL = 10.0
+#: Kinds of record remembered at most (the oldest are forgotten first).
+MAX_LOG_KINDS = 1000
+
+log = logging.getLogger("gateway.api.connections")
+
+_BUSY = ApiError(503, "service_unavailable", "every connection is serving a request; try again").to_response()
+#: Written raw to a connection refused before it sent anything (h11 answers only a request it has read).
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY.body), _BUSY.body)
+)
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, bounded (see the module's docstring). ``max_connections`` counts the
+    server's connections, this one included."""
+
+    def __init__(self, *args: Any, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_connections = max_connections
+        #: Loop time since which it has waited for a request head; None while it serves a request.
+        self.waiting_since: float | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._track()
+        open_ = [c for c in self.connections if not c.transport.is_closing()]
+        if len(open_) > self.max_connections:
+            self._make_room(open_)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._track()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._track()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._stop_waiting()
+
+    def _make_room(self, open_: list[Any]) -> None:
+        idle = [
+            c
+            for c in open_
+            if c is not self and isinstance(c, BoundedH11Protocol) and c.waiting_since is not None
+        ]
+        if idle:
+            log.warning(
+                "%d HTTP connections (api_max_connections): closing the one idle longest", len(open_) - 1
+            )
+            min(idle, key=lambda c: c.waiting_since).timeout_keep_alive_handler()
+        else:
+            log.warning("%d HTTP connections, all serving requests: refusing new ones (503)", len(open_) - 1)
+            self.transport.write(REFUSAL)
+            self.transport.close()
+
+    def _track(self) -> None:
+        """Note whether the connection serves a request or waits for one; time the wait."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._stop_waiting()
+        elif self.waiting_since is None and not self.transport.is_closing():
+            self.waiting_since = self.loop.time()
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
+
+    def _stop_waiting(self) -> None:
+        self.waiting_since = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.waiting_since is not None:
+            log.info("closing HTTP connections that sent no whole request within %s s", HEAD_TIMEOUT)
+            self.timeout_keep_alive_handler()
+
+
+def connection_bound(configured: int) -> int:
+    """``api_max_connections``, within half the descriptors the process may open (RLIMIT_NOFILE): the
+    other half stays for the SIP stack, the calls' media, files and the database."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or configured <= soft // 2:
+        return configured
+    bound = max(1, soft // 2)
+    log.warning(
+        "api_max_connections %d lowered to %d: the process may open only %d descriptors (RLIMIT_NOFILE)",
+        configured,
+        bound,
+        soft,
+    )
+    return bound
+
+
+class OncePerInterval(logging.Filter):
+    """Lets each kind of record (logger, first line of the message, exception type and errno) through
+    once per ``interval`` seconds; the next one let through says how many were held back."""
+
+    def __init__(self, interval: float = LOG_INTERVAL) -> None:
+        super().__init__()
+        self.interval = interval
+        self._kinds: dict[tuple[object, ...], list[float]] = {}  # kind -> [let through at, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        first_line = str(record.msg).partition("\n")[0][:200]
+        kind = (record.name, first_line, type(error), getattr(error, "errno", None))
+        now = time.monotonic()
+        seen = self._kinds.get(kind)
+        if seen is not None and now - seen[0] < self.interval:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} [and {seen[1]:.0f} more like this in {now - seen[0]:.0f} s]"
+        if len(self._kinds) >= MAX_LOG_KINDS:
+            for old in sorted(self._kinds, key=lambda k: self._kinds[k][0])[: MAX_LOG_KINDS // 2]:
+                del self._kinds[old]
+        self._kinds[kind] = [now, 0]
+        return True
+
+
+def quiet_floods() -> None:
+    """``OncePerInterval`` on the loggers the HTTP edge's errors go to (once per process)."""
+    for name in ("asyncio", "uvicorn.error", log.name):
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, OncePerInterval) for existing in logger.filters):
+            logger.addFilter(OncePerInterval())
