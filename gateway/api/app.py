@@ -11,15 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, File, Header, Query, Request, Response, UploadFile
+from fastapi import Depends, FastAPI, File, Header, Query, Request, Response, Security, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.security import HTTPBearer
 from PIL import Image
 
 from gateway.api.dialects import dropbox, faxplus, telnyx
 from gateway.api.documents import fax_document
-from gateway.api.errors import ApiError, install_error_handlers
-from gateway.api.limits import RequestLimits
+from gateway.api.errors import ApiError, ErrorBody, error_responses, install_error_handlers
 from gateway.api.inputs import MAX_OFFSET, JsonRoute
+from gateway.api.limits import RequestLimits
 from gateway.api.models import (
     MAX_TOTAL_UPLOAD_BYTES,
     FaxAttempt,
@@ -95,10 +96,27 @@ def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
     )
 
 
+class _BearerKey(HTTPBearer):
+    """Bearer authentication as OpenAPI shows it. The route gets the header as sent: ``_key_with`` checks
+    it and answers a missing or bad key with the API's own 401, not FastAPI's."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+BEARER = _BearerKey(
+    scheme_name="bearer",
+    auto_error=False,
+    description="An API key of the gateway: `Authorization: Bearer <key>`",
+)
+
+
 def _key_with(scope: str) -> Callable[..., ApiKey]:
     """A dependency: the request's bearer key, which must exist and carry ``scope``."""
 
-    def authenticated(request: Request, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
+    def authenticated(
+        request: Request, authorization: Annotated[str | None, Security(BEARER)] = None
+    ) -> ApiKey:
         scheme, _, token = (authorization or "").partition(" ")
         gateway: Gateway = request.app.state.gateway
         key = gateway.authenticate(token.strip()) if scheme.lower() == "bearer" and token else None
@@ -116,8 +134,21 @@ Reader = Annotated[ApiKey, Depends(_key_with("read"))]
 Editor = Annotated[ApiKey, Depends(_key_with("edit"))]
 
 
+def native_errors(*statuses: int) -> dict[int | str, dict]:
+    """The errors a native route answers besides 401 and 403 (every route needs a key with a scope)."""
+    return error_responses(ErrorBody, 401, 403, *statuses)
+
+
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="faxgw", version="0.1.0", summary="SIP/T.38 fax gateway", openapi_url="/openapi.json")
+    docs = gateway.config.api_docs
+    app = FastAPI(
+        title="faxgw",
+        version="0.1.0",
+        summary="SIP/T.38 fax gateway",
+        openapi_url="/openapi.json",  # always: the dialects' clients and Schemathesis read it
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.router.route_class = JsonRoute  # before any route: FastAPI reads their JSON bodies with inputs.loads
     app.state.gateway = gateway
     install_error_handlers(app)
@@ -131,7 +162,13 @@ def create_app(gateway: Gateway) -> FastAPI:
         except NotFound:
             raise ApiError.not_found("fax", fax_id) from None
 
-    @app.post("/v1/files", status_code=201, response_model=FileObject, response_model_by_alias=True)
+    @app.post(
+        "/v1/files",
+        status_code=201,
+        response_model=FileObject,
+        response_model_by_alias=True,
+        responses=native_errors(400, 413, 415),
+    )
     async def upload(key: Editor, file: Annotated[UploadFile, File()]) -> FileObject:
         record = save_upload(
             gateway, key.tenant_id, file.filename, await file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
@@ -144,16 +181,27 @@ def create_app(gateway: Gateway) -> FastAPI:
             created_at=_time(record.created_at),
         )
 
-    @app.post("/v1/faxes", status_code=201, response_model=SendFaxResponse, response_model_exclude_none=True)
+    @app.post(
+        "/v1/faxes",
+        status_code=201,
+        response_model=SendFaxResponse,
+        response_model_exclude_none=True,
+        responses=native_errors(400, 404, 413, 415),
+    )
     async def send(key: Editor, body: SendFaxRequest) -> SendFaxResponse:
         faxes = await submit_request(gateway, key.tenant_id, body)
         return SendFaxResponse(ids={fax.to_number: fax.id for fax in faxes} if body.return_ids else None)
 
-    @app.get("/v1/faxes/{fax_id}", response_model=FaxObject, response_model_by_alias=True)
+    @app.get(
+        "/v1/faxes/{fax_id}",
+        response_model=FaxObject,
+        response_model_by_alias=True,
+        responses=native_errors(404),
+    )
     async def get_fax(key: Reader, fax_id: str) -> FaxObject:
         return fax_object(gateway, owned(key, fax_id))
 
-    @app.get("/v1/faxes", response_model=FaxList, response_model_by_alias=True)
+    @app.get("/v1/faxes", response_model=FaxList, response_model_by_alias=True, responses=native_errors(400))
     async def list_faxes(
         key: Reader,
         direction: Literal["outbound", "inbound"] | None = None,
@@ -168,7 +216,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             faxes=[fax_object(gateway, fax) for fax in faxes], total=total, limit=limit, offset=offset
         )
 
-    @app.delete("/v1/faxes/{fax_id}", status_code=204)
+    @app.delete("/v1/faxes/{fax_id}", status_code=204, responses=native_errors(404, 409))
     async def delete_fax(key: Editor, fax_id: str) -> Response:
         owned(key, fax_id)
         try:
@@ -177,12 +225,20 @@ def create_app(gateway: Gateway) -> FastAPI:
             raise ApiError.conflict(str(error)) from None
         return Response(status_code=204)
 
-    @app.get("/v1/faxes/{fax_id}/file")
+    @app.get(
+        "/v1/faxes/{fax_id}/file",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/pdf": {}, "image/tiff": {}}}} | native_errors(400, 404),
+    )
     async def download(key: Reader, fax_id: str, format: Literal["pdf", "tiff"] = "pdf") -> FileResponse:
         fax = owned(key, fax_id)
         return fax_document(fax, format)
 
-    @app.get("/v1/faxes/{fax_id}/pages/{number}")
+    @app.get(
+        "/v1/faxes/{fax_id}/pages/{number}",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}} | native_errors(400, 404),
+    )
     async def page(key: Reader, fax_id: str, number: int) -> Response:
         """One page as PNG - for a fax still arriving, as soon as that page is complete."""
         fax = owned(key, fax_id)
@@ -192,12 +248,12 @@ def create_app(gateway: Gateway) -> FastAPI:
             await asyncio.to_thread(_page_png, Path(fax.document), number), media_type="image/png"
         )
 
-    @app.get("/v1/webhook-keys")
+    @app.get("/v1/webhook-keys", responses=native_errors())
     async def webhook_keys(key: Reader) -> dict:
         """The public key that checks this gateway's Telnyx-style webhook signatures (Ed25519, base64)."""
         return {"telnyx_public_key": gateway.telnyx_public_key}
 
-    @app.get("/v1/faxes/{fax_id}/webhooks")
+    @app.get("/v1/faxes/{fax_id}/webhooks", responses=native_errors(404))
     async def webhook_log(key: Reader, fax_id: str) -> dict:
         """The delivery log: every attempt at every webhook of this fax."""
         owned(key, fax_id)
@@ -217,7 +273,11 @@ def create_app(gateway: Gateway) -> FastAPI:
             ]
         }
 
-    @app.get("/v1/faxes/{fax_id}/events")
+    @app.get(
+        "/v1/faxes/{fax_id}/events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}} | native_errors(404),
+    )
     async def events(
         key: Reader, fax_id: str, request: Request, last_event_id: Annotated[str | None, Header()] = None
     ) -> StreamingResponse:

@@ -23,7 +23,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 log = logging.getLogger("gateway.api")
 
@@ -182,6 +184,20 @@ class ApiError(Exception):
         )
 
 
+class ErrorBody(BaseModel):
+    """The body of every error of the native API and Fax.Plus: the seed's ``Error``."""
+
+    model_config = ConfigDict(extra="forbid", title="Error")
+
+    error: str
+    description: str
+
+
+def error_responses(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for a route: each of ``statuses`` answered with ``model``, a dialect's error."""
+    return {status: {"model": model, "description": HTTPStatus(status).phrase} for status in statuses}
+
+
 def quote(value: Any) -> str:
     """Client input fit to put in a description: quoted, and cut short."""
     text = value if isinstance(value, str) else repr(value)
@@ -278,8 +294,11 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> ApiError:
     route = f"{request.method} {request.url.path}"
     if status == 404 and detail is None and "endpoint" not in request.scope:
         detail = f"no such endpoint: {route}"  # the router matched nothing
-    elif status == 405 and detail is None:
-        detail = f"{route} is not allowed; allowed: {headers.get('Allow', 'none')}"
+    elif status == 405:
+        # RFC 9110 15.5.6: Allow lists the methods of the resource. Starlette names those of the one route
+        # it matched, and GET and DELETE of /v1/faxes/{fax_id} are two routes.
+        headers["Allow"] = ", ".join(_methods_at(request)) or headers.get("Allow", "")
+        detail = detail or f"{route} is not allowed; allowed: {headers['Allow'] or 'none'}"
     elif status == 413 and detail is None:
         detail = "the request body is too large"
     description = detail or phrase.lower()
@@ -288,6 +307,18 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> ApiError:
     except StopIteration:
         code = re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")  # 429 -> too_many_requests
     return ApiError(status, code, description, headers)
+
+
+def _methods_at(request: Request) -> list[str]:
+    """The methods the app's OpenAPI document gives the requested path: from the document, not the router,
+    as FastAPI keeps included routers' routes out of reach. Where several paths match (``/v3/fax/list``
+    and ``/v3/fax/{fax_id}``), the one with fewest parameters names the resource."""
+    matches: dict[int, set[str]] = {}
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern, _, convertors = compile_path(template)
+        if pattern.fullmatch(request.url.path):
+            matches.setdefault(len(convertors), set()).update(method.upper() for method in operations)
+    return sorted(matches[min(matches)]) if matches else []
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -323,8 +354,36 @@ def install_error_handlers(app: FastAPI) -> None:
     """
     if app.debug:
         raise ValueError("debug mode sends tracebacks to clients; the API never runs with debug=True")
+    _document_errors(app)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     # Exception goes to ServerErrorMiddleware, which sits outside every middleware: nothing escapes it.
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+#: What FastAPI documents for every route that validates a parameter or a body, whatever it really answers.
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI say what the handlers above answer: a route's errors are the ones it declares
+    (``error_responses``), not the 422 that FastAPI adds to each: a request that fails validation gets a
+    400 here (Telnyx's routes, which answer 422, declare theirs)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()  # FastAPI keeps it in app.openapi_schema: changed in place
+        for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+            responses = operation.get("responses", {})
+            content = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if content.get("schema", {}).get("$ref") == _FASTAPI_422:
+                del responses["422"]
+        if _FASTAPI_422 not in str(schema.get("paths")):
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,6 +9,8 @@ written as text, and the bounds of paging parameters.
   ``JSONDecodeError``, which FastAPI and the dialects already answer as malformed JSON.
 * ``decimal`` reads an integer written as text: ASCII digits only (``"²".isdigit()`` is true, and
   ``int("²")`` raises).
+* ``url_problem`` says what is wrong with a URL a client gives (``urllib.parse`` raises ValueError on
+  ``http://[::1``, ``http://a:b/``, ...), by the rules of ``gateway.netpolicy``, which connects to it.
 * ``MAX_OFFSET`` and ``MAX_PAGE`` bound paging parameters: SQLite's integers have 64 bits, and an offset
   past them raised ``OverflowError`` in the store.
 """
@@ -20,8 +22,11 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import httpx
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+
+from gateway import netpolicy
 
 #: Nesting a request body may have (a send request needs 3: body, options, retry). Deeper than this is an
 #: attack on whatever walks the value next, and Python's decoder itself stops near 1,000 with RecursionError.
@@ -108,6 +113,15 @@ def lone_surrogate(value: str) -> str | None:
     except UnicodeEncodeError as error:
         return f"\\u{ord(value[error.start]):04x}"
     return None
+
+
+def url_problem(text: str) -> str | None:
+    """Why ``text`` is not an http(s) URL with a host and a real port ("is not a valid URL", "uses ftp, not
+    http or https"), or None."""
+    try:
+        return netpolicy.url_problem(httpx.URL(text))
+    except (httpx.InvalidURL, TypeError):
+        return "is not a valid URL"
 
 
 def decimal(text: str) -> int | None:

@@ -66,6 +66,8 @@ MAX_TAGS = 32
 MAX_TAG_CHARS = 64
 MAX_COMMENT_CHARS = 4096
 MAX_URL_CHARS = 2048
+#: What a webhook URL starts with, for OpenAPI (the URL is checked whole where it is read).
+HTTP_URL_PATTERN = r"^https?://[^/?#\s]+"
 #: File and fax ids are opaque tokens we hand out. No '/' and no leading '.', so a client-given id can never
 #: become a path under the data directory (DESIGN: files are referenced by id, never by a client path).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -232,7 +234,12 @@ SendTime = Annotated[
     AfterValidator(_send_time),
     Field(json_schema_extra={"pattern": SEND_TIME_PATTERN}, examples=["2026-03-01 09:30:00 +0100"]),
 ]
-WebhookUrl = Annotated[str, Field(max_length=MAX_URL_CHARS), AfterValidator(_text), AfterValidator(_http_url)]
+WebhookUrl = Annotated[
+    str,
+    Field(max_length=MAX_URL_CHARS, json_schema_extra={"pattern": HTTP_URL_PATTERN}),
+    AfterValidator(_text),
+    AfterValidator(_http_url),
+]
 
 
 # --- requests --------------------------------------------------------------------------------------------

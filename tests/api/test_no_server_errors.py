@@ -239,3 +239,28 @@ async def test_surrogate_pairs_are_text(api: Running, file_id: str) -> None:
     assert sent.status_code == 201, sent.text
     (fax,) = (await api.client.get("/v1/faxes")).json()["faxes"]
     assert fax["comment"]["text"] == "\U0001f600"
+
+
+# --- and one more, found by Schemathesis: URLs that urllib.parse cannot take apart -------------------------
+
+BAD_URLS = ["http://[::1", "http://[x]/", "http://host:port/", "http://host:99999/"]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+async def test_urls_that_do_not_parse(api: Running, file_id: str, url: str) -> None:
+    hook = await api.client.post("/v3/hooks", json={"target": url, "event": "fax_sent"})
+    assert_error(hook, "faxplus", 400, "target")
+    telnyx = await api.client.post("/v2/faxes", json=telnyx_body(file_id, webhook_url=url))
+    assert_error(telnyx, "telnyx", 422, "webhook_url")
+    async with dropbox(api) as client:
+        account = await client.put("/account", json={"callback_url": url})
+        assert_error(account, "dropbox", 400, "callback_url")
+        sent = await client.post("/fax/send", json={"recipient": RECEIVER, "file_urls": [url]})
+        assert_error(sent, "dropbox", 400, "file_urls")
+        assert (await client.get("/account")).json()["account"]["callback_url"] is None
+    assert (await api.client.get("/v1/faxes")).json()["total"] == 0  # nothing was queued
+
+
+async def test_an_empty_time_filter_is_not_no_filter(api: Running) -> None:
+    response = await api.client.get("/v2/faxes", params={"filter[created_at][gte]": ""})
+    assert_error(response, "telnyx", 422, "filter[created_at][gte]")

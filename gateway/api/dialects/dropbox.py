@@ -60,20 +60,22 @@ import math
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic
 from PIL import Image
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.dialects import dropbox_callbacks
-from gateway.api.errors import ApiError, first_location, from_validation_errors
-from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads
+from gateway.api.errors import ApiError, error_responses, first_location, from_validation_errors
+from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
 from gateway.api.models import (
+    E164,
+    HTTP_URL_PATTERN,
     MAX_FILES,
     MAX_TOTAL_UPLOAD_BYTES,
     MAX_URL_CHARS,
@@ -178,6 +180,70 @@ def _from_api_error(error: ApiError) -> JSONResponse:
     return response
 
 
+class DropboxErrorDetail(BaseModel):
+    error_msg: str
+    error_name: str
+    error_path: str | None = None
+
+
+class DropboxError(BaseModel):
+    """What ``error_response`` answers (Dropbox Sign's ``ErrorResponse``), for OpenAPI."""
+
+    model_config = ConfigDict(title="DropboxError")
+
+    error: DropboxErrorDetail
+
+
+def dropbox_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of a Dropbox route: 401, 403 and ``statuses``, all in Dropbox Sign's shape."""
+    return error_responses(DropboxError, 401, 403, *statuses)
+
+
+class _BasicKey(HTTPBasic):
+    """Basic authentication as OpenAPI shows it; ``_authenticated`` reads and checks the header."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+BASIC = _BasicKey(
+    scheme_name="basic",
+    auto_error=False,
+    description="Dropbox Sign's way: the API key as user name, no password",
+)
+
+
+class SendFaxFields(BaseModel):
+    """``POST /fax/send``'s fields as the SDK's ``FaxSendRequest`` sends them, for OpenAPI only: the route
+    reads multipart and JSON alike itself (``_send_form``)."""
+
+    model_config = ConfigDict(title="DropboxFaxSendRequest")
+
+    recipient: str = Field(description="The fax number to send to", json_schema_extra={"pattern": E164})
+    sender: str | None = Field(
+        None, description="The caller number, one of the account's", json_schema_extra={"pattern": E164}
+    )
+    files: list[bytes] = Field(
+        default_factory=list, max_length=MAX_FILES, json_schema_extra={"items": {"format": "binary"}}
+    )
+    file_urls: str | None = Field(None, description="A URL, or a JSON list of URLs, of documents to fetch")
+    cover_page_to: str | None = None
+    cover_page_from: str | None = None
+    cover_page_message: str | None = None
+    title: str | None = None
+    test_mode: bool = False
+
+
+def _send_body() -> dict[str, Any]:
+    """OpenAPI's requestBody of ``POST /fax/send``: multipart (documents, URLs), or JSON (URLs only)."""
+    form = SendFaxFields.model_json_schema()
+    json_fields = {k: v for k, v in form["properties"].items() if k not in ("files", "file_urls")}
+    json_fields["file_urls"] = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_FILES}
+    body = {**form, "title": "DropboxFaxSendJsonRequest", "properties": json_fields}
+    content = {"multipart/form-data": {"schema": form}, "application/json": {"schema": body}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 class DropboxRoute(JsonRoute):
     """Every error of these routes in Dropbox Sign's shape (the app's handlers write the native one)."""
 
@@ -276,13 +342,15 @@ class AccountUpdate(BaseModel):
     """``PUT /account``'s body, the SDK's ``AccountUpdateRequest`` (``locale`` is ignored: we keep none)."""
 
     account_id: str | None = None
-    callback_url: str | None = Field(None, max_length=MAX_URL_CHARS)
+    callback_url: str | None = Field(
+        None, max_length=MAX_URL_CHARS, json_schema_extra={"pattern": f"{HTTP_URL_PATTERN}|^$"}
+    )
 
 
 def _callback_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise _bad(f"callback_url: {url[:60]!r} is not an http(s) URL")
+    problem = url_problem(url)
+    if problem is not None:
+        raise _bad(f"callback_url: the URL {problem}")
     return url
 
 
@@ -303,8 +371,9 @@ def _file_urls(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
         raise _bad("file_urls: expected a list of URLs")
     for url in value:
-        if urlparse(url).scheme not in ("http", "https"):
-            raise _bad(f"file_urls: {url[:60]!r} is not an http(s) URL")
+        problem = url_problem(url)
+        if problem is not None:
+            raise _bad(f"file_urls: {url[:60]!r}: the URL {problem}")
     return value
 
 
@@ -386,7 +455,16 @@ def _tiff_to_pdf(tiff: Path) -> bytes:
 
 
 def router(gateway: Gateway) -> APIRouter:
-    api = APIRouter(prefix="/v3", tags=["dropbox"], route_class=DropboxRoute)
+    # Imported here: gateway.api.app imports this module. The two schemes are for OpenAPI (the key is
+    # checked by ``_authenticated``): either one will do.
+    from gateway.api.app import BEARER
+
+    api = APIRouter(
+        prefix="/v3",
+        tags=["dropbox"],
+        route_class=DropboxRoute,
+        dependencies=[Security(BASIC), Security(BEARER)],
+    )
     reader, editor = Depends(_authenticated("read")), Depends(_authenticated("edit"))
 
     def callback_fax(fax: FaxRecord) -> dict[str, Any]:
@@ -402,7 +480,7 @@ def router(gateway: Gateway) -> APIRouter:
         except NotFound:
             raise ApiError(404, "not_found", f"Fax not found: {fax_id}") from None
 
-    @api.post("/fax/send")
+    @api.post("/fax/send", openapi_extra=_send_body(), responses=dropbox_errors(400, 413))
     async def fax_send(request: Request, key: ApiKey = editor) -> dict[str, Any]:
         fields, files = await _send_form(request)
         recipient = _text(fields, "recipient")
@@ -461,7 +539,7 @@ def router(gateway: Gateway) -> APIRouter:
         gateway.store.update_fax(fax.id, request=fax.request)
         return {"fax": fax_response(request, gateway, gateway.fax(key.tenant_id, fax.id))}
 
-    @api.get("/fax/list")
+    @api.get("/fax/list", responses=dropbox_errors(400))
     async def fax_list(
         request: Request,
         page: int = Query(1, ge=1, le=MAX_PAGE),
@@ -479,7 +557,12 @@ def router(gateway: Gateway) -> APIRouter:
             },
         }
 
-    @api.get("/fax/files/{fax_id}", name="dropbox_fax_files")
+    @api.get(
+        "/fax/files/{fax_id}",
+        name="dropbox_fax_files",
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}}} | dropbox_errors(404, 409),
+    )
     async def fax_files(fax_id: str, key: ApiKey = reader) -> Response:
         fax = owned(key, fax_id)
         tiff = Path(fax.document) if fax.document else None
@@ -496,11 +579,11 @@ def router(gateway: Gateway) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="{fax.id}.pdf"'},
         )
 
-    @api.get("/fax/{fax_id}")
+    @api.get("/fax/{fax_id}", responses=dropbox_errors(404))
     async def fax_get(request: Request, fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
         return {"fax": fax_response(request, gateway, owned(key, fax_id))}
 
-    @api.delete("/fax/{fax_id}", status_code=204)
+    @api.delete("/fax/{fax_id}", status_code=204, responses=dropbox_errors(404, 409))
     async def fax_delete(fax_id: str, key: ApiKey = editor) -> Response:
         owned(key, fax_id)
         try:
@@ -525,7 +608,7 @@ def router(gateway: Gateway) -> APIRouter:
         }
         return {"account": body}
 
-    @api.get("/account")
+    @api.get("/account", responses=dropbox_errors(404))
     async def account_get(
         account_id: str | None = None, email_address: str | None = None, key: ApiKey = reader
     ) -> dict[str, Any]:
@@ -534,7 +617,7 @@ def router(gateway: Gateway) -> APIRouter:
         mine(key, account_id)
         return account(key)
 
-    @api.put("/account")
+    @api.put("/account", responses=dropbox_errors(400, 404, 413))
     async def account_update(request: Request, update: AccountUpdate, key: ApiKey = editor) -> dict[str, Any]:
         mine(key, update.account_id)
         if update.callback_url:

@@ -212,14 +212,14 @@ def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
 
 def router(gateway: Gateway) -> APIRouter:
     # app.py imports this module; its key dependency is there (FastAPI only needs the callable).
-    from gateway.api.app import _key_with
+    from gateway.api.app import _key_with, native_errors
 
     gateway.events.add_renderer(hooks.FORMAT, hooks.renderer(gateway))
     v3 = APIRouter(prefix="/v3", tags=["faxplus"], route_class=JsonRoute)
     api = APIRouter(prefix="/accounts/{user_id}", route_class=JsonRoute)
     reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
 
-    @v3.post("/hooks", status_code=201)
+    @v3.post("/hooks", status_code=201, responses=native_errors(400, 413, 415))
     async def create_webhook(body: hooks.HookRequest, key: ApiKey = editor) -> dict[str, str]:
         target = hooks.checked_target(body.target)
         try:
@@ -228,7 +228,7 @@ def router(gateway: Gateway) -> APIRouter:
             raise refused(error) from None
         return {"id": gateway.store.add_subscription(key.tenant_id, hooks.FORMAT, target, [body.event]).id}
 
-    @v3.get("/hooks")
+    @v3.get("/hooks", responses=native_errors(400))
     async def get_webhooks(event: hooks.HookEvent | None = None, key: ApiKey = reader) -> dict[str, Any]:
         return {
             "data": [
@@ -239,7 +239,7 @@ def router(gateway: Gateway) -> APIRouter:
             ]
         }
 
-    @v3.delete("/hooks/{hook_id}", status_code=204)
+    @v3.delete("/hooks/{hook_id}", status_code=204, responses=native_errors(404))
     async def delete_webhook(hook_id: str, key: ApiKey = editor) -> Response:
         # Only the tenant's Fax.Plus hooks: its other subscriptions (Dropbox's callback) are not hooks.
         mine = {hook.id for hook in gateway.store.subscriptions(key.tenant_id, hooks.FORMAT)}
@@ -268,7 +268,7 @@ def router(gateway: Gateway) -> APIRouter:
             raise ApiError.conflict(str(error)) from None
         return Response(status_code=204)
 
-    @api.post("/files", status_code=200)
+    @api.post("/files", status_code=200, responses=native_errors(400, 404, 413, 415))
     async def upload_file(
         user_id: str,
         fax_file: UploadFile = File(...),  # noqa: B008
@@ -279,7 +279,7 @@ def router(gateway: Gateway) -> APIRouter:
         data = await fax_file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
         return {"path": save_upload(gateway, tenant_id, fax_file.filename, data).id}
 
-    @api.post("/outbox", status_code=201)
+    @api.post("/outbox", status_code=201, responses=native_errors(400, 404, 413, 415))
     async def send_fax(user_id: str, body: SendFaxRequest, key: ApiKey = editor) -> dict[str, Any]:
         tenant_id = tenant(key, user_id)
         if body.from_fax is not None and body.from_fax.user_id not in ("self", tenant_id):
@@ -287,7 +287,7 @@ def router(gateway: Gateway) -> APIRouter:
         faxes = await submit_request(gateway, tenant_id, body)
         return {"ids": {fax.to_number: fax.id for fax in faxes}} if body.return_ids else {}
 
-    @api.get("/outbox")
+    @api.get("/outbox", responses=native_errors(404))
     async def list_outbox_faxes(user_id: str, key: ApiKey = reader) -> dict[str, Any]:
         tenant_id = tenant(key, user_id)
         pending: list[FaxRecord] = []
@@ -299,15 +299,15 @@ def router(gateway: Gateway) -> APIRouter:
         pending.sort(key=lambda fax: (-fax.created_at, fax.id))
         return {"records": [outbox_object(fax) for fax in pending]}
 
-    @api.get("/outbox/{outbox_fax_id}")
+    @api.get("/outbox/{outbox_fax_id}", responses=native_errors(404))
     async def get_outbox_fax(user_id: str, outbox_fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
         return outbox_object(owned(key, user_id, outbox_fax_id, "outbox"))
 
-    @api.delete("/outbox/{outbox_fax_id}", status_code=204)
+    @api.delete("/outbox/{outbox_fax_id}", status_code=204, responses=native_errors(404, 409))
     async def delete_outbox_fax(user_id: str, outbox_fax_id: str, key: ApiKey = editor) -> Response:
         return deleted(owned(key, user_id, outbox_fax_id, "outbox"))
 
-    @api.get("/faxes")
+    @api.get("/faxes", responses=native_errors(400, 404))
     async def list_faxes(
         user_id: str,
         category: Literal["inbox", "sent", "spam"] | None = None,
@@ -337,15 +337,19 @@ def router(gateway: Gateway) -> APIRouter:
         page = chosen[offset : offset + limit]
         return {"data": {"records": [fax_object(gateway, fax) for fax in page]}}
 
-    @api.get("/faxes/{fax_id}")
+    @api.get("/faxes/{fax_id}", responses=native_errors(404))
     async def get_fax(user_id: str, fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
         return fax_object(gateway, owned(key, user_id, fax_id, "fax"))
 
-    @api.delete("/faxes/{fax_id}", status_code=204)
+    @api.delete("/faxes/{fax_id}", status_code=204, responses=native_errors(404, 409))
     async def delete_fax(user_id: str, fax_id: str, key: ApiKey = editor) -> Response:
         return deleted(owned(key, user_id, fax_id, "fax"))
 
-    @api.get("/files/{fax_id}")
+    @api.get(
+        "/files/{fax_id}",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/pdf": {}, "image/tiff": {}}}} | native_errors(400, 404),
+    )
     async def get_file(
         user_id: str, fax_id: str, format: Literal["pdf", "tiff"] = "pdf", key: ApiKey = reader
     ) -> FileResponse:

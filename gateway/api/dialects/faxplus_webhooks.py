@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.api.errors import ApiError
+from gateway.api.inputs import url_problem
+from gateway.api.models import HTTP_URL_PATTERN, MAX_URL_CHARS
 from gateway.jobs.events import Rendered, Renderer
 from gateway.service import Gateway
 from gateway.store import EventRecord, FaxRecord, Subscription
@@ -40,15 +41,15 @@ _FAX_FIELDS = ("id", "pages", "from", "to", "start_time", "file", "file_name", "
 class HookRequest(BaseModel):
     """``POST /v3/hooks``: the SDK's ``Webhook`` (its ``id`` is ours to give, so not read)."""
 
-    target: str
+    target: str = Field(max_length=MAX_URL_CHARS, json_schema_extra={"pattern": HTTP_URL_PATTERN})
     event: HookEvent
 
 
 def checked_target(target: str) -> str:
     """A callback URL we can post to: http or https, with a host."""
-    parts = urlsplit(target)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApiError.invalid_request("target: expected an http or https URL")
+    problem = url_problem(target)
+    if problem is not None:
+        raise ApiError.invalid_request(f"target: the URL {problem}; expected an http or https URL")
     return target
 
 

@@ -56,15 +56,15 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from gateway.api.dialects import telnyx_webhooks
-from gateway.api.errors import first_location, from_validation_errors
-from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads
+from gateway.api.errors import ErrorBody, error_responses, first_location, from_validation_errors
+from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
 from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
 from gateway.documents import ConversionError
 from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
@@ -77,6 +77,8 @@ SUPERFINE_QUALITIES = {"very_high", "ultra_light", "ultra_dark"}
 #: E.164 (``+`` optional, as the seed's examples always have it) or a SIP URI for ``to``.
 NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
 SIP_URI = re.compile(r"^sips?:[^\s@]+@[^\s]+$")
+#: ``filter[created_at][...]`` in OpenAPI (ISO 8601, read by ``_parse_time``).
+DATE_TIME = {"format": "date-time"}
 #: Seed: ``page[size]`` 1-250, default 20.
 MAX_PAGE_SIZE = 250
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
@@ -113,6 +115,79 @@ class TelnyxError(Exception):
         if self.pointer:
             error["source"] = {"pointer": self.pointer}
         return JSONResponse({"errors": [error]}, status_code=self.status)
+
+
+class TelnyxErrorSource(BaseModel):
+    pointer: str
+
+
+class TelnyxErrorItem(BaseModel):
+    code: str
+    title: str
+    detail: str
+    source: TelnyxErrorSource | None = None
+
+
+class TelnyxErrors(BaseModel):
+    """What ``TelnyxError`` answers (the seed's ``Errors``), for OpenAPI."""
+
+    model_config = ConfigDict(title="TelnyxErrors")
+
+    errors: list[TelnyxErrorItem]
+
+
+class SendFaxBody(BaseModel):
+    """``POST /faxes``'s JSON body as the seed's ``SendFaxRequest`` has it, for OpenAPI only: the route reads
+    the body itself (``_options``), so that every error has Telnyx's shape and multipart takes the same
+    fields. Unknown fields are ignored, as Telnyx does."""
+
+    model_config = ConfigDict(title="TelnyxSendFaxRequest", populate_by_name=True)
+
+    connection_id: str
+    from_: str = Field(alias="from", pattern=NUMBER.pattern)
+    to: str = Field(
+        description="An E.164 number, or a SIP URI where the tenant may dial one",
+        json_schema_extra={"pattern": f"{NUMBER.pattern}|{SIP_URI.pattern}"},
+    )
+    media_url: str | None = Field(None, description="An http(s) URL of the document (or give media_name)")
+    media_name: str | None = Field(None, description="The id of a file uploaded to POST /v1/files")
+    from_display_name: str | None = Field(None, pattern=DISPLAY_NAME.pattern)
+    quality: Literal[QUALITIES] = "high"  # type: ignore[valid-type]
+    t38_enabled: bool = True
+    monochrome: bool = False
+    black_threshold: int = Field(95, ge=1, le=100)
+    store_media: bool = False
+    store_preview: bool = False
+    preview_format: Literal["pdf", "tiff"] = "tiff"
+    client_state: str | None = Field(None, description="Base-64")
+    webhook_url: str | None = None
+    webhook_failover_url: str | None = None
+
+
+def _send_fax_body() -> dict[str, Any]:
+    """OpenAPI's requestBody of ``POST /faxes``: JSON, or multipart with the document in ``contents``."""
+    fields = SendFaxBody.model_json_schema(by_alias=True)
+    multipart = {
+        **fields,
+        "title": "TelnyxSendFaxMultipartRequest",
+        "properties": {
+            **{k: v for k, v in fields["properties"].items() if k not in ("media_url", "media_name")},
+            "contents": {"type": "string", "format": "binary"},
+        },
+        "required": [*fields["required"], "contents"],
+    }
+    content = {"application/json": {"schema": fields}, "multipart/form-data": {"schema": multipart}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def telnyx_errors(*statuses: int, refuses: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of a Telnyx route: its ``statuses`` in Telnyx's shape. A missing key and a key
+    without the scope are answered as the native API answers them (``_key_with``); a route that ``refuses``
+    a number that is not the tenant's answers 403 in Telnyx's shape as well."""
+    responses = error_responses(ErrorBody, 401, 403) | error_responses(TelnyxErrors, *statuses)
+    if refuses:
+        responses[403] = {"model": ErrorBody | TelnyxErrors, "description": "Forbidden"}
+    return responses
 
 
 class TelnyxRoute(JsonRoute):
@@ -269,8 +344,11 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
         raise TelnyxError("The 'preview_format' parameter must be pdf or tiff.", pointer="/preview_format")
     for name in ("webhook_url", "webhook_failover_url"):
         url = _string(body, name)
-        if url is not None and httpx.URL(url).scheme not in ("http", "https"):
-            raise TelnyxError(f"The '{name}' parameter must be an http(s) URL.", pointer=f"/{name}")
+        problem = None if url is None else url_problem(url)
+        if problem is not None:
+            raise TelnyxError(
+                f"The '{name}' parameter must be an http(s) URL: it {problem}.", pointer=f"/{name}"
+            )
     return {
         "connection_id": connection_id,
         "from": source,
@@ -385,7 +463,12 @@ def router(gateway: Gateway) -> APIRouter:
         name, data = await _download(media_url, gateway.config.fetch_policy)
         return body, save(tenant_id, name, data, "/media_url")
 
-    @api.post("/faxes", status_code=202)
+    @api.post(
+        "/faxes",
+        status_code=202,
+        openapi_extra=_send_fax_body(),
+        responses=telnyx_errors(413, 422, refuses=True),
+    )
     async def send_fax(request: Request, key: ApiKey = editor) -> Any:
         try:
             body, file_id = await read_body(request, key.tenant_id)
@@ -410,14 +493,14 @@ def router(gateway: Gateway) -> APIRouter:
             return refused(error).response()
         return JSONResponse({"data": fax_object(fax)}, status_code=202)
 
-    @api.get("/faxes/{fax_id}")
+    @api.get("/faxes/{fax_id}", responses=telnyx_errors(404))
     async def get_fax(fax_id: str, key: ApiKey = reader) -> Any:
         try:
             return {"data": fax_object(owned(key, fax_id))}
         except TelnyxError as error:
             return error.response()
 
-    @api.delete("/faxes/{fax_id}", status_code=204)
+    @api.delete("/faxes/{fax_id}", status_code=204, responses=telnyx_errors(404, 422))
     async def delete_fax(fax_id: str, key: ApiKey = editor) -> Response:
         try:
             owned(key, fax_id)
@@ -428,7 +511,7 @@ def router(gateway: Gateway) -> APIRouter:
             return TelnyxError(str(error)).response()
         return Response(status_code=204)
 
-    @api.get("/faxes")
+    @api.get("/faxes", responses=telnyx_errors(422))
     async def list_faxes(
         request: Request,
         size: int = Query(20, alias="page[size]", ge=1, le=MAX_PAGE_SIZE),
@@ -436,15 +519,15 @@ def router(gateway: Gateway) -> APIRouter:
         direction: Literal["inbound", "outbound"] | None = Query(None, alias="filter[direction][eq]"),
         source: str | None = Query(None, alias="filter[from][eq]"),
         destination: str | None = Query(None, alias="filter[to][eq]"),
-        created_gt: str | None = Query(None, alias="filter[created_at][gt]"),
-        created_gte: str | None = Query(None, alias="filter[created_at][gte]"),
-        created_lt: str | None = Query(None, alias="filter[created_at][lt]"),
-        created_lte: str | None = Query(None, alias="filter[created_at][lte]"),
+        created_gt: str | None = Query(None, alias="filter[created_at][gt]", json_schema_extra=DATE_TIME),
+        created_gte: str | None = Query(None, alias="filter[created_at][gte]", json_schema_extra=DATE_TIME),
+        created_lt: str | None = Query(None, alias="filter[created_at][lt]", json_schema_extra=DATE_TIME),
+        created_lte: str | None = Query(None, alias="filter[created_at][lte]", json_schema_extra=DATE_TIME),
         key: ApiKey = reader,
     ) -> Any:
         given = {"gt": created_gt, "gte": created_gte, "lt": created_lt, "lte": created_lte}
         try:
-            bounds = {op: _parse_time(value, op) for op, value in given.items() if value}
+            bounds = {op: _parse_time(value, op) for op, value in given.items() if value is not None}
         except TelnyxError as error:
             return error.response()
         if source or destination or bounds:  # filters the store has not: filter here
