@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sip.message import SipRequest, SipResponse, Via, response_to
+from sip.sparse_log import SparseLog
 from sip.transport import Peer, TransportError, TransportLayer
 
 log = logging.getLogger("sip.transaction")
@@ -370,6 +371,12 @@ class NonInviteServerTransaction(ServerTransaction):
 
 # -- the layer -----------------------------------------------------------------------------------
 
+#: Server transactions alive at once. Each stays up to Timer J (32 s over UDP) after its answer, so a flood of
+#: requests would otherwise grow memory without bound; beyond this a new request is answered 503 with
+#: Retry-After statelessly (RFC 3261 21.5.4) and nothing is kept of it.
+MAX_SERVER_TRANSACTIONS = 8192
+OVERLOAD_RETRY_AFTER = 5
+
 RequestHandler = Callable[[SipRequest, Peer, "ServerTransaction | None"], None]
 
 
@@ -395,6 +402,7 @@ class TransactionLayer:
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[str, str, int | None, str], ServerTransaction] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._overload = SparseLog(log)
 
     # -- from the transport ----------------------------------------------------------------------
     def handle(self, message: SipRequest | SipResponse, peer: Peer) -> None:
@@ -413,6 +421,9 @@ class TransactionLayer:
         if message.method == "ACK":
             self.on_request(message, peer, None)
             return
+        if len(self._servers) >= MAX_SERVER_TRANSACTIONS:
+            self._overloaded(message, peer)
+            return
         server = (InviteServerTransaction if message.method == "INVITE" else NonInviteServerTransaction)(
             self, message, peer
         )
@@ -424,6 +435,12 @@ class TransactionLayer:
             log.exception("%s %s: the request handler failed", server.branch, message.method)
             if not server.answered:
                 server.respond(response_to(message, 500))
+
+    def _overloaded(self, request: SipRequest, peer: Peer) -> None:
+        response = response_to(request, 503)
+        response.headers.add("Retry-After", str(OVERLOAD_RETRY_AFTER))
+        self._overload.warning(f"{len(self._servers)} transactions alive: {request.method} answered 503")
+        self.send_stateless(response, peer)
 
     def __len__(self) -> int:
         """How many transactions are alive (each ends by itself, through its timers)."""

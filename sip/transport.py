@@ -14,11 +14,11 @@ import ipaddress
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sip.message import SipParseError, SipRequest, SipResponse, StreamFramer, Via, parse_message
+from sip.sparse_log import SparseLog
 
 log = logging.getLogger("sip.transport")
 
@@ -57,24 +57,7 @@ class Peer:
 MessageHandler = Callable[[SipRequest | SipResponse, Peer], None]
 
 
-class _Sparse:
-    """Logs a flood of alike events (refused connections) once per ``interval``, counting the rest."""
-
-    def __init__(self, interval: float = 10.0) -> None:
-        self.interval = interval
-        self._last = -interval
-        self._held = 0
-
-    def log(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self._last < self.interval:
-            self._held += 1
-            return
-        held, self._held, self._last = self._held, 0, now
-        log.warning("%s%s", message, f" (and {held} more since the last report)" if held else "")
-
-
-_refusals = _Sparse()
+_refusals = SparseLog(log)
 
 
 class TransportError(OSError):
@@ -232,7 +215,7 @@ class TransportLayer:
         strangers = [c for c in self._connections.values() if c.stranger]
         from_host = sum(1 for c in strangers if c.peer is not None and c.peer.host == host)
         if len(strangers) >= MAX_STRANGER_CONNECTIONS or from_host >= MAX_CONNECTIONS_PER_ADDRESS:
-            _refusals.log(f"{connection.name} connection from {host} refused: too many connections")
+            _refusals.warning(f"{connection.name} connection from {host} refused: too many connections")
             return False
         connection.stranger = True
         return True

@@ -1,4 +1,5 @@
-"""SIP over TCP faces strangers: their connections are bounded in number and cut when they stall or idle.
+"""The SIP edge faces strangers: their TCP connections are bounded in number and cut when they stall or
+idle, and the transactions a UDP flood opens are bounded too.
 
 Real sockets on loopback against a real UserAgent; 127.0.0.2 and 127.0.0.3 stand for strangers, 127.0.0.1
 for the trusted trunk. The bounds are lowered for the test where waiting out the real ones would be slow.
@@ -12,9 +13,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sip import transport
+from sip import transaction, transport
 from sip.admission import Admission
+from sip.message import SipResponse
 from sip.ua import UaConfig, UserAgent
+
+from .test_transaction import FAST, RawPeer
 
 TRUNK = "127.0.0.1"
 
@@ -37,10 +41,10 @@ async def _connect(ua: UserAgent, source: str) -> tuple[asyncio.StreamReader, as
     return await asyncio.open_connection("127.0.0.1", _port(ua), local_addr=(source, 0))
 
 
-def _options(source: str, port: int, n: int = 1) -> bytes:
+def _options(source: str, n: int = 1, *, transport: str = "TCP", via_port: int = 5999) -> bytes:
     return (
-        f"OPTIONS sip:faxgw@127.0.0.1:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/TCP {source}:5999;branch=z9hG4bK-bounds-{n}\r\n"
+        "OPTIONS sip:faxgw@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {source}:{via_port};branch=z9hG4bK-bounds-{n}\r\n"
         "Max-Forwards: 70\r\n"
         f"From: <sip:probe@{source}>;tag=b{n}\r\n"
         "To: <sip:faxgw@127.0.0.1>\r\n"
@@ -53,7 +57,7 @@ def _options(source: str, port: int, n: int = 1) -> bytes:
 async def _answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str, n: int) -> bool:
     """Whether an OPTIONS on this connection gets 200 (False: the connection was closed on us)."""
     try:
-        writer.write(_options(source, 0, n))
+        writer.write(_options(source, n))
         await writer.drain()
         response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)  # no body in these answers
     except (ConnectionError, OSError, asyncio.IncompleteReadError):
@@ -109,7 +113,7 @@ async def test_a_byte_by_byte_sender_is_cut_off(ua: UserAgent, monkeypatch: pyte
     reader, writer = await _connect(ua, "127.0.0.2")
     started = time.monotonic()
     closed = False
-    for byte in _options("127.0.0.2", 0) * 10:
+    for byte in _options("127.0.0.2") * 10:
         try:
             writer.write(bytes([byte]))
             await writer.drain()
@@ -143,3 +147,31 @@ async def test_keep_alives_and_whole_messages_keep_a_connection(
     assert await _answered(reader, writer, "127.0.0.2", 9)
     assert await _closed_within(reader, 3), "then, left idle, it is closed"
     writer.close()
+
+
+async def test_a_flood_of_requests_keeps_a_bounded_number_of_transactions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each answered request stays a transaction for Timer J; past the bound, 503 and nothing kept."""
+    monkeypatch.setattr(transaction, "MAX_SERVER_TRANSACTIONS", 20)
+    agent = UserAgent(UaConfig(host="127.0.0.1", timers=FAST))
+    await agent.start()
+    loop = asyncio.get_running_loop()
+    _, peer = await loop.create_datagram_endpoint(RawPeer, local_addr=("127.0.0.1", 0))
+    try:
+        for n in range(30):
+            peer.send(_options("127.0.0.1", n, transport="UDP", via_port=peer.port), agent.address[1])
+        answers = [message for _, message in await peer.collect(1.0) if isinstance(message, SipResponse)]
+        statuses = sorted(answer.status for answer in answers)
+        assert statuses == [200] * 20 + [503] * 10
+        assert all(a.headers.get("Retry-After") for a in answers if a.status == 503)
+        assert len(agent.transactions) <= 20
+        await asyncio.sleep(FAST.timeout + 0.5)  # Timer J: the answered ones end
+        assert len(agent.transactions) == 0
+        peer.send(_options("127.0.0.1", 99, transport="UDP", via_port=peer.port), agent.address[1])
+        (_, again), *_ = await peer.collect(0.5)
+        assert isinstance(again, SipResponse) and again.status == 200
+    finally:
+        assert peer.transport is not None
+        peer.transport.close()
+        agent.close()
