@@ -16,7 +16,7 @@ from gateway.api.server import serving
 from gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
 from gateway.demo import free_port
 from gateway.service import Gateway
-from tests.webhooks.conftest import SECRET, receiver  # noqa: F401  (the real HTTP receiver fixture)
+from tests.webhooks.conftest import SECRET, inside, receiver  # noqa: F401  (real HTTP receiver fixtures)
 
 SENDER, RECEIVER = "+15550100", "+15550199"
 EDIT, READ_ONLY, OTHER = "token-edit", "token-read", "token-other-tenant"

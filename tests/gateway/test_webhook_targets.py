@@ -27,14 +27,6 @@ REFUSAL = (
 METADATA = "http://169.254.169.254/latest/meta-data/"
 
 
-@pytest.fixture
-async def inside() -> AsyncIterator[Receiver]:
-    server = Receiver(host="127.0.0.2")
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_every_dialect_refuses_an_internal_webhook_url_when_it_is_given(
     running: Running, inside: Receiver
 ) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,52 @@ from tests.fax.conftest import make_document
 
 SCENARIOS = Path(__file__).parent / "sipp"
 LOCALHOST = "127.0.0.1"
+
+ROOT = Path(__file__).resolve().parents[2]
+FAXGW = Path(sys.executable).parent / "faxgw"
+
+
+def start_receiver(command: list[str | Path]) -> subprocess.Popen:
+    """Start ``faxgw receive`` and wait for its "listening" line (stderr) so calls can come in."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert "listening on sip:" in line, line
+    return process
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator:
+    """Start ``faxgw receive`` for one fax; stopped by PID if the test leaves it running."""
+    started: list[subprocess.Popen] = []
+
+    def start(*flags: str) -> tuple[subprocess.Popen, int]:
+        port = free_port()
+        out = tmp_path / "received"
+        process = start_receiver(
+            [
+                FAXGW,
+                "receive",
+                "--listen",
+                f"{LOCALHOST}:{port}",
+                "--out",
+                out,
+                "--count",
+                "1",
+                "--json",
+                "--ident",
+                "+1 555 0199",
+                *flags,
+            ]
+        )
+        started.append(process)
+        return process, port
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:

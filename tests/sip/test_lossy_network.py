@@ -21,7 +21,7 @@ import pytest
 
 from gateway.documents import convert, page_differences
 
-from .test_fax_calls import ROOT, start_receiver
+from .conftest import ROOT, start_receiver
 
 FAXGW = Path(sys.executable).parent / "faxgw"
 RULES = """

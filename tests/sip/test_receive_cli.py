@@ -5,37 +5,14 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from sip.fax_call import FaxCallOptions, FaxOutcome, send_fax
 from sip.ua import UaConfig, UserAgent
 
-from .conftest import LOCALHOST, free_port
-from .test_fax_calls import FAXGW, start_receiver
+from .conftest import FAXGW, LOCALHOST
 
 FAST = FaxCallOptions(paced=False)
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator:
-    """``faxgw receive`` for one fax with extra flags; returns the process and its port."""
-    started: list[subprocess.Popen] = []
-
-    def start(*flags: str) -> tuple[subprocess.Popen, int]:
-        port = free_port()
-        command = [FAXGW, "receive", "--listen", f"{LOCALHOST}:{port}", "--out", tmp_path / "received"]
-        process = start_receiver([*command, "--count", "1", "--json", "--unpaced", *flags])
-        started.append(process)
-        return process, port
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
 
 
 async def fax(host: str, target: str, document: Path, **config: object) -> FaxOutcome:
@@ -54,14 +31,14 @@ def received(process: subprocess.Popen) -> dict:
 
 
 async def test_receive_takes_a_fax_over_tcp(receiver, document: Path) -> None:
-    process, port = receiver()
+    process, port = receiver("--unpaced")
     outcome = await fax(LOCALHOST, f"sip:555@{LOCALHOST}:{port};transport=tcp", document, tcp=True)
     assert (outcome.status, outcome.t38) == ("success", True)
     assert received(process)["status"] == "success"
 
 
 async def test_receive_allow_refuses_other_callers(receiver, document: Path) -> None:
-    process, port = receiver("--allow", "127.0.0.1/32")
+    process, port = receiver("--unpaced", "--allow", "127.0.0.1/32")
     stranger = await fax("127.0.0.2", f"sip:555@{LOCALHOST}:{port}", document)
     assert (stranger.status, stranger.sip_code) == ("rejected", 403)
     allowed = await fax(LOCALHOST, f"sip:555@{LOCALHOST}:{port}", document)

@@ -197,3 +197,12 @@ async def make_dispatcher() -> AsyncIterator[Callable[..., WebhookDispatcher]]:
     yield build
     for dispatcher in made:
         await dispatcher.stop()
+
+
+@pytest.fixture
+async def inside() -> AsyncIterator[Receiver]:
+    """A receiver on 127.0.0.2: an internal address the policy does not allow."""
+    server = Receiver(host="127.0.0.2")
+    await server.start()
+    yield server
+    await server.stop()

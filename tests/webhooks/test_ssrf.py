@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,15 +21,6 @@ REFUSED_127_0_0_2 = (
     "refused: 127.0.0.2 is a loopback address this gateway does not post webhooks to"
     " (allow it with webhook_allow)"
 )
-
-
-@pytest.fixture
-async def inside() -> AsyncIterator[Receiver]:
-    """A receiver on 127.0.0.2: an internal address the policy does not allow."""
-    server = Receiver(host="127.0.0.2")
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
