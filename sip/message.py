@@ -33,6 +33,7 @@ __all__ = [
     "SipUri",
     "StreamFramer",
     "Via",
+    "decimal",
     "new_branch",
     "new_call_id",
     "new_tag",
@@ -1002,6 +1003,15 @@ def parse_message(data: bytes) -> SipRequest | SipResponse:
         return SipRequest(method=request_line[0], uri=request_line[1], headers=headers, body=body)
     assert status_line is not None
     return SipResponse(status=status_line[0], reason=status_line[1], headers=headers, body=body)
+
+
+def decimal(text: str | None, maximum: int = 2**32 - 1) -> int | None:
+    """A number in a header or parameter (RFC 3261 25.1 DIGIT is ASCII only: ``"²".isdigit()`` is true but
+    ``int("²")`` fails), or None when ``text`` is not one or is above ``maximum``."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value <= maximum else None
 
 
 def response_to(

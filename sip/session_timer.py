@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sip.message import Headers, SipRequest, SipResponse
+from sip.message import Headers, SipRequest, SipResponse, decimal
 
 #: RFC 4028 4: the smallest Min-SE allowed, and our default interval (30 minutes, as recommended).
 MIN_SE = 90
@@ -52,9 +52,10 @@ def parse_session_expires(value: str) -> tuple[int, str | None]:
         name, _, setting = param.partition("=")
         if name.strip().lower() == "refresher" and setting.strip().lower() in ("uac", "uas"):
             refresher = setting.strip().lower()
-    if not delta.isdigit():
+    seconds = decimal(delta)
+    if seconds is None:
         raise ValueError(f"bad Session-Expires {value!r}")
-    return int(delta), refresher
+    return seconds, refresher
 
 
 def supports_timer(message: SipRequest | SipResponse) -> bool:
@@ -108,4 +109,4 @@ def from_uac_response(response: SipResponse, requested: int | None) -> SessionTi
 
 def min_se_from_422(response: SipResponse) -> int | None:
     value = (response.headers.get("Min-SE") or "").split(";")[0].strip()
-    return int(value) if value.isdigit() else None
+    return decimal(value)

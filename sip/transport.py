@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sip.message import SipParseError, SipRequest, SipResponse, StreamFramer, Via, parse_message
+from sip.message import SipParseError, SipRequest, SipResponse, StreamFramer, Via, decimal, parse_message
 from sip.sparse_log import SparseLog
 
 log = logging.getLogger("sip.transport")
@@ -321,8 +321,7 @@ def _response_destination(response: SipResponse, peer: Peer) -> Peer:
     if peer.reliable:
         return peer
     top = response.vias[0]
-    rport = top.params.get("rport")
-    port = int(rport) if rport and rport.isdigit() else (top.port or 5060)
+    port = decimal(top.params.get("rport"), 65535) or top.port or 5060
     return Peer("UDP", top.received or top.host, port)
 
 

@@ -25,6 +25,7 @@ from sip.message import (
     SipResponse,
     SipUri,
     Via,
+    decimal,
     new_branch,
     new_call_id,
     new_tag,
@@ -415,11 +416,11 @@ class RegistrationError(Exception):
 
 def _granted_expires(response: SipResponse, asked: int) -> int:
     for contact in response.headers.get_all("Contact"):
-        value = Address.parse(contact).params.get("expires")
-        if value and value.isdigit():
-            return int(value)
-    value = response.headers.get("Expires")
-    return int(value) if value and value.isdigit() else asked
+        granted = decimal(Address.parse(contact).params.get("expires"))
+        if granted is not None:
+            return granted
+    granted = decimal(response.headers.get("Expires"))
+    return asked if granted is None else granted
 
 
 def _next_attempt(request: SipRequest) -> SipRequest:

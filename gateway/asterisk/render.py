@@ -1,8 +1,9 @@
 """Asterisk's configuration, rendered from the gateway's own: ``render(config, out_dir)``.
 
-The templates are in ``dialplan/`` at the top of the repository: Asterisk config files with
-``$name`` placeholders (lowercase; Asterisk's own ``${VAR}`` and ``$[expr]`` pass through untouched)
-and, in ``dialplan/parts/``, the blocks that appear only with some settings (trunk, credentials,
+The templates are in ``dialplan/`` at the top of the repository, installed as the package
+``gateway.dialplan`` and read through importlib.resources: Asterisk config files with ``$name``
+placeholders (lowercase; Asterisk's own ``${VAR}`` and ``$[expr]`` pass through untouched) and, in
+``dialplan/parts/``, the blocks that appear only with some settings (trunk, credentials,
 registration, test peer). Every value is checked before any file is written: one that would break
 a file or change its meaning (a newline, a ``;`` that starts a comment, a comma in a dialplan
 argument) is a ConfigError naming the setting.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
@@ -20,7 +23,7 @@ from gateway.asterisk import contract
 from gateway.asterisk.patterns import extension
 from gateway.config import Config, ConfigError
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "dialplan"
+TEMPLATES = resources.files("gateway.dialplan")
 
 #: The files written, in this order.
 FILES = (
@@ -74,22 +77,24 @@ def render(config: Config, out_dir: Path) -> list[Path]:
     return paths
 
 
-def render_texts(config: Config, templates: Path = TEMPLATES) -> dict[str, str]:
+def render_texts(config: Config, templates: Traversable = TEMPLATES) -> dict[str, str]:
     """File name -> content, for every file in FILES."""
     values = _values(config, templates)
     return {name: fill(templates / name, values) for name in FILES}
 
 
-def fill(template: Path, values: Mapping[str, str]) -> str:
+def fill(template: Traversable, values: Mapping[str, str]) -> str:
     try:
         return AsteriskTemplate(template.read_text()).substitute(values)
     except KeyError as error:
         raise RuntimeError(f"{template}: no value for placeholder {error}") from None
     except FileNotFoundError:
-        raise ConfigError(f"{template}: template missing (is the dialplan/ directory installed?)") from None
+        raise ConfigError(
+            f"{template}: template missing from the installed gateway.dialplan package"
+        ) from None
 
 
-def _values(config: Config, templates: Path) -> dict[str, str]:
+def _values(config: Config, templates: Traversable) -> dict[str, str]:
     ast = config.asterisk
     # load_config checks these too; a Config built in code has not been through it.
     if config.t38 not in SEND_OPTIONS:
@@ -144,7 +149,9 @@ def _values(config: Config, templates: Path) -> dict[str, str]:
     }
 
 
-def _trunk(config: Config, templates: Path, trunk: tuple[str, int], media: str, with_port: bool) -> str:
+def _trunk(
+    config: Config, templates: Traversable, trunk: tuple[str, int], media: str, with_port: bool
+) -> str:
     host, port = trunk
     username, password = config.trunk_username, config.trunk_password
     if (username is None) != (password is None):
@@ -179,7 +186,7 @@ def _trunk(config: Config, templates: Path, trunk: tuple[str, int], media: str, 
     return fill(templates / "parts" / "pjsip-trunk.conf", values).rstrip("\n")
 
 
-def _peer(templates: Path, peer: tuple[str, int], media: str, with_port: bool) -> str:
+def _peer(templates: Traversable, peer: tuple[str, int], media: str, with_port: bool) -> str:
     host, port = peer
     values = {
         "media": media,
@@ -289,7 +296,7 @@ def _host_port(setting: str, text: str, default_port: int = 5060) -> tuple[str, 
         address = None
     if address is None and not _HOSTNAME.fullmatch(host):
         raise ConfigError(f"{setting} {text!r}: HOST or HOST:PORT with an IP address or host name")
-    if port and not port.isdigit():
+    if port and not (port.isascii() and port.isdigit()):
         raise ConfigError(f"{setting} {text!r}: the port is not a number")
     number = int(port) if port else default_port
     _number(setting, number, 1, 65535)

@@ -124,7 +124,7 @@ def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:
         port = rest.lstrip(":")
     else:
         host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
-    if port and not port.isdigit():
+    if port and not (port.isascii() and port.isdigit()):
         raise argparse.ArgumentTypeError(f"bad port in {text!r}")
     return host, int(port) if port else default_port
 

@@ -143,7 +143,7 @@ async def _get(
 
 async def _body(response: httpx.Response, subject: str, limit: int) -> bytes:
     announced = response.headers.get("content-length", "")
-    if announced.isdigit() and int(announced) > limit:
+    if announced.isascii() and announced.isdigit() and int(announced) > limit:
         raise FetchTooLarge(f"{subject} announced {announced} bytes, more than the {limit} allowed")
     data = bytearray()
     async for chunk in response.aiter_bytes():

@@ -60,7 +60,7 @@ def parse_signature_header(value: str) -> tuple[int, list[str]] | None:
         if not sep:
             return None
         if name == "t":
-            if not setting.isdigit() or timestamp is not None:
+            if not (setting.isascii() and setting.isdigit()) or timestamp is not None:
                 return None
             timestamp = int(setting)
         elif name == SCHEME:

@@ -79,3 +79,8 @@ def test_retry_after_seconds_or_http_date() -> None:
     assert parse_retry_after(formatdate(now - 30, usegmt=True), now) == 0
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
+
+
+@pytest.mark.parametrize("text", ["²", "٣"])
+def test_retry_after_in_other_digits_is_unreadable(text: str) -> None:
+    assert parse_retry_after(text, 0.0) is None
