@@ -15,6 +15,7 @@ WORKDIR /opt/faxgw
 COPY pyproject.toml setup.py README.md ./
 COPY gateway ./gateway
 COPY sip ./sip
+COPY dialplan ./dialplan
 COPY samples ./samples
 RUN python3 -m venv /opt/faxgw/.venv && /opt/faxgw/.venv/bin/pip install --no-cache-dir .
 

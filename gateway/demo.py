@@ -13,6 +13,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Callable
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import httpx
@@ -55,7 +56,7 @@ def demo_config(data_dir: Path, *, paced: bool) -> Config:
 
 
 async def run_demo(
-    document: Path, data_dir: Path, *, paced: bool = False, say: Callable[[str], None] = print
+    document: Traversable, data_dir: Path, *, paced: bool = False, say: Callable[[str], None] = print
 ) -> dict:
     config = demo_config(data_dir, paced=paced)
     gateway = Gateway(config)
@@ -114,7 +115,7 @@ async def _wait_final(client: httpx.AsyncClient, fax_id: str) -> dict:
         await asyncio.sleep(0.1)
 
 
-def main(document: Path, data_dir: Path, paced: bool) -> int:
+def main(document: Traversable, data_dir: Path, paced: bool) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         result = asyncio.run(run_demo(document, data_dir, paced=paced))
         print("\noutbound fax object:\n" + json.dumps(result["outbound"], indent=2))
