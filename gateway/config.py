@@ -12,10 +12,9 @@ import tomllib
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from gateway.documents.fetch import FetchPolicy
+from gateway.netpolicy import AddressPolicy
 
 
 class ConfigError(ValueError):
@@ -179,13 +178,10 @@ class Config:
         return self.data_dir / "faxgw.sqlite"
 
     @property
-    def fetch_policy(self) -> FetchPolicy:
-        # Imported here: gateway.documents loads the SpanDSP binding, which reading a config must not need.
-        from gateway.documents.fetch import FetchPolicy
-
-        return FetchPolicy(
-            allow=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_allow),
-            deny=tuple(ip_network(entry, strict=False) for entry in self.url_fetch_deny),
+    def fetch_policy(self) -> AddressPolicy:
+        """Where client-given document URLs (and SIP URI destinations) may lead."""
+        return AddressPolicy.parse(
+            self.url_fetch_allow, self.url_fetch_deny, setting="url_fetch", action="fetch from"
         )
 
     def owner(self, number: str) -> str | None:
