@@ -192,7 +192,9 @@ class _Endpoint(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if self.remote is None:
             return  # before the SDP named the peer: from no one we know
-        source = media_address(addr[0], addr[1])
+        # The 20 ms path: the peer's datagrams come from where we send, spelt as the socket spells it, so
+        # the address is parsed only for datagrams from elsewhere.
+        source = self.remote if addr[:2] == self._send_to else media_address(addr[0], addr[1])
         if source == self.remote:
             if self._handle(data):
                 self.established = True
