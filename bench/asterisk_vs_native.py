@@ -23,13 +23,13 @@ import time
 import uuid
 from pathlib import Path
 
-from gateway.asterisk.render import render_texts
-from gateway.config import AsteriskConfig, Config, NumberConfig, TenantConfig
-from gateway.service import Gateway, NewFax
-from sip.fax import Resolution, write_tiff_f
-from sip.fax_call import FaxCallOptions, T38Policy, send_fax
-from sip.media import Ticker
-from sip.ua import UaConfig, UserAgent
+from faxgw.gateway.asterisk.render import render_texts
+from faxgw.gateway.config import AsteriskConfig, Config, NumberConfig, TenantConfig
+from faxgw.gateway.service import Gateway, NewFax
+from faxgw.sip.fax import Resolution, write_tiff_f
+from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
+from faxgw.sip.media import Ticker
+from faxgw.sip.ua import UaConfig, UserAgent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fax_cpu import text_like_page

@@ -15,11 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from faxgw.sip.fax import PAGE_WIDTH, Resolution, write_tiff_f
+from faxgw.sip.fax.binding import ffi, lib
+from faxgw.sip.fax.loopback import LoopbackMode, run_loopback
 from PIL import Image, ImageDraw
-
-from sip.fax import PAGE_WIDTH, Resolution, write_tiff_f
-from sip.fax.binding import ffi, lib
-from sip.fax.loopback import LoopbackMode, run_loopback
 
 A4_FINE_ROWS = 2292
 

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pypdfium2
+from faxgw.gateway.documents import convert
+from faxgw.sip.fax import PAGE_WIDTH, Resolution, write_tiff_f
 from PIL import Image
-
-from gateway.documents import convert
-from sip.fax import PAGE_WIDTH, Resolution, write_tiff_f
 
 A4_FINE_ROWS = 2292
 

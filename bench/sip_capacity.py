@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sip.fax import PAGE_WIDTH, FaxOptions, Resolution, write_tiff_f
-from sip.fax.loopback import LoopbackMode, run_loopback
-from sip.fax_call import FaxCallOptions, T38Policy, send_fax
-from sip.media import Ticker
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.fax import PAGE_WIDTH, FaxOptions, Resolution, write_tiff_f
+from faxgw.sip.fax.loopback import LoopbackMode, run_loopback
+from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
+from faxgw.sip.media import Ticker
+from faxgw.sip.ua import UaConfig, UserAgent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fax_cpu import text_like_page

@@ -14,7 +14,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
-from gateway.netpolicy import AddressPolicy
+from faxgw.gateway.netpolicy import AddressPolicy
 
 
 class ConfigError(ValueError):

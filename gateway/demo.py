@@ -17,10 +17,9 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import httpx
-
-from gateway.api.server import serving
-from gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
-from gateway.service import Gateway
+from faxgw.gateway.api.server import serving
+from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
+from faxgw.gateway.service import Gateway
 
 SENDER, RECEIVER = "+15550100", "+15550199"
 TOKEN = "demo-token"

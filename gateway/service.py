@@ -15,21 +15,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Config
-from gateway.documents.detect import detect
-from gateway.documents.errors import ConversionError
-from gateway.engines.base import Engine
-from gateway.engines.native import NativeEngine
-from gateway.jobs import status as st
-from gateway.jobs.channels import Channels
-from gateway.jobs.destinations import DestinationRefused, dialable
-from gateway.jobs.events import EventBus
-from gateway.jobs.inbound import InboundJobs
-from gateway.jobs.outbound import OutboundJobs
-from gateway.netpolicy import AddressError, checked_url
-from gateway.store import ApiKey, FaxRecord, FileRecord, Store, new_id
-from gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, keys
-from gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
+from faxgw.gateway.config import Config
+from faxgw.gateway.documents.detect import detect
+from faxgw.gateway.documents.errors import ConversionError
+from faxgw.gateway.engines.base import Engine
+from faxgw.gateway.engines.native import NativeEngine
+from faxgw.gateway.jobs import status as st
+from faxgw.gateway.jobs.channels import Channels
+from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
+from faxgw.gateway.jobs.events import EventBus
+from faxgw.gateway.jobs.inbound import InboundJobs
+from faxgw.gateway.jobs.outbound import OutboundJobs
+from faxgw.gateway.netpolicy import AddressError, checked_url
+from faxgw.gateway.store import ApiKey, FaxRecord, FileRecord, Store, new_id
+from faxgw.gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, keys
+from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
 log = logging.getLogger("gateway")
 
@@ -77,7 +77,7 @@ class Conflict(RuntimeError):
 
 def _engine(config: Config) -> Engine:
     if config.engine == "asterisk":
-        from gateway.engines.asterisk import AsteriskEngine  # panoramisk only when Asterisk is used
+        from faxgw.gateway.engines.asterisk import AsteriskEngine  # panoramisk only when Asterisk is used
 
         return AsteriskEngine(config)
     return NativeEngine(config)

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sip.auth import DigestServer, Verdict
-from sip.message import SipRequest
+from faxgw.sip.auth import DigestServer, Verdict
+from faxgw.sip.message import SipRequest
 
 log = logging.getLogger("sip.admission")
 

@@ -13,14 +13,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sip import session_timer
-from sip.dialog import Dialog, remote_target
-from sip.message import SipParseError, SipRequest, SipResponse, new_tag, response_to
-from sip.sdp import NotAcceptable, SdpError, SessionDescription
-from sip.transaction import ClientTransaction, InviteServerTransaction, ServerTransaction, sibling_request
+from faxgw.sip import session_timer
+from faxgw.sip.dialog import Dialog, remote_target
+from faxgw.sip.message import SipParseError, SipRequest, SipResponse, new_tag, response_to
+from faxgw.sip.sdp import NotAcceptable, SdpError, SessionDescription
+from faxgw.sip.transaction import (
+    ClientTransaction,
+    InviteServerTransaction,
+    ServerTransaction,
+    sibling_request,
+)
 
 if TYPE_CHECKING:
-    from sip.ua import UserAgent
+    from faxgw.sip.ua import UserAgent
 
 log = logging.getLogger("sip.call")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sip.message import Address, Headers, SipParseError, SipRequest, SipResponse, SipUri, new_branch
-from sip.transport import Peer
+from faxgw.sip.message import Address, Headers, SipParseError, SipRequest, SipResponse, SipUri, new_branch
+from faxgw.sip.transport import Peer
 
 log = logging.getLogger("sip.dialog")
 

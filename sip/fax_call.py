@@ -17,12 +17,21 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sip.call import Call, CallError, CallState, Hangup, IncomingCall
-from sip.fax import AudioTerminal, Completed, FaxEvent, FaxOptions, G711Codec, Law, Negotiated, T38Terminal
-from sip.fax.audio import BLOCK_SAMPLES
-from sip.media import RtpEndpoint, Ticker, UdptlEndpoint
-from sip.rtp import Gap
-from sip.sdp import (
+from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall
+from faxgw.sip.fax import (
+    AudioTerminal,
+    Completed,
+    FaxEvent,
+    FaxOptions,
+    G711Codec,
+    Law,
+    Negotiated,
+    T38Terminal,
+)
+from faxgw.sip.fax.audio import BLOCK_SAMPLES
+from faxgw.sip.media import RtpEndpoint, Ticker, UdptlEndpoint
+from faxgw.sip.rtp import Gap
+from faxgw.sip.sdp import (
     NegotiatedMedia,
     NotAcceptable,
     SdpError,
@@ -35,7 +44,7 @@ from sip.sdp import (
     removes_every_stream,
     t38_offer,
 )
-from sip.ua import UserAgent
+from faxgw.sip.ua import UserAgent
 
 log = logging.getLogger("sip.fax_call")
 

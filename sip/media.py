@@ -13,8 +13,8 @@ import logging
 import socket
 from collections.abc import Callable
 
-from sip.rtp import Gap, JitterBuffer, RtpError, RtpPacket, RtpStream
-from sip.udptl import UdptlError, UdptlReceiver, UdptlSender
+from faxgw.sip.rtp import Gap, JitterBuffer, RtpError, RtpPacket, RtpStream
+from faxgw.sip.udptl import UdptlError, UdptlReceiver, UdptlSender
 
 log = logging.getLogger("sip.media")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sip.message import Headers, SipRequest, SipResponse, decimal
+from faxgw.sip.message import Headers, SipRequest, SipResponse, decimal
 
 #: RFC 4028 4: the smallest Min-SE allowed, and our default interval (30 minutes, as recommended).
 MIN_SE = 90

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sip.message import SipRequest, SipResponse, Via, response_to
-from sip.sparse_log import SparseLog
-from sip.transport import Peer, TransportError, TransportLayer
+from faxgw.sip.message import SipRequest, SipResponse, Via, response_to
+from faxgw.sip.sparse_log import SparseLog
+from faxgw.sip.transport import Peer, TransportError, TransportLayer
 
 log = logging.getLogger("sip.transaction")
 

@@ -17,8 +17,16 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sip.message import SipParseError, SipRequest, SipResponse, StreamFramer, Via, decimal, parse_message
-from sip.sparse_log import SparseLog
+from faxgw.sip.message import (
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    StreamFramer,
+    Via,
+    decimal,
+    parse_message,
+)
+from faxgw.sip.sparse_log import SparseLog
 
 log = logging.getLogger("sip.transport")
 

@@ -13,12 +13,12 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sip import session_timer
-from sip.admission import Admission
-from sip.auth import AuthError, DigestClient, choose_challenge
-from sip.call import SDP, Call, IncomingCall, OfferHandler, OutgoingCall
-from sip.dialog import MAX_FORWARDS, Dialog, peer_for_uri
-from sip.message import (
+from faxgw.sip import session_timer
+from faxgw.sip.admission import Admission
+from faxgw.sip.auth import AuthError, DigestClient, choose_challenge
+from faxgw.sip.call import SDP, Call, IncomingCall, OfferHandler, OutgoingCall
+from faxgw.sip.dialog import MAX_FORWARDS, Dialog, peer_for_uri
+from faxgw.sip.message import (
     Address,
     Headers,
     SipRequest,
@@ -31,15 +31,15 @@ from sip.message import (
     new_tag,
     response_to,
 )
-from sip.sdp import SessionDescription
-from sip.transaction import (
+from faxgw.sip.sdp import SessionDescription
+from faxgw.sip.transaction import (
     ClientTransaction,
     InviteServerTransaction,
     ServerTransaction,
     Timers,
     TransactionLayer,
 )
-from sip.transport import Peer, TransportLayer
+from faxgw.sip.transport import Peer, TransportLayer
 
 log = logging.getLogger("sip.ua")
 

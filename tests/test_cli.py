@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from gateway.documents import validate_fax_tiff
+from faxgw.gateway.documents import validate_fax_tiff
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "sample.pdf"

@@ -15,9 +15,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
-from gateway.asterisk import FILES, render_texts
-from gateway.config import load_config
+from faxgw.gateway.asterisk import FILES, render_texts
+from faxgw.gateway.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = ROOT / "faxgw.sample.toml"
@@ -89,15 +88,15 @@ def installed_python(venv: Path, code: str, cwd: Path) -> str:
 
 
 def test_the_installed_gateway_is_the_wheel(venv: Path, tmp_path: Path) -> None:
-    location = Path(installed_python(venv, "import gateway; print(gateway.__file__)", tmp_path))
+    location = Path(installed_python(venv, "import faxgw.gateway; print(faxgw.gateway.__file__)", tmp_path))
     assert location.is_relative_to(venv), location
 
 
 # Where each folder of the repository is installed (pyproject.toml's package-dir), and what of it.
 INSTALLED = {
-    "gateway": ("gateway", "*.py"),
-    "sip": ("sip", "*.py"),
-    "dialplan": ("gateway/dialplan", "*.conf"),
+    "gateway": ("faxgw/gateway", "*.py"),
+    "sip": ("faxgw/sip", "*.py"),
+    "dialplan": ("faxgw/gateway/dialplan", "*.conf"),
 }
 
 
@@ -110,6 +109,15 @@ def test_every_module_and_template_is_in_the_wheel(venv: Path) -> None:
         if not (site / package / path.relative_to(ROOT / folder)).is_file()
     ]
     assert not missing, "not in the wheel (pyproject.toml's packages and package-data)"
+
+
+def test_one_import_package_named_after_the_project(venv: Path) -> None:
+    """Only faxgw at the top of site-packages: a top-level ``sip`` would fight Debian's python3-sip
+    for the name, silently. Each package says it is typed (PEP 561)."""
+    site = site_packages(venv)
+    assert not (site / "sip").exists() and not (site / "gateway").exists()
+    assert (site / "faxgw" / "gateway" / "py.typed").is_file()
+    assert (site / "faxgw" / "sip" / "py.typed").is_file()
 
 
 def test_asterisk_config_renders_from_the_installed_templates(
@@ -136,7 +144,7 @@ def test_asterisk_config_renders_from_the_installed_templates(
 def test_demo_default_document_is_the_installed_sample(venv: Path, tmp_path: Path) -> None:
     shown = installed_python(
         venv,
-        "from gateway.cli import build_parser; print(build_parser().parse_args(['demo']).document)",
+        "from faxgw.gateway.cli import build_parser; print(build_parser().parse_args(['demo']).document)",
         tmp_path,
     )
     document = Path(shown)

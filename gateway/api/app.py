@@ -14,14 +14,12 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, File, Header, Query, Request, Response, Security, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPBearer
-from PIL import Image
-
-from gateway.api.dialects import dropbox, faxplus, telnyx
-from gateway.api.documents import fax_document
-from gateway.api.errors import ApiError, ErrorBody, error_responses, install_error_handlers
-from gateway.api.inputs import MAX_OFFSET, JsonRoute
-from gateway.api.limits import RequestLimits
-from gateway.api.models import (
+from faxgw.gateway.api.dialects import dropbox, faxplus, telnyx
+from faxgw.gateway.api.documents import fax_document
+from faxgw.gateway.api.errors import ApiError, ErrorBody, error_responses, install_error_handlers
+from faxgw.gateway.api.inputs import MAX_OFFSET, JsonRoute
+from faxgw.gateway.api.limits import RequestLimits
+from faxgw.gateway.api.models import (
     MAX_TOTAL_UPLOAD_BYTES,
     FaxAttempt,
     FaxError,
@@ -32,10 +30,11 @@ from gateway.api.models import (
     SendFaxRequest,
     SendFaxResponse,
 )
-from gateway.api.requests import save_upload, submit_request
-from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NotFound
-from gateway.store import ApiKey, FaxRecord
+from faxgw.gateway.api.requests import save_upload, submit_request
+from faxgw.gateway.jobs import status as st
+from faxgw.gateway.service import Conflict, Gateway, NotFound
+from faxgw.gateway.store import ApiKey, FaxRecord
+from PIL import Image
 
 #: Events after which a fax's event stream ends.
 FINAL_EVENTS = {"delivered", "failed", "received"}

@@ -26,9 +26,8 @@ import resource
 import time
 from typing import Any
 
+from faxgw.gateway.api.errors import ApiError
 from uvicorn.protocols.http.h11_impl import H11Protocol
-
-from gateway.api.errors import ApiError
 
 #: Seconds a connection may take to send a whole request head (after opening, or after a response).
 HEAD_TIMEOUT = 10.0

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi.responses import FileResponse
-
-from gateway.api.errors import ApiError
-from gateway.store import FaxRecord
+from faxgw.gateway.api.errors import ApiError
+from faxgw.gateway.store import FaxRecord
 
 
 def fax_document(fax: FaxRecord, format: Literal["pdf", "tiff"]) -> FileResponse:

@@ -25,8 +25,7 @@ from typing import Any
 import httpx
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-
-from gateway import netpolicy
+from faxgw.gateway import netpolicy
 
 #: Nesting a request body may have (a send request needs 3: body, options, retry). Deeper than this is an
 #: attack on whatever walks the value next, and Python's decoder itself stops near 1,000 with RecursionError.

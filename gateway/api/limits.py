@@ -22,14 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+from faxgw.gateway.api.errors import ApiError, ApiErrorCode
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from gateway.api.errors import ApiError, ApiErrorCode
-from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES
 
 #: Any body but an upload (JSON, a urlencoded form): far more than a send request to 4000 numbers needs.
 MAX_BODY_BYTES = 1024 * 1024
@@ -62,8 +61,8 @@ def families() -> dict[tuple[str, ...], Family]:
     """The API families by their first path segments: each checks keys as its routes do (the very
     dependency they use) and answers as they answer."""
     # Imported here: gateway.api.app imports this module to mount it, and the dialects import app.
-    from gateway.api.app import _key_with
-    from gateway.api.dialects import dropbox, telnyx
+    from faxgw.gateway.api.app import _key_with
+    from faxgw.gateway.api.dialects import dropbox, telnyx
 
     editor = _key_with("edit")
 

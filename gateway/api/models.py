@@ -16,6 +16,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from faxgw.gateway.api.errors import ApiErrorCode, quote
+from faxgw.gateway.api.inputs import lone_surrogate
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,9 +31,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-
-from gateway.api.errors import ApiErrorCode, quote
-from gateway.api.inputs import lone_surrogate
 
 #: The seed's pattern for one fax number: E.164 with an optional extension after up to ten '*' (pauses).
 E164 = r"^[+][0-9]{8,}([*]{0,10}[0-9]+)?$"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.api.errors import ApiError, ApiErrorCode
-from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
-from gateway.documents import ConversionError
-from gateway.service import Gateway, NewFax, NotFound, Refused
-from gateway.store import FaxRecord, FileRecord
+from faxgw.gateway.api.errors import ApiError, ApiErrorCode
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
+from faxgw.gateway.documents import ConversionError
+from faxgw.gateway.service import Gateway, NewFax, NotFound, Refused
+from faxgw.gateway.store import FaxRecord, FileRecord
 
 
 def save_upload(gateway: Gateway, tenant_id: str, name: str | None, data: bytes) -> FileRecord:

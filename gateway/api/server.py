@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-
-from gateway.api import connections
-from gateway.api.app import create_app
-from gateway.service import Gateway
+from faxgw.gateway.api import connections
+from faxgw.gateway.api.app import create_app
+from faxgw.gateway.service import Gateway
 
 #: Seconds the requests still running at stop (an event stream, a body that never comes) get to end.
 SHUTDOWN_TIMEOUT = 5

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.config import ConfigError
+from faxgw.gateway.config import ConfigError
 
 #: Literal DIDs: the characters a dialled number has. Letters are out: in a pattern they could be
 #: wildcards, and "s", "h", "i", "t" are extensions with a meaning of their own.

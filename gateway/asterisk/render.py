@@ -19,11 +19,11 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
-from gateway.asterisk import contract
-from gateway.asterisk.patterns import extension
-from gateway.config import Config, ConfigError
+from faxgw.gateway.asterisk import contract
+from faxgw.gateway.asterisk.patterns import extension
+from faxgw.gateway.config import Config, ConfigError
 
-TEMPLATES = resources.files("gateway.dialplan")
+TEMPLATES = resources.files("faxgw.gateway.dialplan")
 
 #: The files written, in this order.
 FILES = (

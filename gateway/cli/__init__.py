@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from gateway.cli import asterisk_config, convert, demo, loopback, receive, send, serve
+from faxgw.gateway.cli import asterisk_config, convert, demo, loopback, receive, send, serve
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.asterisk import render
-from gateway.config import ConfigError, load_config
+from faxgw.gateway.asterisk import render
+from faxgw.gateway.config import ConfigError, load_config
 
 
 def register(commands: argparse._SubParsersAction) -> None:

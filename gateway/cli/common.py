@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.documents import ConversionError, CoverPage
-from sip.fax import BIT_RATES, Completed, FaxEvent, FaxOptions, Negotiated, PageDone, Resolution
-from sip.fax_call import FaxCallOptions, T38Policy
+from faxgw.gateway.documents import ConversionError, CoverPage
+from faxgw.sip.fax import BIT_RATES, Completed, FaxEvent, FaxOptions, Negotiated, PageDone, Resolution
+from faxgw.sip.fax_call import FaxCallOptions, T38Policy
 
 #: Exit codes: 0 done, 1 the fax failed, 2 bad input (nothing was sent).
 EXIT_FAILED = 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gateway.cli.common import add_document_options, cover_page, report_bad_input
-from gateway.documents import ConversionError, convert
-from sip.fax import Resolution
+from faxgw.gateway.cli.common import add_document_options, cover_page, report_bad_input
+from faxgw.gateway.documents import ConversionError, convert
+from faxgw.sip.fax import Resolution
 
 
 def register(commands: argparse._SubParsersAction) -> None:

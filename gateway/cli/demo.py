@@ -6,9 +6,9 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from gateway import demo
+from faxgw.gateway import demo
 
-SAMPLE = resources.files("gateway.samples") / "sample.pdf"  # samples/ in the repository
+SAMPLE = resources.files("faxgw.gateway.samples") / "sample.pdf"  # samples/ in the repository
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.cli.common import EXIT_FAILED, add_document_options, cover_page, progress, report_bad_input
-from gateway.documents import ConversionError, convert, page_differences, render_received
-from sip.fax import FaxEvent, Resolution
-from sip.fax.loopback import LoopbackMode, run_loopback
+from faxgw.gateway.cli.common import EXIT_FAILED, add_document_options, cover_page, progress, report_bad_input
+from faxgw.gateway.documents import ConversionError, convert, page_differences, render_received
+from faxgw.sip.fax import FaxEvent, Resolution
+from faxgw.sip.fax.loopback import LoopbackMode, run_loopback
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.cli.common import (
+from faxgw.gateway.cli.common import (
     add_call_options,
     call_options,
     host_port,
@@ -18,12 +18,12 @@ from gateway.cli.common import (
     progress,
     report_bad_input,
 )
-from gateway.documents import render_received
-from sip.admission import Admission
-from sip.call import IncomingCall
-from sip.fax_call import FaxCallOptions, receive_fax
-from sip.media import Ticker
-from sip.ua import UaConfig, UserAgent
+from faxgw.gateway.documents import render_received
+from faxgw.sip.admission import Admission
+from faxgw.sip.call import IncomingCall
+from faxgw.sip.fax_call import FaxCallOptions, receive_fax
+from faxgw.sip.media import Ticker
+from faxgw.sip.ua import UaConfig, UserAgent
 
 
 def register(commands: argparse._SubParsersAction) -> None:

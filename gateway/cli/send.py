@@ -10,7 +10,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from gateway.cli.common import (
+from faxgw.gateway.cli.common import (
     EXIT_FAILED,
     add_call_options,
     add_document_options,
@@ -19,12 +19,12 @@ from gateway.cli.common import (
     progress,
     report_bad_input,
 )
-from gateway.documents import ConversionError, convert
-from sip.dialog import peer_for_uri
-from sip.fax import Resolution
-from sip.fax_call import send_fax
-from sip.message import SipParseError, SipUri
-from sip.ua import UaConfig, UserAgent
+from faxgw.gateway.documents import ConversionError, convert
+from faxgw.sip.dialog import peer_for_uri
+from faxgw.sip.fax import Resolution
+from faxgw.sip.fax_call import send_fax
+from faxgw.sip.message import SipParseError, SipUri
+from faxgw.sip.ua import UaConfig, UserAgent
 
 
 def register(commands: argparse._SubParsersAction) -> None:

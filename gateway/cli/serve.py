@@ -8,9 +8,9 @@ import contextlib
 import sys
 from pathlib import Path
 
-from gateway.api.server import serving
-from gateway.config import Config, ConfigError, load_config
-from gateway.service import Gateway
+from faxgw.gateway.api.server import serving
+from faxgw.gateway.config import Config, ConfigError, load_config
+from faxgw.gateway.service import Gateway
 
 
 def register(commands: argparse._SubParsersAction) -> None:

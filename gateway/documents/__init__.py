@@ -8,12 +8,12 @@
 - every failure is a ``ConversionError`` whose ``code`` is a Fax.Plus status (``ErrorCode``)
 """
 
-from gateway.documents.compare import page_differences
-from gateway.documents.convert import FaxDocument, convert
-from gateway.documents.cover import CoverPage
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.received import ReceivedDocument, render_received
-from gateway.documents.validate import validate_fax_tiff
+from faxgw.gateway.documents.compare import page_differences
+from faxgw.gateway.documents.convert import FaxDocument, convert
+from faxgw.gateway.documents.cover import CoverPage
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.received import ReceivedDocument, render_received
+from faxgw.gateway.documents.validate import validate_fax_tiff
 
 __all__ = [
     "ConversionError",

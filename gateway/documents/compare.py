@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
 from PIL import Image, ImageChops
-
-from gateway.documents.errors import ConversionError, ErrorCode
 
 #: In a mode "1" histogram, white pixels are counted in the last bin.
 _SET = 255

@@ -11,16 +11,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.documents.cover import CoverPage, render_cover
-from gateway.documents.detect import IMAGE_KINDS, OFFICE_KINDS, Kind, detect
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.images import render_image
-from gateway.documents.office import office_to_pdf
-from gateway.documents.pages import spool
-from gateway.documents.pdf import render_pdf
-from gateway.documents.text import render_text
-from gateway.documents.validate import validate_fax_tiff
-from sip.fax import Compression, Resolution, write_tiff_f
+from faxgw.gateway.documents.cover import CoverPage, render_cover
+from faxgw.gateway.documents.detect import IMAGE_KINDS, OFFICE_KINDS, Kind, detect
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.images import render_image
+from faxgw.gateway.documents.office import office_to_pdf
+from faxgw.gateway.documents.pages import spool
+from faxgw.gateway.documents.pdf import render_pdf
+from faxgw.gateway.documents.text import render_text
+from faxgw.gateway.documents.validate import validate_fax_tiff
+from faxgw.sip.fax import Compression, Resolution, write_tiff_f
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from faxgw.gateway.documents.detect import IMAGE_KINDS, detect, unsupported
+from faxgw.gateway.documents.fonts import Font, dejavu, points_to_pixels
+from faxgw.gateway.documents.images import read_picture
+from faxgw.gateway.documents.raster import (
+    DRAW_DPI,
+    DRAWN_PAPER,
+    drawn_page_to_fax,
+    looks_like_photo,
+    to_bilevel,
+)
+from faxgw.sip.fax import PAGE_WIDTH, Resolution
 from PIL import Image, ImageDraw, ImageOps
-
-from gateway.documents.detect import IMAGE_KINDS, detect, unsupported
-from gateway.documents.fonts import Font, dejavu, points_to_pixels
-from gateway.documents.images import read_picture
-from gateway.documents.raster import DRAW_DPI, DRAWN_PAPER, drawn_page_to_fax, looks_like_photo, to_bilevel
-from sip.fax import PAGE_WIDTH, Resolution
 
 #: Check boxes in the order they are printed, with their printed labels.
 COVER_FLAGS = {

@@ -8,8 +8,8 @@ import struct
 import zipfile
 from pathlib import Path
 
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.textcodec import decode_text
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.textcodec import decode_text
 
 
 class Kind(enum.Enum):

@@ -21,8 +21,7 @@ import asyncio
 from pathlib import PurePosixPath
 
 import httpx
-
-from gateway.netpolicy import (
+from faxgw.gateway.netpolicy import (
     Address,
     AddressPolicy,
     AddressRefused,
@@ -31,7 +30,7 @@ from gateway.netpolicy import (
     send_pinned,
     url_problem,
 )
-from gateway.netpolicy import url_host as _host
+from faxgw.gateway.netpolicy import url_host as _host
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from faxgw.gateway.documents.detect import Kind
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.pages import spool
+from faxgw.gateway.documents.raster import looks_like_photo, place_on_page, to_bilevel
+from faxgw.sip.fax import Resolution
 from PIL import Image, ImageOps
-
-from gateway.documents.detect import Kind
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.pages import spool
-from gateway.documents.raster import looks_like_photo, place_on_page, to_bilevel
-from sip.fax import Resolution
 
 #: Pillow's plugin for each kind: only the plugin for what detection found ever sees the bytes.
 PILLOW_FORMATS = {Kind.PNG: "PNG", Kind.JPEG: "JPEG", Kind.GIF: "GIF", Kind.BMP: "BMP", Kind.TIFF: "TIFF"}

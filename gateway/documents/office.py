@@ -6,9 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
-from gateway.documents.detect import Kind
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.tools import run_tool, summarize
+from faxgw.gateway.documents.detect import Kind
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.tools import run_tool, summarize
 
 #: A cold start with a fresh profile takes 1-2 s; long spreadsheets take a while to lay out.
 SOFFICE_TIMEOUT_S = 180.0

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from faxgw.sip.fax import Compression, Resolution, write_tiff_f
 from PIL import Image
-
-from sip.fax import Compression, Resolution, write_tiff_f
 
 
 def spool(pages: Iterable[Image.Image], directory: Path, resolution: Resolution) -> list[Path]:

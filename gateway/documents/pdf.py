@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pypdfium2
 import pypdfium2.raw
-
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.raster import Paper, closest_paper
-from gateway.documents.tools import run_tool, summarize
-from sip.fax import PAGE_WIDTH, Resolution
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.raster import Paper, closest_paper
+from faxgw.gateway.documents.tools import run_tool, summarize
+from faxgw.sip.fax import PAGE_WIDTH, Resolution
 
 #: Ghostscript renders a page in milliseconds; the allowance covers huge scanned pages on a busy host.
 GS_TIMEOUT_S = 30.0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from faxgw.sip.fax import PAGE_WIDTH, Resolution
 from PIL import Image
-
-from sip.fax import PAGE_WIDTH, Resolution
 
 #: Fax pixels are always 204 per inch across (T.4 2.2); only the number of rows per inch varies.
 FAX_X_DPI = 204

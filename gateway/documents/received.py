@@ -6,10 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.tifftags import page_dpi
 from PIL import Image, TiffImagePlugin
-
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.tifftags import page_dpi
 
 #: Previews are for people on screens: 100 dpi with square pixels reads well and stays small.
 PREVIEW_DPI = 100

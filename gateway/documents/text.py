@@ -6,14 +6,13 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.fonts import dejavu, points_to_pixels
+from faxgw.gateway.documents.pages import spool
+from faxgw.gateway.documents.raster import DRAW_DPI, DRAWN_PAPER, drawn_page_to_fax
+from faxgw.gateway.documents.textcodec import decode_text
+from faxgw.sip.fax import PAGE_WIDTH, Resolution
 from PIL import Image, ImageDraw
-
-from gateway.documents.errors import ConversionError, ErrorCode
-from gateway.documents.fonts import dejavu, points_to_pixels
-from gateway.documents.pages import spool
-from gateway.documents.raster import DRAW_DPI, DRAWN_PAPER, drawn_page_to_fax
-from gateway.documents.textcodec import decode_text
-from sip.fax import PAGE_WIDTH, Resolution
 
 FONT_POINTS = 10
 MARGIN_IN = 0.5

@@ -8,7 +8,7 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
 
 #: How much of a tool's chatter goes into an error message: enough to see the reason, not a log dump.
 _REASON_CHARS = 300

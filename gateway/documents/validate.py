@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faxgw.gateway.documents import tifftags as tag
+from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.sip.fax import PAGE_WIDTH, Resolution
 from PIL import Image, TiffImagePlugin
-
-from gateway.documents import tifftags as tag
-from gateway.documents.errors import ConversionError, ErrorCode
-from sip.fax import PAGE_WIDTH, Resolution
 
 
 def validate_fax_tiff(path: Path) -> int:

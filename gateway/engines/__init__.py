@@ -1,5 +1,5 @@
 """Call engines behind one interface: the native SIP engine (``native``); Asterisk over AMI comes later."""
 
-from gateway.engines.base import CallResult, Engine, InboundCall, OutboundCall, PageTransferred
+from faxgw.gateway.engines.base import CallResult, Engine, InboundCall, OutboundCall, PageTransferred
 
 __all__ = ["CallResult", "Engine", "InboundCall", "OutboundCall", "PageTransferred"]

@@ -20,12 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from gateway.asterisk import contract
-from gateway.config import Config
-from gateway.engines.ami import AmiLink
-from gateway.engines.base import (
+from faxgw.gateway.asterisk import contract
+from faxgw.gateway.config import Config
+from faxgw.gateway.engines.ami import AmiLink
+from faxgw.gateway.engines.base import (
     CallResult,
     InboundCall,
     InboundDone,
@@ -35,7 +33,8 @@ from gateway.engines.base import (
     PageTransferred,
     Refusal,
 )
-from sip.fax import Resolution, write_tiff_f
+from faxgw.sip.fax import Resolution, write_tiff_f
+from PIL import Image
 
 log = logging.getLogger("gateway.engines.asterisk")
 

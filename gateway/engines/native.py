@@ -8,8 +8,8 @@ import logging
 import ssl
 from pathlib import Path
 
-from gateway.config import Config, ConfigError
-from gateway.engines.base import (
+from faxgw.gateway.config import Config, ConfigError
+from faxgw.gateway.engines.base import (
     CallResult,
     InboundCall,
     InboundDone,
@@ -19,14 +19,14 @@ from gateway.engines.base import (
     PageTransferred,
     Refusal,
 )
-from sip.admission import Admission, RateLimit
-from sip.auth import DigestServer
-from sip.call import CallState, IncomingCall
-from sip.fax import FaxEvent, FaxOptions, PageDone
-from sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
-from sip.media import Ticker
-from sip.message import SipUri
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.admission import Admission, RateLimit
+from faxgw.sip.auth import DigestServer
+from faxgw.sip.call import CallState, IncomingCall
+from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
+from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
+from faxgw.sip.media import Ticker
+from faxgw.sip.message import SipUri
+from faxgw.sip.ua import UaConfig, UserAgent
 
 log = logging.getLogger("gateway.engines.native")
 

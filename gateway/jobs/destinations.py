@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from gateway.config import Config
-from gateway.netpolicy import AddressError, AddressPolicy, checked_addresses
-from sip.message import SipParseError, SipUri
+from faxgw.gateway.config import Config
+from faxgw.gateway.netpolicy import AddressError, AddressPolicy, checked_addresses
+from faxgw.sip.message import SipParseError, SipUri
 
 #: Transports a SIP URI destination may name: TLS (sips:, transport=tls) would check the peer's certificate
 #: against the address we dial instead of the name, so it is not offered.

@@ -15,8 +15,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store import EventRecord, FaxRecord, Store, Subscription
-from gateway.webhooks import WebhookDispatcher
+from faxgw.gateway.store import EventRecord, FaxRecord, Store, Subscription
+from faxgw.gateway.webhooks import WebhookDispatcher
 
 log = logging.getLogger("gateway.events")
 

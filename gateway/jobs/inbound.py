@@ -7,13 +7,13 @@ import logging
 import time
 from pathlib import Path
 
-from gateway.config import Config, RouteConfig
-from gateway.documents import render_received
-from gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred, Refusal
-from gateway.jobs import status as st
-from gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
-from gateway.jobs.events import EventBus
-from gateway.store import FaxRecord, Store, new_id
+from faxgw.gateway.config import Config, RouteConfig
+from faxgw.gateway.documents import render_received
+from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred, Refusal
+from faxgw.gateway.jobs import status as st
+from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
+from faxgw.gateway.jobs.events import EventBus
+from faxgw.gateway.store import FaxRecord, Store, new_id
 
 log = logging.getLogger("gateway.inbound")
 

@@ -6,7 +6,7 @@ SIP stack placed the call.
 
 from __future__ import annotations
 
-from gateway.engines.base import CallResult
+from faxgw.gateway.engines.base import CallResult
 
 QUEUED = "queued"  # waiting: for send_time, for a retry, or for a free channel
 PROCESSING = "processing"  # documents being converted

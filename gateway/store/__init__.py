@@ -1,6 +1,6 @@
 """Where faxes, files, tenants, keys, attempts and events are kept: SQLite (WAL) by default."""
 
-from gateway.store.records import (
+from faxgw.gateway.store.records import (
     ApiKey,
     AttemptRecord,
     EventRecord,
@@ -9,7 +9,7 @@ from gateway.store.records import (
     Subscription,
     Tenant,
 )
-from gateway.store.sqlite import Store, new_id
+from faxgw.gateway.store.sqlite import Store, new_id
 
 __all__ = [
     "ApiKey",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.webhooks.store import WEBHOOK_FORMAT_SQL, WEBHOOK_TABLES_SQL
+from faxgw.gateway.webhooks.store import WEBHOOK_FORMAT_SQL, WEBHOOK_TABLES_SQL
 
 MIGRATIONS: list[str] = [
     # 1: tenants, keys, files, faxes, attempts, events

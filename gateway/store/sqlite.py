@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.store.records import (
+from faxgw.gateway.store.records import (
     ApiKey,
     AttemptRecord,
     EventRecord,
@@ -26,7 +26,7 @@ from gateway.store.records import (
     Subscription,
     Tenant,
 )
-from gateway.store.schema import migrate
+from faxgw.gateway.store.schema import migrate
 
 _JSON_FIELDS = {"file_ids", "request"}
 _BOOL_FIELDS = {"t38", "ecm"}

@@ -4,12 +4,12 @@ The job layer calls ``WebhookDispatcher.submit()`` for each event and keeps ``ru
 background; receivers check requests with ``verify()`` and drop repeats by event id.
 """
 
-from gateway.webhooks import keys
-from gateway.webhooks.dispatcher import WebhookDispatcher, address_policy
-from gateway.webhooks.policy import RetryPolicy, is_retryable
-from gateway.webhooks.schema import EVENT_TYPES, event_body
-from gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
-from gateway.webhooks.store import (
+from faxgw.gateway.webhooks import keys
+from faxgw.gateway.webhooks.dispatcher import WebhookDispatcher, address_policy
+from faxgw.gateway.webhooks.policy import RetryPolicy, is_retryable
+from faxgw.gateway.webhooks.schema import EVENT_TYPES, event_body
+from faxgw.gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
+from faxgw.gateway.webhooks.store import (
     WEBHOOK_FORMAT_SQL,
     WEBHOOK_TABLES_SQL,
     Delivery,

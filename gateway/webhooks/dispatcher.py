@@ -26,8 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-
-from gateway.netpolicy import (
+from faxgw.gateway.netpolicy import (
     Address,
     AddressPolicy,
     AddressRefused,
@@ -37,10 +36,10 @@ from gateway.netpolicy import (
     url_host,
     url_problem,
 )
-from gateway.webhooks.formats import SignedJson, WebhookFormat
-from gateway.webhooks.policy import RetryPolicy, is_retryable, parse_retry_after
-from gateway.webhooks.schema import event_body
-from gateway.webhooks.store import Delivery, DeliveryStore, Outcome
+from faxgw.gateway.webhooks.formats import SignedJson, WebhookFormat
+from faxgw.gateway.webhooks.policy import RetryPolicy, is_retryable, parse_retry_after
+from faxgw.gateway.webhooks.schema import event_body
+from faxgw.gateway.webhooks.store import Delivery, DeliveryStore, Outcome
 
 log = logging.getLogger("gateway.webhooks")
 #: How much of an answer is read for an envelope's acknowledgement beyond the acknowledgement itself.

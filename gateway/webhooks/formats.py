@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from gateway.webhooks.signing import EVENT_ID_HEADER, sign
-from gateway.webhooks.store import Delivery
+from faxgw.gateway.webhooks.signing import EVENT_ID_HEADER, sign
+from faxgw.gateway.webhooks.store import Delivery
 
 USER_AGENT = "faxgw-webhooks/1"
 JSON = "application/json"

@@ -7,13 +7,13 @@
 - ``write_tiff_f``: fax-ready TIFF-F files through libtiff
 """
 
-from sip.fax.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioTerminal
-from sip.fax.events import Completed, FaxEvent, Negotiated, PageDone, Transport
-from sip.fax.g711 import G711Codec, Law
-from sip.fax.native import FaxError, ReentrantCallError, SessionClosedError
-from sip.fax.options import BIT_RATES, Compression, FaxOptions, Resolution
-from sip.fax.t38 import GatewayStats, T38Gateway, T38Terminal
-from sip.fax.tiff import PAGE_WIDTH, TiffWriteError, write_tiff_f
+from faxgw.sip.fax.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioTerminal
+from faxgw.sip.fax.events import Completed, FaxEvent, Negotiated, PageDone, Transport
+from faxgw.sip.fax.g711 import G711Codec, Law
+from faxgw.sip.fax.native import FaxError, ReentrantCallError, SessionClosedError
+from faxgw.sip.fax.options import BIT_RATES, Compression, FaxOptions, Resolution
+from faxgw.sip.fax.t38 import GatewayStats, T38Gateway, T38Terminal
+from faxgw.sip.fax.tiff import PAGE_WIDTH, TiffWriteError, write_tiff_f
 
 __all__ = [
     "BIT_RATES",

@@ -227,7 +227,7 @@ _require_headers()
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
-    "sip.fax._spandsp",
+    "faxgw.sip.fax._spandsp",
     SOURCE,
     libraries=["spandsp", "tiff"],
     include_dirs=[d for d in INCLUDE_DIRS if os.path.isdir(d)],

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from sip.fax.binding import attach_log, ffi, lib
-from sip.fax.events import Transport
-from sip.fax.options import FaxOptions
-from sip.fax.t30 import EventHandler, T30Session
+from faxgw.sip.fax.binding import attach_log, ffi, lib
+from faxgw.sip.fax.events import Transport
+from faxgw.sip.fax.options import FaxOptions
+from faxgw.sip.fax.t30 import EventHandler, T30Session
 
 SAMPLE_RATE = 8000
 #: 20 ms at 8 kHz: the usual RTP packet, and the block SpanDSP is happiest with.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 try:
-    from sip.fax._spandsp import ffi, lib
+    from faxgw.sip.fax._spandsp import ffi, lib
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
     raise ImportError(
         "The SpanDSP binding (sip.fax._spandsp) is not built. Install the Debian packages "

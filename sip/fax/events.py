@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sip.fax.options import Resolution
+from faxgw.sip.fax.options import Resolution
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from sip.fax.binding import ffi, lib
+from faxgw.sip.fax.binding import ffi, lib
 
 
 class Law(enum.Enum):

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from sip.fax.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioTerminal
-from sip.fax.events import Completed, FaxEvent, Negotiated
-from sip.fax.g711 import G711Codec, Law
-from sip.fax.options import FaxOptions
-from sip.fax.t30 import T30Session
-from sip.fax.t38 import IfpEndpoint, T38Gateway, T38Terminal
+from faxgw.sip.fax.audio import BLOCK_SAMPLES, SAMPLE_RATE, AudioTerminal
+from faxgw.sip.fax.events import Completed, FaxEvent, Negotiated
+from faxgw.sip.fax.g711 import G711Codec, Law
+from faxgw.sip.fax.options import FaxOptions
+from faxgw.sip.fax.t30 import T30Session
+from faxgw.sip.fax.t38 import IfpEndpoint, T38Gateway, T38Terminal
 
 SENDER_IDENT = "+1 555 0100"
 RECEIVER_IDENT = "+1 555 0199"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Self
 
-from sip.fax.binding import ffi
+from faxgw.sip.fax.binding import ffi
 
 
 class FaxError(Exception):

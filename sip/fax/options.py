@@ -6,7 +6,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from sip.fax.binding import lib
+from faxgw.sip.fax.binding import lib
 
 #: T.30 ident (TSI/CSI) is at most 20 characters (T.30 5.3.6.2.4). The standard asks for digits,
 #: '+' and space; real machines send letters too, so any printable ASCII is accepted.

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from sip.fax.binding import attach_log, c_string, ffi, lib
-from sip.fax.events import Completed, FaxEvent, Negotiated, PageDone, Transport
-from sip.fax.native import NativeState, define_callback
-from sip.fax.options import FaxOptions, Resolution
+from faxgw.sip.fax.binding import attach_log, c_string, ffi, lib
+from faxgw.sip.fax.events import Completed, FaxEvent, Negotiated, PageDone, Transport
+from faxgw.sip.fax.native import NativeState, define_callback
+from faxgw.sip.fax.options import FaxOptions, Resolution
 
 log = logging.getLogger("sip.fax")
 

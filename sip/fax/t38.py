@@ -11,12 +11,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sip.fax.audio import BLOCK_SAMPLES
-from sip.fax.binding import attach_log, ffi, lib
-from sip.fax.events import Transport
-from sip.fax.native import NativeState, define_callback
-from sip.fax.options import FaxOptions
-from sip.fax.t30 import EventHandler, T30Session
+from faxgw.sip.fax.audio import BLOCK_SAMPLES
+from faxgw.sip.fax.binding import attach_log, ffi, lib
+from faxgw.sip.fax.events import Transport
+from faxgw.sip.fax.native import NativeState, define_callback
+from faxgw.sip.fax.options import FaxOptions
+from faxgw.sip.fax.t30 import EventHandler, T30Session
 
 PacketSink = Callable[[bytes, int], None]
 

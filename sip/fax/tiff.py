@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from faxgw.sip.fax.binding import ffi, lib
+from faxgw.sip.fax.options import Compression, Resolution
 from PIL import Image
-
-from sip.fax.binding import ffi, lib
-from sip.fax.options import Compression, Resolution
 
 #: Every fax page is 1728 pixels wide at 204 dpi: the 215 mm scan line of A4 and Letter (T.4 2.2).
 PAGE_WIDTH = 1728

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.testclient import TestClient
+from faxgw.gateway.api.errors import STATUS, ApiError, ApiErrorCode, field_name, install_error_handlers
+from faxgw.gateway.api.models import SendFaxRequest, SendFaxResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from gateway.api.errors import STATUS, ApiError, ApiErrorCode, field_name, install_error_handlers
-from gateway.api.models import SendFaxRequest, SendFaxResponse
 
 MINIMAL = {"from": "+41782222222", "to": ["+12025559876"], "files": ["f1"]}
 SECRET = "database password is hunter2"

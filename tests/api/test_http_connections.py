@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from faxgw.gateway.api import connections
 
-from gateway.api import connections
 from tests.api.rawhttp import exchange, head, read_answer
 from tests.gateway.conftest import EDIT, Running, free_port, gateway_config, running, start_running  # noqa: F401
 
@@ -107,9 +107,9 @@ keys = {{ "{EDIT}" = ["read", "edit"] }}
 STARVED = textwrap.dedent("""
     import asyncio, logging, os, sys
     from pathlib import Path
-    from gateway.api.server import serving
-    from gateway.config import Config, TenantConfig
-    from gateway.service import Gateway
+    from faxgw.gateway.api.server import serving
+    from faxgw.gateway.config import Config, TenantConfig
+    from faxgw.gateway.service import Gateway
 
     async def main(data_dir: str, port: int, sip_port: int) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

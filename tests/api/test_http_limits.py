@@ -13,8 +13,8 @@ from itertools import chain
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.api.limits import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 
-from gateway.api.limits import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 from tests.api.rawhttp import Answer, bytes_open_under, chunked, exchange, head, repeated
 from tests.gateway.conftest import EDIT, Running, running  # noqa: F401  (fixture)
 

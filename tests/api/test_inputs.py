@@ -7,10 +7,9 @@ import contextlib
 import json
 
 import pytest
+from faxgw.gateway.api.inputs import MAX_DEPTH, JsonBodyError, decimal, loads, lone_surrogate
 from hypothesis import given
 from hypothesis import strategies as st
-
-from gateway.api.inputs import MAX_DEPTH, JsonBodyError, decimal, loads, lone_surrogate
 
 
 def nested(depth: int) -> str:

@@ -7,9 +7,7 @@ import typing
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from pydantic import ValidationError
-
-from gateway.api.models import (
+from faxgw.gateway.api.models import (
     MAX_COVER_FIELD_CHARS,
     MAX_DESTINATIONS,
     MAX_FILES,
@@ -27,8 +25,9 @@ from gateway.api.models import (
     is_final_status,
     parse_send_time,
 )
-from gateway.documents.cover import COVER_FLAGS, MAX_FIELD_CHARS
-from gateway.documents.errors import ErrorCode
+from faxgw.gateway.documents.cover import COVER_FLAGS, MAX_FIELD_CHARS
+from faxgw.gateway.documents.errors import ErrorCode
+from pydantic import ValidationError
 
 #: The seed's PayloadOutbox example, as sent.
 SEED_EXAMPLE = {

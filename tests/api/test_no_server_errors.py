@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+from faxgw.gateway.api.inputs import MAX_DEPTH, MAX_OFFSET, MAX_PAGE
 
-from gateway.api.inputs import MAX_DEPTH, MAX_OFFSET, MAX_PAGE
 from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running, running  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]

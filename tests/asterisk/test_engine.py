@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.asterisk.render import render_texts
+from faxgw.gateway.config import AsteriskConfig, Config, NumberConfig, RouteConfig, TenantConfig
+from faxgw.gateway.documents import page_differences
+from faxgw.gateway.service import Gateway, NewFax
 
-from gateway.asterisk.render import render_texts
-from gateway.config import AsteriskConfig, Config, NumberConfig, RouteConfig, TenantConfig
-from gateway.documents import page_differences
-from gateway.service import Gateway, NewFax
 from tests.fax.conftest import make_document
 
 from .conftest import SCRIPT, AsteriskInstance, free_port
@@ -137,8 +137,8 @@ async def test_asterisk_sends_to_our_native_engine(asterisk, tmp_path: Path, t38
 async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(
     asterisk, tmp_path: Path, t38: bool
 ) -> None:
-    from sip.fax_call import FaxCallOptions, T38Policy, send_fax
-    from sip.ua import UaConfig, UserAgent
+    from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
+    from faxgw.sip.ua import UaConfig, UserAgent
 
     make_document(tmp_path / "two.tif", 2)
     peer_port = free_port(socket.SOCK_DGRAM)

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.asterisk import FILES, contract, render, render_texts
+from faxgw.gateway.asterisk.patterns import CATCH_ALL, extension
+from faxgw.gateway.cli import main
+from faxgw.gateway.config import AsteriskConfig, Config, ConfigError, RouteConfig, load_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from gateway.asterisk import FILES, contract, render, render_texts
-from gateway.asterisk.patterns import CATCH_ALL, extension
-from gateway.cli import main
-from gateway.config import AsteriskConfig, Config, ConfigError, RouteConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "faxgw.sample.toml"

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 from dropbox_sign import ApiException, FaxSendRequest
+from faxgw.gateway.api.dialects import dropbox as dropbox_dialect
+from faxgw.gateway.store import FaxRecord
 
-from gateway.api.dialects import dropbox as dropbox_dialect
-from gateway.store import FaxRecord
 from tests.dialects.clients import SAMPLE, call, dropbox_fax
 from tests.gateway.conftest import READ_ONLY, RECEIVER, SENDER, Running
 

@@ -20,11 +20,11 @@ from dropbox_sign import (
     FaxResponse,
     FaxSendRequest,
 )
+from faxgw.gateway.api.dialects import dropbox as dropbox_dialect
+from faxgw.gateway.api.dialects import dropbox_callbacks
+from faxgw.gateway.store import EventRecord
+from faxgw.gateway.webhooks import Outcome
 
-from gateway.api.dialects import dropbox as dropbox_dialect
-from gateway.api.dialects import dropbox_callbacks
-from gateway.store import EventRecord
-from gateway.webhooks import Outcome
 from tests.dialects.clients import SAMPLE, call, dropbox_fax
 from tests.dialects.test_dropbox import fax
 from tests.gateway.conftest import EDIT, OTHER, READ_ONLY, RECEIVER, SENDER, Running

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.api.dialects import faxplus as faxplus_dialect
+from faxgw.gateway.store import FaxRecord
 from faxplus import FaxesApi, FilesApi, OutboxApi, OutboxComment, PayloadOutbox
 from faxplus.rest import ApiException
 
-from gateway.api.dialects import faxplus as faxplus_dialect
-from gateway.store import FaxRecord
 from tests.dialects.clients import SAMPLE, call, faxplus_client
 from tests.gateway.conftest import OTHER, RECEIVER, SENDER, Running
 

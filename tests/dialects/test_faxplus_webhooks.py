@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from faxgw.gateway.api.dialects import faxplus_webhooks
+from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
+from faxgw.gateway.webhooks import verify
 from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, PayloadOutbox, Webhook, WebhooksApi
 from faxplus.rest import ApiException
 
-from gateway.api.dialects import faxplus_webhooks
-from gateway.store import EventRecord, FaxRecord, Subscription
-from gateway.webhooks import verify
 from tests.dialects.clients import SAMPLE, UNROUTED, call, faxplus_client
 from tests.gateway.conftest import OTHER, READ_ONLY, RECEIVER, SENDER, Running
 from tests.webhooks.conftest import SECRET, Received, Receiver

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import telnyx
+from faxgw.gateway.config import ConfigError, RouteConfig
 
-from gateway.config import ConfigError, RouteConfig
 from tests.dialects.clients import UNROUTED, telnyx_client, telnyx_send, telnyx_until_final
 from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running, gateway_config, start_running
 from tests.webhooks.conftest import Receiver

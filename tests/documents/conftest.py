@@ -10,10 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import ConversionError
+from faxgw.sip.fax import PAGE_WIDTH, Resolution
 from PIL import Image, ImageChops, ImageDraw
-
-from gateway.documents import ConversionError
-from sip.fax import PAGE_WIDTH, Resolution
 
 A4_POINTS = (595, 842)
 LETTER_POINTS = (612, 792)

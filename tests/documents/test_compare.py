@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faxgw.gateway.documents import page_differences
+from faxgw.sip.fax import Resolution, write_tiff_f
 from PIL import ImageDraw
-
-from gateway.documents import page_differences
-from sip.fax import Resolution, write_tiff_f
 
 from .conftest import drawn_pages, raises_code
 

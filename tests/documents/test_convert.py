@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import ConversionError, convert
+from faxgw.sip.fax import Compression, Resolution
 from PIL import Image
-
-from gateway.documents import ConversionError, convert
-from sip.fax import Compression, Resolution
 
 from .conftest import A4_POINTS, LETTER_POINTS, LETTER_ROWS, fax_pages, ink, line_art, make_pdf, raises_code
 

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import CoverPage, convert
+from faxgw.gateway.documents.cover import render_cover
+from faxgw.sip.fax import Resolution
 from PIL import Image, ImageChops, ImageDraw
-
-from gateway.documents import CoverPage, convert
-from gateway.documents.cover import render_cover
-from sip.fax import Resolution
 
 from .conftest import A4_POINTS, A4_ROWS, fax_pages, ink, make_pdf, raises_code
 

@@ -9,10 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import convert
+from faxgw.gateway.documents.detect import Kind, detect
 from PIL import Image
-
-from gateway.documents import convert
-from gateway.documents.detect import Kind, detect
 
 from .conftest import make_pdf, raises_code, write_docx, write_xlsx
 

@@ -22,8 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import certifi
 import pytest
-
-from gateway.documents.fetch import (
+from faxgw.gateway.documents.fetch import (
     FetchError,
     FetchFailed,
     FetchPolicy,

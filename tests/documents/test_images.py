@@ -7,10 +7,9 @@ import zlib
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import convert
+from faxgw.sip.fax import Resolution
 from PIL import Image, ImageDraw
-
-from gateway.documents import convert
-from sip.fax import Resolution
 
 from .conftest import A4_ROWS, LETTER_ROWS, fax_pages, ink, line_art, photo, raises_code, speckle
 

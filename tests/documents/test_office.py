@@ -6,10 +6,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from gateway.documents import convert
-from gateway.documents.detect import Kind, detect
-from sip.fax import Resolution
+from faxgw.gateway.documents import convert
+from faxgw.gateway.documents.detect import Kind, detect
+from faxgw.sip.fax import Resolution
 
 from .conftest import A4_POINTS, A4_ROWS, fax_pages, ink, make_pdf, raises_code, write_docx
 

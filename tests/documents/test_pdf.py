@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from gateway.documents import convert
-from sip.fax import Resolution
+from faxgw.gateway.documents import convert
+from faxgw.sip.fax import Resolution
 
 from .conftest import A4_POINTS, A4_ROWS, LETTER_POINTS, LETTER_ROWS, fax_pages, ink, make_pdf, raises_code
 

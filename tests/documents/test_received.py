@@ -8,10 +8,9 @@ from pathlib import Path
 import pypdfium2
 import pypdfium2.raw
 import pytest
+from faxgw.gateway.documents import render_received
+from faxgw.sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 from PIL import Image, ImageChops
-
-from gateway.documents import render_received
-from sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 
 from .conftest import drawn_pages, raises_code
 

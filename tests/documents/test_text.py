@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import convert
+from faxgw.gateway.documents.text import TextSheet
+from faxgw.sip.fax import Resolution
 from PIL import Image
-
-from gateway.documents import convert
-from gateway.documents.text import TextSheet
-from sip.fax import Resolution
 
 from .conftest import A4_ROWS, fax_pages, raises_code
 

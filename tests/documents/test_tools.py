@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from gateway.documents.errors import ErrorCode
-from gateway.documents.tools import run_tool
+from faxgw.gateway.documents.errors import ErrorCode
+from faxgw.gateway.documents.tools import run_tool
 
 from .conftest import raises_code
 

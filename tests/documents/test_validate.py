@@ -6,10 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import validate_fax_tiff
+from faxgw.sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 from PIL import Image
-
-from gateway.documents import validate_fax_tiff
-from sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 
 from .conftest import raises_code
 

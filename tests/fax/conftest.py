@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faxgw.sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 from PIL import Image, ImageDraw
-
-from sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 
 A4_ROWS = {Resolution.STANDARD: 1146, Resolution.FINE: 2292, Resolution.SUPERFINE: 4573}
 

@@ -6,8 +6,7 @@ import array
 import math
 
 import pytest
-
-from sip.fax import G711Codec, Law
+from faxgw.sip.fax import G711Codec, Law
 
 
 def tone(samples: int = 800, amplitude: int = 8000) -> bytes:
@@ -37,7 +36,7 @@ def test_ulaw_and_alaw_silence_codes() -> None:
 
 
 def test_missing_headers_name_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sip.fax import _build
+    from faxgw.sip.fax import _build
 
     monkeypatch.setattr(_build, "INCLUDE_DIRS", ["/nonexistent"])
     with pytest.raises(SystemExit, match="apt-get install libspandsp-dev libtiff-dev"):

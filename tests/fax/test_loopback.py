@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faxgw.sip.fax import Completed, Negotiated, PageDone, Resolution, Transport
+from faxgw.sip.fax.loopback import RECEIVER_IDENT, SENDER_IDENT, LoopbackMode, run_loopback
 from PIL import ImageChops
-
-from sip.fax import Completed, Negotiated, PageDone, Resolution, Transport
-from sip.fax.loopback import RECEIVER_IDENT, SENDER_IDENT, LoopbackMode, run_loopback
 
 from .conftest import make_document, read_pages
 

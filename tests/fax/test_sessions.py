@@ -6,9 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PIL import ImageChops
-
-from sip.fax import (
+from faxgw.sip.fax import (
     AudioTerminal,
     Compression,
     FaxEvent,
@@ -18,7 +16,8 @@ from sip.fax import (
     SessionClosedError,
     T38Terminal,
 )
-from sip.fax.loopback import IfpLink
+from faxgw.sip.fax.loopback import IfpLink
+from PIL import ImageChops
 
 from .conftest import make_document, read_pages
 

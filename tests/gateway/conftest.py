@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from faxgw.gateway.api.server import serving
+from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
+from faxgw.gateway.demo import free_port
+from faxgw.gateway.service import Gateway
 
-from gateway.api.server import serving
-from gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
-from gateway.demo import free_port
-from gateway.service import Gateway
 from tests.webhooks.conftest import SECRET, inside, receiver  # noqa: F401  (real HTTP receiver fixtures)
 
 SENDER, RECEIVER = "+15550100", "+15550199"

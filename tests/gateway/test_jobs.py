@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from gateway.config import NumberConfig, RouteConfig
+from faxgw.gateway.config import NumberConfig, RouteConfig
 
 from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running
 

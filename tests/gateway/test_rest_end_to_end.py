@@ -7,7 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from gateway.documents import convert, page_differences
+from faxgw.gateway.documents import convert, page_differences
+
 from tests.webhooks.conftest import Receiver
 
 from .conftest import RECEIVER, SENDER, Running

@@ -21,15 +21,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.config import Config
+from faxgw.sip.auth import Challenge
+from faxgw.sip.call import CallError, IncomingCall, OutgoingCall
+from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
+from faxgw.sip.media import RtpEndpoint, UdptlEndpoint
+from faxgw.sip.sdp import audio_offer
+from faxgw.sip.transaction import Timers
+from faxgw.sip.ua import RegistrationError, UaConfig, UserAgent
 
-from gateway.config import Config
-from sip.auth import Challenge
-from sip.call import CallError, IncomingCall, OutgoingCall
-from sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
-from sip.media import RtpEndpoint, UdptlEndpoint
-from sip.sdp import audio_offer
-from sip.transaction import Timers
-from sip.ua import RegistrationError, UaConfig, UserAgent
 from tests.fax.conftest import make_document
 from tests.sip.raw import RawSip
 from tests.sip.test_transports import certificate  # noqa: F401  (the throwaway TLS certificate)

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from gateway.config import NumberConfig
+from faxgw.gateway.config import NumberConfig
 
 from .conftest import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
 

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.config import RouteConfig
 
-from gateway.config import RouteConfig
 from tests.webhooks.conftest import Receiver, Reply
 
 from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running

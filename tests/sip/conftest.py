@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from faxgw.gateway import demo
 
-from gateway import demo
 from tests.fax.conftest import make_document
 
 SCENARIOS = Path(__file__).parent / "sipp"

@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sip.call import IncomingCall
-from sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax
-from sip.media import Ticker
-from sip.message import SipRequest, new_branch, new_call_id, new_tag, parse_message, response_to
-from sip.transaction import Timers
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.call import IncomingCall
+from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax
+from faxgw.sip.media import Ticker
+from faxgw.sip.message import SipRequest, new_branch, new_call_id, new_tag, parse_message, response_to
+from faxgw.sip.transaction import Timers
+from faxgw.sip.ua import UaConfig, UserAgent
 
 from .conftest import LOCALHOST
 from .raw import RawSip

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 
-from sip.message import SipRequest, SipResponse, new_branch, new_call_id, new_tag
+from faxgw.sip.message import SipRequest, SipResponse, new_branch, new_call_id, new_tag
 
 
 class RawSip:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-
-from sip.admission import Admission, RateLimit
-from sip.auth import Challenge, DigestClient, DigestServer
-from sip.call import IncomingCall
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.admission import Admission, RateLimit
+from faxgw.sip.auth import Challenge, DigestClient, DigestServer
+from faxgw.sip.call import IncomingCall
+from faxgw.sip.ua import UaConfig, UserAgent
 
 from .raw import RawSip
 from .test_auth import Clock

@@ -6,10 +6,7 @@ import contextlib
 import re
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from sip.auth import (
+from faxgw.sip.auth import (
     AuthError,
     Challenge,
     DigestClient,
@@ -18,7 +15,9 @@ from sip.auth import (
     choose_challenge,
     parse_auth_header,
 )
-from sip.message import parse_message
+from faxgw.sip.message import parse_message
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # RFC 7616 section 3.9.1: the same request answered with SHA-256 and with MD5.
 RFC7616_CHALLENGE = (

@@ -12,11 +12,10 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-
-from sip import transaction, transport
-from sip.admission import Admission
-from sip.message import SipResponse
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip import transaction, transport
+from faxgw.sip.admission import Admission
+from faxgw.sip.message import SipResponse
+from faxgw.sip.ua import UaConfig, UserAgent
 
 from .test_transaction import FAST, RawPeer
 

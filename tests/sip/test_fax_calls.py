@@ -10,13 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import convert, page_differences
+from faxgw.sip.call import IncomingCall
+from faxgw.sip.fax import PageDone
+from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
+from faxgw.sip.media import Ticker
+from faxgw.sip.ua import UaConfig, UserAgent
 
-from gateway.documents import convert, page_differences
-from sip.call import IncomingCall
-from sip.fax import PageDone
-from sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
-from sip.media import Ticker
-from sip.ua import UaConfig, UserAgent
 from tests.fax.conftest import make_document
 
 from .conftest import FAXGW, LOCALHOST, ROOT

@@ -33,9 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from sip.message import SipParseError, SipRequest, SipResponse, new_branch, parse_message, response_to
-from sip.transport import bad_request_response
+from faxgw.sip.message import SipParseError, SipRequest, SipResponse, new_branch, parse_message, response_to
+from faxgw.sip.transport import bad_request_response
 
 from .hostile import FAST, Answering, Leg, Sink, answering, audio_sdp, t38_sdp
 

@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from sip.message import SipResponse
+from faxgw.sip.message import SipResponse
 
 from .hostile import FAST, Answering, Leg, Sink, answering, audio_sdp, t38_sdp
 from .raw import RawSip

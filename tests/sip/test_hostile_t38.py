@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from sip.fax_call import FaxCallOptions, FaxMedia, T38Policy, send_fax
-from sip.message import response_to
-from sip.sdp import T38Params, negotiated_from_answer
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.fax_call import FaxCallOptions, FaxMedia, T38Policy, send_fax
+from faxgw.sip.message import response_to
+from faxgw.sip.sdp import T38Params, negotiated_from_answer
+from faxgw.sip.ua import UaConfig, UserAgent
 
 from .hostile import FAST, Leg, Sink, answering, audio_sdp, next_request, reply, t38_sdp
 from .raw import RawSip

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from gateway.documents import convert, page_differences
+from faxgw.gateway.documents import convert, page_differences
 
 from .conftest import ROOT, start_receiver
 

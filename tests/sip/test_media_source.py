@@ -17,21 +17,21 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.cli.common import add_call_options, call_options
+from faxgw.gateway.config import Config
+from faxgw.gateway.documents import page_differences
+from faxgw.gateway.engines.native import NativeEngine
+from faxgw.sip import media as media_module
+from faxgw.sip.call import IncomingCall
+from faxgw.sip.fax_call import FaxCallOptions, T38Policy
+from faxgw.sip.media import RtpEndpoint, UdptlEndpoint, media_address
+from faxgw.sip.message import SipRequest, SipResponse
+from faxgw.sip.rtp import RtpStream
+from faxgw.sip.sdp import SessionDescription
+from faxgw.sip.transport import Peer
+from faxgw.sip.ua import UserAgent
+from faxgw.sip.udptl import UdptlPacket, UdptlSender
 
-from gateway.cli.common import add_call_options, call_options
-from gateway.config import Config
-from gateway.documents import page_differences
-from gateway.engines.native import NativeEngine
-from sip import media as media_module
-from sip.call import IncomingCall
-from sip.fax_call import FaxCallOptions, T38Policy
-from sip.media import RtpEndpoint, UdptlEndpoint, media_address
-from sip.message import SipRequest, SipResponse
-from sip.rtp import RtpStream
-from sip.sdp import SessionDescription
-from sip.transport import Peer
-from sip.ua import UserAgent
-from sip.udptl import UdptlPacket, UdptlSender
 from tests.fax.conftest import make_document
 
 from .conftest import LOCALHOST

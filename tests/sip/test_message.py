@@ -6,10 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from sip.message import (
+from faxgw.sip.message import (
     REASONS,
     Address,
     Headers,
@@ -25,6 +22,8 @@ from sip.message import (
     parse_message,
     response_to,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -4,10 +4,9 @@ superscript or another script's digit, which ``str.isdigit()`` accepts and ``int
 from __future__ import annotations
 
 import pytest
-
-from sip import session_timer
-from sip.message import SipResponse, decimal, parse_message
-from sip.ua import _granted_expires
+from faxgw.sip import session_timer
+from faxgw.sip.message import SipResponse, decimal, parse_message
+from faxgw.sip.ua import _granted_expires
 
 STRANGE = ["²", "٣", "\uff11\uff12", "-1", "+5", " 5", "", "12345678901"]
 

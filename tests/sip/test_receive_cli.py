@@ -7,8 +7,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from sip.fax_call import FaxCallOptions, FaxOutcome, send_fax
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, send_fax
+from faxgw.sip.ua import UaConfig, UserAgent
 
 from .conftest import FAXGW, LOCALHOST
 

@@ -7,10 +7,7 @@ import random
 import struct
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from sip.rtp import (
+from faxgw.sip.rtp import (
     PT_PCMA,
     PT_PCMU,
     Gap,
@@ -20,6 +17,8 @@ from sip.rtp import (
     RtpStream,
     seq_delta,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # --- packet format -------------------------------------------------------------------------------------
 

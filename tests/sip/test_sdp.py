@@ -6,10 +6,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from sip.sdp import (
+from faxgw.sip.sdp import (
     CODECS,
     DEFAULT_T38,
     LOCAL_TCF,
@@ -28,6 +25,8 @@ from sip.sdp import (
     negotiated_from_answer,
     t38_offer,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def sdp(text: str, eol: str = "\r\n") -> bytes:

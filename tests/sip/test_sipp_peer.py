@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from sip.fax_call import FaxCallOptions, T38Policy, send_fax
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
+from faxgw.sip.ua import UaConfig, UserAgent
 
 from .conftest import LOCALHOST, Sipp
 

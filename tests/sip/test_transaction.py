@@ -8,12 +8,11 @@ import itertools
 from collections.abc import AsyncIterator
 
 import pytest
-
-from sip.call import CallError, IncomingCall
-from sip.message import SipRequest, SipResponse, new_branch, parse_message, response_to
-from sip.sdp import audio_offer
-from sip.transaction import Timers
-from sip.ua import UaConfig, UserAgent
+from faxgw.sip.call import CallError, IncomingCall
+from faxgw.sip.message import SipRequest, SipResponse, new_branch, parse_message, response_to
+from faxgw.sip.sdp import audio_offer
+from faxgw.sip.transaction import Timers
+from faxgw.sip.ua import UaConfig, UserAgent
 
 from .conftest import LOCALHOST
 

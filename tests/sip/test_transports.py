@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.documents import page_differences
+from faxgw.sip.fax_call import FaxCallOptions, T38Policy
 
-from gateway.documents import page_differences
-from sip.fax_call import FaxCallOptions, T38Policy
 from tests.fax.conftest import make_document
 
 from .test_fax_calls import Pair

@@ -7,10 +7,9 @@ import contextlib
 import random
 
 import pytest
+from faxgw.sip.udptl import FecInfo, UdptlError, UdptlPacket, UdptlReceiver, UdptlSender
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from sip.udptl import FecInfo, UdptlError, UdptlPacket, UdptlReceiver, UdptlSender
 
 # --- octets ---------------------------------------------------------------------------------------------
 

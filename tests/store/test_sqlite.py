@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from gateway.store import AttemptRecord, FaxRecord, Store
-from gateway.store.schema import MIGRATIONS
+from faxgw.gateway.store import AttemptRecord, FaxRecord, Store
+from faxgw.gateway.store.schema import MIGRATIONS
 
 
 def fax(tenant_id: str, number: int, **changes) -> FaxRecord:

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from gateway.webhooks import (
+from faxgw.gateway.webhooks import (
     DeliveryStore,
     RetryPolicy,
     WebhookDispatcher,

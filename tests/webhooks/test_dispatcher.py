@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-
-from gateway.webhooks import (
+from faxgw.gateway.webhooks import (
     EVENT_ID_HEADER,
     DeliveryStatus,
     DeliveryStore,
@@ -22,6 +21,7 @@ from gateway.webhooks import (
     event_body,
     verify,
 )
+
 from tests.webhooks.conftest import DROP, FAST, HANG, SECRET, FakeClock, Receiver, Reply, wait_until
 
 Build = Callable[..., WebhookDispatcher]

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import telnyx
 from dropbox_sign import EventCallbackHelper, EventCallbackRequest
+from faxgw.gateway.webhooks import DeliveryStore, Outcome, WebhookDispatcher, keys, verify
+from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
-from gateway.webhooks import DeliveryStore, Outcome, WebhookDispatcher, keys, verify
-from gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 from tests.webhooks.conftest import SECRET, Receiver, Reply, wait_until
 
 Build = Callable[..., WebhookDispatcher]

@@ -6,9 +6,8 @@ import random
 from email.utils import formatdate
 
 import pytest
-
-from gateway.webhooks import RetryPolicy, is_retryable
-from gateway.webhooks.policy import parse_retry_after
+from faxgw.gateway.webhooks import RetryPolicy, is_retryable
+from faxgw.gateway.webhooks.policy import parse_retry_after
 
 
 def test_default_delays_double_from_five_seconds_up_to_an_hour() -> None:

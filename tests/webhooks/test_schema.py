@@ -6,8 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
-from gateway.webhooks import EVENT_TYPES, event_body
+from faxgw.gateway.webhooks import EVENT_TYPES, event_body
 
 
 def test_body_fields_and_utc_timestamp() -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from faxgw.gateway.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from hypothesis import given
 from hypothesis import strategies as st
-
-from gateway.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
 SECRET = "whsec_signing"
 BODY = b'{"id":"evt_1","type":"delivered","created_at":"2023-11-14T22:13:20.000Z","fax_id":"fax_1","data":{}}'

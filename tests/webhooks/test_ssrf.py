@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from faxgw.gateway.webhooks import DeliveryStatus, DeliveryStore, Outcome, WebhookDispatcher, address_policy
 
-from gateway.webhooks import DeliveryStatus, DeliveryStore, Outcome, WebhookDispatcher, address_policy
 from tests.webhooks.conftest import Receiver, Reply
 
 Build = Callable[..., WebhookDispatcher]

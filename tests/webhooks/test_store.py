@@ -6,8 +6,14 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
+from faxgw.gateway.webhooks import (
+    WEBHOOK_TABLES_SQL,
+    DeliveryStatus,
+    DeliveryStore,
+    Outcome,
+    create_webhook_tables,
+)
 
-from gateway.webhooks import WEBHOOK_TABLES_SQL, DeliveryStatus, DeliveryStore, Outcome, create_webhook_tables
 from tests.webhooks.conftest import FakeClock
 
 URL = "https://example.test/hooks"

@@ -65,15 +65,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic
-from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from gateway.api.dialects import dropbox_callbacks
-from gateway.api.errors import ApiError, error_responses, first_location, from_validation_errors
-from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
-from gateway.api.models import (
+from faxgw.gateway.api.dialects import dropbox_callbacks
+from faxgw.gateway.api.errors import ApiError, error_responses, first_location, from_validation_errors
+from faxgw.gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
+from faxgw.gateway.api.models import (
     E164,
     HTTP_URL_PATTERN,
     MAX_FILES,
@@ -83,11 +78,15 @@ from gateway.api.models import (
     CoverPage,
     FaxNumber,
 )
-from gateway.documents import ConversionError
-from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
-from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
-from gateway.store import ApiKey, FaxRecord
+from faxgw.gateway.documents import ConversionError
+from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
+from faxgw.gateway.jobs import status as st
+from faxgw.gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
+from faxgw.gateway.store import ApiKey, FaxRecord
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 #: The SDK's ``FaxResponseTransmission.status_code`` enum (dropbox-sign 2.0.0): anything else makes it raise.
 SDK_STATUS_CODES = frozenset(
@@ -457,7 +456,7 @@ def _tiff_to_pdf(tiff: Path) -> bytes:
 def router(gateway: Gateway) -> APIRouter:
     # Imported here: gateway.api.app imports this module. The two schemes are for OpenAPI (the key is
     # checked by ``_authenticated``): either one will do.
-    from gateway.api.app import BEARER
+    from faxgw.gateway.api.app import BEARER
 
     api = APIRouter(
         prefix="/v3",

@@ -26,8 +26,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from gateway.jobs.events import Rendered, Renderer
-from gateway.store import EventRecord, FaxRecord, Subscription
+from faxgw.gateway.jobs.events import Rendered, Renderer
+from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
 
 #: A failed fax's documented ``status_code`` -> the callback's event type (the SDK's enum has these).
 FAILURE_EVENTS = {

@@ -49,16 +49,15 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
-
-from gateway.api.dialects import faxplus_webhooks as hooks
-from gateway.api.documents import fax_document
-from gateway.api.errors import ApiError
-from gateway.api.inputs import MAX_OFFSET, JsonRoute
-from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
-from gateway.api.requests import refused, save_upload, submit_request
-from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NotFound, Refused
-from gateway.store import ApiKey, FaxRecord
+from faxgw.gateway.api.dialects import faxplus_webhooks as hooks
+from faxgw.gateway.api.documents import fax_document
+from faxgw.gateway.api.errors import ApiError
+from faxgw.gateway.api.inputs import MAX_OFFSET, JsonRoute
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
+from faxgw.gateway.api.requests import refused, save_upload, submit_request
+from faxgw.gateway.jobs import status as st
+from faxgw.gateway.service import Conflict, Gateway, NotFound, Refused
+from faxgw.gateway.store import ApiKey, FaxRecord
 
 #: The values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5): anything else would make it raise.
 SDK_FAX_STATUSES = frozenset(
@@ -212,7 +211,7 @@ def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
 
 def router(gateway: Gateway) -> APIRouter:
     # app.py imports this module; its key dependency is there (FastAPI only needs the callable).
-    from gateway.api.app import _key_with, native_errors
+    from faxgw.gateway.api.app import _key_with, native_errors
 
     gateway.events.add_renderer(hooks.FORMAT, hooks.renderer(gateway))
     v3 = APIRouter(prefix="/v3", tags=["faxplus"], route_class=JsonRoute)

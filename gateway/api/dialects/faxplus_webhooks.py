@@ -23,14 +23,13 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from faxgw.gateway.api.errors import ApiError
+from faxgw.gateway.api.inputs import url_problem
+from faxgw.gateway.api.models import HTTP_URL_PATTERN, MAX_URL_CHARS
+from faxgw.gateway.jobs.events import Rendered, Renderer
+from faxgw.gateway.service import Gateway
+from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
 from pydantic import BaseModel, Field
-
-from gateway.api.errors import ApiError
-from gateway.api.inputs import url_problem
-from gateway.api.models import HTTP_URL_PATTERN, MAX_URL_CHARS
-from gateway.jobs.events import Rendered, Renderer
-from gateway.service import Gateway
-from gateway.store import EventRecord, FaxRecord, Subscription
 
 FORMAT = "faxplus"
 HookEvent = Literal["fax_sent", "fax_received"]
@@ -69,7 +68,7 @@ def hook_event(fax: FaxRecord, event: EventRecord) -> HookEvent | None:
 
 def renderer(gateway: Gateway) -> Renderer:
     # Here, not at the top: faxplus.py imports this module for its routes, and is loaded by now.
-    from gateway.api.dialects.faxplus import fax_object, fax_time
+    from faxgw.gateway.api.dialects.faxplus import fax_object, fax_time
 
     def render(fax: FaxRecord, event: EventRecord, subscription: Subscription | None) -> Rendered | None:
         name = hook_event(fax, event)

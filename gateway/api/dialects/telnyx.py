@@ -59,18 +59,17 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from faxgw.gateway.api.dialects import telnyx_webhooks
+from faxgw.gateway.api.errors import ErrorBody, error_responses, first_location, from_validation_errors
+from faxgw.gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
+from faxgw.gateway.documents import ConversionError
+from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
+from faxgw.gateway.jobs import status as st
+from faxgw.gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
+from faxgw.gateway.store import ApiKey, FaxRecord
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
-
-from gateway.api.dialects import telnyx_webhooks
-from gateway.api.errors import ErrorBody, error_responses, first_location, from_validation_errors
-from gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
-from gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
-from gateway.documents import ConversionError
-from gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
-from gateway.jobs import status as st
-from gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
-from gateway.store import ApiKey, FaxRecord
 
 QUALITIES = ("normal", "high", "very_high", "ultra_light", "ultra_dark")
 SUPERFINE_QUALITIES = {"very_high", "ultra_light", "ultra_dark"}
@@ -387,7 +386,7 @@ async def _download(url: str, policy: FetchPolicy) -> tuple[str, bytes]:
 
 def router(gateway: Gateway) -> APIRouter:
     # Imported here: gateway.api.app imports this module.
-    from gateway.api.app import _key_with
+    from faxgw.gateway.api.app import _key_with
 
     api = APIRouter(prefix="/v2", tags=["telnyx"], route_class=TelnyxRoute)
     gateway.events.add_renderer("telnyx", telnyx_webhooks.renderer(gateway, failure_reason))

@@ -22,10 +22,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from gateway.jobs.events import Rendered, Renderer
-from gateway.service import Gateway
-from gateway.store import EventRecord, FaxRecord, Subscription
-from gateway.webhooks.schema import isoformat_utc
+from faxgw.gateway.jobs.events import Rendered, Renderer
+from faxgw.gateway.service import Gateway
+from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
+from faxgw.gateway.webhooks.schema import isoformat_utc
 
 #: Our event types -> Telnyx's (the others - page.sent, retry.scheduled, ... - Telnyx does not send).
 EVENT_TYPES = {
