@@ -169,7 +169,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         except OSError as error:
             log.warning("%s peer %s does not resolve (%s): no media", self.kind, host, error)
             return
-        self._use(media_address(infos[0][4][0], port))
+        self._use(media_address(str(infos[0][4][0]), port))  # the host of an INET sockaddr
 
     def _use(self, address: MediaAddress | None) -> None:
         self.remote = address

@@ -295,7 +295,8 @@ class TransportLayer:
             infos = await loop.getaddrinfo(peer.host, peer.port, type=socket.SOCK_DGRAM)
         except OSError as error:
             raise TransportError(f"cannot resolve {peer.host}: {error}") from error
-        return Peer(peer.transport, infos[0][4][0], peer.port, peer.connection)
+        host = str(infos[0][4][0])  # the host of an INET sockaddr
+        return Peer(peer.transport, host, peer.port, peer.connection)
 
     def via_address(self, transport: str) -> tuple[str, int]:
         """The sent-by host and port to put in our Via and Contact for ``transport``."""

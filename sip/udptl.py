@@ -285,9 +285,8 @@ class UdptlReceiver:
         """The (sequence, IFP packet) pairs this datagram makes deliverable, in order."""
         packet = UdptlPacket.parse(datagram)
         self.stats.received += 1
-        if self._expected is None:
-            self._resync(packet)
-        delta = _seq_delta(packet.sequence, self._expected)
+        expected = self._expected if self._expected is not None else self._resync(packet)
+        delta = _seq_delta(packet.sequence, expected)
         if delta > self.max_gap:
             self.stats.resyncs += 1
             self._resync(packet)
@@ -341,13 +340,14 @@ class UdptlReceiver:
         self._expected = (seq + 1) % UDPTL_SEQ_MODULUS
         return out
 
-    def _resync(self, packet: UdptlPacket) -> None:
-        """Start afresh: everything this packet's secondaries can give counts as expected."""
+    def _resync(self, packet: UdptlPacket) -> int:
+        """Start afresh: everything this packet's secondaries can give counts as expected (returned)."""
         self._history.clear()
         back = 0
         while back < len(packet.redundancy) and back < self.max_gap and packet.redundancy[back]:
             back += 1
         self._expected = (packet.sequence - back) % UDPTL_SEQ_MODULUS
+        return self._expected
 
     def _recover_fec(self, packet: UdptlPacket, holes: set[int], recovered: dict[int, bytes]) -> None:
         fec = packet.fec

@@ -50,19 +50,25 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A
 _PATH = re.compile(r"/[A-Za-z0-9._/+-]*")  # these paths go into dialplan arguments and UserEvents
 
 
+#: A placeholder: ``$name`` or ``${name}``, lower case; "$$" is a dollar; any other "$" is Asterisk's.
+_PLACEHOLDER = r"""
+    \$(?:
+      (?P<escaped>\$) |
+      (?P<named>[a-z][a-z0-9_]*) |
+      \{(?P<braced>[a-z][a-z0-9_]*)\} |
+      (?P<invalid>(?!))   # never: a "$" before anything else is Asterisk's
+    )
+"""
+
+
 class AsteriskTemplate(Template):
     """string.Template whose placeholders are ``$lowercase_name`` or ``${lowercase_name}`` only, case
     sensitive, so that Asterisk's ``${EXTEN}``, ``${CALLERID(num)}`` and ``$[...]`` stay as written."""
 
-    flags = 0  # Template's default is re.IGNORECASE, which would take ${EXTEN} for a placeholder
-    pattern = r"""
-        \$(?:
-          (?P<escaped>\$) |
-          (?P<named>[a-z][a-z0-9_]*) |
-          \{(?P<braced>[a-z][a-z0-9_]*)\} |
-          (?P<invalid>(?!))   # never: a "$" before anything else is Asterisk's
-        )
-    """
+    flags = re.RegexFlag(0)  # not re.IGNORECASE (the default), which would take ${EXTEN} for a placeholder
+    # Template compiles this text when the class is made (string docs: "Advanced usage"); typeshed
+    # types the attribute as the compiled pattern it becomes.
+    pattern = _PLACEHOLDER  # type: ignore[assignment]
 
 
 def render(config: Config, out_dir: Path) -> list[Path]:

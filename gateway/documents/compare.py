@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from faxgw.gateway.documents.errors import ConversionError, ErrorCode
-from PIL import Image, ImageChops
+from faxgw.sip.fax import open_tiff
+from PIL import ImageChops
 
 #: In a mode "1" histogram, white pixels are counted in the last bin.
 _SET = 255
@@ -17,7 +18,7 @@ def page_differences(sent: Path, received: Path) -> list[int | None]:
     None for a page that did not arrive or arrived with another size (a change of resolution or length).
     """
     try:
-        with Image.open(sent, formats=["TIFF"]) as want, Image.open(received, formats=["TIFF"]) as got:
+        with open_tiff(sent) as want, open_tiff(received) as got:
             differences: list[int | None] = []
             for index in range(want.n_frames):
                 want.seek(index)

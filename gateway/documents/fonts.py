@@ -9,7 +9,7 @@ from PIL import ImageFont
 
 DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Font = ImageFont.FreeTypeFont  # metrics (getmetrics) are what lays pages out: bitmap fonts lack them
 
 
 @functools.cache
@@ -18,8 +18,12 @@ def dejavu(face: str, size_px: int) -> Font:
     try:
         return ImageFont.truetype(str(DEJAVU_DIR / f"DejaVu{face}.ttf"), size_px)
     except OSError:
-        # Still readable, just not the face we chose; the package is a documented dependency.
-        return ImageFont.load_default(size_px)
+        # Still readable, just not the face we chose; the package is a documented dependency. Pillow
+        # built with FreeType (its wheels are) gives a scalable face here; without it there is none.
+        fallback = ImageFont.load_default(size_px)
+        if isinstance(fallback, ImageFont.FreeTypeFont):
+            return fallback
+        raise
 
 
 def points_to_pixels(points: float, dpi: int) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from faxgw.gateway.documents.errors import ConversionError, ErrorCode
 from faxgw.gateway.documents.tifftags import page_dpi
+from faxgw.sip.fax import open_tiff
 from PIL import Image, TiffImagePlugin
 
 #: Previews are for people on screens: 100 dpi with square pixels reads well and stays small.
@@ -33,7 +34,7 @@ def render_received(tiff: Path, pdf: Path, preview_dir: Path) -> ReceivedDocumen
     partial = pdf.with_name(f".{pdf.name}.part")
     previews = []
     try:
-        with Image.open(tiff, formats=["TIFF"]) as fax:
+        with open_tiff(tiff) as fax:
             for index in range(fax.n_frames):
                 fax.seek(index)
                 page, dpi = _page(fax)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from faxgw.gateway.documents import tifftags as tag
 from faxgw.gateway.documents.errors import ConversionError, ErrorCode
-from faxgw.sip.fax import PAGE_WIDTH, Resolution
-from PIL import Image, TiffImagePlugin
+from faxgw.sip.fax import PAGE_WIDTH, Resolution, open_tiff
+from PIL import TiffImagePlugin
 
 
 def validate_fax_tiff(path: Path) -> int:
@@ -17,7 +17,7 @@ def validate_fax_tiff(path: Path) -> int:
     superfine resolution. Anything else is a ConversionError (failed_image_preparation).
     """
     try:
-        with Image.open(path, formats=["TIFF"]) as tiff:
+        with open_tiff(path) as tiff:
             for index in range(tiff.n_frames):
                 tiff.seek(index)
                 problem = _page_problem(tiff)

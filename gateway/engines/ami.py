@@ -20,6 +20,8 @@ class BackoffManager(Manager):
     """panoramisk's Manager retries every ``reconnect_timeout`` seconds; this one doubles the wait
     after each failure and starts again from the first delay once a login succeeds."""
 
+    reconnect_timeout: float  # Manager's (seconds); declared here as panoramisk has no type hints
+
     def connection_made(self, future: asyncio.Future) -> None:
         if future.exception() is not None:
             self.reconnect_timeout = min(max(self.reconnect_timeout, FIRST_DELAY) * 2, MAX_DELAY)

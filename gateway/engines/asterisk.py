@@ -33,8 +33,7 @@ from faxgw.gateway.engines.base import (
     PageTransferred,
     Refusal,
 )
-from faxgw.sip.fax import Resolution, write_tiff_f
-from PIL import Image
+from faxgw.sip.fax import Resolution, open_tiff, write_tiff_f
 
 log = logging.getLogger("gateway.engines.asterisk")
 
@@ -274,7 +273,7 @@ class AsteriskEngine:
 def _pages_in(tiff: Path) -> int:
     """Whole pages in a TIFF being written (0 while it does not exist or cannot be read yet)."""
     try:
-        with Image.open(tiff) as image:
+        with open_tiff(tiff) as image:
             return image.n_frames
     except (OSError, SyntaxError, ValueError):
         return 0
@@ -286,14 +285,14 @@ def _first(response: Any) -> dict[str, str]:
 
 def _stage_document(document: Path, target: Path, first_page: int) -> int:
     """Put the TIFF-F where Asterisk reads it; a resumed fax starts at ``first_page``. Returns its pages."""
-    with Image.open(document) as tiff:
+    with open_tiff(document) as tiff:
         total = tiff.n_frames
         resolution = Resolution.from_dpi(*tiff.info.get("dpi", (204, 196))) or Resolution.FINE
     if first_page <= 1:
         shutil.copyfile(document, target)
         return total
     pages = []
-    with Image.open(document) as tiff:
+    with open_tiff(document) as tiff:
         for index in range(first_page - 1, total):
             tiff.seek(index)
             pages.append(tiff.convert("1"))
@@ -306,6 +305,7 @@ def _result_from(fields: dict[str, str], leg: _Leg, *, call_id: str) -> CallResu
     pages = int(fields.get("Pages") or 0) or leg.pages_seen
     cause = int(fields["HangupCause"]) if (fields.get("HangupCause") or "").isdigit() else None
     mode = fields.get("Mode", "")
+    sip_code: int | None
     if status_field == "SUCCESS" and (not leg.sending or leg.expected is None or pages >= leg.expected):
         status, sip_code = "success", 200
     elif pages:

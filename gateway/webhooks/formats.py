@@ -33,8 +33,10 @@ DROPBOX_ACKNOWLEDGEMENT = b"Hello API Event Received"
 
 
 class WebhookFormat(Protocol):
-    #: A 2xx answer counts only if its body contains this (None: any 2xx does).
-    acknowledgement: bytes | None
+    @property
+    def acknowledgement(self) -> bytes | None:
+        """A 2xx answer counts only if its body contains this (None: any 2xx does)."""
+        ...
 
     def prepare(self, delivery: Delivery, attempt: int, timestamp: int) -> tuple[bytes, dict[str, str]]:
         """The bytes to POST for this attempt (1 for the first) and the headers to send with them."""

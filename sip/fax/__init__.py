@@ -13,7 +13,7 @@ from faxgw.sip.fax.g711 import G711Codec, Law
 from faxgw.sip.fax.native import FaxError, ReentrantCallError, SessionClosedError
 from faxgw.sip.fax.options import BIT_RATES, Compression, FaxOptions, Resolution
 from faxgw.sip.fax.t38 import GatewayStats, T38Gateway, T38Terminal
-from faxgw.sip.fax.tiff import PAGE_WIDTH, TiffWriteError, write_tiff_f
+from faxgw.sip.fax.tiff import PAGE_WIDTH, TiffWriteError, open_tiff, write_tiff_f
 
 __all__ = [
     "BIT_RATES",
@@ -38,5 +38,6 @@ __all__ = [
     "T38Terminal",
     "TiffWriteError",
     "Transport",
+    "open_tiff",
     "write_tiff_f",
 ]

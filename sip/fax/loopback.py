@@ -90,10 +90,13 @@ def run_loopback(
     line = codec.decode  # what a G.711 hop does to audio: encode, then decode at the far end
 
     with ExitStack() as stack:
+        # Each mode builds its two ends under names of their own types (the steps use what only
+        # that type has), then hands them on as the T30Sessions the rest of the run needs.
         sender: T30Session
+        receiver: T30Session
         if mode is LoopbackMode.T38:
             to_receiver, to_sender = IfpLink(), IfpLink()
-            sender = T38Terminal(
+            t38_sender = T38Terminal(
                 calling=True,
                 send=send_file,
                 transmit=to_receiver.transmit,
@@ -102,7 +105,7 @@ def run_loopback(
                 on_event=sender_events,
                 name="sender",
             )
-            receiver = T38Terminal(
+            t38_receiver = T38Terminal(
                 calling=False,
                 receive=receive_file,
                 transmit=to_sender.transmit,
@@ -111,36 +114,38 @@ def run_loopback(
                 on_event=receiver_events,
                 name="receiver",
             )
+            sender, receiver = t38_sender, t38_receiver
 
             def step() -> None:
-                sender.advance()
-                receiver.advance()
-                to_receiver.deliver(receiver)
-                to_sender.deliver(sender)
+                t38_sender.advance()
+                t38_receiver.advance()
+                to_receiver.deliver(t38_receiver)
+                to_sender.deliver(t38_sender)
 
         elif mode is LoopbackMode.AUDIO:
-            sender = AudioTerminal(
+            audio_sender = AudioTerminal(
                 calling=True, send=send_file, options=sender_options, on_event=sender_events, name="sender"
             )
-            receiver = AudioTerminal(
+            audio_receiver = AudioTerminal(
                 calling=False,
                 receive=receive_file,
                 options=receiver_options,
                 on_event=receiver_events,
                 name="receiver",
             )
+            sender, receiver = audio_sender, audio_receiver
 
             def step() -> None:
-                receiver.receive_audio(line(codec.encode(sender.transmit_audio())))
-                sender.receive_audio(line(codec.encode(receiver.transmit_audio())))
+                audio_receiver.receive_audio(line(codec.encode(audio_sender.transmit_audio())))
+                audio_sender.receive_audio(line(codec.encode(audio_receiver.transmit_audio())))
 
         else:
             to_terminal, to_gateway = IfpLink(), IfpLink()
-            sender = AudioTerminal(
+            modem_sender = AudioTerminal(
                 calling=True, send=send_file, options=sender_options, on_event=sender_events, name="sender"
             )
             gateway = stack.enter_context(T38Gateway(transmit=to_terminal.transmit, ecm=ecm))
-            receiver = T38Terminal(
+            ifp_receiver = T38Terminal(
                 calling=False,
                 receive=receive_file,
                 transmit=to_gateway.transmit,
@@ -148,12 +153,13 @@ def run_loopback(
                 on_event=receiver_events,
                 name="receiver",
             )
+            sender, receiver = modem_sender, ifp_receiver
 
             def step() -> None:
-                gateway.receive_audio(line(codec.encode(sender.transmit_audio())))
-                sender.receive_audio(line(codec.encode(gateway.transmit_audio())))
-                receiver.advance()
-                to_terminal.deliver(receiver)
+                gateway.receive_audio(line(codec.encode(modem_sender.transmit_audio())))
+                modem_sender.receive_audio(line(codec.encode(gateway.transmit_audio())))
+                ifp_receiver.advance()
+                to_terminal.deliver(ifp_receiver)
                 to_gateway.deliver(gateway)
 
         stack.enter_context(sender)

@@ -14,10 +14,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from faxgw.sip.fax.binding import ffi, lib
 from faxgw.sip.fax.options import Compression, Resolution
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 #: Every fax page is 1728 pixels wide at 204 dpi: the 215 mm scan line of A4 and Letter (T.4 2.2).
 PAGE_WIDTH = 1728
@@ -27,6 +28,13 @@ Page = Image.Image | Path
 
 class TiffWriteError(OSError):
     """libtiff could not write the file (disk full, unwritable directory, ...)."""
+
+
+def open_tiff(path: Path) -> TiffImagePlugin.TiffImageFile:
+    """A TIFF opened for reading page by page (``n_frames``, ``seek``); anything that is not a readable
+    TIFF raises what Pillow raises (OSError and friends). Close it, or use it in a ``with``."""
+    # formats=["TIFF"] lets only the TIFF plugin open it, so the image is a TiffImageFile.
+    return cast(TiffImagePlugin.TiffImageFile, Image.open(path, formats=["TIFF"]))
 
 
 def write_tiff_f(
