@@ -27,7 +27,7 @@ from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.inbound import InboundJobs
 from faxgw.gateway.jobs.outbound import OutboundJobs
 from faxgw.gateway.netpolicy import AddressError, checked_url
-from faxgw.gateway.store import ApiKey, FaxRecord, FileRecord, Store, new_id
+from faxgw.gateway.store import ApiKey, FaxQuery, FaxRecord, FileRecord, Store, new_id
 from faxgw.gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, keys
 from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
@@ -240,6 +240,11 @@ class Gateway:
         if fax is None:
             raise NotFound(f"fax {fax_id} not found")
         return fax
+
+    async def list_faxes(self, tenant_id: str, query: FaxQuery) -> tuple[list[FaxRecord], int]:
+        """The page of the tenant's faxes that ``query`` asks for (filtered, sorted and paged by the store,
+        never in Python), and how many match in all."""
+        return self.store.query_faxes(tenant_id, query)
 
     def delete(self, tenant_id: str, fax_id: str) -> None:
         """Cancel a fax not yet sent, or delete a finished one and its files (not while its call is up)."""

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
+
+#: SQLite's INTEGER is 64-bit: a LIMIT or OFFSET past it is an error there, so it is refused here.
+_SQL_INT_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,47 @@ class FaxRecord:
     lease_owner: str | None = None
     lease_until: float | None = None
     completed_at: float | None = None
+
+
+class FaxOrder(enum.Enum):
+    """What a listing is sorted by; the value is the column, fixed here."""
+
+    CREATED = "created_at"
+    UPDATED = "updated_at"
+
+
+@dataclass(frozen=True)
+class FaxQuery:
+    """Which of a tenant's faxes a listing shows and which page of them: the store filters, sorts and
+    pages in SQL, so a listing reads one page, whatever the tenant keeps.
+
+    Every filter given must hold (None: not filtered). Ties in the order are broken by id, the same way.
+    """
+
+    direction: str | None = None  # "outbound" | "inbound"
+    statuses: Collection[str] | None = None  # only faxes in one of these
+    exclude_statuses: Collection[str] = ()  # none in these
+    from_number: str | None = None
+    to_number: str | None = None
+    created_gt: float | None = None  # created_at > this (epoch seconds)
+    created_gte: float | None = None
+    created_lt: float | None = None
+    created_lte: float | None = None
+    order: FaxOrder = FaxOrder.CREATED
+    descending: bool = True  # newest first
+    limit: int | None = 50  # None: every one that matches
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.direction not in (None, "outbound", "inbound"):
+            raise ValueError(f"direction must be outbound or inbound, not {self.direction!r}")
+        if self.limit is not None and not 0 <= self.limit <= _SQL_INT_MAX:
+            raise ValueError(f"limit must be 0 to {_SQL_INT_MAX}, not {self.limit}")
+        if not 0 <= self.offset <= _SQL_INT_MAX:
+            raise ValueError(f"offset must be 0 to {_SQL_INT_MAX}, not {self.offset}")
+        for name in ("statuses", "exclude_statuses"):
+            if isinstance(getattr(self, name), str):  # a str is a Collection of letters: surely a mistake
+                raise TypeError(f"{name} takes a collection of statuses, not one string")
 
 
 @dataclass

@@ -110,6 +110,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX webhook_subscriptions_tenant ON webhook_subscriptions (tenant_id, format);
     """,
+    # 4: what listings filter and sort on (Store.query_faxes): a page reads that page, in index order (id
+    # last: the order's tie-break), not every fax of the tenant
+    """
+    CREATE INDEX faxes_tenant_created ON faxes (tenant_id, created_at, id);
+    CREATE INDEX faxes_tenant_updated ON faxes (tenant_id, updated_at, id);
+    CREATE INDEX faxes_tenant_direction ON faxes (tenant_id, direction, created_at, id);
+    CREATE INDEX faxes_tenant_status ON faxes (tenant_id, status, created_at, id);
+    CREATE INDEX faxes_tenant_from ON faxes (tenant_id, from_number, created_at, id);
+    CREATE INDEX faxes_tenant_to ON faxes (tenant_id, to_number, created_at, id);
+    DROP INDEX faxes_tenant;
+    """,
 ]
 
 

@@ -21,6 +21,7 @@ from faxgw.gateway.store.records import (
     ApiKey,
     AttemptRecord,
     EventRecord,
+    FaxQuery,
     FaxRecord,
     FileRecord,
     Subscription,
@@ -117,6 +118,48 @@ class Store:
         row = self.db.execute(query, args).fetchone()
         return _fax(row) if row else None
 
+    def query_faxes(self, tenant_id: str, query: FaxQuery) -> tuple[list[FaxRecord], int]:
+        """One page of the tenant's faxes that ``query`` asks for, and how many match in all."""
+        where: list[str] = ["tenant_id = ?"]
+        args: list[str | float] = [tenant_id]
+        # Column names are written here; only values come from the query.
+        equal = (
+            ("direction", query.direction),
+            ("from_number", query.from_number),
+            ("to_number", query.to_number),
+        )
+        for column, value in equal:
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.statuses is not None:
+            statuses = sorted(query.statuses)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args += statuses
+        if query.exclude_statuses:
+            excluded = sorted(query.exclude_statuses)
+            where.append(f"status NOT IN ({', '.join('?' * len(excluded))})")
+            args += excluded
+        bounds = (
+            (">", query.created_gt),
+            (">=", query.created_gte),
+            ("<", query.created_lt),
+            ("<=", query.created_lte),
+        )
+        for operator, bound in bounds:
+            if bound is not None:
+                where.append(f"created_at {operator} ?")
+                args.append(bound)
+        clause = " AND ".join(where)
+        direction = "DESC" if query.descending else "ASC"
+        total = self.db.execute(f"SELECT COUNT(*) FROM faxes WHERE {clause}", args).fetchone()[0]
+        rows = self.db.execute(
+            f"SELECT * FROM faxes WHERE {clause} ORDER BY {query.order.value} {direction}, id {direction}"
+            " LIMIT ? OFFSET ?",
+            [*args, -1 if query.limit is None else query.limit, query.offset],  # -1: no limit
+        ).fetchall()
+        return [_fax(row) for row in rows], total
+
     def list_faxes(
         self,
         tenant_id: str,
@@ -126,20 +169,11 @@ class Store:
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[FaxRecord], int]:
-        where, args = ["tenant_id = ?"], [tenant_id]
-        if direction:
-            where.append("direction = ?")
-            args.append(direction)
-        if status:
-            where.append("status = ?")
-            args.append(status)
-        clause = " AND ".join(where)
-        total = self.db.execute(f"SELECT COUNT(*) FROM faxes WHERE {clause}", args).fetchone()[0]
-        rows = self.db.execute(
-            f"SELECT * FROM faxes WHERE {clause} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        ).fetchall()
-        return [_fax(row) for row in rows], total
+        """The listing the API read before ``query_faxes``; goes when the API reads through ``Gateway``."""
+        statuses = None if status is None else (status,)
+        return self.query_faxes(
+            tenant_id, FaxQuery(direction=direction, statuses=statuses, limit=limit, offset=offset)
+        )
 
     def update_fax(self, fax_id: str, **changes: Any) -> None:
         changes["updated_at"] = time.time()

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faxgw.gateway.store import AttemptRecord, FaxRecord, Store
+from faxgw.gateway.store import AttemptRecord, FaxOrder, FaxQuery, FaxRecord, Store
 from faxgw.gateway.store.schema import MIGRATIONS
 
 
@@ -74,10 +74,110 @@ def test_listing_filters_and_pages(store: Store) -> None:
     tenant = store.create_tenant("acme")
     for number in range(5):
         store.add_fax(fax(tenant.id, number, status="success" if number % 2 else "queued"))
-    page, total = store.list_faxes(tenant.id, limit=2, offset=1)
+    page, total = store.query_faxes(tenant.id, FaxQuery(limit=2, offset=1))
     assert total == 5 and [f.id for f in page] == ["fx_3", "fx_2"]  # newest first
-    successes, total = store.list_faxes(tenant.id, status="success")
+    successes, total = store.query_faxes(tenant.id, FaxQuery(statuses={"success"}))
     assert total == 2 and {f.id for f in successes} == {"fx_1", "fx_3"}
+
+
+def ids(result: tuple[list[FaxRecord], int]) -> tuple[list[str], int]:
+    faxes, total = result
+    return [f.id for f in faxes], total
+
+
+def test_every_filter_is_applied_in_sql_with_the_total_of_all_pages(store: Store) -> None:
+    acme, other = store.create_tenant("acme"), store.create_tenant("other")
+    base = 1_700_000_000.0
+    for number in range(10):
+        store.add_fax(
+            fax(
+                acme.id,
+                number,
+                direction="inbound" if number % 2 else "outbound",
+                status=("queued", "sending", "success", "failed_user_busy")[number % 4],
+                from_number=f"+1555010{number % 3}",
+                to_number=f"+1555020{number % 2}",
+                created_at=base + number,
+                updated_at=base + 100 - number,  # updated in the other order
+            )
+        )
+    store.add_fax(fax(other.id, 99, created_at=base + 5))
+    query = store.query_faxes
+    assert ids(query(acme.id, FaxQuery(direction="inbound", limit=2))) == (["fx_9", "fx_7"], 5)
+    assert ids(query(acme.id, FaxQuery(statuses={"queued", "sending"}, limit=None))) == (
+        ["fx_9", "fx_8", "fx_5", "fx_4", "fx_1", "fx_0"],
+        6,
+    )
+    assert ids(query(acme.id, FaxQuery(exclude_statuses={"queued", "sending"}, offset=2))) == (
+        ["fx_3", "fx_2"],
+        4,
+    )
+    assert ids(query(acme.id, FaxQuery(statuses=()))) == ([], 0)
+    assert ids(query(acme.id, FaxQuery(from_number="+15550101"))) == (["fx_7", "fx_4", "fx_1"], 3)
+    assert ids(query(acme.id, FaxQuery(to_number="+15550200", direction="outbound", limit=1))) == (
+        ["fx_8"],
+        5,
+    )
+    # Telnyx's created_at bounds, strict and not.
+    assert ids(query(acme.id, FaxQuery(created_gt=base + 2, created_lte=base + 4))) == (["fx_4", "fx_3"], 2)
+    assert ids(query(acme.id, FaxQuery(created_gte=base + 2, created_lt=base + 4))) == (["fx_3", "fx_2"], 2)
+    # Fax.Plus's sort: by last update, oldest first.
+    assert ids(query(acme.id, FaxQuery(order=FaxOrder.UPDATED, descending=False, limit=3))) == (
+        ["fx_9", "fx_8", "fx_7"],
+        10,
+    )
+    assert ids(query(acme.id, FaxQuery(descending=False, limit=2))) == (["fx_0", "fx_1"], 10)
+    assert ids(query(other.id, FaxQuery())) == (["fx_99"], 1)
+
+
+def test_ties_in_the_order_are_broken_by_id_so_pages_neither_repeat_nor_skip(store: Store) -> None:
+    tenant = store.create_tenant("acme")
+    for number in range(7):
+        store.add_fax(fax(tenant.id, number, created_at=1000.0))  # one created_at for all
+    listed = [
+        fax_id
+        for offset in (0, 3, 6)
+        for fax_id in ids(store.query_faxes(tenant.id, FaxQuery(limit=3, offset=offset)))[0]
+    ]
+    assert listed == [f"fx_{n}" for n in range(6, -1, -1)]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"direction": "sideways"}, ValueError),
+        ({"limit": -1}, ValueError),
+        ({"offset": -1}, ValueError),
+        ({"offset": 2**63}, ValueError),
+        ({"statuses": "success"}, TypeError),
+    ],
+)
+def test_a_query_the_store_cannot_run_is_refused_with_a_clear_error(changes: dict, error: type) -> None:
+    with pytest.raises(error, match=r"direction|limit|offset|statuses"):
+        FaxQuery(**changes)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        FaxQuery(),
+        FaxQuery(direction="inbound", created_gte=1.0, created_lt=2.0),
+        FaxQuery(to_number="+15550200", created_gt=1.0),
+        FaxQuery(from_number="+15550100", descending=False),
+        FaxQuery(statuses={"queued", "sending"}),
+        FaxQuery(order=FaxOrder.UPDATED, exclude_statuses={"queued"}),
+    ],
+)
+def test_a_listing_reads_its_page_through_an_index(store: Store, query: FaxQuery) -> None:
+    """The filters and the order come from one index, so a page costs its rows, not the tenant's faxes:
+    no full scan, and no sort of everything that matched."""
+    captured: list[str] = []
+    store.db.set_trace_callback(captured.append)
+    store.query_faxes("acme", query)
+    store.db.set_trace_callback(None)
+    select = next(sql for sql in captured if sql.startswith("SELECT * FROM faxes"))
+    plan = [row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {select}")]
+    assert plan and all(step.startswith("SEARCH faxes USING INDEX faxes_tenant_") for step in plan), plan
 
 
 def test_due_faxes_are_claimed_once_until_the_lease_runs_out(tmp_path: Path) -> None:
