@@ -1,13 +1,13 @@
 """The SQLite schema as an ordered list of migrations; ``PRAGMA user_version`` says how far a file is.
 
-Append a migration to change the schema; never edit one that has shipped.
+Every table of the gateway is here, the webhook outbox's too (``gateway.webhooks.store`` reads and writes
+it): a migration is a fixed text, what every database in the field ran under its number. Append one to
+change the schema; never edit one that has shipped (tests/store/test_migrations.py holds them to that).
 """
 
 from __future__ import annotations
 
 import sqlite3
-
-from faxgw.gateway.webhooks.store import WEBHOOK_FORMAT_SQL, WEBHOOK_TABLES_SQL
 
 MIGRATIONS: list[str] = [
     # 1: tenants, keys, files, faxes, attempts, events
@@ -94,11 +94,40 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_fax ON events (fax_id, seq);
     """,
     # 2: the webhook outbox and delivery log
-    WEBHOOK_TABLES_SQL,
+    """
+    CREATE TABLE IF NOT EXISTS webhook_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        fax_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (event_id, url)
+    );
+    CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+    CREATE INDEX IF NOT EXISTS webhook_deliveries_fax ON webhook_deliveries (fax_id);
+    CREATE TABLE IF NOT EXISTS webhook_attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        attempted_at REAL NOT NULL,
+        duration REAL NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed'))
+    );
+    CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_id);
+    """,
     # 3: webhooks in the provider dialects' envelopes: per fax (Telnyx) and per tenant (Fax.Plus, Dropbox)
-    f"""
+    """
     ALTER TABLE faxes ADD COLUMN webhook_format TEXT NOT NULL DEFAULT 'native';
-    {WEBHOOK_FORMAT_SQL}
+    ALTER TABLE webhook_deliveries ADD COLUMN format TEXT NOT NULL DEFAULT 'native';
     CREATE TABLE webhook_subscriptions (
         id TEXT PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants(id),

@@ -10,15 +10,12 @@ from faxgw.gateway.webhooks.policy import RetryPolicy, is_retryable
 from faxgw.gateway.webhooks.schema import EVENT_TYPES, event_body
 from faxgw.gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from faxgw.gateway.webhooks.store import (
-    WEBHOOK_FORMAT_SQL,
-    WEBHOOK_TABLES_SQL,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
     DeliveryStore,
     Outcome,
     PendingDelivery,
-    create_webhook_tables,
 )
 
 __all__ = [
@@ -26,8 +23,6 @@ __all__ = [
     "EVENT_TYPES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
-    "WEBHOOK_FORMAT_SQL",
-    "WEBHOOK_TABLES_SQL",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryStatus",
@@ -37,7 +32,6 @@ __all__ = [
     "RetryPolicy",
     "WebhookDispatcher",
     "address_policy",
-    "create_webhook_tables",
     "event_body",
     "is_retryable",
     "keys",

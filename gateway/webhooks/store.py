@@ -14,47 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-WEBHOOK_TABLES_SQL = """
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    fax_id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    url TEXT NOT NULL,
-    body BLOB NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (event_id, url)
-);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_fax ON webhook_deliveries (fax_id);
-CREATE TABLE IF NOT EXISTS webhook_attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
-    attempt INTEGER NOT NULL,
-    attempted_at REAL NOT NULL,
-    duration REAL NOT NULL,
-    status_code INTEGER,
-    error TEXT,
-    outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed'))
-);
-CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_id);
-"""
-#: Added later (the gateway's migration 3): the envelope a delivery goes out in (gateway.webhooks.formats).
-WEBHOOK_FORMAT_SQL = "ALTER TABLE webhook_deliveries ADD COLUMN format TEXT NOT NULL DEFAULT 'native';"
-
-
-def create_webhook_tables(connection: sqlite3.Connection) -> None:
-    """The tables at their newest, for a database the gateway's own migrations do not manage."""
-    connection.executescript(WEBHOOK_TABLES_SQL)
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(webhook_deliveries)")}
-    if "format" not in columns:
-        connection.executescript(WEBHOOK_FORMAT_SQL)
-
 
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
@@ -153,8 +112,7 @@ def _delivery(row: sqlite3.Row | tuple) -> Delivery:
 class DeliveryStore:
     """Outbox and log on an open connection the caller owns and serialises (one asyncio thread).
 
-    The tables come from ``WEBHOOK_TABLES_SQL`` and ``WEBHOOK_FORMAT_SQL``, which the store's
-    migrations run (``create_webhook_tables`` elsewhere). Every method that
+    The tables are the store's (``gateway.store.schema``, migrations 2 and 3). Every method that
     writes commits before returning ("persisted" means on disk, not in an open transaction), so do not
     call one in the middle of a transaction of your own: it would be committed too.
     """
@@ -307,4 +265,9 @@ class DeliveryStore:
             " JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.fax_id = ? ORDER BY a.id",
             (fax_id,),
         ).fetchall()
-        return [DeliveryAttempt(*tuple(row)[:9], Outcome(row[9])) for row in rows]
+        return [
+            DeliveryAttempt(
+                delivery_id, event_id, event_type, url, attempt, at, duration, code, error, Outcome(outcome)
+            )
+            for delivery_id, event_id, event_type, url, attempt, at, duration, code, error, outcome in rows
+        ]

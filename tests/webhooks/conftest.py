@@ -11,14 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from faxgw.gateway.webhooks import (
-    DeliveryStore,
-    RetryPolicy,
-    WebhookDispatcher,
-    address_policy,
-    create_webhook_tables,
-    verify,
-)
+from faxgw.gateway.store.schema import migrate
+from faxgw.gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, verify
 
 LOCALHOST = "127.0.0.1"
 #: The receivers' network: internal, so a dispatcher posts there only when told to (webhook_allow).
@@ -150,7 +144,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 def open_database(path: Path, *, autocommit: bool = True) -> sqlite3.Connection:
-    """A connection set up as gateway/store opens it (autocommit, Row, WAL), or Python's legacy default."""
+    """A connection set up as gateway/store opens it (autocommit, Row, WAL, migrated), or Python's legacy
+    default."""
     if autocommit:
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     else:
@@ -158,7 +153,7 @@ def open_database(path: Path, *, autocommit: bool = True) -> sqlite3.Connection:
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA foreign_keys=ON")
-    create_webhook_tables(connection)
+    migrate(connection)  # the store's schema, the outbox's tables with it
     return connection
 
 

@@ -6,13 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
-from faxgw.gateway.webhooks import (
-    WEBHOOK_TABLES_SQL,
-    DeliveryStatus,
-    DeliveryStore,
-    Outcome,
-    create_webhook_tables,
-)
+from faxgw.gateway.webhooks import DeliveryStatus, DeliveryStore, Outcome
 
 from tests.webhooks.conftest import FakeClock
 
@@ -35,15 +29,6 @@ def enqueue(store: DeliveryStore, event_id: str = "evt_1", url: str = URL, fax_i
     return store.enqueue(
         event_id, fax_id, "tenant_1", url, b'{"id":"%s"}' % event_id.encode(), event_type="queued"
     )
-
-
-def test_tables_sql_can_run_again(connect: Callable[..., sqlite3.Connection]) -> None:
-    connection = connect()
-    connection.executescript(WEBHOOK_TABLES_SQL)
-    create_webhook_tables(connection)
-    create_webhook_tables(connection)
-    columns = [row[1] for row in connection.execute("PRAGMA table_info(webhook_deliveries)")]
-    assert columns.count("format") == 1
 
 
 def test_enqueue_is_idempotent_per_event_and_url(store: DeliveryStore, clock: FakeClock) -> None:

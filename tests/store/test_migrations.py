@@ -1,0 +1,94 @@
+"""Migrations are fixed texts: what a database in the field ran under a number is what the code says.
+
+A migration built from another module's constants (or an f-string) changes whenever that module does, and
+a database migrated before the change would silently differ from one migrated after it.
+"""
+
+from __future__ import annotations
+
+import ast
+import sqlite3
+from pathlib import Path
+
+import faxgw.gateway.store.schema as schema_module
+from faxgw.gateway.store import FaxQuery, Store
+from faxgw.gateway.store.schema import MIGRATIONS
+from faxgw.gateway.webhooks import DeliveryStore
+
+#: A file as migrations 1 to 3 of the code before issue 11 left it, with a row in every table.
+VERSION_3 = Path(__file__).parent / "data" / "schema_v3.sql"
+
+
+def _source() -> ast.Module:
+    return ast.parse(Path(schema_module.__file__).read_text())
+
+
+def test_every_migration_is_a_plain_string_literal() -> None:
+    (listed,) = [
+        node.value
+        for node in ast.walk(_source())
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and node.target.id == "MIGRATIONS"
+    ]
+    assert isinstance(listed, ast.List) and len(listed.elts) == len(MIGRATIONS)
+    not_literal = [ast.unparse(e)[:60] for e in listed.elts if not isinstance(e, ast.Constant)]
+    assert not not_literal, f"migrations built at run time: {not_literal}"
+    assert all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in listed.elts)
+
+
+def test_the_schema_imports_nothing_of_the_gateway() -> None:
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(_source())
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert not [name for name in imported if name and name.startswith("faxgw")], imported
+
+
+def _schema(connection: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """Every table and index as SQLite keeps it, whitespace aside (it keeps the CREATE text as written)."""
+    rows = connection.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+    ).fetchall()
+    return [(kind, name, " ".join(sql.split())) for kind, name, sql in rows]
+
+
+def test_a_database_migrated_by_the_old_code_opens_and_ends_as_a_new_one(tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as connection:
+        connection.executescript(VERSION_3.read_text())
+    connection.close()
+    store = Store(old)
+    assert store.version == len(MIGRATIONS)
+    # Its rows are all there and readable through today's code.
+    fax = store.get_fax("fx_old", "acme")
+    assert fax is not None
+    assert (fax.status, fax.webhook_format, fax.pages_transferred) == ("success", "telnyx", 2)
+    assert store.query_faxes("acme", FaxQuery(direction="outbound")) == ([fax], 1)
+    assert [a.status for a in store.attempts("fx_old")] == ["success"]
+    assert [e.id for e in store.events("fx_old")] == ["evt_old"]
+    assert [s.id for s in store.subscriptions("acme", "faxplus")] == ["hook_old"]
+    deliveries = DeliveryStore(store.db)
+    assert [(d.format, d.status.value) for d in deliveries.deliveries_for_fax("fx_old")] == [
+        ("telnyx", "delivered")
+    ]
+    assert [a.status_code for a in deliveries.log_for_fax("fx_old")] == [200]
+    # Same tables, columns and indexes as a database made by today's migrations from nothing.
+    new = Store(tmp_path / "new.sqlite")
+    assert _schema(store.db) == _schema(new.db)
+    store.close()
+    new.close()
+
+
+def test_migrations_one_to_three_still_mean_what_the_old_code_ran(tmp_path: Path) -> None:
+    """Run today's first three on an empty file: the schema is the one the old code left (the fixture)."""
+    today = sqlite3.connect(tmp_path / "today.sqlite", isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:3], start=1):
+        today.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.executescript(VERSION_3.read_text())
+    assert _schema(today) == _schema(old)
+    today.close()
+    old.close()
