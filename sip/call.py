@@ -11,21 +11,20 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from faxgw.sip import session_timer
 from faxgw.sip.dialog import Dialog, remote_target
-from faxgw.sip.message import SipParseError, SipRequest, SipResponse, new_tag, response_to
+from faxgw.sip.message import SipParseError, SipRequest, SipResponse, SipUri, new_tag, response_to
 from faxgw.sip.sdp import NotAcceptable, SdpError, SessionDescription
 from faxgw.sip.transaction import (
     ClientTransaction,
     InviteServerTransaction,
     ServerTransaction,
+    TransactionLayer,
     sibling_request,
 )
-
-if TYPE_CHECKING:
-    from faxgw.sip.ua import UserAgent
+from faxgw.sip.transport import Peer, TransportLayer
 
 log = logging.getLogger("sip.call")
 
@@ -34,6 +33,54 @@ SDP = "application/sdp"
 GLARE_RETRIES = 3
 
 OfferHandler = Callable[[SessionDescription], Awaitable[SessionDescription]]
+
+
+class SessionSettings(Protocol):
+    """The session timer settings a call follows (RFC 4028); ``sip.ua.UaConfig`` has them."""
+
+    @property
+    def session_expires(self) -> int | None: ...
+
+    @property
+    def min_se(self) -> int: ...
+
+
+class CallHost(Protocol):
+    """What a call uses of the user agent it lives in (``sip.ua.UserAgent``). A call knows its user
+    agent only by this shape, so dependencies point one way: the user agent makes calls and routes
+    their requests, calls never import the user agent."""
+
+    ALLOW: str
+    transactions: TransactionLayer
+    transport: TransportLayer
+
+    @property
+    def config(self) -> SessionSettings: ...
+
+    @property
+    def address(self) -> tuple[str, int]: ...
+
+    def contact(self, transport: str = "UDP") -> str: ...
+
+    def decorate(self, message: SipRequest | SipResponse) -> None: ...
+
+    def peer_for(self, uri: SipUri) -> Peer: ...
+
+    async def send_request(
+        self,
+        request: SipRequest,
+        peer: Peer,
+        *,
+        return_request: bool = False,
+        on_provisional: Callable[[SipResponse], None] | None = None,
+        on_transaction: Callable[[ClientTransaction], None] | None = None,
+    ) -> Any: ...
+
+    def remember_dialog(self, dialog: Dialog, call: Call) -> None:
+        """Route the dialog's requests to ``call`` from now on."""
+
+    def forget_dialog(self, dialog: Dialog) -> None:
+        """The call has ended: its dialog's requests get 481 from now on."""
 
 
 class CallState(enum.Enum):
@@ -79,7 +126,7 @@ def read_offer(request: SipRequest) -> SessionDescription | None:
         raise SipParseError(f"bad SDP: {error}") from None
 
 
-def refusal(ua: UserAgent, request: SipRequest, error: SipParseError, to_tag: str) -> SipResponse:
+def refusal(ua: CallHost, request: SipRequest, error: SipParseError, to_tag: str) -> SipResponse:
     """The final response to a request we cannot use: ``error.status`` with what is wrong as its reason
     phrase (one line, bounded), and for 415 the Accept header RFC 3261 21.4.13 asks for."""
     reason = " ".join(str(error).split())[:120] or None
@@ -95,7 +142,7 @@ class Call:
 
     we_are_uac: bool
 
-    def __init__(self, ua: UserAgent, on_offer: OfferHandler | None = None) -> None:
+    def __init__(self, ua: CallHost, on_offer: OfferHandler | None = None) -> None:
         self.ua = ua
         self.on_offer = on_offer
         self.state = CallState.CALLING
@@ -126,7 +173,7 @@ class Call:
         if self._timer_task:
             self._timer_task.cancel()
         if self.dialog is not None:
-            self.ua._forget_dialog(self.dialog)
+            self.ua.forget_dialog(self.dialog)
         if not self.ended.done():
             self.ended.set_result(hangup)
 
@@ -189,6 +236,7 @@ class Call:
         return answer
 
     async def _send_reinvite(self, offer: SessionDescription) -> tuple[SipResponse, SipRequest]:
+        assert self.dialog is not None  # reinvite() checked: established
         request = self._in_dialog("INVITE", body=bytes(offer), content_type=SDP)
         if self.ua.config.session_expires:
             session_timer.add_request_headers(
@@ -407,7 +455,7 @@ class OutgoingCall(Call):
 
     def __init__(
         self,
-        ua: UserAgent,
+        ua: CallHost,
         invite: SipRequest,
         offer: SessionDescription,
         on_offer: OfferHandler | None = None,
@@ -444,7 +492,7 @@ class OutgoingCall(Call):
             self._end(Hangup(self._failure_cause(response.status), response.status, response.reason))
             raise CallError(response.status, response.reason)
         self.dialog = Dialog.from_uac(request, response, self.ua.peer_for(request.uri).transport)
-        self.ua._remember_dialog(self.dialog, self)
+        self.ua.remember_dialog(self.dialog, self)
         self.remote_sdp = SessionDescription.parse(response.body) if response.body else None
         self._acknowledge(request, response)
         self._enter(CallState.ESTABLISHED)
@@ -504,7 +552,7 @@ class IncomingCall(Call):
     we_are_uac = False
 
     def __init__(
-        self, ua: UserAgent, request: SipRequest, transaction: InviteServerTransaction, transport: str
+        self, ua: CallHost, request: SipRequest, transaction: InviteServerTransaction, transport: str
     ) -> None:
         super().__init__(ua)
         self.request = request
@@ -517,7 +565,7 @@ class IncomingCall(Call):
 
     @classmethod
     def offered(
-        cls, ua: UserAgent, request: SipRequest, transaction: InviteServerTransaction, transport: str
+        cls, ua: CallHost, request: SipRequest, transaction: InviteServerTransaction, transport: str
     ) -> IncomingCall | None:
         """The call an INVITE offers; None when the INVITE cannot start one (a body that is not SDP,
         SDP we cannot read, a Contact or Record-Route we could not send to), which is then answered
@@ -572,7 +620,7 @@ class IncomingCall(Call):
         self.final_status = 200
         self.transaction.on_no_ack = lambda: self._end(Hangup("no_ack"))
         self.transaction.respond(response)
-        ack_wait = asyncio.shield(self._acked)
+        ack_wait: asyncio.Future[Any] = asyncio.shield(self._acked)
         await asyncio.wait(
             [ack_wait, self.ended],
             timeout=ack_timeout or self.ua.transactions.timers.timeout,

@@ -301,7 +301,7 @@ class UserAgent:
         if call is None:
             return  # refused (400, 415) with the reason
         assert call.dialog is not None
-        self._remember_dialog(call.dialog, call)
+        self.remember_dialog(call.dialog, call)
         branch = transaction.branch
         self._early[branch] = call
         call.ended.add_done_callback(lambda _: self._early.pop(branch, None))
@@ -331,10 +331,10 @@ class UserAgent:
         return response
 
     # -- dialogs ----------------------------------------------------------------------------------
-    def _remember_dialog(self, dialog: Dialog, call: Call) -> None:
+    def remember_dialog(self, dialog: Dialog, call: Call) -> None:
         self._dialogs[dialog.id] = call
 
-    def _forget_dialog(self, dialog: Dialog) -> None:
+    def forget_dialog(self, dialog: Dialog) -> None:
         self._dialogs.pop(dialog.id, None)
 
 
