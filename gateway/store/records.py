@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 #: SQLite's INTEGER is 64-bit: a LIMIT or OFFSET past it is an error there, so it is refused here.
 _SQL_INT_MAX = 2**63 - 1
@@ -111,6 +111,30 @@ class FaxQuery:
                 raise TypeError(f"{name} takes a collection of statuses, not one string")
 
 
+class FaxChanges(TypedDict, total=False):
+    """What may change in a stored fax (``Store.update_fax``; ``updated_at`` follows by itself). Its keys are
+    the columns the store writes: written here, never taken from a caller."""
+
+    status: str
+    error_code: str | None
+    error_description: str | None
+    pages_total: int | None
+    pages_transferred: int
+    document: str | None
+    remote_station_id: str | None
+    t38: bool | None
+    bit_rate: int | None
+    ecm: bool | None
+    request: dict[str, Any]
+    from_number: str  # the number of its pool an attempt calls from
+    attempts_made: int
+    next_attempt_at: float | None
+    first_page: int
+    lease_owner: str | None
+    lease_until: float | None
+    completed_at: float | None
+
+
 @dataclass
 class AttemptRecord:
     fax_id: str
@@ -126,6 +150,20 @@ class AttemptRecord:
     pages_sent: int = 0
     t38: bool | None = None
     call_id: str | None = None
+
+
+class AttemptChanges(TypedDict, total=False):
+    """What an attempt learns once it is stored (``Store.update_attempt``): how its call went."""
+
+    ended_at: float | None
+    status: str | None
+    sip_code: int | None
+    hangup_cause: str | None
+    t30_code: int | None
+    t30_text: str | None
+    pages_sent: int
+    t38: bool | None
+    call_id: str | None
 
 
 @dataclass(frozen=True)

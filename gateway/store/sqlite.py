@@ -13,14 +13,16 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from faxgw.gateway.store.records import (
     ApiKey,
+    AttemptChanges,
     AttemptRecord,
     EventRecord,
+    FaxChanges,
     FaxQuery,
     FaxRecord,
     FileRecord,
@@ -33,6 +35,9 @@ _JSON_FIELDS = {"file_ids", "request"}
 _BOOL_FIELDS = {"t38", "ecm"}
 _FAX_COLUMNS = [f.name for f in dataclasses.fields(FaxRecord)]
 _ATTEMPT_COLUMNS = [f.name for f in dataclasses.fields(AttemptRecord)]
+#: The columns an update may set, in the order the records declare them (and only those).
+_FAX_CHANGES = tuple(FaxChanges.__annotations__)
+_ATTEMPT_CHANGES = tuple(AttemptChanges.__annotations__)
 
 
 def new_id(prefix: str) -> str:
@@ -175,11 +180,12 @@ class Store:
             tenant_id, FaxQuery(direction=direction, statuses=statuses, limit=limit, offset=offset)
         )
 
-    def update_fax(self, fax_id: str, **changes: Any) -> None:
-        changes["updated_at"] = time.time()
-        columns = ", ".join(f"{name} = ?" for name in changes)
-        values = [_encode(name, value) for name, value in changes.items()]
-        self.db.execute(f"UPDATE faxes SET {columns} WHERE id = ?", [*values, fax_id])
+    def update_fax(self, fax_id: str, **changes: Unpack[FaxChanges]) -> None:
+        assignments, values = _assignments("fax", _FAX_CHANGES, changes)
+        assignments.append("updated_at = ?")
+        self.db.execute(
+            f"UPDATE faxes SET {', '.join(assignments)} WHERE id = ?", [*values, time.time(), fax_id]
+        )
 
     def delete_fax(self, fax_id: str) -> None:
         self.db.execute("DELETE FROM faxes WHERE id = ?", (fax_id,))
@@ -226,12 +232,13 @@ class Store:
             values,
         )
 
-    def update_attempt(self, fax_id: str, number: int, **changes: Any) -> None:
-        columns = ", ".join(f"{name} = ?" for name in changes)
-        values = [_encode(name, value) for name, value in changes.items()]
-        self.db.execute(
-            f"UPDATE attempts SET {columns} WHERE fax_id = ? AND number = ?", [*values, fax_id, number]
-        )
+    def update_attempt(self, fax_id: str, number: int, **changes: Unpack[AttemptChanges]) -> None:
+        assignments, values = _assignments("attempt", _ATTEMPT_CHANGES, changes)
+        if assignments:
+            self.db.execute(
+                f"UPDATE attempts SET {', '.join(assignments)} WHERE fax_id = ? AND number = ?",
+                [*values, fax_id, number],
+            )
 
     def attempts(self, fax_id: str) -> list[AttemptRecord]:
         rows = self.db.execute(
@@ -332,6 +339,18 @@ class Store:
             "DELETE FROM webhook_subscriptions WHERE id = ? AND tenant_id = ?", (subscription_id, tenant_id)
         )
         return cursor.rowcount == 1
+
+
+def _assignments(
+    what: str, columns: tuple[str, ...], changes: Mapping[str, Any]
+) -> tuple[list[str], list[Any]]:
+    """``column = ?`` and its value for each of the ``changes``, in the order of ``columns``; a name not in
+    ``columns`` is a TypeError before any SQL: a statement's column names are ours, never a caller's."""
+    unknown = changes.keys() - set(columns)
+    if unknown:
+        raise TypeError(f"a stored {what} has no field {', '.join(sorted(unknown))} to change")
+    named = [column for column in columns if column in changes]
+    return [f"{column} = ?" for column in named], [_encode(column, changes[column]) for column in named]
 
 
 def _encode(name: str, value: Any) -> Any:

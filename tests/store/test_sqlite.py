@@ -213,3 +213,20 @@ def test_attempts_and_events_keep_their_order(store: Store) -> None:
     assert (
         store.get_fax(record.id) is None and store.events(record.id) == [] and store.attempts(record.id) == []
     )
+
+
+def test_an_update_sets_only_the_fields_a_stored_fax_may_change(store: Store) -> None:
+    tenant = store.create_tenant("acme")
+    record = store.add_fax(fax(tenant.id, 1))
+    store.update_fax(record.id, status="sending", t38=True, request={"options": {}}, lease_owner=None)
+    got = store.get_fax(record.id)
+    assert got is not None and (got.status, got.t38, got.request) == ("sending", True, {"options": {}})
+    assert got.updated_at > record.updated_at
+    # Not an updatable field, or not a field at all: refused before any SQL is built from the name.
+    for changes in ({"tenant_id": "other"}, {"status = 'success', tenant_id": "other"}):
+        with pytest.raises(TypeError, match="has no field"):
+            store.update_fax(record.id, **changes)
+    with pytest.raises(TypeError, match="has no field"):
+        store.update_attempt(record.id, 1, **{"started_at": 0.0})
+    got = store.get_fax(record.id)
+    assert got is not None and (got.tenant_id, got.status) == (tenant.id, "sending")
