@@ -17,13 +17,13 @@ from pathlib import Path
 
 from faxgw.gateway.config import Config
 from faxgw.gateway.documents import ConversionError, CoverPage, convert
+from faxgw.gateway.engines import Resolution
 from faxgw.gateway.engines.base import CallResult, Engine, OutboundCall, PageTransferred
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.store import AttemptRecord, FaxRecord, Store
-from faxgw.sip.fax import Resolution
 
 log = logging.getLogger("gateway.jobs")
 
