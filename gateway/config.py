@@ -157,7 +157,10 @@ class Config:
     #: This gateway's name in job leases: a restarted process takes back its own faxes at once,
     #: another node only once their lease has run out.
     node: str = field(default_factory=socket.gethostname)
-    engine: str = "native"  # native: our own SIP stack in this process | asterisk: Asterisk over AMI
+    engine: str = "native"  # native: our own SIP stack | asterisk: Asterisk over AMI
+    #: engine = native: run the SIP stack, media and SpanDSP in a media process of their own, so the API,
+    #: jobs and store never delay a call's media (false: in the gateway's process, for debugging).
+    media_process: bool = True
     asterisk: AsteriskConfig = AsteriskConfig()
     #: Networks (CIDR) the gateway may fetch client-given URLs from although they are internal, and networks
     #: it never fetches from (see gateway.documents.fetch).
@@ -222,6 +225,7 @@ _SCALARS = {
     "unpaced_t38": bool,
     "node": str,
     "engine": str,
+    "media_process": bool,
     "sip_tcp": bool,
     "sip_tls_port": int,
     "sip_tls_cert": Path,

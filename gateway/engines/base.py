@@ -46,6 +46,27 @@ class CallResult:
     remote_ident: str
     call_id: str
 
+    @classmethod
+    def failed(
+        cls, cause: str, text: str, *, call_id: str = "", sip_code: int | None = None, pages: int = 0
+    ) -> CallResult:
+        """A call ended by the gateway's own trouble (``cause``, said in ``text``), not by the peer or T.30;
+        ``pages`` went across before it."""
+        return cls(
+            status="failed",
+            sip_code=sip_code,
+            hangup_cause=cause,
+            t30_code=None,
+            t30_text=text,
+            pages=pages,
+            pages_expected=None,
+            t38=False,
+            bit_rate=None,
+            ecm=None,
+            remote_ident="",
+            call_id=call_id,
+        )
+
 
 PageHandler = Callable[[PageTransferred], None]
 

@@ -1,9 +1,12 @@
-"""The native engine: our own SIP user agent and SpanDSP, in this process (``sip``)."""
+"""The native engine: our own SIP user agent and SpanDSP (``sip``), in the process that runs it.
+
+The gateway runs it in a media process of its own (``media_process``, ``media_worker``), so nothing else
+shares its event loop; ``media_process = false`` runs it in the gateway's process.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import ssl
 from pathlib import Path
@@ -19,6 +22,7 @@ from faxgw.gateway.engines.base import (
     PageTransferred,
     Refusal,
 )
+from faxgw.gateway.engines.tasks import Tasks
 from faxgw.sip.admission import Admission, RateLimit
 from faxgw.sip.auth import DigestServer
 from faxgw.sip.call import CallState, IncomingCall
@@ -35,8 +39,22 @@ FAILED_RETRY_AFTER = 5
 
 
 def _result(outcome: FaxOutcome) -> CallResult:
-    fields = {f.name for f in dataclasses.fields(CallResult)}
-    return CallResult(**{name: value for name, value in outcome.to_dict().items() if name in fields})
+    """The engine interface's view of the SIP stack's outcome: the same facts, field by typed field
+    (the stack's media packet counters stay with it: no engine-neutral reader needs them)."""
+    return CallResult(
+        status=outcome.status,
+        sip_code=outcome.sip_code,
+        hangup_cause=outcome.hangup_cause,
+        t30_code=outcome.t30_code,
+        t30_text=outcome.t30_text,
+        pages=outcome.pages,
+        pages_expected=outcome.pages_expected,
+        t38=outcome.t38,
+        bit_rate=outcome.bit_rate,
+        ecm=outcome.ecm,
+        remote_ident=outcome.remote_ident,
+        call_id=outcome.call_id,
+    )
 
 
 class NativeEngine:
@@ -44,7 +62,7 @@ class NativeEngine:
         self.config = config
         self.ticker = Ticker()
         self.ua: UserAgent | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Tasks(log, "inbound call task")
         self._on_inbound: InboundHandler | None = None
         self._on_inbound_done: InboundDone | None = None
 
@@ -110,7 +128,7 @@ class NativeEngine:
         except OSError as error:
             log.error("cannot resolve the trunk %s (%s): only callers with credentials get in", host, error)
             return []
-        return sorted({info[4][0] for info in infos})
+        return sorted({str(info[4][0]) for info in infos})
 
     @property
     def sip_address(self) -> tuple[str, int]:
@@ -144,14 +162,7 @@ class NativeEngine:
         return _result(outcome)
 
     def _invite(self, call: IncomingCall) -> None:
-        task = asyncio.ensure_future(self._answer(call))
-        self._tasks.add(task)
-        task.add_done_callback(self._supervised)
-
-    def _supervised(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("inbound call task failed: %r", task.exception(), exc_info=task.exception())
+        self._tasks.spawn(self._answer(call))
 
     async def _answer(self, call: IncomingCall) -> None:
         """Answer one INVITE, and report how the call ended, whatever goes wrong on the way."""
@@ -191,24 +202,15 @@ class NativeEngine:
             call.reject(503, retry_after=FAILED_RETRY_AFTER)
         else:
             call.reject(500)
-        return CallResult(
-            status="failed",
-            sip_code=call.final_status,
-            hangup_cause="gateway_error",
-            t30_code=None,
-            t30_text=f"The gateway failed to take the call: {error}",
-            pages=0,
-            pages_expected=None,
-            t38=False,
-            bit_rate=None,
-            ecm=None,
-            remote_ident="",
+        return CallResult.failed(
+            "gateway_error",
+            f"The gateway failed to take the call: {error}",
             call_id=call.call_id,
+            sip_code=call.final_status,
         )
 
     async def close(self) -> None:
         if self.ua is not None:
             self.ua.close()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.cancel()
         self.ticker.close()

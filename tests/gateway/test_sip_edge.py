@@ -240,10 +240,19 @@ async def test_new_invites_are_rate_limited_per_source(tmp_path: Path) -> None:
         stranger.close()
 
 
+@pytest.fixture
+async def in_process(tmp_path: Path) -> AsyncIterator[Running]:
+    """The native engine in the test's own process, where the test can make its media sockets fail."""
+    config = dataclasses.replace(gateway_config(tmp_path / "var"), media_process=False)
+    async for started in start_running(config):
+        yield started
+
+
 async def test_a_failure_at_the_media_sockets_still_answers_and_settles(
-    running: Running, media_sink: int, monkeypatch: pytest.MonkeyPatch
+    in_process: Running, media_sink: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What running out of file descriptors looks like to a call: its UDPTL socket cannot be opened."""
+    running = in_process
     opened: list[RtpEndpoint] = []
     open_rtp = RtpEndpoint.open.__func__  # type: ignore[attr-defined]
 
