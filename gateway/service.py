@@ -19,7 +19,6 @@ from faxgw.gateway.config import Config
 from faxgw.gateway.documents.detect import detect
 from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.engines.base import Engine
-from faxgw.gateway.engines.media_process import MediaProcessEngine
 from faxgw.gateway.engines.native import NativeEngine
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import Channels
@@ -27,6 +26,7 @@ from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.inbound import InboundJobs
 from faxgw.gateway.jobs.outbound import OutboundJobs
+from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.netpolicy import AddressError, checked_url
 from faxgw.gateway.store import ApiKey, FaxQuery, FaxRecord, FileRecord, Store, new_id
 from faxgw.gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, keys
@@ -81,8 +81,6 @@ def _engine(config: Config) -> Engine:
         from faxgw.gateway.engines.asterisk import AsteriskEngine  # panoramisk only when Asterisk is used
 
         return AsteriskEngine(config)
-    if config.media_process:
-        return MediaProcessEngine(config)
     return NativeEngine(config)
 
 
@@ -109,12 +107,14 @@ class Gateway:
         self.events = EventBus(self.store, self.webhooks)
         self.engine = engine or _engine(config)
         self.channels = Channels(config.channels)  # inbound and outbound calls together
-        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels)
-        self.inbound = InboundJobs(config, self.store, self.events, self.channels)
+        self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages
+        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels, self.pages)
+        self.inbound = InboundJobs(config, self.store, self.events, self.channels, self.pages)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         self._bootstrap()
+        self.pages.start()
         await self.engine.start(self.inbound.offer, self.inbound.done)
         self._tasks = [asyncio.ensure_future(self.outbound.run()), asyncio.ensure_future(self.webhooks.run())]
 
@@ -122,6 +122,7 @@ class Gateway:
         await self.outbound.stop()
         await self.webhooks.stop()
         await self.engine.close()
+        await self.pages.stop()  # no engine reports pages now: record what it did, then the store may close
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from pathlib import Path
@@ -13,17 +14,21 @@ from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision,
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
 from faxgw.gateway.jobs.events import EventBus
+from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.store import FaxRecord, Store, new_id
 
 log = logging.getLogger("gateway.inbound")
 
 
 class InboundJobs:
-    def __init__(self, config: Config, store: Store, events: EventBus, channels: Channels) -> None:
+    def __init__(
+        self, config: Config, store: Store, events: EventBus, channels: Channels, pages: PageQueue
+    ) -> None:
         self.config = config
         self.store = store
         self.events = events
         self.channels = channels
+        self.pages = pages
         self._faxes: dict[str, str] = {}  # call id -> fax id
 
     async def offer(self, call: InboundCall) -> InboundDecision:
@@ -46,7 +51,7 @@ class InboundJobs:
         # and the fax is settled there.
         self._faxes[call.call_id] = fax.id
         self.events.publish(fax, "receiving.started", {"call_id": call.call_id})
-        return Path(fax.document or ""), lambda page: self._page(fax, page)
+        return Path(fax.document or ""), self.pages.handler(fax.id, functools.partial(self._page, fax))
 
     def _new_fax(self, call: InboundCall, route: RouteConfig) -> FaxRecord:
         now = time.time()
@@ -68,7 +73,7 @@ class InboundJobs:
         return self.store.add_fax(fax)
 
     def _page(self, fax: FaxRecord, page: PageTransferred) -> None:
-        # The page is whole in the TIFF now: the API serves it from there at once.
+        """Record a received page (from the page queue's task). It is whole in the TIFF: the API serves it."""
         self.store.update_fax(fax.id, pages_transferred=page.page)
         self.events.publish(
             fax, "page.received", {"page": page.page, "url": f"/v1/faxes/{fax.id}/pages/{page.page}"}
@@ -80,6 +85,7 @@ class InboundJobs:
         if fax_id is None:
             return
         self.channels.release()
+        await self.pages.drained()  # its pages are recorded before how it ended
         fax = self.store.get_fax(fax_id)
         if fax is None:
             return

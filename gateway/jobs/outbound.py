@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -23,6 +24,7 @@ from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
+from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.store import AttemptRecord, FaxRecord, Store
 
 log = logging.getLogger("gateway.jobs")
@@ -34,13 +36,20 @@ POLL = 0.5
 
 class OutboundJobs:
     def __init__(
-        self, config: Config, store: Store, engine: Engine, events: EventBus, channels: Channels
+        self,
+        config: Config,
+        store: Store,
+        engine: Engine,
+        events: EventBus,
+        channels: Channels,
+        pages: PageQueue,
     ) -> None:
         self.config = config
         self.store = store
         self.engine = engine
         self.events = events
         self.channels = channels  # shared with inbound calls
+        self.pages = pages
         self.node = config.node
         self.busy_numbers: Counter[str] = Counter()
         self._running: dict[str, asyncio.Task] = {}
@@ -115,9 +124,9 @@ class OutboundJobs:
             self.busy_numbers[number] += 1
             task = asyncio.ensure_future(self._attempt(fax, number))
             self._running[fax.id] = task
-            task.add_done_callback(lambda _, fax_id=fax.id, n=number: self._done(fax_id, n))
+            task.add_done_callback(functools.partial(self._done, fax.id, number))
 
-    def _done(self, fax_id: str, number: str) -> None:
+    def _done(self, fax_id: str, number: str, _: asyncio.Future[None]) -> None:
         self._running.pop(fax_id, None)
         self.busy_numbers[number] -= 1
         self.channels.release()
@@ -128,8 +137,8 @@ class OutboundJobs:
         pool = fax.request.get("from_pool") or [fax.from_number]
         free = []
         for number in pool:
-            limit = self.config.number(number).max_calls if self.config.number(number) else 1
-            if self.busy_numbers[number] < limit:
+            entry = self.config.number(number)
+            if self.busy_numbers[number] < (entry.max_calls if entry else 1):
                 free.append(number)
         if not free:
             return None
@@ -155,12 +164,16 @@ class OutboundJobs:
             fax = self.store.get_fax(fax.id) or fax
             self.events.publish(fax, "sending.started", {"attempt": attempt, "first_page": fax.first_page})
             call = OutboundCall(fax.id, number, destination, Path(fax.document or ""), fax.first_page)
-            result = await self.engine.send(call, lambda page: self._page_sent(fax, page))
+            result = await self.engine.send(
+                call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
+            )
+            await self.pages.drained()  # its pages are recorded before how the attempt ended
             self._settle(fax, attempt, result)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not leave the fax "sending" forever
             log.exception("fax %s: attempt failed unexpectedly", fax.id)
+            await self.pages.drained()
             self._retry_or_finish(
                 fax,
                 "failed_internal_process_error",
@@ -206,7 +219,8 @@ class OutboundJobs:
         return True
 
     def _page_sent(self, fax: FaxRecord, page: PageTransferred) -> None:
-        # Written at once: if the process dies now, recovery knows this page went across.
+        """Record a page the far end confirmed (from the page queue's task), at once: if the process dies
+        now, recovery knows this page went across."""
         self.store.update_fax(fax.id, pages_transferred=page.page, lease_until=time.time() + LEASE)
         self.events.publish(fax, "page.sent", {"page": page.page})
 
