@@ -46,6 +46,8 @@ class PageQueue:
 
     async def drained(self) -> None:
         """Return once every page queued before this call is recorded."""
+        if self._task is None or self._task.done():  # nobody would ever record them: say so, do not hang
+            raise RuntimeError("the page queue is not running (PageQueue.start)")
         marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(marker)  # FIFO: the task reaches it after those pages
         await marker

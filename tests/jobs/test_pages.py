@@ -188,3 +188,14 @@ async def test_a_waiter_cancelled_while_draining_does_not_stop_the_queue() -> No
     await pages.drained()
     assert recorded == [1]
     await pages.stop()
+
+
+async def test_waiting_on_a_queue_nobody_drains_is_an_error_not_a_hang() -> None:
+    pages = PageQueue()
+    pages.handler("fx_a", lambda page: None)(PageTransferred(1, Path("a"), True))
+    with pytest.raises(RuntimeError, match="not running"):
+        await pages.drained()
+    pages.start()
+    await pages.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        await pages.drained()
