@@ -116,7 +116,7 @@ async def through_asterisk(
     gateway = Gateway(config)
     await gateway.start()
     try:
-        upload = gateway.save_file("b", "page.tif", document.read_bytes())
+        upload = await gateway.save_file("b", "page.tif", document.read_bytes())
         before, wall = cpu_seconds(pid), time.perf_counter()
         faxes = await gateway.submit(
             "b", NewFax(["+15550100"], [f"+1555030{n:02d}" for n in range(count)], [upload.id])

@@ -1,6 +1,8 @@
 """The gateway as one object: store, engine, jobs, events and webhooks wired together.
 
-The REST API talks to this (and to nothing below it); ``faxgw serve`` and ``faxgw demo`` start it.
+The REST API talks to this (and to nothing below it); ``faxgw serve`` and ``faxgw demo`` start it. What the
+API names of the layers below (the store's records and queries, the jobs' webhook renderer types) it
+imports from here too, as this module imports them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,17 +22,27 @@ from faxgw.gateway.config import Config
 from faxgw.gateway.documents.detect import detect
 from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.engines.base import Engine
-from faxgw.gateway.engines.media_process import MediaProcessEngine
 from faxgw.gateway.engines.native import NativeEngine
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
-from faxgw.gateway.jobs.events import EventBus
+from faxgw.gateway.jobs.events import EventBus, Renderer
+from faxgw.gateway.jobs.events import Rendered as Rendered  # for the API's renderers
 from faxgw.gateway.jobs.inbound import InboundJobs
 from faxgw.gateway.jobs.outbound import OutboundJobs
-from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.netpolicy import AddressError, checked_url
-from faxgw.gateway.store import ApiKey, FaxQuery, FaxRecord, FileRecord, Store, new_id
+from faxgw.gateway.store import (
+    ApiKey,
+    AttemptRecord,
+    EventRecord,
+    FaxQuery,
+    FaxRecord,
+    FileRecord,
+    Store,
+    Subscription,
+    new_id,
+)
+from faxgw.gateway.store import FaxOrder as FaxOrder  # for the API's queries
 from faxgw.gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, keys
 from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
@@ -51,6 +64,9 @@ class NewFax:
     webhook_url: str | None = None
     webhook_format: str = "native"  # the envelope of webhook_url's events (a dialect's, e.g. telnyx)
     from_fax_id: str | None = None  # resend/forward: that fax's pages follow the files
+    #: What a dialect keeps with the fax to show it back (Telnyx's client_state, Dropbox's title, ...), by
+    #: dialect name: stored with the fax, in the same write.
+    dialect_fields: dict[str, dict[str, Any]] | None = None
 
 
 #: The seed's ``from`` for members without a fax number of their own (Fax.Plus; Dropbox without a sender): the
@@ -82,8 +98,6 @@ def _engine(config: Config) -> Engine:
         from faxgw.gateway.engines.asterisk import AsteriskEngine  # panoramisk only when Asterisk is used
 
         return AsteriskEngine(config)
-    if config.media_process:
-        return MediaProcessEngine(config)
     return NativeEngine(config)
 
 
@@ -110,14 +124,12 @@ class Gateway:
         self.events = EventBus(self.store, self.webhooks)
         self.engine = engine or _engine(config)
         self.channels = Channels(config.channels)  # inbound and outbound calls together
-        self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages
-        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels, self.pages)
-        self.inbound = InboundJobs(config, self.store, self.events, self.channels, self.pages)
+        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels)
+        self.inbound = InboundJobs(config, self.store, self.events, self.channels)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         self._bootstrap()
-        self.pages.start()
         await self.engine.start(self.inbound.offer, self.inbound.done)
         self._tasks = [asyncio.ensure_future(self.outbound.run()), asyncio.ensure_future(self.webhooks.run())]
 
@@ -125,7 +137,6 @@ class Gateway:
         await self.outbound.stop()
         await self.webhooks.stop()
         await self.engine.close()
-        await self.pages.stop()  # no engine reports pages now: record what it did, then the store may close
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -140,24 +151,29 @@ class Gateway:
                 if self.store.api_key(token) is None:
                     self.store.create_api_key(tenant.id, scopes, token)
 
-    # -- for the API --------------------------------------------------------------------------------
-    def authenticate(self, token: str) -> ApiKey | None:
+    # -- for the API: its only door to the store and the jobs. Every method that reads or writes the store
+    # is a coroutine, so that the API awaits it already when the store itself becomes awaitable.
+    async def authenticate(self, token: str) -> ApiKey | None:
         return self.store.api_key(token)
 
-    def save_file(self, tenant_id: str, name: str, data: bytes) -> FileRecord:
+    def add_webhook_renderer(self, format: str, renderer: Renderer) -> None:
+        """Webhooks in envelope ``format`` (an API dialect's) are built by ``renderer``."""
+        self.events.add_renderer(format, renderer)
+
+    async def save_file(self, tenant_id: str, name: str, data: bytes) -> FileRecord:
         """Keep an upload (its type checked from the content); raises ConversionError if unsupported."""
         file_id = new_id("fl")
         directory = self.config.data_dir / "files" / tenant_id
-        directory.mkdir(parents=True, exist_ok=True)
         path = directory / file_id  # never the client's name: it is only shown back
-        path.write_bytes(data)
-        try:
-            kind = detect(path)
-        except ConversionError:
-            path.unlink()
-            raise
-        record = FileRecord(file_id, tenant_id, name, kind.value, len(data), str(path), time.time())
+        # Up to 150 MB written: off the event loop, which the media path shares.
+        kind = await asyncio.to_thread(_keep_document, path, data)
+        record = FileRecord(file_id, tenant_id, name, kind, len(data), str(path), time.time())
         return self.store.add_file(record)
+
+    async def files(self, tenant_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
+        """The tenant's files of ``file_ids`` that exist, in that order."""
+        found = (self.store.get_file(tenant_id, file_id) for file_id in file_ids)
+        return [record for record in found if record is not None]
 
     async def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
         """One fax per destination, queued (or scheduled for ``send_at``).
@@ -175,7 +191,7 @@ class Gateway:
                 raise NotFound(f"file {file_id} not found")
         reused = None  # from_fax: the document of an earlier fax, sent after the files
         if request.from_fax_id is not None:
-            source = self.fax(tenant_id, request.from_fax_id)
+            source = await self.fax(tenant_id, request.from_fax_id)
             if not source.document or not Path(source.document).exists():
                 raise NotFound(f"fax {request.from_fax_id} has no pages to reuse")
             reused = source.document
@@ -204,6 +220,7 @@ class Gateway:
                     "cover_page": request.cover_page,
                     "comment": request.comment or {},
                     "reused_document": reused,
+                    "dialects": request.dialect_fields or {},
                 },
             )
             self.store.add_fax(fax)
@@ -239,10 +256,10 @@ class Gateway:
         """What checks our Telnyx-style webhook signatures (the SDK's ``public_key``)."""
         return keys.public_key(self.telnyx_key)
 
-    def webhooks_log(self, fax_id: str) -> list:
+    async def webhooks_log(self, fax_id: str) -> list:
         return self.deliveries.log_for_fax(fax_id)
 
-    def fax(self, tenant_id: str, fax_id: str) -> FaxRecord:
+    async def fax(self, tenant_id: str, fax_id: str) -> FaxRecord:
         fax = self.store.get_fax(fax_id, tenant_id)
         if fax is None:
             raise NotFound(f"fax {fax_id} not found")
@@ -253,9 +270,53 @@ class Gateway:
         never in Python), and how many match in all."""
         return self.store.query_faxes(tenant_id, query)
 
-    def delete(self, tenant_id: str, fax_id: str) -> None:
+    async def attempts(self, fax_id: str) -> list[AttemptRecord]:
+        """The calls made for a fax so far, first first."""
+        return self.store.attempts(fax_id)
+
+    async def fax_events(self, fax_id: str) -> list[EventRecord]:
+        """The fax's events so far, in order."""
+        return self.store.events(fax_id)
+
+    @asynccontextmanager
+    async def watch(self, fax_id: str) -> AsyncIterator[asyncio.Queue[EventRecord]]:
+        """The fax's events from now on, as they happen, for the length of the ``async with``."""
+        queue = self.events.listen(fax_id)
+        try:
+            yield queue
+        finally:
+            self.events.unlisten(fax_id, queue)
+
+    async def subscriptions(self, tenant_id: str, format: str) -> list[Subscription]:
+        """The tenant's standing webhooks in envelope ``format``, oldest first."""
+        return self.store.subscriptions(tenant_id, format)
+
+    async def subscribe(
+        self,
+        tenant_id: str,
+        format: str,
+        url: str,
+        events: Sequence[str] = (),
+        *,
+        secret: str | None = None,
+        replace: bool = False,
+    ) -> Subscription:
+        """A standing webhook of the tenant for every fax (``replace``: instead of its others of ``format``);
+        check ``url`` with ``check_webhook_url`` first."""
+        return self.store.add_subscription(tenant_id, format, url, events, secret, replace=replace)
+
+    async def unsubscribe(self, tenant_id: str, format: str, subscription_id: str | None = None) -> int:
+        """Drop the tenant's standing webhooks of ``format`` (only ``subscription_id``, if given); returns
+        how many."""
+        dropped = 0
+        for subscription in self.store.subscriptions(tenant_id, format):
+            if subscription_id in (None, subscription.id):
+                dropped += self.store.delete_subscription(tenant_id, subscription.id)
+        return dropped
+
+    async def delete(self, tenant_id: str, fax_id: str) -> None:
         """Cancel a fax not yet sent, or delete a finished one and its files (not while its call is up)."""
-        fax = self.fax(tenant_id, fax_id)
+        fax = await self.fax(tenant_id, fax_id)
         if fax.status in st.RUNNING:
             raise Conflict(f"fax {fax_id} is {fax.status}: wait for it to finish")
         self.store.delete_fax(fax.id)
@@ -263,3 +324,14 @@ class Gateway:
         directory = Path(fax.document).parent if fax.document else self.config.data_dir / "faxes" / fax.id
         if directory.name == fax.id:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def _keep_document(path: Path, data: bytes) -> str:
+    """Write an upload at ``path`` and tell its type from the content (ConversionError: not one we fax)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    try:
+        return detect(path).value
+    except ConversionError:
+        path.unlink()
+        raise

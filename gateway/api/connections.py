@@ -85,7 +85,7 @@ class BoundedH11Protocol(H11Protocol):
 
     def _make_room(self, open_: list[Any]) -> None:
         idle = [
-            c
+            (c.waiting_since, c)
             for c in open_
             if c is not self and isinstance(c, BoundedH11Protocol) and c.waiting_since is not None
         ]
@@ -93,7 +93,7 @@ class BoundedH11Protocol(H11Protocol):
             log.warning(
                 "%d HTTP connections (api_max_connections): closing the one idle longest", len(open_) - 1
             )
-            min(idle, key=lambda c: c.waiting_since).timeout_keep_alive_handler()
+            min(idle, key=lambda pair: pair[0])[1].timeout_keep_alive_handler()
         else:
             log.warning("%d HTTP connections, all serving requests: refusing new ones (503)", len(open_) - 1)
             self.transport.write(REFUSAL)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi.responses import FileResponse
 from faxgw.gateway.api.errors import ApiError
-from faxgw.gateway.store import FaxRecord
+from faxgw.gateway.service import FaxRecord
 
 
 def fax_document(fax: FaxRecord, format: Literal["pdf", "tiff"]) -> FileResponse:

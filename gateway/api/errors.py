@@ -96,17 +96,26 @@ _MESSAGES = {
 class ApiError(Exception):
     """An error meant for the client: raise it anywhere below a route and ``install_error_handlers`` answers.
 
-    ``code`` is usually an ``ApiErrorCode``; dialects may pass their own strings.
+    ``code`` is usually an ``ApiErrorCode``; dialects may pass their own strings. ``where`` names the part
+    of the request at fault (``("media_url",)``, ``("filter", "created_at")``), for the dialects whose error
+    says it apart from the text (Telnyx's ``source.pointer``, Dropbox's ``error_path``).
     """
 
     def __init__(
-        self, status: int, code: str, description: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        description: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        where: Sequence[str] = (),
     ) -> None:
         super().__init__(status, code, description)
         self.status = status
         self.code = str(code)
         self.description = description
         self.headers = dict(headers or {})
+        self.where = tuple(where)
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.description}"
@@ -115,7 +124,7 @@ class ApiError(Exception):
         # Descriptions quote client input, and JSON may carry lone surrogates ("\\ud800"): echoed raw they
         # would make the error response itself fail to encode.
         return JSONResponse(
-            {"error": _printable(self.code), "description": _printable(self.description)},
+            {"error": printable(self.code), "description": printable(self.description)},
             status_code=self.status,
             headers=self.headers or None,
         )
@@ -155,17 +164,20 @@ class ApiError(Exception):
         return cls.of(ApiErrorCode.MIMETYPE_NOT_SUPPORTED, description)
 
     @classmethod
-    def unauthorized(cls, description: str = "missing or invalid access token") -> ApiError:
-        # RFC 6750 3: a 401 names the scheme the client should use.
-        return cls.of(ApiErrorCode.UNAUTHORIZED, description, {"WWW-Authenticate": "Bearer"})
+    def unauthorized(
+        cls, description: str = "missing or invalid access token", *, challenge: str = "Bearer"
+    ) -> ApiError:
+        # RFC 9110 11.6.1 (RFC 6750 3 for bearer tokens): a 401 names the scheme the client should use.
+        return cls.of(ApiErrorCode.UNAUTHORIZED, description, {"WWW-Authenticate": challenge})
 
     @classmethod
-    def forbidden(cls, scope: str) -> ApiError:
+    def forbidden(cls, scope: str, *, challenge: str = "Bearer") -> ApiError:
+        # RFC 6750 3.1: a bearer token gets insufficient_scope, with the scope that would do.
+        headers = {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
         return cls.of(
             ApiErrorCode.FORBIDDEN,
             f"the access token lacks the scope {scope}",
-            # RFC 6750 3.1: insufficient_scope, with the scope that would do.
-            {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+            headers if challenge == "Bearer" else None,
         )
 
     @classmethod
@@ -198,6 +210,18 @@ def error_responses(model: type[BaseModel], *statuses: int) -> dict[int | str, d
     return {status: {"model": model, "description": HTTPStatus(status).phrase} for status in statuses}
 
 
+def content(status: int, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for a route that answers ``status`` with a body of one of ``media_types``
+    (a download: a PDF, an image, an event stream)."""
+    return {status: {"content": {media_type: {} for media_type in media_types}}}
+
+
+def native_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of a route in the native shape (native, Fax.Plus): 401 and 403 (every route
+    needs a key with a scope) and ``statuses``."""
+    return error_responses(ErrorBody, 401, 403, *statuses)
+
+
 def quote(value: Any) -> str:
     """Client input fit to put in a description: quoted, and cut short."""
     text = value if isinstance(value, str) else repr(value)
@@ -206,7 +230,7 @@ def quote(value: Any) -> str:
     return repr(text) if isinstance(value, str) else text
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -256,7 +280,7 @@ def from_validation_errors(errors: Sequence[Mapping[str, Any]]) -> ApiError:
 
 def _code_of(error: Mapping[str, Any]) -> ApiErrorCode:
     try:
-        return ApiErrorCode(error.get("type"))
+        return ApiErrorCode(error.get("type", ""))
     except ValueError:
         return ApiErrorCode.INVALID_REQUEST
 
@@ -281,7 +305,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{field_name(loc)}: {message}"
 
 
-def _http_error(request: Request, exc: StarletteHTTPException) -> ApiError:
+def http_error(request: Request, exc: StarletteHTTPException) -> ApiError:
     """Starlette's own HTTP errors (unknown path, wrong method, body limit) and HTTPExceptions from routes."""
     status = exc.status_code
     try:
@@ -333,7 +357,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return _http_error(request, exc).to_response()
+    return http_error(request, exc).to_response()
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -341,7 +365,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ApiError):
         return exc.to_response()
     if isinstance(exc, StarletteHTTPException):
-        return _http_error(request, exc).to_response()
+        return http_error(request, exc).to_response()
     # The traceback goes to our log only. Starlette re-raises afterwards so the server may log it too.
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     return ApiError.internal_server_error().to_response()

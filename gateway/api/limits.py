@@ -5,8 +5,8 @@ solves its dependencies, the key check among them, and nothing bounds what it re
 key could make the gateway hold 300 MB of JSON, or write a 1 GB upload to disk, only to be told 401 at
 the end. ``RequestLimits`` sits in front of every route and, for a request that carries a body:
 
-1. checks its key first, the way its API family does (``FAMILIES``), and answers that family's 401
-   without reading a byte of the body;
+1. checks its key first, the way its API family (``gateway.api.dialect.Dialect``) does, and answers that
+   family's 401 without reading a byte of the body;
 2. refuses at once a body whose Content-Length is over the route's limit: 413 in the family's shape;
 3. counts a streamed (chunked) body as the route reads it and stops at the limit with the same 413:
    nothing past the limit is read, so nothing past it reaches memory or disk.
@@ -18,10 +18,9 @@ A known key that lacks the route's scope goes on: the route answers its 403, aft
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable, Sequence
 
+from faxgw.gateway.api.dialect import Dialect
 from faxgw.gateway.api.errors import ApiError, ApiErrorCode
 from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES
 from starlette.datastructures import Headers
@@ -38,60 +37,12 @@ MAX_UPLOAD_BYTES = MAX_TOTAL_UPLOAD_BYTES + MAX_BODY_BYTES
 UPLOAD_ROUTES = re.compile(r"/v1/files|/v3/accounts/[^/]+/files|/v2/faxes|/v3/fax/send")
 
 
-@dataclass(frozen=True)
-class Family:
-    """One family of the API: how it checks a key, and how it words a refusal."""
-
-    #: Raises the family's ``ApiError`` (401) for a request without a valid key; None: no key needed.
-    authenticate: Callable[[Request], object] | None
-    refuse_key: Callable[[ApiError], Response]
-    refuse_body: Callable[[ApiError], Response]
-
-
 class BodyTooLarge(HTTPException):
     """Raised into the route that reads past the limit, once our 413 has gone out: every handler of the
     app takes an HTTPException quietly, and what it answers is dropped (the client has ours)."""
 
     def __init__(self) -> None:
         super().__init__(413)
-
-
-@cache
-def families() -> dict[tuple[str, ...], Family]:
-    """The API families by their first path segments: each checks keys as its routes do (the very
-    dependency they use) and answers as they answer."""
-    # Imported here: gateway.api.app imports this module to mount it, and the dialects import app.
-    from faxgw.gateway.api.app import _key_with
-    from faxgw.gateway.api.dialects import dropbox, telnyx
-
-    editor = _key_with("edit")
-
-    def bearer(request: Request) -> object:
-        return editor(request, request.headers.get("authorization"))
-
-    def telnyx_body(error: ApiError) -> Response:
-        # Telnyx's routes answer a bad key through the app's handler (in the native shape) but
-        # their own request errors in Telnyx's ``{"errors": [...]}``.
-        return telnyx.TelnyxError(error.description, status=error.status, code=error.code).response()
-
-    native = Family(bearer, ApiError.to_response, ApiError.to_response)
-    dropbox_family = Family(dropbox._authenticated("edit"), dropbox._from_api_error, dropbox._from_api_error)
-    return {
-        ("v1",): native,
-        ("v3",): native,  # Fax.Plus (/v3/accounts, /v3/hooks): its errors are the native ones (the seed's)
-        ("v2",): Family(bearer, ApiError.to_response, telnyx_body),
-        ("v3", "fax"): dropbox_family,
-        ("v3", "account"): dropbox_family,
-    }
-
-
-#: Paths outside the families (/openapi.json, /docs, unknown ones): no key, the native error shape.
-OTHER = Family(None, ApiError.to_response, ApiError.to_response)
-
-
-def family_of(path: str) -> Family:
-    parts = tuple(path.split("/")[1:3])
-    return families().get(parts) or families().get(parts[:1]) or OTHER
 
 
 def body_limit(path: str, headers: Headers) -> int:
@@ -106,10 +57,16 @@ def too_large(limit: int, size: int | None = None) -> ApiError:
 
 
 class RequestLimits:
-    """ASGI middleware (``app.add_middleware(RequestLimits)``); see the module's docstring."""
+    """ASGI middleware (``app.add_middleware(RequestLimits, dialects=...)``); see the module's docstring."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, dialects: Sequence[Dialect]) -> None:
         self.app = app
+        self.dialects = {prefix: dialect for dialect in dialects for prefix in dialect.prefixes()}
+
+    def dialect_of(self, path: str) -> Dialect | None:
+        """The family that answers ``path``; None for paths outside every family (/openapi.json, /docs,
+        unknown ones: no key, the native error shape)."""
+        return self.dialects.get(tuple(path.split("/")[1:3]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,27 +82,29 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        family = family_of(path)
-        if family.authenticate is not None:
+        dialect = self.dialect_of(path)
+        refuse = dialect.errors if dialect is not None else ApiError.to_response
+        if dialect is not None:
             try:
-                family.authenticate(Request(scope))
+                await dialect.keys.key(Request(scope))
             except ApiError as error:
-                if error.status == 401:
-                    await _close_with(family.refuse_key(error), scope, receive, send)
-                    return
+                await _close_with(refuse(error), scope, receive, send)
+                return
         limit = body_limit(path, headers)
         if length is not None and length > limit:
-            await _close_with(family.refuse_body(too_large(limit, length)), scope, receive, send)
+            await _close_with(refuse(too_large(limit, length)), scope, receive, send)
             return
-        metered = _Metered(limit, family, scope, receive, send)
+        metered = _Metered(limit, refuse, scope, receive, send)
         await self.app(scope, metered.receive, metered.send)
 
 
 class _Metered:
     """One request's body, counted as the route reads it."""
 
-    def __init__(self, limit: int, family: Family, scope: Scope, receive: Receive, send: Send) -> None:
-        self.limit, self.family, self.scope = limit, family, scope
+    def __init__(
+        self, limit: int, refuse: Callable[[ApiError], Response], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        self.limit, self.refuse, self.scope = limit, refuse, scope
         self._receive, self._send = receive, send
         self.received = 0
         self.response_started = False
@@ -160,7 +119,7 @@ class _Metered:
             if self.received > self.limit:
                 if not self.response_started:
                     self.refused = True
-                    refusal = self.family.refuse_body(too_large(self.limit))
+                    refusal = self.refuse(too_large(self.limit))
                     await _close_with(refusal, self.scope, self._receive, self._send)
                 raise BodyTooLarge
         return message

@@ -253,9 +253,9 @@ class _Request(BaseModel):
 
 class RetryOptions(_Request):
     #: Tries after the first one (seed: "Number of tries to send the fax", 0-3).
-    count: int = Field(0, ge=0, le=MAX_RETRY_COUNT)
+    count: int = Field(default=0, ge=0, le=MAX_RETRY_COUNT)
     #: Seconds between two tries.
-    delay: int = Field(0, ge=0, le=MAX_RETRY_DELAY)
+    delay: int = Field(default=0, ge=0, le=MAX_RETRY_DELAY)
 
 
 class OutboxOptions(_Request):
@@ -428,8 +428,8 @@ class FaxError(_Response):
 
 class PageCount(_Response):
     #: Pages in the document (outbound, once prepared); for an inbound fax, known when it ends.
-    total: int | None = Field(None, ge=0)
-    transferred: int = Field(0, ge=0)
+    total: int | None = Field(default=None, ge=0)
+    transferred: int = Field(default=0, ge=0)
 
 
 class FaxAttempt(_Response):
@@ -440,13 +440,13 @@ class FaxAttempt(_Response):
     ended_at: Timestamp | None = None
     status: FaxStatusValue
     #: The SIP final response to our INVITE (200 when answered, 486 busy, ...).
-    sip_code: int | None = Field(None, ge=100, le=699)
+    sip_code: int | None = Field(default=None, ge=100, le=699)
     #: How the call ended as the engine tells it: remote_bye, no_answer, session_expired, ...
     hangup_cause: str | None = None
     #: T.30 completion code and text (0 "OK"); None when the call never reached T.30.
     t30_code: int | None = None
     t30_text: str | None = None
-    pages_sent: int = Field(0, ge=0)
+    pages_sent: int = Field(default=0, ge=0)
     #: The SIP Call-ID, to find the call in the gateway's logs and packet captures.
     call_id: str | None = None
 
@@ -506,5 +506,5 @@ class FileObject(_Response):
     size: int = Field(ge=0)
     mime_type: str
     #: Pages once the file has been converted (None until then, or for a file that has none yet).
-    pages: int | None = Field(None, ge=0)
+    pages: int | None = Field(default=None, ge=0)
     created_at: Timestamp

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,9 @@ class Rendered:
 
 
 #: A dialect's view of an event: its webhook body, or None when the provider has no such event (or the
-#: subscription did not ask for it). The fax is as stored at the moment of the event.
-Renderer = Callable[[FaxRecord, EventRecord, Subscription | None], Rendered | None]
+#: subscription did not ask for it). The fax is as stored at the moment of the event. A coroutine: a view
+#: may read more of the fax (its attempts) through the gateway, and reads are awaited.
+Renderer = Callable[[FaxRecord, EventRecord, Subscription | None], Awaitable[Rendered | None]]
 
 
 class EventBus:
@@ -86,24 +87,29 @@ class EventBus:
         for format, url, subscription in targets:
             renderer = self._renderers.get(format)
             if renderer is None:
-                log.warning("fax %s: no %s webhook renderer (is the API running?)", fax.id, format)
+                log.warning("fax %s: no %s webhook renderer (no API dialect registered one)", fax.id, format)
                 continue
-            rendered = renderer(current, event, subscription)
-            if rendered is None:
-                continue
-            # One delivery per event and target: a subscription's id keeps two at one URL apart.
-            event_id = event.id if subscription is None else f"{event.id}.{subscription.id}"
-            self._spawn(
-                webhooks.submit_body(
-                    event_id,
-                    fax.id,
-                    fax.tenant_id,
-                    url,
-                    rendered.body,
-                    event_type=rendered.event_type,
-                    format=format,
-                )
-            )
+            self._spawn(self._render(webhooks, renderer, current, event, format, url, subscription))
+
+    async def _render(
+        self,
+        webhooks: WebhookDispatcher,
+        renderer: Renderer,
+        fax: FaxRecord,
+        event: EventRecord,
+        format: str,
+        url: str,
+        subscription: Subscription | None,
+    ) -> None:
+        """Send one event in a dialect's envelope, once rendered (if the dialect has such an event)."""
+        rendered = await renderer(fax, event, subscription)
+        if rendered is None:
+            return
+        # One delivery per event and target: a subscription's id keeps two at one URL apart.
+        event_id = event.id if subscription is None else f"{event.id}.{subscription.id}"
+        await webhooks.submit_body(
+            event_id, fax.id, fax.tenant_id, url, rendered.body, event_type=rendered.event_type, format=format
+        )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)

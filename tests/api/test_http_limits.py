@@ -58,10 +58,11 @@ def assert_refused(answer: Answer, family: str, status: int) -> None:
     if family == "dropbox":
         assert body["error"]["error_name"] == ("unauthorized" if status == 401 else "bad_request"), body
         assert body["error"]["error_msg"]
-    elif family == "telnyx" and status == 413:
-        assert body["errors"][0]["code"] == "payload_too_large", body
-        assert str(MAX_BODY_BYTES) in body["errors"][0]["detail"] or str(MAX_UPLOAD_BYTES) in str(body)
-    else:  # native and Fax.Plus (the seed's Error schema); Telnyx routes answer a bad key this way too
+    elif family == "telnyx":
+        assert body["errors"][0]["code"] == {401: "10009", 413: "payload_too_large"}[status], body
+        if status == 413:
+            assert str(MAX_BODY_BYTES) in body["errors"][0]["detail"] or str(MAX_UPLOAD_BYTES) in str(body)
+    else:  # native and Fax.Plus (the seed's Error schema)
         assert body["error"] == {401: "unauthorized", 413: "payload_too_large"}[status], body
     if status == 401:
         assert answer.headers["www-authenticate"] == ("Basic" if family == "dropbox" else "Bearer")

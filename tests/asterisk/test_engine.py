@@ -108,7 +108,7 @@ async def send_one(config: Config, document: Path) -> tuple[Gateway, str]:
     """A started gateway (Asterisk engine) with one fax of ``document`` submitted from SENDER to REMOTE."""
     gateway = Gateway(config)
     await gateway.start()
-    upload = gateway.save_file("acme", document.name, document.read_bytes())
+    upload = await gateway.save_file("acme", document.name, document.read_bytes())
     (fax,) = await gateway.submit("acme", NewFax(from_numbers=[SENDER], to=[REMOTE], file_ids=[upload.id]))
     return gateway, fax.id
 

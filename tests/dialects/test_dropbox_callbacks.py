@@ -4,10 +4,12 @@ a real gateway that faxes itself, and a real HTTP receiver; each callback checke
 
 from __future__ import annotations
 
+import asyncio
 import email.parser
 import email.policy
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,7 +30,7 @@ from faxgw.gateway.webhooks import Outcome
 from tests.dialects.clients import SAMPLE, call, dropbox_fax
 from tests.dialects.test_dropbox import fax
 from tests.gateway.conftest import EDIT, OTHER, READ_ONLY, RECEIVER, SENDER, Running
-from tests.webhooks.conftest import Received, Receiver, Reply, wait_until
+from tests.webhooks.conftest import Received, Receiver, Reply
 
 ACKNOWLEDGED = Reply(200, body=b"Hello API Event Received")
 
@@ -88,7 +90,7 @@ async def test_callback_url_is_set_read_kept_and_removed(running: Running, recei
     removed = (await call(api.account_update, AccountUpdateRequest(callback_url=""))).account
     assert removed.callback_url is None
     assert (await call(api.account_get)).account.callback_url is None
-    assert running.gateway.store.subscriptions("acme", "dropbox") == []
+    assert await running.gateway.subscriptions("acme", "dropbox") == []
 
 
 async def test_sent_fax_calls_back_fax_sent_and_fax_received_signed_with_the_key(
@@ -121,8 +123,7 @@ async def test_sent_fax_calls_back_fax_sent_and_fax_received_signed_with_the_key
 
     repeated = next(kind for kind, count in times.items() if count == 2)
     fax_id = (sent if repeated == "fax_sent" else received).fax_id
-    await wait_until(lambda: running.gateway.webhooks_log(fax_id)[-1].outcome is Outcome.DELIVERED)
-    first, second = running.gateway.webhooks_log(fax_id)
+    first, second = await webhook_log(running, fax_id, lambda log: log[-1].outcome is Outcome.DELIVERED)
     assert first.outcome is Outcome.RETRY and "Hello API Event Received" in (first.error or "")
     assert second.event_type == repeated
 
@@ -140,9 +141,20 @@ async def test_failed_fax_calls_back_its_failure_and_nothing_else(
     failed = FaxResponse.from_dict(document["fax"])
     assert failed.fax_id == fax_id and failed.transmissions[0].status_code == "error_bad_destination"
     # The failure is the fax's last event: its progress events (queued, sending, ...) made no callback.
-    await wait_until(lambda: bool(running.gateway.webhooks_log(fax_id)))
-    assert [entry.event_type for entry in running.gateway.webhooks_log(fax_id)] == ["fax_blacklisted"]
+    log = await webhook_log(running, fax_id, bool)
+    assert [entry.event_type for entry in log] == ["fax_blacklisted"]
     assert len(receiver.requests) == 1
+
+
+async def webhook_log(
+    running: Running, fax_id: str, done: Callable[[list], bool], timeout: float = 5
+) -> list:
+    """The fax's webhook delivery log once ``done`` says so: the receiver has a request before the
+    dispatcher has recorded its answer."""
+    async with asyncio.timeout(timeout):
+        while not done(log := await running.gateway.webhooks_log(fax_id)):
+            await asyncio.sleep(0.005)
+    return log
 
 
 def event(kind: str) -> EventRecord:

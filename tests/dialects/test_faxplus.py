@@ -164,7 +164,7 @@ async def test_a_status_the_sdk_lacks_reads_failed_with_the_code_in_the_descript
         error_description="remote stopped responding",
         request={"options": {"retry": {"count": 2, "delay": 120}}},  # delay beyond the SDK's 30 s
     )
-    body = json.loads(json.dumps(faxplus_dialect.fax_object(running.gateway, record)))
+    body = json.loads(json.dumps(await faxplus_dialect.fax_object(running.gateway, record)))
     fax = faxplus_client(running)._ApiClient__deserialize(body, "Fax")  # the SDK's own response parsing
     assert str(fax.status) == "failed"
     assert fax.description == "failed_fs_31: remote stopped responding"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from faxgw.gateway.api.dialects import faxplus_webhooks
+from faxgw.gateway.api.dialects import faxplus as faxplus_dialect
 from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
 from faxgw.gateway.webhooks import verify
 from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, PayloadOutbox, Webhook, WebhooksApi
@@ -134,7 +134,8 @@ async def test_bad_hooks_are_refused(running: Running, receiver: Receiver) -> No
 
 
 async def test_an_inbound_call_without_pages_and_other_events_give_no_callback(running: Running) -> None:
-    render = faxplus_webhooks.renderer(running.gateway)
+    assert faxplus_dialect.DIALECT.webhooks is not None
+    render = faxplus_dialect.DIALECT.webhooks.renderer(running.gateway)
     hook_for = {
         name: Subscription(f"hook_{name}", "acme", "faxplus", "http://127.0.0.1/h", (name,))
         for name in ("fax_sent", "fax_received")
@@ -157,14 +158,14 @@ async def test_an_inbound_call_without_pages_and_other_events_give_no_callback(r
         return EventRecord(1, "ev_1", "fx_1", "acme", kind, {}, now)
 
     # A call that ended before its first page is inbound "failed": no fax arrived, no fax_received.
-    assert render(fax("inbound", "failed_fs_2"), event("failed"), hook_for["fax_received"]) is None
-    assert render(fax("inbound", "failed_fs_2"), event("failed"), hook_for["fax_sent"]) is None
+    assert await render(fax("inbound", "failed_fs_2"), event("failed"), hook_for["fax_received"]) is None
+    assert await render(fax("inbound", "failed_fs_2"), event("failed"), hook_for["fax_sent"]) is None
     for kind in ("queued", "media.processed", "sending.started", "page.sent", "retry.scheduled"):
-        assert render(fax("outbound", "sending"), event(kind), hook_for["fax_sent"]) is None
+        assert await render(fax("outbound", "sending"), event(kind), hook_for["fax_sent"]) is None
     # Each hook gets its own event only.
-    assert render(fax("outbound", "success"), event("delivered"), hook_for["fax_received"]) is None
-    rendered = render(fax("outbound", "success"), event("delivered"), hook_for["fax_sent"])
+    assert await render(fax("outbound", "success"), event("delivered"), hook_for["fax_received"]) is None
+    rendered = await render(fax("outbound", "success"), event("delivered"), hook_for["fax_sent"])
     assert rendered is not None and rendered.event_type == "fax_sent"
-    assert render(fax("inbound", "success"), event("received"), hook_for["fax_sent"]) is None
+    assert await render(fax("inbound", "success"), event("received"), hook_for["fax_sent"]) is None
     # Fax.Plus has hooks only: a fax's own webhook URL never gets its envelope.
-    assert render(fax("outbound", "success"), event("delivered"), None) is None
+    assert await render(fax("outbound", "success"), event("delivered"), None) is None

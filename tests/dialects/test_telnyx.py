@@ -76,7 +76,7 @@ async def test_multipart_contents_and_media_name(running: Running) -> None:
     assert response.status_code == 202, response.text
     fax = response.json()["data"]
     assert fax["quality"] == "very_high" and fax["status"] in ("queued", "media.processing", "sending")
-    assert running.gateway.fax("acme", fax["id"]).resolution == "superfine"
+    assert (await running.gateway.fax("acme", fax["id"])).resolution == "superfine"
 
     file_id = await running.upload(SAMPLE)
     client = telnyx_client(running)
@@ -84,7 +84,7 @@ async def test_multipart_contents_and_media_name(running: Running) -> None:
         await call(client.faxes.create, connection_id="c", from_=SENDER, to=RECEIVER, media_name=file_id)
     ).data
     assert by_name.media_name == file_id
-    assert running.gateway.fax("acme", by_name.id).file_ids == [file_id]
+    assert (await running.gateway.fax("acme", by_name.id)).file_ids == [file_id]
 
 
 @pytest.mark.parametrize(

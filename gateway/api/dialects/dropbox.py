@@ -52,22 +52,28 @@ raised them (our ``ApiError``, request validation, Starlette's HTTP errors): see
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import io
 import json
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, Security
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBasic
+from faxgw.gateway.api.auth import BASIC_KEYS
+from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
 from faxgw.gateway.api.dialects import dropbox_callbacks
-from faxgw.gateway.api.errors import ApiError, error_responses, first_location, from_validation_errors
-from faxgw.gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
+from faxgw.gateway.api.dialects.dropbox_callbacks import FORMAT
+from faxgw.gateway.api.errors import (
+    ApiError,
+    content,
+    error_responses,
+    first_location,
+    from_validation_errors,
+    printable,
+)
+from faxgw.gateway.api.inputs import MAX_PAGE, decimal, loads, url_problem
 from faxgw.gateway.api.models import (
     E164,
     HTTP_URL_PATTERN,
@@ -77,16 +83,24 @@ from faxgw.gateway.api.models import (
     NO_NUMBER,
     CoverPage,
     FaxNumber,
+    FaxStatus,
 )
 from faxgw.gateway.documents import ConversionError
 from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
-from faxgw.gateway.jobs import status as st
-from faxgw.gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
-from faxgw.gateway.store import ApiKey, FaxRecord
+from faxgw.gateway.service import (
+    ApiKey,
+    Conflict,
+    FaxQuery,
+    FaxRecord,
+    Gateway,
+    NewFax,
+    NotFound,
+    Refused,
+    Renderer,
+)
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 #: The SDK's ``FaxResponseTransmission.status_code`` enum (dropbox-sign 2.0.0): anything else makes it raise.
 SDK_STATUS_CODES = frozenset(
@@ -103,11 +117,11 @@ SDK_STATUS_CODES = frozenset(
 )
 #: Our final statuses -> the documented codes (``failed_fs_<n>``, a T.30 failure, is ``error_could_not_fax``).
 STATUS_CODES = {
-    st.SUCCESS: "success",
+    FaxStatus.SUCCESS: "success",
     "failed_user_busy": "error_busy",
     "failed_no_answer": "error_no_answer",
-    st.PARTIALLY_SENT: "error_disconnected",  # the call dropped after some pages
-    st.PARTIALLY_RECEIVED: "error_disconnected",
+    FaxStatus.PARTIALLY_SENT: "error_disconnected",  # the call dropped after some pages
+    FaxStatus.PARTIALLY_RECEIVED: "error_disconnected",
     "failed_normal_temporary_failure": "error_disconnected",  # unreachable
     "failed_normal_clearing": "error_disconnected",
     "failed_unallocated_number": "error_bad_destination",
@@ -134,15 +148,13 @@ ERROR_NAMES = {
     429: "exceeded_rate",
 }
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-#: Enough for one listing of a tenant's faxes (the page is cut here).
-_SCAN_LIMIT = 100_000
 _FETCH_TIMEOUT = 30.0
 _number = TypeAdapter(FaxNumber)
 
 
 def status_code(fax: FaxRecord) -> str:
     """The documented code for our status (may be ``error_file``, which the SDK lacks)."""
-    if fax.status in (st.QUEUED, st.PROCESSING, st.SENDING, st.IN_PROGRESS):
+    if fax.status in (FaxStatus.QUEUED, FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS):
         return "transmitting"
     if fax.status in STATUS_CODES:
         return STATUS_CODES[fax.status]
@@ -151,14 +163,23 @@ def status_code(fax: FaxRecord) -> str:
     return "error_unknown"
 
 
-def error_response(status: int, message: str, path: str | None = None) -> JSONResponse:
-    name = ERROR_NAMES.get(status, "unknown" if status >= 500 else "bad_request")
-    error = {"error_msg": message, "error_name": name, **({"error_path": path} if path else {})}
-    return JSONResponse({"error": error}, status_code=status)
+def error_response(error: ApiError) -> JSONResponse:
+    """Any error of a Dropbox route in Dropbox Sign's shape: ``{"error": {"error_msg", "error_name"[,
+    "error_path"]}}``, its name from the status."""
+    name = ERROR_NAMES.get(error.status, "unknown" if error.status >= 500 else "bad_request")
+    body = {"error_msg": printable(error.description), "error_name": name}
+    if error.where:
+        body["error_path"] = printable(".".join(error.where))
+    return JSONResponse({"error": body}, status_code=error.status, headers=error.headers or None)
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError(400, "bad_request", message)
+def _invalid(problems: Sequence[Mapping[str, Any]]) -> ApiError:
+    """Request validation: 400, with the field's path."""
+    return _bad(from_validation_errors(problems).description, where=first_location(problems))
+
+
+def _bad(message: str, where: Sequence[str] = ()) -> ApiError:
+    return ApiError(400, "bad_request", message, where=where)
 
 
 def _refused(error: Refused) -> ApiError:
@@ -171,12 +192,6 @@ def _refused(error: Refused) -> ApiError:
 
 def _too_large() -> ApiError:
     return ApiError(413, "payload_too_large", f"files exceed {MAX_TOTAL_UPLOAD_BYTES} bytes in total")
-
-
-def _from_api_error(error: ApiError) -> JSONResponse:
-    response = error_response(error.status, error.description)
-    response.headers.update(error.headers)
-    return response
 
 
 class DropboxErrorDetail(BaseModel):
@@ -198,20 +213,6 @@ def dropbox_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return error_responses(DropboxError, 401, 403, *statuses)
 
 
-class _BasicKey(HTTPBasic):
-    """Basic authentication as OpenAPI shows it; ``_authenticated`` reads and checks the header."""
-
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        return None
-
-
-BASIC = _BasicKey(
-    scheme_name="basic",
-    auto_error=False,
-    description="Dropbox Sign's way: the API key as user name, no password",
-)
-
-
 class SendFaxFields(BaseModel):
     """``POST /fax/send``'s fields as the SDK's ``FaxSendRequest`` sends them, for OpenAPI only: the route
     reads multipart and JSON alike itself (``_send_form``)."""
@@ -220,12 +221,16 @@ class SendFaxFields(BaseModel):
 
     recipient: str = Field(description="The fax number to send to", json_schema_extra={"pattern": E164})
     sender: str | None = Field(
-        None, description="The caller number, one of the account's", json_schema_extra={"pattern": E164}
+        default=None,
+        description="The caller number, one of the account's",
+        json_schema_extra={"pattern": E164},
     )
     files: list[bytes] = Field(
         default_factory=list, max_length=MAX_FILES, json_schema_extra={"items": {"format": "binary"}}
     )
-    file_urls: str | None = Field(None, description="A URL, or a JSON list of URLs, of documents to fetch")
+    file_urls: str | None = Field(
+        default=None, description="A URL, or a JSON list of URLs, of documents to fetch"
+    )
     cover_page_to: str | None = None
     cover_page_from: str | None = None
     cover_page_message: str | None = None
@@ -243,76 +248,25 @@ def _send_body() -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-class DropboxRoute(JsonRoute):
-    """Every error of these routes in Dropbox Sign's shape (the app's handlers write the native one)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ApiError as error:
-                return _from_api_error(error)
-            except RequestValidationError as error:
-                problems = error.errors()
-                path = ".".join(first_location(problems))
-                return error_response(400, from_validation_errors(problems).description, path or None)
-            except StarletteHTTPException as error:
-                return error_response(error.status_code, str(error.detail))
-
-        return handle
-
-
-def _token(request: Request) -> str:
-    """The API key: the basic-auth user name (Dropbox Sign's way) or our bearer token; "" if neither."""
-    scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
-            return ""
-    if scheme.lower() == "bearer":
-        return credentials.strip()
-    return ""
-
-
-def _authenticated(scope: str) -> Callable[..., ApiKey]:
-    """Basic auth with the token as user name (Dropbox Sign's way), or our bearer token."""
-
-    def dependency(request: Request) -> ApiKey:
-        token = _token(request)
-        gateway: Gateway = request.app.state.gateway
-        key = gateway.authenticate(token) if token else None
-        if key is None:
-            raise ApiError(401, "unauthorized", "Unauthorized api key", {"WWW-Authenticate": "Basic"})
-        if scope not in key.scopes:
-            raise ApiError(403, "forbidden", f"this API key lacks the {scope!r} scope")
-        return key
-
-    return dependency
-
-
-def fax_response(request: Request, gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
+async def fax_response(request: Request, gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
     """``fax_object`` for an API answer: its files link at the host the client called."""
-    return fax_object(gateway, fax, str(request.url_for("dropbox_fax_files", fax_id=fax.id)))
+    return await fax_object(gateway, fax, str(request.url_for("dropbox_fax_files", fax_id=fax.id)))
 
 
-def fax_object(gateway: Gateway, fax: FaxRecord, files_url: str) -> dict[str, Any]:
+async def fax_object(gateway: Gateway, fax: FaxRecord, files_url: str) -> dict[str, Any]:
     """Our fax as the SDK's ``FaxResponse`` (every field it requires, none it would reject)."""
     code = status_code(fax)
     metadata: dict[str, Any] = {}
     if code not in SDK_STATUS_CODES:
         metadata["status_detail"] = code
         code = "error_unknown"
-    if fax.error_code and fax.status != st.SUCCESS:
+    if fax.error_code and fax.status != FaxStatus.SUCCESS:
         metadata["error"] = {"code": fax.error_code, "description": fax.error_description or ""}
-    dropbox = fax.request.get("dropbox") or {}
+    dropbox = dialect_fields(fax, FORMAT)
     original = dropbox.get("original_title") or ""
-    if not original:
-        names = [f.name for f in (gateway.store.get_file(fax.tenant_id, i) for i in fax.file_ids) if f]
-        original = ", ".join(names)
-    ended = [a.ended_at for a in gateway.store.attempts(fax.id) if a.ended_at is not None]
+    if not original:  # a fax another API sent
+        original = ", ".join(f.name for f in await gateway.files(fax.tenant_id, fax.file_ids))
+    ended = [a.ended_at for a in await gateway.attempts(fax.id) if a.ended_at is not None]
     transmission: dict[str, Any] = {"recipient": fax.to_number, "status_code": code}
     if code == "success" or fax.completed_at:
         sent_at = fax.completed_at or (max(ended) if ended else None)
@@ -342,7 +296,7 @@ class AccountUpdate(BaseModel):
 
     account_id: str | None = None
     callback_url: str | None = Field(
-        None, max_length=MAX_URL_CHARS, json_schema_extra={"pattern": f"{HTTP_URL_PATTERN}|^$"}
+        default=None, max_length=MAX_URL_CHARS, json_schema_extra={"pattern": f"{HTTP_URL_PATTERN}|^$"}
     )
 
 
@@ -381,12 +335,12 @@ async def _send_form(request: Request) -> tuple[dict[str, Any], list[tuple[str, 
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
-            fields = loads(await request.body())
+            body = loads(await request.body())
         except json.JSONDecodeError as error:
             raise _bad(f"the body is not valid JSON: {error.msg}") from None
-        if not isinstance(fields, dict):
+        if not isinstance(body, dict):
             raise _bad("the body must be a JSON object")
-        return fields, []
+        return body, []
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise _bad("send multipart/form-data or application/json")
     form = await request.form(max_files=MAX_FILES + 1, max_fields=100)
@@ -453,183 +407,206 @@ def _tiff_to_pdf(tiff: Path) -> bytes:
     return out.getvalue()
 
 
-def router(gateway: Gateway) -> APIRouter:
-    # Imported here: gateway.api.app imports this module. The two schemes are for OpenAPI (the key is
-    # checked by ``_authenticated``): either one will do.
-    from faxgw.gateway.api.app import BEARER
+Reader = Annotated[ApiKey, Depends(BASIC_KEYS.scope("read"))]
+Editor = Annotated[ApiKey, Depends(BASIC_KEYS.scope("edit"))]
 
-    api = APIRouter(
-        prefix="/v3",
-        tags=["dropbox"],
-        route_class=DropboxRoute,
-        dependencies=[Security(BASIC), Security(BEARER)],
+router = APIRouter(
+    prefix="/v3",
+    tags=["dropbox"],
+    route_class=error_route(error_response, _invalid),
+    dependencies=BASIC_KEYS.security(),
+)
+
+
+async def owned(gateway: Gateway, key: ApiKey, fax_id: str) -> FaxRecord:
+    try:
+        return await gateway.fax(key.tenant_id, fax_id)
+    except NotFound:
+        raise ApiError(404, "not_found", f"Fax not found: {fax_id}") from None
+
+
+async def _send_request(
+    gateway: Gateway, tenant_id: str, fields: dict[str, Any], files: list[tuple[str, bytes]]
+) -> NewFax:
+    """The fax a send request asks for, its documents kept (fetched from ``file_urls`` first)."""
+    recipient = _text(fields, "recipient")
+    if recipient is None:
+        raise _bad("recipient: required", ["recipient"])
+    sender = _text(fields, "sender")
+    try:
+        recipient = _number.validate_python(recipient)
+        sender = _number.validate_python(sender) if sender else NO_NUMBER
+    except ValidationError:
+        raise _bad("recipient and sender must be fax numbers (E.164)") from None
+    try:  # before any document is fetched or kept
+        gateway.check_senders(tenant_id, [sender])
+    except Refused as error:
+        raise _refused(error) from None
+    urls = _file_urls(fields.get("file_urls"))
+    if not files and not urls:
+        raise _bad("files or file_urls: at least one document is required")
+    if len(files) + len(urls) > MAX_FILES:
+        raise _bad(f"at most {MAX_FILES} files per fax")
+    files += await _fetch(urls, sum(len(data) for _, data in files), gateway.config.fetch_policy)
+    title = _text(fields, "title")
+    cover = None
+    cover_to, cover_from = _text(fields, "cover_page_to"), _text(fields, "cover_page_from")
+    cover_message = _text(fields, "cover_page_message")
+    if cover_to or cover_from or cover_message:
+        try:
+            cover = CoverPage(
+                name_to=cover_to or recipient,
+                name_from=cover_from or (sender if sender != NO_NUMBER else "-"),
+                subject=title or "Fax",
+                message=cover_message or "",
+            ).model_dump()
+        except ValidationError as error:
+            raise _bad(f"cover page: {error.errors()[0]['msg']}") from None
+    file_ids = []
+    for name, data in files:
+        try:
+            file_ids.append((await gateway.save_file(tenant_id, name, data)).id)
+        except ConversionError as error:
+            raise _bad(f"{name}: {error.message}") from None
+    original = ", ".join(name for name, _ in files)
+    # The Dropbox-only fields the fax object shows back, kept with the fax as it is stored.
+    shown = {
+        "title": title or original,
+        "original_title": original,
+        "test_mode": _flag(fields.get("test_mode", False)),
+    }
+    return NewFax(
+        from_numbers=[sender],
+        to=[recipient],
+        file_ids=file_ids,
+        cover_page=cover,
+        dialect_fields={FORMAT: shown},
     )
-    reader, editor = Depends(_authenticated("read")), Depends(_authenticated("edit"))
 
-    def callback_fax(fax: FaxRecord) -> dict[str, Any]:
+
+@router.post("/fax/send", openapi_extra=_send_body(), responses=dropbox_errors(400, 413))
+async def fax_send(gateway: CurrentGateway, request: Request, key: Editor) -> dict[str, Any]:
+    fields, files = await _send_form(request)
+    new = await _send_request(gateway, key.tenant_id, fields, files)
+    try:
+        [fax] = await gateway.submit(key.tenant_id, new)
+    except Refused as error:
+        raise _refused(error) from None
+    return {"fax": await fax_response(request, gateway, fax)}
+
+
+@router.get("/fax/list", responses=dropbox_errors(400))
+async def fax_list(
+    gateway: CurrentGateway,
+    request: Request,
+    key: Reader,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    page_size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+) -> dict[str, Any]:
+    query = FaxQuery(limit=page_size, offset=(page - 1) * page_size)
+    faxes, total = await gateway.list_faxes(key.tenant_id, query)
+    return {
+        "faxes": [await fax_response(request, gateway, fax) for fax in faxes],
+        "list_info": {
+            "num_pages": max(1, math.ceil(total / page_size)),
+            "num_results": total,
+            "page": page,
+            "page_size": page_size,
+        },
+    }
+
+
+@router.get(
+    "/fax/files/{fax_id}",
+    name="dropbox_fax_files",
+    response_class=Response,
+    responses=content(200, "application/pdf") | dropbox_errors(404, 409),
+)
+async def fax_files(gateway: CurrentGateway, fax_id: str, key: Reader) -> Response:
+    fax = await owned(gateway, key, fax_id)
+    tiff = Path(fax.document) if fax.document else None
+    received = tiff.with_name("received.pdf") if tiff else None
+    if received is not None and fax.direction == "inbound" and received.exists():
+        data = received.read_bytes()
+    elif tiff is not None and tiff.exists():
+        data = await asyncio.to_thread(_tiff_to_pdf, tiff)
+    else:
+        raise ApiError(409, "conflict", f"the files of fax {fax_id} are not ready yet")
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{fax.id}.pdf"'},
+    )
+
+
+@router.get("/fax/{fax_id}", responses=dropbox_errors(404))
+async def fax_get(gateway: CurrentGateway, request: Request, fax_id: str, key: Reader) -> dict[str, Any]:
+    return {"fax": await fax_response(request, gateway, await owned(gateway, key, fax_id))}
+
+
+@router.delete("/fax/{fax_id}", status_code=204, responses=dropbox_errors(404, 409))
+async def fax_delete(gateway: CurrentGateway, fax_id: str, key: Editor) -> Response:
+    fax = await owned(gateway, key, fax_id)
+    try:
+        await gateway.delete(fax.tenant_id, fax.id)
+    except Conflict as error:
+        raise ApiError(409, "conflict", str(error)) from None
+    return Response(status_code=204)
+
+
+def _mine(key: ApiKey, account_id: str | None) -> None:
+    # Dropbox Sign shows a team admin its members' accounts; a tenant has no other account to see.
+    if account_id is not None and account_id != key.tenant_id:
+        raise ApiError(404, "not_found", f"Account not found: {account_id}")
+
+
+async def _account(gateway: Gateway, key: ApiKey) -> dict[str, Any]:
+    """``AccountGetResponse``: what the gateway knows of the key's account (no e-mail, no quotas)."""
+    callbacks = await gateway.subscriptions(key.tenant_id, FORMAT)
+    body = {
+        "account_id": key.tenant_id,
+        "email_address": None,
+        "callback_url": callbacks[-1].url if callbacks else None,
+        "is_locked": False,
+    }
+    return {"account": body}
+
+
+@router.get("/account", responses=dropbox_errors(404))
+async def account_get(
+    gateway: CurrentGateway, key: Reader, account_id: str | None = None, email_address: str | None = None
+) -> dict[str, Any]:
+    if email_address is not None:
+        raise ApiError(404, "not_found", "Account not found: no account here has an e-mail address")
+    _mine(key, account_id)
+    return await _account(gateway, key)
+
+
+@router.put("/account", responses=dropbox_errors(400, 404, 413))
+async def account_update(
+    gateway: CurrentGateway, request: Request, update: AccountUpdate, key: Editor
+) -> dict[str, Any]:
+    _mine(key, update.account_id)
+    if update.callback_url:
+        url, secret = _callback_url(update.callback_url), BASIC_KEYS.token(request)
+        try:
+            await gateway.check_webhook_url(url, "callback_url")
+        except Refused as error:
+            raise _refused(error) from None
+        # The key is kept in clear, as the secret that signs the callbacks (module docstring).
+        await gateway.subscribe(key.tenant_id, FORMAT, url, secret=secret, replace=True)
+    elif "callback_url" in update.model_fields_set:
+        await gateway.unsubscribe(key.tenant_id, FORMAT)
+    return await _account(gateway, key)
+
+
+def _webhooks(gateway: Gateway) -> Renderer:
+    async def callback_fax(fax: FaxRecord) -> dict[str, Any]:
         # No request to take the host from: the configured public address.
-        files = api.url_path_for("dropbox_fax_files", fax_id=fax.id)
-        return fax_object(gateway, fax, f"{gateway.config.base_url}{files}")
+        files = router.url_path_for("dropbox_fax_files", fax_id=fax.id)
+        return await fax_object(gateway, fax, f"{gateway.config.base_url}{files}")
 
-    gateway.events.add_renderer("dropbox", dropbox_callbacks.renderer(callback_fax, status_code))
+    return dropbox_callbacks.renderer(callback_fax, status_code)
 
-    def owned(key: ApiKey, fax_id: str) -> FaxRecord:
-        try:
-            return gateway.fax(key.tenant_id, fax_id)
-        except NotFound:
-            raise ApiError(404, "not_found", f"Fax not found: {fax_id}") from None
 
-    @api.post("/fax/send", openapi_extra=_send_body(), responses=dropbox_errors(400, 413))
-    async def fax_send(request: Request, key: ApiKey = editor) -> dict[str, Any]:
-        fields, files = await _send_form(request)
-        recipient = _text(fields, "recipient")
-        if recipient is None:
-            raise _bad("recipient: required")
-        sender = _text(fields, "sender")
-        try:
-            recipient = _number.validate_python(recipient)
-            sender = _number.validate_python(sender) if sender else NO_NUMBER
-        except ValidationError:
-            raise _bad("recipient and sender must be fax numbers (E.164)") from None
-        try:  # before any document is fetched or kept
-            gateway.check_senders(key.tenant_id, [sender])
-        except Refused as error:
-            raise _refused(error) from None
-        urls = _file_urls(fields.get("file_urls"))
-        if not files and not urls:
-            raise _bad("files or file_urls: at least one document is required")
-        if len(files) + len(urls) > MAX_FILES:
-            raise _bad(f"at most {MAX_FILES} files per fax")
-        files += await _fetch(urls, sum(len(data) for _, data in files), gateway.config.fetch_policy)
-        title = _text(fields, "title")
-        cover = None
-        cover_to, cover_from = _text(fields, "cover_page_to"), _text(fields, "cover_page_from")
-        cover_message = _text(fields, "cover_page_message")
-        if cover_to or cover_from or cover_message:
-            try:
-                cover = CoverPage(
-                    name_to=cover_to or recipient,
-                    name_from=cover_from or (sender if sender != NO_NUMBER else "-"),
-                    subject=title or "Fax",
-                    message=cover_message or "",
-                ).model_dump()
-            except ValidationError as error:
-                raise _bad(f"cover page: {error.errors()[0]['msg']}") from None
-        file_ids = []
-        for name, data in files:
-            try:
-                file_ids.append(gateway.save_file(key.tenant_id, name, data).id)
-            except ConversionError as error:
-                raise _bad(f"{name}: {error.message}") from None
-        original = ", ".join(name for name, _ in files)
-        try:
-            [fax] = await gateway.submit(
-                key.tenant_id,
-                NewFax(from_numbers=[sender], to=[recipient], file_ids=file_ids, cover_page=cover),
-            )
-        except Refused as error:
-            raise _refused(error) from None
-        # The request is ours to annotate: the Dropbox-only fields the fax object shows back.
-        fax.request["dropbox"] = {
-            "title": title or original,
-            "original_title": original,
-            "test_mode": _flag(fields.get("test_mode", False)),
-        }
-        gateway.store.update_fax(fax.id, request=fax.request)
-        return {"fax": fax_response(request, gateway, gateway.fax(key.tenant_id, fax.id))}
-
-    @api.get("/fax/list", responses=dropbox_errors(400))
-    async def fax_list(
-        request: Request,
-        page: int = Query(1, ge=1, le=MAX_PAGE),
-        page_size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
-        key: ApiKey = reader,
-    ) -> dict[str, Any]:
-        faxes, total = gateway.store.list_faxes(key.tenant_id, limit=page_size, offset=(page - 1) * page_size)
-        return {
-            "faxes": [fax_response(request, gateway, fax) for fax in faxes],
-            "list_info": {
-                "num_pages": max(1, math.ceil(total / page_size)),
-                "num_results": total,
-                "page": page,
-                "page_size": page_size,
-            },
-        }
-
-    @api.get(
-        "/fax/files/{fax_id}",
-        name="dropbox_fax_files",
-        response_class=Response,
-        responses={200: {"content": {"application/pdf": {}}}} | dropbox_errors(404, 409),
-    )
-    async def fax_files(fax_id: str, key: ApiKey = reader) -> Response:
-        fax = owned(key, fax_id)
-        tiff = Path(fax.document) if fax.document else None
-        received = tiff.with_name("received.pdf") if tiff else None
-        if received is not None and fax.direction == "inbound" and received.exists():
-            data = received.read_bytes()
-        elif tiff is not None and tiff.exists():
-            data = await asyncio.to_thread(_tiff_to_pdf, tiff)
-        else:
-            raise ApiError(409, "conflict", f"the files of fax {fax_id} are not ready yet")
-        return Response(
-            data,
-            media_type="application/pdf",
-            headers={"Content-Disposition": f'attachment; filename="{fax.id}.pdf"'},
-        )
-
-    @api.get("/fax/{fax_id}", responses=dropbox_errors(404))
-    async def fax_get(request: Request, fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
-        return {"fax": fax_response(request, gateway, owned(key, fax_id))}
-
-    @api.delete("/fax/{fax_id}", status_code=204, responses=dropbox_errors(404, 409))
-    async def fax_delete(fax_id: str, key: ApiKey = editor) -> Response:
-        owned(key, fax_id)
-        try:
-            gateway.delete(key.tenant_id, fax_id)
-        except Conflict as error:
-            raise ApiError(409, "conflict", str(error)) from None
-        return Response(status_code=204)
-
-    def mine(key: ApiKey, account_id: str | None) -> None:
-        # Dropbox Sign shows a team admin its members' accounts; a tenant has no other account to see.
-        if account_id is not None and account_id != key.tenant_id:
-            raise ApiError(404, "not_found", f"Account not found: {account_id}")
-
-    def account(key: ApiKey) -> dict[str, Any]:
-        """``AccountGetResponse``: what the gateway knows of the key's account (no e-mail, no quotas)."""
-        callbacks = gateway.store.subscriptions(key.tenant_id, "dropbox")
-        body = {
-            "account_id": key.tenant_id,
-            "email_address": None,
-            "callback_url": callbacks[-1].url if callbacks else None,
-            "is_locked": False,
-        }
-        return {"account": body}
-
-    @api.get("/account", responses=dropbox_errors(404))
-    async def account_get(
-        account_id: str | None = None, email_address: str | None = None, key: ApiKey = reader
-    ) -> dict[str, Any]:
-        if email_address is not None:
-            raise ApiError(404, "not_found", "Account not found: no account here has an e-mail address")
-        mine(key, account_id)
-        return account(key)
-
-    @api.put("/account", responses=dropbox_errors(400, 404, 413))
-    async def account_update(request: Request, update: AccountUpdate, key: ApiKey = editor) -> dict[str, Any]:
-        mine(key, update.account_id)
-        if update.callback_url:
-            url, secret = _callback_url(update.callback_url), _token(request)
-            try:
-                await gateway.check_webhook_url(url, "callback_url")
-            except Refused as error:
-                raise _refused(error) from None
-            # The key is kept in clear, as the secret that signs the callbacks (module docstring).
-            gateway.store.add_subscription(key.tenant_id, "dropbox", url, secret=secret, replace=True)
-        elif "callback_url" in update.model_fields_set:
-            for callback in gateway.store.subscriptions(key.tenant_id, "dropbox"):
-                gateway.store.delete_subscription(key.tenant_id, callback.id)
-        return account(key)
-
-    return api
+DIALECT = Dialect("dropbox", router, BASIC_KEYS, error_response, Webhooks(FORMAT, _webhooks))

@@ -23,12 +23,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faxgw.gateway.jobs.events import Rendered, Renderer
-from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
+from faxgw.gateway.service import EventRecord, FaxRecord, Rendered, Renderer, Subscription
 
+#: Our name for Dropbox's envelope (a subscription's ``format``), and for the Dropbox fields kept with a fax.
+FORMAT = "dropbox"
 #: A failed fax's documented ``status_code`` -> the callback's event type (the SDK's enum has these).
 FAILURE_EVENTS = {
     "error_busy": "fax_busy",
@@ -59,12 +60,14 @@ def event_type(fax: FaxRecord, event: EventRecord, status_code: Callable[[FaxRec
 
 
 def renderer(
-    fax_response: Callable[[FaxRecord], dict[str, Any]], status_code: Callable[[FaxRecord], str]
+    fax_response: Callable[[FaxRecord], Awaitable[dict[str, Any]]], status_code: Callable[[FaxRecord], str]
 ) -> Renderer:
     """The Dropbox envelope's renderer; the fax object and status codes are the dialect's, as its API shows
     them (``fax_response`` builds the ``FaxResponse``, its files link absolute)."""
 
-    def render(fax: FaxRecord, event: EventRecord, subscription: Subscription | None) -> Rendered | None:
+    async def render(
+        fax: FaxRecord, event: EventRecord, subscription: Subscription | None
+    ) -> Rendered | None:
         # A callback is the account's: without its API key there is nothing to sign it with.
         if subscription is None or subscription.secret is None:
             return None
@@ -85,7 +88,7 @@ def renderer(
                 },
             },
             "account_guid": fax.tenant_id,
-            "fax": fax_response(fax),
+            "fax": await fax_response(fax),
         }
         return Rendered(kind, json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
 

@@ -45,19 +45,19 @@ the seed's shape ``{"error": ..., "description": ...}`` (``gateway.api.errors``)
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
+from faxgw.gateway.api.auth import BEARER_KEYS
+from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, error_route
 from faxgw.gateway.api.dialects import faxplus_webhooks as hooks
 from faxgw.gateway.api.documents import fax_document
-from faxgw.gateway.api.errors import ApiError
-from faxgw.gateway.api.inputs import MAX_OFFSET, JsonRoute
-from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, SendFaxRequest
-from faxgw.gateway.api.requests import refused, save_upload, submit_request
-from faxgw.gateway.jobs import status as st
-from faxgw.gateway.service import Conflict, Gateway, NotFound, Refused
-from faxgw.gateway.store import ApiKey, FaxRecord
+from faxgw.gateway.api.errors import ApiError, content, native_errors
+from faxgw.gateway.api.inputs import MAX_OFFSET
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, FaxStatus, SendFaxRequest
+from faxgw.gateway.api.requests import deleted, owned_fax, refused, save_upload, submit_request
+from faxgw.gateway.service import ApiKey, FaxOrder, FaxQuery, FaxRecord, Gateway, NotFound, Refused, Renderer
 
 #: The values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5): anything else would make it raise.
 SDK_FAX_STATUSES = frozenset(
@@ -88,11 +88,13 @@ SDK_FAX_STATUSES = frozenset(
     }
 )
 #: Our pending outbound statuses -> the SDK's ``OutboxStatus``.
-OUTBOX_STATUSES = {st.QUEUED: "submitted", st.PROCESSING: "converting", st.SENDING: "sending"}
+OUTBOX_STATUSES: dict[str, str] = {
+    FaxStatus.QUEUED: "submitted",
+    FaxStatus.PROCESSING: "converting",
+    FaxStatus.SENDING: "sending",
+}
 #: The SDK's RetryOptions.delay and Fax.retry_delay stop at 30 s (the seed allows 180): above, omitted.
 SDK_MAX_RETRY_DELAY = 30
-#: Enough for one listing of a tenant's faxes, filtered here (the store filters by one status only).
-_SCAN_LIMIT = 100_000
 
 
 def fax_time(epoch: float | None, *, zone: bool = False) -> str | None:
@@ -166,13 +168,13 @@ def outbox_object(fax: FaxRecord) -> dict[str, Any]:
     return body
 
 
-def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
+async def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
     """A finished fax (either direction) as the SDK's ``Fax``."""
-    status = fax.status if fax.status in SDK_FAX_STATUSES else st.FAILED
+    status = fax.status if fax.status in SDK_FAX_STATUSES else FaxStatus.FAILED
     description = fax.error_description or ""
     if status != fax.status:
         description = f"{fax.status}: {description}" if description else fax.status
-    attempts = gateway.store.attempts(fax.id)
+    attempts = await gateway.attempts(fax.id)
     started = min((a.started_at for a in attempts), default=None)
     duration = sum(max(0, int((a.ended_at or a.started_at) - a.started_at)) for a in attempts)
     retry = _retry(fax)
@@ -197,7 +199,7 @@ def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
         "start_time": fax_time(started if started is not None else fax.created_at),
         "last_update": fax_time(fax.updated_at),
     }
-    if description and status != st.SUCCESS:
+    if description and status != FaxStatus.SUCCESS:
         body["description"] = description
     if fax.direction == "outbound":
         if retry:
@@ -209,154 +211,173 @@ def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
     return body
 
 
-def router(gateway: Gateway) -> APIRouter:
-    # app.py imports this module; its key dependency is there (FastAPI only needs the callable).
-    from faxgw.gateway.api.app import _key_with, native_errors
+Reader = Annotated[ApiKey, Depends(BEARER_KEYS.scope("read"))]
+Editor = Annotated[ApiKey, Depends(BEARER_KEYS.scope("edit"))]
 
-    gateway.events.add_renderer(hooks.FORMAT, hooks.renderer(gateway))
-    v3 = APIRouter(prefix="/v3", tags=["faxplus"], route_class=JsonRoute)
-    api = APIRouter(prefix="/accounts/{user_id}", route_class=JsonRoute)
-    reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
+# Errors are the native API's (the seed's Error schema).
+router = APIRouter(
+    prefix="/v3",
+    tags=["faxplus"],
+    route_class=error_route(ApiError.to_response),
+    dependencies=BEARER_KEYS.security(),
+)
 
-    @v3.post("/hooks", status_code=201, responses=native_errors(400, 413, 415))
-    async def create_webhook(body: hooks.HookRequest, key: ApiKey = editor) -> dict[str, str]:
-        target = hooks.checked_target(body.target)
-        try:
-            await gateway.check_webhook_url(target, "target")
-        except Refused as error:
-            raise refused(error) from None
-        return {"id": gateway.store.add_subscription(key.tenant_id, hooks.FORMAT, target, [body.event]).id}
 
-    @v3.get("/hooks", responses=native_errors(400))
-    async def get_webhooks(event: hooks.HookEvent | None = None, key: ApiKey = reader) -> dict[str, Any]:
-        return {
-            "data": [
-                hooks.hook_object(hook, name)
-                for hook in gateway.store.subscriptions(key.tenant_id, hooks.FORMAT)
-                for name in hook.events
-                if event is None or name == event
-            ]
-        }
+def tenant(key: ApiKey, user_id: str) -> str:
+    if user_id not in ("self", key.tenant_id):
+        raise ApiError.not_found("account", user_id)
+    return key.tenant_id
 
-    @v3.delete("/hooks/{hook_id}", status_code=204, responses=native_errors(404))
-    async def delete_webhook(hook_id: str, key: ApiKey = editor) -> Response:
-        # Only the tenant's Fax.Plus hooks: its other subscriptions (Dropbox's callback) are not hooks.
-        mine = {hook.id for hook in gateway.store.subscriptions(key.tenant_id, hooks.FORMAT)}
-        if hook_id not in mine or not gateway.store.delete_subscription(key.tenant_id, hook_id):
-            raise ApiError.not_found("hook", hook_id)
-        return Response(status_code=204)
 
-    def tenant(key: ApiKey, user_id: str) -> str:
-        if user_id not in ("self", key.tenant_id):
-            raise ApiError.not_found("account", user_id)
-        return key.tenant_id
+async def owned(
+    gateway: Gateway, key: ApiKey, user_id: str, fax_id: str, kind: Literal["outbox", "fax"]
+) -> FaxRecord:
+    try:
+        fax = await gateway.fax(tenant(key, user_id), fax_id)
+    except NotFound:
+        fax = None
+    if fax is None or not (_is_outbox(fax) if kind == "outbox" else _is_archived(fax)):
+        raise ApiError.not_found("outbox fax" if kind == "outbox" else "fax", fax_id)
+    return fax
 
-    def owned(key: ApiKey, user_id: str, fax_id: str, kind: Literal["outbox", "fax"]) -> FaxRecord:
-        try:
-            fax = gateway.fax(tenant(key, user_id), fax_id)
-        except NotFound:
-            fax = None
-        if fax is None or not (_is_outbox(fax) if kind == "outbox" else _is_archived(fax)):
-            raise ApiError.not_found("outbox fax" if kind == "outbox" else "fax", fax_id)
-        return fax
 
-    def deleted(fax: FaxRecord) -> Response:
-        try:
-            gateway.delete(fax.tenant_id, fax.id)
-        except Conflict as error:
-            raise ApiError.conflict(str(error)) from None
-        return Response(status_code=204)
+@router.post("/hooks", status_code=201, responses=native_errors(400, 413, 415))
+async def create_webhook(gateway: CurrentGateway, body: hooks.HookRequest, key: Editor) -> dict[str, str]:
+    target = hooks.checked_target(body.target)
+    try:
+        await gateway.check_webhook_url(target, "target")
+    except Refused as error:
+        raise refused(error) from None
+    return {"id": (await gateway.subscribe(key.tenant_id, hooks.FORMAT, target, [body.event])).id}
 
-    @api.post("/files", status_code=200, responses=native_errors(400, 404, 413, 415))
-    async def upload_file(
-        user_id: str,
-        fax_file: UploadFile = File(...),  # noqa: B008
-        format: Literal["pdf", "tiff"] | None = None,
-        key: ApiKey = editor,
-    ) -> dict[str, str]:
-        tenant_id = tenant(key, user_id)
-        data = await fax_file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
-        return {"path": save_upload(gateway, tenant_id, fax_file.filename, data).id}
 
-    @api.post("/outbox", status_code=201, responses=native_errors(400, 404, 413, 415))
-    async def send_fax(user_id: str, body: SendFaxRequest, key: ApiKey = editor) -> dict[str, Any]:
-        tenant_id = tenant(key, user_id)
-        if body.from_fax is not None and body.from_fax.user_id not in ("self", tenant_id):
-            raise ApiError.not_found("account", body.from_fax.user_id)
-        faxes = await submit_request(gateway, tenant_id, body)
-        return {"ids": {fax.to_number: fax.id for fax in faxes}} if body.return_ids else {}
-
-    @api.get("/outbox", responses=native_errors(404))
-    async def list_outbox_faxes(user_id: str, key: ApiKey = reader) -> dict[str, Any]:
-        tenant_id = tenant(key, user_id)
-        pending: list[FaxRecord] = []
-        for status in OUTBOX_STATUSES:
-            faxes, _ = gateway.store.list_faxes(
-                tenant_id, direction="outbound", status=status, limit=_SCAN_LIMIT
-            )
-            pending.extend(faxes)
-        pending.sort(key=lambda fax: (-fax.created_at, fax.id))
-        return {"records": [outbox_object(fax) for fax in pending]}
-
-    @api.get("/outbox/{outbox_fax_id}", responses=native_errors(404))
-    async def get_outbox_fax(user_id: str, outbox_fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
-        return outbox_object(owned(key, user_id, outbox_fax_id, "outbox"))
-
-    @api.delete("/outbox/{outbox_fax_id}", status_code=204, responses=native_errors(404, 409))
-    async def delete_outbox_fax(user_id: str, outbox_fax_id: str, key: ApiKey = editor) -> Response:
-        return deleted(owned(key, user_id, outbox_fax_id, "outbox"))
-
-    @api.get("/faxes", responses=native_errors(400, 404))
-    async def list_faxes(
-        user_id: str,
-        category: Literal["inbox", "sent", "spam"] | None = None,
-        after: str | None = None,
-        before: str | None = None,
-        limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0, le=MAX_OFFSET),
-        sort_by: Literal["submit_time", "start_time", "last_update"] = "submit_time",
-        order: Literal["asc", "desc"] = "desc",
-        key: ApiKey = reader,
-    ) -> dict[str, Any]:
-        tenant_id = tenant(key, user_id)
-        if category == "spam":
-            return {"data": {"records": []}}
-        direction = {"inbox": "inbound", "sent": "outbound"}.get(category or "")
-        start, end = _parse_time(after, "after"), _parse_time(before, "before")
-        faxes, _ = gateway.store.list_faxes(tenant_id, direction=direction, limit=_SCAN_LIMIT)
-        sort_key = {"submit_time": "created_at", "start_time": "created_at", "last_update": "updated_at"}
-        chosen = [
-            fax
-            for fax in faxes
-            if _is_archived(fax)
-            and (start is None or fax.created_at >= start)
-            and (end is None or fax.created_at < end)
+@router.get("/hooks", responses=native_errors(400))
+async def get_webhooks(
+    gateway: CurrentGateway, key: Reader, event: hooks.HookEvent | None = None
+) -> dict[str, Any]:
+    return {
+        "data": [
+            hooks.hook_object(hook, name)
+            for hook in await gateway.subscriptions(key.tenant_id, hooks.FORMAT)
+            for name in hook.events
+            if event is None or name == event
         ]
-        chosen.sort(key=lambda fax: getattr(fax, sort_key[sort_by]), reverse=order == "desc")
-        page = chosen[offset : offset + limit]
-        return {"data": {"records": [fax_object(gateway, fax) for fax in page]}}
+    }
 
-    @api.get("/faxes/{fax_id}", responses=native_errors(404))
-    async def get_fax(user_id: str, fax_id: str, key: ApiKey = reader) -> dict[str, Any]:
-        return fax_object(gateway, owned(key, user_id, fax_id, "fax"))
 
-    @api.delete("/faxes/{fax_id}", status_code=204, responses=native_errors(404, 409))
-    async def delete_fax(user_id: str, fax_id: str, key: ApiKey = editor) -> Response:
-        return deleted(owned(key, user_id, fax_id, "fax"))
+@router.delete("/hooks/{hook_id}", status_code=204, responses=native_errors(404))
+async def delete_webhook(gateway: CurrentGateway, hook_id: str, key: Editor) -> Response:
+    # Only the tenant's Fax.Plus hooks: its other subscriptions (Dropbox's callback) are not hooks.
+    if not await gateway.unsubscribe(key.tenant_id, hooks.FORMAT, hook_id):
+        raise ApiError.not_found("hook", hook_id)
+    return Response(status_code=204)
 
-    @api.get(
-        "/files/{fax_id}",
-        response_class=FileResponse,
-        responses={200: {"content": {"application/pdf": {}, "image/tiff": {}}}} | native_errors(400, 404),
+
+@router.post("/accounts/{user_id}/files", status_code=200, responses=native_errors(400, 404, 413, 415))
+async def upload_file(
+    gateway: CurrentGateway,
+    user_id: str,
+    key: Editor,
+    fax_file: UploadFile = File(...),  # noqa: B008
+    format: Literal["pdf", "tiff"] | None = None,
+) -> dict[str, str]:
+    tenant_id = tenant(key, user_id)
+    data = await fax_file.read(MAX_TOTAL_UPLOAD_BYTES + 1)
+    return {"path": (await save_upload(gateway, tenant_id, fax_file.filename, data)).id}
+
+
+@router.post("/accounts/{user_id}/outbox", status_code=201, responses=native_errors(400, 404, 413, 415))
+async def send_fax(
+    gateway: CurrentGateway, user_id: str, body: SendFaxRequest, key: Editor
+) -> dict[str, Any]:
+    tenant_id = tenant(key, user_id)
+    if body.from_fax is not None and body.from_fax.user_id not in ("self", tenant_id):
+        raise ApiError.not_found("account", body.from_fax.user_id)
+    faxes = await submit_request(gateway, tenant_id, body)
+    return {"ids": {fax.to_number: fax.id for fax in faxes}} if body.return_ids else {}
+
+
+@router.get("/accounts/{user_id}/outbox", responses=native_errors(404))
+async def list_outbox_faxes(gateway: CurrentGateway, user_id: str, key: Reader) -> dict[str, Any]:
+    # Fax.Plus pages no outbox: every fax not sent yet, newest first.
+    query = FaxQuery("outbound", statuses=OUTBOX_STATUSES, limit=None)
+    pending, _ = await gateway.list_faxes(tenant(key, user_id), query)
+    return {"records": [outbox_object(fax) for fax in pending]}
+
+
+@router.get("/accounts/{user_id}/outbox/{outbox_fax_id}", responses=native_errors(404))
+async def get_outbox_fax(
+    gateway: CurrentGateway, user_id: str, outbox_fax_id: str, key: Reader
+) -> dict[str, Any]:
+    return outbox_object(await owned(gateway, key, user_id, outbox_fax_id, "outbox"))
+
+
+@router.delete(
+    "/accounts/{user_id}/outbox/{outbox_fax_id}", status_code=204, responses=native_errors(404, 409)
+)
+async def delete_outbox_fax(
+    gateway: CurrentGateway, user_id: str, outbox_fax_id: str, key: Editor
+) -> Response:
+    return await deleted(gateway, await owned(gateway, key, user_id, outbox_fax_id, "outbox"))
+
+
+@router.get("/accounts/{user_id}/faxes", responses=native_errors(400, 404))
+async def list_faxes(
+    gateway: CurrentGateway,
+    user_id: str,
+    key: Reader,
+    category: Literal["inbox", "sent", "spam"] | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    sort_by: Literal["submit_time", "start_time", "last_update"] = "submit_time",
+    order: Literal["asc", "desc"] = "desc",
+) -> dict[str, Any]:
+    tenant_id = tenant(key, user_id)
+    if category == "spam":
+        return {"data": {"records": []}}
+    query = FaxQuery(
+        {"inbox": "inbound", "sent": "outbound"}.get(category or ""),
+        exclude_statuses=PENDING_STATUSES,  # finished faxes only: the others are the outbox's
+        created_gte=_parse_time(after, "after"),
+        created_lt=_parse_time(before, "before"),
+        order=FaxOrder.UPDATED if sort_by == "last_update" else FaxOrder.CREATED,
+        descending=order == "desc",
+        limit=limit,
+        offset=offset,
     )
-    async def get_file(
-        user_id: str, fax_id: str, format: Literal["pdf", "tiff"] = "pdf", key: ApiKey = reader
-    ) -> FileResponse:
-        try:
-            fax = gateway.fax(tenant(key, user_id), fax_id)
-        except NotFound:
-            raise ApiError.not_found("fax", fax_id) from None
-        return fax_document(fax, format)
+    faxes, _ = await gateway.list_faxes(tenant_id, query)
+    return {"data": {"records": [await fax_object(gateway, fax) for fax in faxes]}}
 
-    v3.include_router(api)  # last: include_router copies the routes api has by then
-    return v3
+
+@router.get("/accounts/{user_id}/faxes/{fax_id}", responses=native_errors(404))
+async def get_fax(gateway: CurrentGateway, user_id: str, fax_id: str, key: Reader) -> dict[str, Any]:
+    return await fax_object(gateway, await owned(gateway, key, user_id, fax_id, "fax"))
+
+
+@router.delete("/accounts/{user_id}/faxes/{fax_id}", status_code=204, responses=native_errors(404, 409))
+async def delete_fax(gateway: CurrentGateway, user_id: str, fax_id: str, key: Editor) -> Response:
+    return await deleted(gateway, await owned(gateway, key, user_id, fax_id, "fax"))
+
+
+@router.get(
+    "/accounts/{user_id}/files/{fax_id}",
+    response_class=FileResponse,
+    responses=content(200, "application/pdf", "image/tiff") | native_errors(400, 404),
+)
+async def get_file(
+    gateway: CurrentGateway, user_id: str, fax_id: str, key: Reader, format: Literal["pdf", "tiff"] = "pdf"
+) -> FileResponse:
+    tenant(key, user_id)
+    return fax_document(await owned_fax(gateway, key, fax_id), format)
+
+
+def _webhooks(gateway: Gateway) -> Renderer:
+    async def view(fax: FaxRecord) -> dict[str, Any]:
+        return await fax_object(gateway, fax)
+
+    return hooks.renderer(view, fax_time)
+
+
+DIALECT = Dialect("faxplus", router, BEARER_KEYS, ApiError.to_response, Webhooks(hooks.FORMAT, _webhooks))

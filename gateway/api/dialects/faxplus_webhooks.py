@@ -21,14 +21,13 @@ are those of the fax as ``GET /v3/accounts/self/faxes/{id}`` shows it (``faxplus
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from faxgw.gateway.api.errors import ApiError
 from faxgw.gateway.api.inputs import url_problem
 from faxgw.gateway.api.models import HTTP_URL_PATTERN, MAX_URL_CHARS
-from faxgw.gateway.jobs.events import Rendered, Renderer
-from faxgw.gateway.service import Gateway
-from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
+from faxgw.gateway.service import EventRecord, FaxRecord, Rendered, Renderer, Subscription
 from pydantic import BaseModel, Field
 
 FORMAT = "faxplus"
@@ -66,16 +65,20 @@ def hook_event(fax: FaxRecord, event: EventRecord) -> HookEvent | None:
     return None
 
 
-def renderer(gateway: Gateway) -> Renderer:
-    # Here, not at the top: faxplus.py imports this module for its routes, and is loaded by now.
-    from faxgw.gateway.api.dialects.faxplus import fax_object, fax_time
+def renderer(
+    fax_object: Callable[[FaxRecord], Awaitable[dict[str, Any]]], fax_time: Callable[[float], str | None]
+) -> Renderer:
+    """The Fax.Plus envelope's renderer; ``fax_object`` and ``fax_time`` are the dialect's, as its API
+    shows a fax and a time."""
 
-    def render(fax: FaxRecord, event: EventRecord, subscription: Subscription | None) -> Rendered | None:
+    async def render(
+        fax: FaxRecord, event: EventRecord, subscription: Subscription | None
+    ) -> Rendered | None:
         name = hook_event(fax, event)
         # Fax.Plus has no per-fax callback URL: only hooks (subscriptions) get its envelope.
         if name is None or subscription is None or (subscription.events and name not in subscription.events):
             return None
-        view = fax_object(gateway, fax)
+        view = await fax_object(fax)
         data: dict[str, Any] = {field: view[field] for field in _FAX_FIELDS}
         data["uid"] = fax.tenant_id
         # Fax.Plus's documentation shows "from"/"to"; the SDK's WebhookCallbackData reads "from_number" and

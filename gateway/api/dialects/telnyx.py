@@ -40,9 +40,10 @@ Telnyx-only request fields (``connection_id``, ``quality``, ``t38_enabled``, ``m
 ``store_media``, ``store_preview``, ``client_state``, ``webhook_url``, ...) are validated, kept with the fax
 and echoed back; ``quality`` ``very_high``/``ultra_*`` sends superfine, anything else fine. ``webhook_url``
 gets the fax's events as Telnyx's signed ``fax.*`` webhooks (``telnyx_webhooks``); one whose host is or
-resolves to an internal address is refused (422) unless the config's ``webhook_allow`` has it. Errors have
-the seed's shape ``{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}``: 422 for a bad
-request, 403 for what is not the tenant's, 404 for an unknown fax.
+resolves to an internal address is refused (422) unless the config's ``webhook_allow`` has it. Every error
+has the seed's shape ``{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}``: 422 for a bad
+request, 403 for what is not the tenant's, 404 (code ``10005``) for an unknown fax, and the key check's
+401 and 403 with Telnyx's codes ``10009`` (authentication failed) and ``10010`` (authorization failed).
 """
 
 from __future__ import annotations
@@ -52,22 +53,39 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from faxgw.gateway.api.auth import BEARER_KEYS
+from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
 from faxgw.gateway.api.dialects import telnyx_webhooks
-from faxgw.gateway.api.errors import ErrorBody, error_responses, first_location, from_validation_errors
-from faxgw.gateway.api.inputs import MAX_PAGE, JsonRoute, decimal, loads, url_problem
-from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
+from faxgw.gateway.api.dialects.telnyx_webhooks import FORMAT, iso_time
+from faxgw.gateway.api.errors import (
+    ApiError,
+    ApiErrorCode,
+    error_responses,
+    first_location,
+    from_validation_errors,
+    printable,
+)
+from faxgw.gateway.api.inputs import MAX_PAGE, decimal, loads, url_problem
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, FaxStatus, OutboxOptions
 from faxgw.gateway.documents import ConversionError
 from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
-from faxgw.gateway.jobs import status as st
-from faxgw.gateway.service import Conflict, Gateway, NewFax, NotFound, Refused
-from faxgw.gateway.store import ApiKey, FaxRecord
+from faxgw.gateway.service import (
+    ApiKey,
+    Conflict,
+    FaxQuery,
+    FaxRecord,
+    Gateway,
+    NewFax,
+    NotFound,
+    Refused,
+    Renderer,
+)
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
@@ -83,6 +101,13 @@ MAX_PAGE_SIZE = 250
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
 MEDIA_TIMEOUT = 30.0
 
+#: The key check's errors (``gateway.api.auth``) as Telnyx words them (its API error codes).
+KEY_ERRORS: dict[str, tuple[str, str]] = {
+    ApiErrorCode.UNAUTHORIZED: ("10009", "Authentication failed"),
+    ApiErrorCode.FORBIDDEN: ("10010", "Authorization failed"),
+}
+TITLES = {403: "Forbidden", 404: "Resource not found", 413: "Payload Too Large", 422: "Unprocessable Entity"}
+
 #: Our error codes (gateway.jobs.status) in Telnyx's ``failure_reason`` vocabulary.
 FAILURE_REASONS = {
     "failed_user_busy": "user_busy",
@@ -91,29 +116,31 @@ FAILURE_REASONS = {
     "failed_normal_temporary_failure": "service_unavailable",
     "failed_normal_clearing": "receiver_decline",
     "failed_internal_process_error": "sender_call_dropped",
-    st.PARTIALLY_SENT: "receiver_call_dropped",
-    st.PARTIALLY_RECEIVED: "sender_call_dropped",
+    FaxStatus.PARTIALLY_SENT: "receiver_call_dropped",
+    FaxStatus.PARTIALLY_RECEIVED: "sender_call_dropped",
 }
 
 
-class TelnyxError(Exception):
-    """Answered as ``{"errors": [...]}`` with ``status``."""
+def telnyx_error(detail: str, *, pointer: str | None = None, status: int = 422, code: str = "") -> ApiError:
+    """An error of Telnyx's: ``code`` is the status's unless given, ``pointer`` the JSON pointer (RFC 6901)
+    to the field at fault."""
+    return ApiError(status, code or str(status), detail, where=pointer.split("/")[1:] if pointer else ())
 
-    def __init__(self, detail: str, *, pointer: str | None = None, status: int = 422, code: str = "") -> None:
-        super().__init__(detail)
-        self.detail, self.pointer, self.status = detail, pointer, status
-        self.code = code or str(status)
 
-    def response(self) -> JSONResponse:
-        titles = {403: "Forbidden", 404: "Resource not found", 422: "Unprocessable Entity"}
-        error: dict[str, Any] = {
-            "code": self.code,
-            "title": titles.get(self.status, "Error"),
-            "detail": self.detail,
-        }
-        if self.pointer:
-            error["source"] = {"pointer": self.pointer}
-        return JSONResponse({"errors": [error]}, status_code=self.status)
+def error_response(error: ApiError) -> JSONResponse:
+    """Any error of a Telnyx route in Telnyx's shape: ``{"errors": [{"code", "title", "detail", "source"}]}``;
+    the key check's with Telnyx's own codes."""
+    code, title = KEY_ERRORS.get(error.code, (error.code, TITLES.get(error.status, "Error")))
+    item: dict[str, Any] = {"code": code, "title": title, "detail": printable(error.description)}
+    if error.where:
+        item["source"] = {"pointer": "/" + "/".join(printable(part) for part in error.where)}
+    return JSONResponse({"errors": [item]}, status_code=error.status, headers=error.headers or None)
+
+
+def _invalid(problems: Sequence[Mapping[str, Any]]) -> ApiError:
+    """Request validation (a query parameter out of range, a JSON body too deep): 422, with the parameter."""
+    description = from_validation_errors(problems).description
+    return ApiError(422, "422", description, where=first_location(problems))
 
 
 class TelnyxErrorSource(BaseModel):
@@ -128,7 +155,7 @@ class TelnyxErrorItem(BaseModel):
 
 
 class TelnyxErrors(BaseModel):
-    """What ``TelnyxError`` answers (the seed's ``Errors``), for OpenAPI."""
+    """What ``error_response`` answers (the seed's ``Errors``), for OpenAPI."""
 
     model_config = ConfigDict(title="TelnyxErrors")
 
@@ -148,17 +175,19 @@ class SendFaxBody(BaseModel):
         description="An E.164 number, or a SIP URI where the tenant may dial one",
         json_schema_extra={"pattern": f"{NUMBER.pattern}|{SIP_URI.pattern}"},
     )
-    media_url: str | None = Field(None, description="An http(s) URL of the document (or give media_name)")
-    media_name: str | None = Field(None, description="The id of a file uploaded to POST /v1/files")
-    from_display_name: str | None = Field(None, pattern=DISPLAY_NAME.pattern)
+    media_url: str | None = Field(
+        default=None, description="An http(s) URL of the document (or give media_name)"
+    )
+    media_name: str | None = Field(default=None, description="The id of a file uploaded to POST /v1/files")
+    from_display_name: str | None = Field(default=None, pattern=DISPLAY_NAME.pattern)
     quality: Literal[QUALITIES] = "high"  # type: ignore[valid-type]
     t38_enabled: bool = True
     monochrome: bool = False
-    black_threshold: int = Field(95, ge=1, le=100)
+    black_threshold: int = Field(default=95, ge=1, le=100)
     store_media: bool = False
     store_preview: bool = False
     preview_format: Literal["pdf", "tiff"] = "tiff"
-    client_state: str | None = Field(None, description="Base-64")
+    client_state: str | None = Field(default=None, description="Base-64")
     webhook_url: str | None = None
     webhook_failover_url: str | None = None
 
@@ -179,57 +208,27 @@ def _send_fax_body() -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-def telnyx_errors(*statuses: int, refuses: bool = False) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` of a Telnyx route: its ``statuses`` in Telnyx's shape. A missing key and a key
-    without the scope are answered as the native API answers them (``_key_with``); a route that ``refuses``
-    a number that is not the tenant's answers 403 in Telnyx's shape as well."""
-    responses = error_responses(ErrorBody, 401, 403) | error_responses(TelnyxErrors, *statuses)
-    if refuses:
-        responses[403] = {"model": ErrorBody | TelnyxErrors, "description": "Forbidden"}
-    return responses
+def telnyx_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of a Telnyx route: 401, 403 and ``statuses``, all in Telnyx's shape."""
+    return error_responses(TelnyxErrors, 401, 403, *statuses)
 
 
-class TelnyxRoute(JsonRoute):
-    """Request validation errors of these routes (a query parameter out of range, a JSON body too deep) in
-    Telnyx's shape, 422 with the parameter as the pointer."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as error:
-                problems = error.errors()
-                where = first_location(problems)
-                pointer = "/" + "/".join(where) if where else None
-                return TelnyxError(from_validation_errors(problems).description, pointer=pointer).response()
-
-        return handle
-
-
-def refused(error: Refused) -> TelnyxError:
+def refused(error: Refused) -> ApiError:
     """403 for what is not the tenant's (another's ``from`` number), 422 for a refused address."""
     detail = f"The '{error.field}' parameter is refused: {error}."
-    return TelnyxError(detail, pointer=f"/{error.field}", status=403 if error.forbidden else 422)
-
-
-def _time(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return telnyx_error(detail, pointer=f"/{error.field}", status=403 if error.forbidden else 422)
 
 
 def telnyx_status(fax: FaxRecord) -> str:
-    if fax.status == st.QUEUED:
+    if fax.status == FaxStatus.QUEUED:
         return "media.processed" if fax.document else "queued"
-    if fax.status == st.PROCESSING:
+    if fax.status == FaxStatus.PROCESSING:
         return "media.processing"
-    if fax.status == st.SENDING:
+    if fax.status == FaxStatus.SENDING:
         return "sending"
-    if fax.status == st.IN_PROGRESS:
+    if fax.status == FaxStatus.IN_PROGRESS:
         return "receiving"
-    if fax.status == st.SUCCESS:
+    if fax.status == FaxStatus.SUCCESS:
         return "delivered" if fax.direction == "outbound" else "received"
     return "failed"
 
@@ -249,7 +248,7 @@ def failure_reason(fax: FaxRecord) -> str | None:
 
 def fax_object(fax: FaxRecord) -> dict[str, Any]:
     """The seed's Fax object (all the SDK's ``Fax`` fields we can fill)."""
-    extra: dict[str, Any] = (fax.request.get("options") or {}).get("telnyx") or {}
+    extra = dialect_fields(fax, FORMAT)
     failed = telnyx_status(fax) == "failed"
     return {
         "record_type": "fax",
@@ -272,8 +271,8 @@ def fax_object(fax: FaxRecord) -> dict[str, Any]:
         "client_state": extra.get("client_state"),
         "webhook_url": extra.get("webhook_url"),
         "webhook_failover_url": extra.get("webhook_failover_url"),
-        "created_at": _time(fax.created_at),
-        "updated_at": _time(fax.updated_at),
+        "created_at": iso_time(fax.created_at),
+        "updated_at": iso_time(fax.updated_at),
     }
 
 
@@ -281,10 +280,10 @@ def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str |
     value = body.get(name)
     if value is None or value == "":
         if required:
-            raise TelnyxError(f"The '{name}' parameter is required.", pointer=f"/{name}")
+            raise telnyx_error(f"The '{name}' parameter is required.", pointer=f"/{name}")
         return None
     if not isinstance(value, str):
-        raise TelnyxError(f"The '{name}' parameter must be a string.", pointer=f"/{name}")
+        raise telnyx_error(f"The '{name}' parameter must be a string.", pointer=f"/{name}")
     return value
 
 
@@ -295,7 +294,7 @@ def _boolean(body: dict[str, Any], name: str, default: bool) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):  # multipart form fields
         return value.lower() == "true"
     if not isinstance(value, bool):
-        raise TelnyxError(f"The '{name}' parameter must be a boolean.", pointer=f"/{name}")
+        raise telnyx_error(f"The '{name}' parameter must be a boolean.", pointer=f"/{name}")
     return value
 
 
@@ -306,17 +305,17 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     destination = _string(body, "to", required=True)
     assert source is not None and destination is not None
     if not NUMBER.match(source):
-        raise TelnyxError("The 'from' number must be in E.164 format.", pointer="/from")
+        raise telnyx_error("The 'from' number must be in E.164 format.", pointer="/from")
     if not (NUMBER.match(destination) or SIP_URI.match(destination)):
-        raise TelnyxError("The 'to' number must be in E.164 format or a SIP URI.", pointer="/to")
+        raise telnyx_error("The 'to' number must be in E.164 format or a SIP URI.", pointer="/to")
     quality = _string(body, "quality") or "high"
     if quality not in QUALITIES:
-        raise TelnyxError(
+        raise telnyx_error(
             f"The 'quality' parameter must be one of {', '.join(QUALITIES)}.", pointer="/quality"
         )
     display_name = _string(body, "from_display_name")
     if display_name is not None and not DISPLAY_NAME.match(display_name):
-        raise TelnyxError(
+        raise telnyx_error(
             "The 'from_display_name' parameter must be at most 128 letters, numbers, spaces and -_~!.+",
             pointer="/from_display_name",
         )
@@ -325,7 +324,7 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
         try:
             base64.b64decode(client_state, validate=True)
         except (binascii.Error, ValueError):
-            raise TelnyxError(
+            raise telnyx_error(
                 "The 'client_state' parameter must be a valid Base-64 encoded string.",
                 pointer="/client_state",
             ) from None
@@ -334,18 +333,18 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(threshold, str):  # a multipart form field
             threshold = decimal(threshold)
         if isinstance(threshold, bool) or not isinstance(threshold, int) or not 1 <= threshold <= 100:
-            raise TelnyxError(
+            raise telnyx_error(
                 "The 'black_threshold' parameter must be an integer from 1 to 100.",
                 pointer="/black_threshold",
             )
     preview_format = _string(body, "preview_format") or "tiff"
     if preview_format not in ("pdf", "tiff"):
-        raise TelnyxError("The 'preview_format' parameter must be pdf or tiff.", pointer="/preview_format")
+        raise telnyx_error("The 'preview_format' parameter must be pdf or tiff.", pointer="/preview_format")
     for name in ("webhook_url", "webhook_failover_url"):
         url = _string(body, name)
         problem = None if url is None else url_problem(url)
         if problem is not None:
-            raise TelnyxError(
+            raise telnyx_error(
                 f"The '{name}' parameter must be an http(s) URL: it {problem}.", pointer=f"/{name}"
             )
     return {
@@ -371,207 +370,199 @@ async def _download(url: str, policy: FetchPolicy) -> tuple[str, bytes]:
     try:
         return await fetch_document(url, limit=MAX_TOTAL_UPLOAD_BYTES, policy=policy, timeout=MEDIA_TIMEOUT)
     except FetchTooLarge:
-        raise TelnyxError(
+        raise telnyx_error(
             f"The file at 'media_url' is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
             pointer="/media_url",
             code="file_size_limit_exceeded",
         ) from None
     except FetchError as error:
-        raise TelnyxError(
+        raise telnyx_error(
             f"The 'media_url' could not be downloaded: {error}.",
             pointer="/media_url",
             code="file_download_failed",
         ) from None
 
 
-def router(gateway: Gateway) -> APIRouter:
-    # Imported here: gateway.api.app imports this module.
-    from faxgw.gateway.api.app import _key_with
+Reader = Annotated[ApiKey, Depends(BEARER_KEYS.scope("read"))]
+Editor = Annotated[ApiKey, Depends(BEARER_KEYS.scope("edit"))]
 
-    api = APIRouter(prefix="/v2", tags=["telnyx"], route_class=TelnyxRoute)
-    gateway.events.add_renderer("telnyx", telnyx_webhooks.renderer(gateway, failure_reason))
-    reader, editor = Depends(_key_with("read")), Depends(_key_with("edit"))
+router = APIRouter(
+    prefix="/v2",
+    tags=["telnyx"],
+    route_class=error_route(error_response, _invalid),
+    dependencies=BEARER_KEYS.security(),
+)
 
-    def owned(key: ApiKey, fax_id: str) -> FaxRecord:
-        try:
-            return gateway.fax(key.tenant_id, fax_id)
-        except NotFound:
-            raise TelnyxError(f"Fax {fax_id} not found.", status=404, code="10005") from None
 
-    def save(tenant_id: str, name: str, data: bytes, pointer: str) -> str:
-        try:
-            return gateway.save_file(tenant_id, name, data).id
-        except ConversionError as error:
-            raise TelnyxError(
-                f"Unsupported file format: {error.message}", pointer=pointer, code="file_format_invalid"
-            ) from None
+async def owned(gateway: Gateway, key: ApiKey, fax_id: str) -> FaxRecord:
+    try:
+        return await gateway.fax(key.tenant_id, fax_id)
+    except NotFound:
+        raise telnyx_error(f"Fax {fax_id} not found.", status=404, code="10005") from None
 
-    async def vet(tenant_id: str, body: dict[str, Any]) -> None:
-        """The request's fields are valid, ``from`` is one of the tenant's numbers, ``to`` is a number or
-        a SIP URI the tenant may dial and ``webhook_url`` leads where the gateway posts webhooks."""
-        options = _options(body)
-        try:
-            gateway.check_senders(tenant_id, [options["from"]])
-            await gateway.check_destinations(tenant_id, [options["to"]])
-            if options["webhook_url"] is not None:
-                await gateway.check_webhook_url(options["webhook_url"])
-        except Refused as error:
-            raise refused(error) from None
 
-    async def read_body(request: Request, tenant_id: str) -> tuple[dict[str, Any], str]:
-        """The request's fields and the id of the (saved) document it names."""
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_part_size=MAX_TOTAL_UPLOAD_BYTES)
-            body: dict[str, Any] = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
-            contents = form.get("contents")
-            if not isinstance(contents, UploadFile):
-                raise TelnyxError("The 'contents' file is required.", pointer="/contents")
-            if body.get("media_url") or body.get("media_name"):
-                raise TelnyxError(
-                    "contents and media_name/media_url can't be submitted together.", pointer="/contents"
-                )
-            data = await contents.read(MAX_TOTAL_UPLOAD_BYTES + 1)
-            if len(data) > MAX_TOTAL_UPLOAD_BYTES:
-                raise TelnyxError(
-                    f"The file is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
-                    pointer="/contents",
-                    code="file_size_limit_exceeded",
-                )
-            await vet(tenant_id, body)  # refuse a bad request before keeping its file
-            return body, save(tenant_id, contents.filename or "contents", data, "/contents")
-        try:
-            body = loads(await request.body())
-        except json.JSONDecodeError as error:
-            raise TelnyxError(f"The request body is not valid JSON: {error.msg}.") from None
-        if not isinstance(body, dict):
-            raise TelnyxError("The request body must be a JSON object.")
-        media_url, media_name = _string(body, "media_url"), _string(body, "media_name")
-        if media_url and media_name:
-            raise TelnyxError("media_url and media_name can't be submitted together.", pointer="/media_url")
-        if not media_url and not media_name:
-            raise TelnyxError("One of media_url, media_name or contents is required.", pointer="/media_url")
-        await vet(tenant_id, body)  # before media_url is fetched
-        if media_name:
-            if _boolean(body, "store_media", False):
-                raise TelnyxError("store_media does not support media_name.", pointer="/store_media")
-            if gateway.store.get_file(tenant_id, media_name) is None:
-                raise TelnyxError(f"Media {media_name} not found.", pointer="/media_name")
-            return body, media_name
-        assert media_url is not None
-        name, data = await _download(media_url, gateway.config.fetch_policy)
-        return body, save(tenant_id, name, data, "/media_url")
+async def _save(gateway: Gateway, tenant_id: str, name: str, data: bytes, pointer: str) -> str:
+    try:
+        return (await gateway.save_file(tenant_id, name, data)).id
+    except ConversionError as error:
+        raise telnyx_error(
+            f"Unsupported file format: {error.message}", pointer=pointer, code="file_format_invalid"
+        ) from None
 
-    @api.post(
-        "/faxes",
-        status_code=202,
-        openapi_extra=_send_fax_body(),
-        responses=telnyx_errors(413, 422, refuses=True),
-    )
-    async def send_fax(request: Request, key: ApiKey = editor) -> Any:
-        try:
-            body, file_id = await read_body(request, key.tenant_id)
-            extra = _options(body)
-        except TelnyxError as error:
-            return error.response()
-        extra["media_url"], extra["media_name"] = body.get("media_url"), body.get("media_name")
-        new = NewFax(
-            from_numbers=[extra["from"]],
-            to=[extra["to"]],
-            file_ids=[file_id],
-            resolution="superfine" if extra["quality"] in SUPERFINE_QUALITIES else "fine",
-            options=OutboxOptions().model_dump() | {"telnyx": extra},
-            webhook_url=extra["webhook_url"],
-            webhook_format="telnyx",
-        )
-        try:
-            (fax,) = await gateway.submit(key.tenant_id, new)
-        except NotFound as error:
-            return TelnyxError(str(error), pointer="/media_name").response()
-        except Refused as error:
-            return refused(error).response()
-        return JSONResponse({"data": fax_object(fax)}, status_code=202)
 
-    @api.get("/faxes/{fax_id}", responses=telnyx_errors(404))
-    async def get_fax(fax_id: str, key: ApiKey = reader) -> Any:
-        try:
-            return {"data": fax_object(owned(key, fax_id))}
-        except TelnyxError as error:
-            return error.response()
+async def _vet(gateway: Gateway, tenant_id: str, body: dict[str, Any]) -> None:
+    """The request's fields are valid, ``from`` is one of the tenant's numbers, ``to`` is a number or a
+    SIP URI the tenant may dial and ``webhook_url`` leads where the gateway posts webhooks."""
+    options = _options(body)
+    try:
+        gateway.check_senders(tenant_id, [options["from"]])
+        await gateway.check_destinations(tenant_id, [options["to"]])
+        if options["webhook_url"] is not None:
+            await gateway.check_webhook_url(options["webhook_url"])
+    except Refused as error:
+        raise refused(error) from None
 
-    @api.delete("/faxes/{fax_id}", status_code=204, responses=telnyx_errors(404, 422))
-    async def delete_fax(fax_id: str, key: ApiKey = editor) -> Response:
-        try:
-            owned(key, fax_id)
-            gateway.delete(key.tenant_id, fax_id)
-        except TelnyxError as error:
-            return error.response()
-        except Conflict as error:
-            return TelnyxError(str(error)).response()
-        return Response(status_code=204)
 
-    @api.get("/faxes", responses=telnyx_errors(422))
-    async def list_faxes(
-        request: Request,
-        size: int = Query(20, alias="page[size]", ge=1, le=MAX_PAGE_SIZE),
-        number: int = Query(1, alias="page[number]", ge=1, le=MAX_PAGE),
-        direction: Literal["inbound", "outbound"] | None = Query(None, alias="filter[direction][eq]"),
-        source: str | None = Query(None, alias="filter[from][eq]"),
-        destination: str | None = Query(None, alias="filter[to][eq]"),
-        created_gt: str | None = Query(None, alias="filter[created_at][gt]", json_schema_extra=DATE_TIME),
-        created_gte: str | None = Query(None, alias="filter[created_at][gte]", json_schema_extra=DATE_TIME),
-        created_lt: str | None = Query(None, alias="filter[created_at][lt]", json_schema_extra=DATE_TIME),
-        created_lte: str | None = Query(None, alias="filter[created_at][lte]", json_schema_extra=DATE_TIME),
-        key: ApiKey = reader,
-    ) -> Any:
-        given = {"gt": created_gt, "gte": created_gte, "lt": created_lt, "lte": created_lte}
-        try:
-            bounds = {op: _parse_time(value, op) for op, value in given.items() if value is not None}
-        except TelnyxError as error:
-            return error.response()
-        if source or destination or bounds:  # filters the store has not: filter here
-            faxes, _ = gateway.store.list_faxes(key.tenant_id, direction=direction, limit=2**31, offset=0)
-            faxes = [
-                fax
-                for fax in faxes
-                if (not source or fax.from_number == source)
-                and (not destination or fax.to_number == destination)
-                and _within(fax.created_at, bounds)
-            ]
-            total = len(faxes)
-            faxes = faxes[(number - 1) * size : number * size]
-        else:
-            faxes, total = gateway.store.list_faxes(
-                key.tenant_id, direction=direction, limit=size, offset=(number - 1) * size
+async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tuple[dict[str, Any], str]:
+    """The request's fields and the id of the (saved) document it names."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_part_size=MAX_TOTAL_UPLOAD_BYTES)
+        body: dict[str, Any] = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
+        contents = form.get("contents")
+        if not isinstance(contents, UploadFile):
+            raise telnyx_error("The 'contents' file is required.", pointer="/contents")
+        if body.get("media_url") or body.get("media_name"):
+            raise telnyx_error(
+                "contents and media_name/media_url can't be submitted together.", pointer="/contents"
             )
-        return {
-            "data": [fax_object(fax) for fax in faxes],
-            "meta": {
-                "page_number": number,
-                "page_size": size,
-                "total_pages": math.ceil(total / size),
-                "total_results": total,
-            },
-        }
+        data = await contents.read(MAX_TOTAL_UPLOAD_BYTES + 1)
+        if len(data) > MAX_TOTAL_UPLOAD_BYTES:
+            raise telnyx_error(
+                f"The file is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
+                pointer="/contents",
+                code="file_size_limit_exceeded",
+            )
+        await _vet(gateway, tenant_id, body)  # refuse a bad request before keeping its file
+        return body, await _save(gateway, tenant_id, contents.filename or "contents", data, "/contents")
+    try:
+        body = loads(await request.body())
+    except json.JSONDecodeError as error:
+        raise telnyx_error(f"The request body is not valid JSON: {error.msg}.") from None
+    if not isinstance(body, dict):
+        raise telnyx_error("The request body must be a JSON object.")
+    media_url, media_name = _string(body, "media_url"), _string(body, "media_name")
+    if media_url and media_name:
+        raise telnyx_error("media_url and media_name can't be submitted together.", pointer="/media_url")
+    if not media_url and not media_name:
+        raise telnyx_error("One of media_url, media_name or contents is required.", pointer="/media_url")
+    await _vet(gateway, tenant_id, body)  # before media_url is fetched
+    if media_name:
+        if _boolean(body, "store_media", False):
+            raise telnyx_error("store_media does not support media_name.", pointer="/store_media")
+        if not await gateway.files(tenant_id, [media_name]):
+            raise telnyx_error(f"Media {media_name} not found.", pointer="/media_name")
+        return body, media_name
+    assert media_url is not None
+    name, data = await _download(media_url, gateway.config.fetch_policy)
+    return body, await _save(gateway, tenant_id, name, data, "/media_url")
 
-    return api
+
+@router.post(
+    "/faxes",
+    status_code=202,
+    openapi_extra=_send_fax_body(),
+    responses=telnyx_errors(413, 422),
+)
+async def send_fax(gateway: CurrentGateway, request: Request, key: Editor) -> JSONResponse:
+    body, file_id = await _read_body(gateway, request, key.tenant_id)
+    extra = _options(body)
+    extra["media_url"], extra["media_name"] = body.get("media_url"), body.get("media_name")
+    new = NewFax(
+        from_numbers=[extra["from"]],
+        to=[extra["to"]],
+        file_ids=[file_id],
+        resolution="superfine" if extra["quality"] in SUPERFINE_QUALITIES else "fine",
+        options=OutboxOptions().model_dump(),
+        webhook_url=extra["webhook_url"],
+        webhook_format=FORMAT,
+        dialect_fields={FORMAT: extra},
+    )
+    try:
+        (fax,) = await gateway.submit(key.tenant_id, new)
+    except NotFound as error:
+        raise telnyx_error(str(error), pointer="/media_name") from None
+    except Refused as error:
+        raise refused(error) from None
+    return JSONResponse({"data": fax_object(fax)}, status_code=202)
 
 
-def _parse_time(value: str, op: str) -> float:
+@router.get("/faxes/{fax_id}", responses=telnyx_errors(404))
+async def get_fax(gateway: CurrentGateway, fax_id: str, key: Reader) -> dict[str, Any]:
+    return {"data": fax_object(await owned(gateway, key, fax_id))}
+
+
+@router.delete("/faxes/{fax_id}", status_code=204, responses=telnyx_errors(404, 422))
+async def delete_fax(gateway: CurrentGateway, fax_id: str, key: Editor) -> Response:
+    fax = await owned(gateway, key, fax_id)
+    try:
+        await gateway.delete(fax.tenant_id, fax.id)
+    except Conflict as error:
+        raise telnyx_error(str(error)) from None
+    return Response(status_code=204)
+
+
+@router.get("/faxes", responses=telnyx_errors(422))
+async def list_faxes(
+    gateway: CurrentGateway,
+    key: Reader,
+    size: int = Query(20, alias="page[size]", ge=1, le=MAX_PAGE_SIZE),
+    number: int = Query(1, alias="page[number]", ge=1, le=MAX_PAGE),
+    direction: Literal["inbound", "outbound"] | None = Query(None, alias="filter[direction][eq]"),
+    source: str | None = Query(None, alias="filter[from][eq]"),
+    destination: str | None = Query(None, alias="filter[to][eq]"),
+    created_gt: str | None = Query(None, alias="filter[created_at][gt]", json_schema_extra=DATE_TIME),
+    created_gte: str | None = Query(None, alias="filter[created_at][gte]", json_schema_extra=DATE_TIME),
+    created_lt: str | None = Query(None, alias="filter[created_at][lt]", json_schema_extra=DATE_TIME),
+    created_lte: str | None = Query(None, alias="filter[created_at][lte]", json_schema_extra=DATE_TIME),
+) -> dict[str, Any]:
+    query = FaxQuery(
+        direction,
+        from_number=source,
+        to_number=destination,
+        created_gt=_parse_time(created_gt, "gt"),
+        created_gte=_parse_time(created_gte, "gte"),
+        created_lt=_parse_time(created_lt, "lt"),
+        created_lte=_parse_time(created_lte, "lte"),
+        limit=size,
+        offset=(number - 1) * size,
+    )
+    faxes, total = await gateway.list_faxes(key.tenant_id, query)
+    return {
+        "data": [fax_object(fax) for fax in faxes],
+        "meta": {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": math.ceil(total / size),
+            "total_results": total,
+        },
+    }
+
+
+def _parse_time(value: str | None, op: str) -> float | None:
+    if value is None:
+        return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise TelnyxError(
+        raise telnyx_error(
             f"filter[created_at][{op}] must be an ISO 8601 date-time.", pointer="/filter/created_at"
         ) from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def _within(epoch: float, bounds: dict[str, float]) -> bool:
-    checks = {
-        "gt": lambda b: epoch > b,
-        "gte": lambda b: epoch >= b,
-        "lt": lambda b: epoch < b,
-        "lte": lambda b: epoch <= b,
-    }
-    return all(checks[op](bound) for op, bound in bounds.items())
+def _webhooks(gateway: Gateway) -> Renderer:
+    return telnyx_webhooks.renderer(gateway, failure_reason)
+
+
+DIALECT = Dialect("telnyx", router, BEARER_KEYS, error_response, Webhooks(FORMAT, _webhooks))

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from faxgw.gateway.jobs.events import Rendered, Renderer
-from faxgw.gateway.service import Gateway
-from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
-from faxgw.gateway.webhooks.schema import isoformat_utc
+from faxgw.gateway.api.dialect import dialect_fields
+from faxgw.gateway.service import EventRecord, FaxRecord, Gateway, Rendered, Renderer, Subscription
 
+#: Our name for Telnyx's envelope (a fax's ``webhook_format``), and for the Telnyx fields kept with a fax.
+FORMAT = "telnyx"
 #: Our event types -> Telnyx's (the others - page.sent, retry.scheduled, ... - Telnyx does not send).
 EVENT_TYPES = {
     "queued": "fax.queued",
@@ -47,14 +48,21 @@ STATUSES = {
 }
 
 
+def iso_time(epoch: float) -> str:
+    """Telnyx's times: ISO 8601 in UTC, with milliseconds and a ``Z``."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]) -> Renderer:
     """The Telnyx envelope's renderer; ``failure_reason`` is the dialect's, as its Fax objects say it."""
 
-    def render(fax: FaxRecord, event: EventRecord, subscription: Subscription | None) -> Rendered | None:
+    async def render(
+        fax: FaxRecord, event: EventRecord, subscription: Subscription | None
+    ) -> Rendered | None:
         event_type = EVENT_TYPES.get(event.type)
         if event_type is None:
             return None
-        extra: dict[str, Any] = (fax.request.get("options") or {}).get("telnyx") or {}
+        extra = dialect_fields(fax, FORMAT)
         payload: dict[str, Any] = {
             "connection_id": extra.get("connection_id"),
             "direction": fax.direction,
@@ -71,7 +79,7 @@ def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]
             payload["original_media_url"] = extra["media_url"]
         if event_type in ("fax.delivered", "fax.received"):
             payload["page_count"] = fax.pages_transferred
-            payload["call_duration_secs"] = _call_seconds(gateway, fax)
+            payload["call_duration_secs"] = await _call_seconds(gateway, fax)
         if event_type == "fax.received":
             payload["media_url"] = f"{gateway.config.base_url}/v1/faxes/{fax.id}/file?format=pdf"
         if event_type == "fax.failed":
@@ -81,7 +89,7 @@ def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]
             "data": {
                 "event_type": event_type,
                 "id": event.id,
-                "occurred_at": isoformat_utc(event.created_at),
+                "occurred_at": iso_time(event.created_at),
                 "payload": payload,
                 "record_type": "event",
             }
@@ -92,9 +100,9 @@ def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]
     return render
 
 
-def _call_seconds(gateway: Gateway, fax: FaxRecord) -> int:
+async def _call_seconds(gateway: Gateway, fax: FaxRecord) -> int:
     """How long the calls lasted: the outbound attempts', or the one inbound call's."""
-    calls = [(a.started_at, a.ended_at) for a in gateway.store.attempts(fax.id)]
+    calls = [(a.started_at, a.ended_at) for a in await gateway.attempts(fax.id)]
     if not calls and fax.completed_at is not None:
         calls = [(fax.created_at, fax.completed_at)]  # an inbound fax lives as long as its call
     return sum(round(end - start) for start, end in calls if end is not None)
