@@ -17,6 +17,7 @@ from faxgw.sip import session_timer
 from faxgw.sip.dialog import Dialog, remote_target
 from faxgw.sip.message import SipParseError, SipRequest, SipResponse, SipUri, new_tag, response_to
 from faxgw.sip.sdp import NotAcceptable, SdpError, SessionDescription
+from faxgw.sip.tasks import Tasks
 from faxgw.sip.transaction import (
     ClientTransaction,
     InviteServerTransaction,
@@ -154,7 +155,7 @@ class Call:
         self._timer_task: asyncio.TimerHandle | None = None
         self._reinvite_pending = False  # ours
         self._incoming_reinvite: InviteServerTransaction | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Tasks(log, lambda: f"call {self.call_id}")
         self._last_ack: SipRequest | None = None
         self.call_id = ""
         #: The INVITE's final response (sent or received): 200 once answered, else the failure.
@@ -179,14 +180,7 @@ class Call:
 
     def spawn(self, coroutine: Awaitable[None]) -> None:
         """Run a task that belongs to this call; its failure is logged with the Call-ID."""
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("call %s: %r", self.call_id, task.exception(), exc_info=task.exception())
+        self._tasks.spawn(coroutine)
 
     # -- hanging up -----------------------------------------------------------------------------
     async def hangup(self, reason: str = "") -> None:

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 
 from faxgw.sip.rtp import Gap, JitterBuffer, RtpError, RtpPacket, RtpStream
+from faxgw.sip.tasks import Tasks
 from faxgw.sip.udptl import UdptlError, UdptlReceiver, UdptlSender
 
 log = logging.getLogger("sip.media")
@@ -50,6 +51,7 @@ class Ticker:
         self.interval = interval
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._next_id = 0
+        self._tasks = Tasks(log, "media ticker")
         self._task: asyncio.Task | None = None
         self.late_ticks = 0
 
@@ -57,7 +59,7 @@ class Ticker:
         self._next_id += 1
         self._callbacks[self._next_id] = callback
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = self._tasks.spawn(self._run())
         return self._next_id
 
     def remove(self, handle: int) -> None:
@@ -84,8 +86,7 @@ class Ticker:
 
     def close(self) -> None:
         self._callbacks.clear()
-        if self._task is not None:
-            self._task.cancel()
+        self._tasks.cancel_all()
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -116,6 +117,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         self._sdp: tuple[str, int] | None = None  # the address as the SDP wrote it
         self._send_to: tuple[str, int] | None = None  # ``remote`` as this socket's family spells it
         self._latch_until = 0.0  # loop time until which a datagram from elsewhere may latch
+        self._tasks = Tasks(log, f"{self.kind} address lookup")
         self._resolving: asyncio.Task | None = None
 
     @classmethod
@@ -155,7 +157,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         try:
             address = media_address(host, port)
         except ValueError:
-            self._resolving = asyncio.get_running_loop().create_task(self._resolve(host, port))
+            self._resolving = self._tasks.spawn(self._resolve(host, port))
             return
         self._use(address)
 
@@ -227,8 +229,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         log.debug("media socket error: %s", exc)
 
     def close(self) -> None:
-        if self._resolving is not None:
-            self._resolving.cancel()
+        self._tasks.cancel_all()
         if self.transport is not None:
             self.transport.close()
 

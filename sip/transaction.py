@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from faxgw.sip.message import SipRequest, SipResponse, Via, response_to
 from faxgw.sip.sparse_log import SparseLog
+from faxgw.sip.tasks import Tasks
 from faxgw.sip.transport import Peer, TransportError, TransportLayer
 
 log = logging.getLogger("sip.transaction")
@@ -401,7 +402,7 @@ class TransactionLayer:
         self.timers = timers or Timers()
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[str, str, int | None, str], ServerTransaction] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._sends = Tasks(log, "send")
         self._overload = SparseLog(log)
 
     # -- from the transport ----------------------------------------------------------------------
@@ -470,8 +471,7 @@ class TransactionLayer:
     def close(self) -> None:
         for transaction in [*self._clients.values(), *self._servers.values()]:
             transaction._enter(State.TERMINATED)
-        for task in self._tasks:
-            task.cancel()
+        self._sends.cancel_all()
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _send(
@@ -483,9 +483,7 @@ class TransactionLayer:
             except (TransportError, OSError) as error:
                 on_error(error)
 
-        task = asyncio.get_running_loop().create_task(send())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._sends.spawn(send())
 
     def _forget(self, transaction: Transaction) -> None:
         if isinstance(transaction, ClientTransaction):

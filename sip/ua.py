@@ -32,6 +32,7 @@ from faxgw.sip.message import (
     response_to,
 )
 from faxgw.sip.sdp import SessionDescription
+from faxgw.sip.tasks import Tasks
 from faxgw.sip.transaction import (
     ClientTransaction,
     InviteServerTransaction,
@@ -352,7 +353,7 @@ class Registration:
         self.from_tag = new_tag()
         self.cseq = 0
         self._refresh: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Tasks(log, f"registration refresh with {registrar}")
         self.last_status: int | None = None
 
     async def refresh(self, expires: int | None = None) -> SipResponse:
@@ -388,9 +389,7 @@ class Registration:
         return response
 
     def _refresh_in_background(self) -> None:
-        task = asyncio.ensure_future(self._safe_refresh())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._safe_refresh())
 
     async def _safe_refresh(self) -> None:
         try:
@@ -402,6 +401,7 @@ class Registration:
         """Remove the binding (Expires: 0)."""
         if self._refresh:
             self._refresh.cancel()
+        await self._tasks.cancel()  # a refresh under way would otherwise race the removal
         try:
             await self.refresh(expires=0)
         except RegistrationError as error:
