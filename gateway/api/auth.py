@@ -13,9 +13,9 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request, Security
-from fastapi.params import Depends
+from fastapi import Depends, Request, Security, params
 from fastapi.security import HTTPBasic, HTTPBearer
 from faxgw.gateway.api.errors import ApiError
 from faxgw.gateway.service import ApiKey, Gateway
@@ -99,10 +99,14 @@ class Keys:
 
         return authorized
 
-    def security(self) -> list[Depends]:
+    def security(self) -> list[params.Depends]:
         """The router-level dependencies that put the schemes into OpenAPI."""
         return [Security(scheme) for scheme in self.schemes]
 
 
 BEARER_KEYS = Keys(bearer_token, "Bearer", (BEARER,))
 BASIC_KEYS = Keys(basic_or_bearer_token, "Basic", (BASIC, BEARER))
+
+# A route's bearer key with a scope, as its signature names it (``key: Reader``).
+Reader = Annotated[ApiKey, Depends(BEARER_KEYS.scope("read"))]
+Editor = Annotated[ApiKey, Depends(BEARER_KEYS.scope("edit"))]

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
-from faxgw.gateway.api.auth import BEARER_KEYS
+from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, error_route
 from faxgw.gateway.api.documents import fax_document
 from faxgw.gateway.api.errors import ApiError, content, native_errors
@@ -31,15 +31,11 @@ from faxgw.gateway.api.models import (
     SendFaxResponse,
 )
 from faxgw.gateway.api.requests import deleted, owned_fax, save_upload, submit_request
-from faxgw.gateway.service import ApiKey, FaxQuery, FaxRecord, Gateway
+from faxgw.gateway.service import FaxQuery, FaxRecord, Gateway
 from PIL import Image
 
 #: Events after which a fax's event stream ends.
 FINAL_EVENTS = {"delivered", "failed", "received"}
-
-# Module level: FastAPI resolves these annotations by name.
-Reader = Annotated[ApiKey, Depends(BEARER_KEYS.scope("read"))]
-Editor = Annotated[ApiKey, Depends(BEARER_KEYS.scope("edit"))]
 
 
 def _time(epoch: float) -> datetime:

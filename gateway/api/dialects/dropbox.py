@@ -46,7 +46,8 @@ raises on any value it does not know - and a ``fax_list`` with one such fax woul
 ``on_hold`` (an unconfirmed account) never happens here.
 
 Errors have Dropbox Sign's shape, ``{"error": {"error_msg", "error_name"[, "error_path"]}}``, whatever
-raised them (our ``ApiError``, request validation, Starlette's HTTP errors): see ``DropboxRoute``.
+raised them (our ``ApiError``, the key check's 401 and 403, request validation, Starlette's HTTP errors):
+see ``error_response`` and ``gateway.api.dialect.error_route``.
 """
 
 from __future__ import annotations

@@ -45,11 +45,11 @@ the seed's shape ``{"error": ..., "description": ...}`` (``gateway.api.errors``)
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
-from faxgw.gateway.api.auth import BEARER_KEYS
+from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, error_route
 from faxgw.gateway.api.dialects import faxplus_webhooks as hooks
 from faxgw.gateway.api.documents import fax_document
@@ -210,9 +210,6 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
             body["cover_page"] = fax.request["cover_page"]
     return body
 
-
-Reader = Annotated[ApiKey, Depends(BEARER_KEYS.scope("read"))]
-Editor = Annotated[ApiKey, Depends(BEARER_KEYS.scope("edit"))]
 
 # Errors are the native API's (the seed's Error schema).
 router = APIRouter(

@@ -55,11 +55,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from faxgw.gateway.api.auth import BEARER_KEYS
+from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
 from faxgw.gateway.api.dialects import telnyx_webhooks
 from faxgw.gateway.api.dialects.telnyx_webhooks import FORMAT, iso_time
@@ -382,9 +382,6 @@ async def _download(url: str, policy: FetchPolicy) -> tuple[str, bytes]:
             code="file_download_failed",
         ) from None
 
-
-Reader = Annotated[ApiKey, Depends(BEARER_KEYS.scope("read"))]
-Editor = Annotated[ApiKey, Depends(BEARER_KEYS.scope("edit"))]
 
 router = APIRouter(
     prefix="/v2",
