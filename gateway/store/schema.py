@@ -150,6 +150,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX faxes_tenant_to ON faxes (tenant_id, to_number, created_at, id);
     DROP INDEX faxes_tenant;
     """,
+    # 5: the fields an API dialect keeps with a fax live in request.dialects.<dialect>, written with the fax
+    # (gateway.service.NewFax.dialect_fields); Telnyx kept them in request.options.telnyx, Dropbox in
+    # request.dropbox
+    """
+    UPDATE faxes SET request = json_set(
+        json_remove(request, '$.options.telnyx'),
+        '$.dialects.telnyx',
+        json_extract(request, '$.options.telnyx')
+    ) WHERE json_extract(request, '$.options.telnyx') IS NOT NULL;
+    UPDATE faxes SET request = json_set(
+        json_remove(request, '$.dropbox'),
+        '$.dialects.dropbox',
+        json_extract(request, '$.dropbox')
+    ) WHERE json_extract(request, '$.dropbox') IS NOT NULL;
+    """,
 ]
 
 
