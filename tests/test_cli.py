@@ -82,6 +82,7 @@ def test_convert_cover_needs_both_names(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # a real fax over SIP through the REST API, ~2.5 s
 def test_demo_is_a_real_fax_end_to_end(tmp_path: Path) -> None:
     """The README's main command: REST API -> jobs -> SIP with T.38 -> inbound DID -> received PDF."""
     result = faxgw("demo", "--data-dir", tmp_path / "demo")

@@ -18,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 from faxgw.gateway.api import connections
+from faxgw.gateway.demo import free_port
 
-from tests.api.rawhttp import exchange, head, read_answer
-from tests.gateway.conftest import EDIT, Running, free_port, gateway_config, running, start_running  # noqa: F401
+from tests.helpers.gateway import EDIT, Running, gateway_config, start_running
+from tests.helpers.rawhttp import exchange, head, read_answer
 
 FAXGW = Path(sys.executable).parent / "faxgw"
 AUTHORIZED = {"Authorization": f"Bearer {EDIT}"}
@@ -248,7 +249,7 @@ async def test_beyond_the_bound_with_every_connection_busy_a_new_one_gets_503(bo
 
 
 async def test_a_connection_that_sends_nothing_is_cut(
-    running: Running,  # noqa: F811
+    running: Running,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(connections, "HEAD_TIMEOUT", 1.0)
@@ -258,7 +259,7 @@ async def test_a_connection_that_sends_nothing_is_cut(
 
 
 async def test_a_head_sent_byte_by_byte_is_cut(
-    running: Running,  # noqa: F811
+    running: Running,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Slowloris: every byte comes in time, the whole head does not."""

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.api.limits import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 
-from tests.api.rawhttp import Answer, bytes_open_under, chunked, exchange, head, repeated
-from tests.gateway.conftest import EDIT, Running, running  # noqa: F401  (fixture)
+from tests.helpers.gateway import EDIT, Running
+from tests.helpers.rawhttp import Answer, bytes_open_under, chunked, exchange, head, repeated
 
 GiB = 1 << 30
 BOUNDARY = "faxgwlimits"
@@ -96,7 +96,7 @@ def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-async def api(running: Running) -> AsyncIterator[Running]:  # noqa: F811
+async def api(running: Running) -> AsyncIterator[Running]:
     yield running
 
 

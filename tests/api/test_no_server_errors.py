@@ -22,7 +22,7 @@ import httpx
 import pytest
 from faxgw.gateway.api.inputs import MAX_DEPTH, MAX_OFFSET, MAX_PAGE
 
-from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running, running  # noqa: F401  (fixture)
+from tests.helpers.gateway import EDIT, RECEIVER, SENDER, Running
 
 ROOT = Path(__file__).resolve().parents[2]
 HUGE = str(2**63)  # one past SQLite's largest integer
@@ -30,7 +30,7 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
-async def api(running: Running, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Running]:  # noqa: F811
+async def api(running: Running, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Running]:
     caplog.set_level(logging.ERROR, logger="gateway.api")
     yield running
     unhandled = [record for record in caplog.records if record.getMessage().startswith("unhandled error")]

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import Running, gateway_config, running, start_running  # noqa: F401  (fixture)
+from tests.helpers.gateway import Running, gateway_config, start_running
 
 #: The error schema of each family, by the path's start.
 FAMILIES = [
@@ -36,7 +36,7 @@ def refs(response: dict[str, Any]) -> set[str]:
 
 
 @pytest.fixture
-async def spec(running: Running) -> dict[str, Any]:  # noqa: F811
+async def spec(running: Running) -> dict[str, Any]:
     response = await running.client.get("/openapi.json")
     assert response.status_code == 200
     return response.json()
@@ -106,7 +106,7 @@ async def test_downloads_are_documented_with_their_media_types(spec: dict[str, A
     assert media("/v3/fax/files/{fax_id}") == {"application/pdf"}
 
 
-async def test_docs_are_served_by_default(running: Running) -> None:  # noqa: F811
+async def test_docs_are_served_by_default(running: Running) -> None:
     for path in ("/docs", "/redoc"):
         response = await running.client.get(path)
         assert response.status_code == 200 and "text/html" in response.headers["content-type"]
@@ -138,7 +138,7 @@ async def test_docs_can_be_turned_off(without_docs: Running) -> None:
         ("/v3/hooks", "GET, POST"),
     ],
 )
-async def test_405_names_every_method_of_the_resource(running: Running, path: str, allowed: str) -> None:  # noqa: F811
+async def test_405_names_every_method_of_the_resource(running: Running, path: str, allowed: str) -> None:
     response = await running.client.request("PATCH", path)
     assert response.status_code == 405
     assert response.headers["allow"] == allowed  # RFC 9110 15.5.6

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.demo import free_port
 
-from tests.gateway.conftest import EDIT, free_port, gateway_config, start_running
+from tests.helpers.gateway import EDIT, gateway_config, start_running
 
 EXAMPLES = 100
 CONFIG = Path(__file__).with_name("schemathesis.toml")

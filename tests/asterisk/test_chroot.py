@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (
+from tests.helpers.asterisk import (
     AMI_SECRET,
     AMI_USER,
     TIMINGS,

@@ -19,9 +19,8 @@ from faxgw.gateway.config import AsteriskConfig, Config, NumberConfig, RouteConf
 from faxgw.gateway.documents import page_differences
 from faxgw.gateway.service import Gateway, NewFax
 
-from tests.fax.conftest import make_document
-
-from .conftest import SCRIPT, AsteriskInstance, free_port
+from tests.helpers.asterisk import SCRIPT, AsteriskInstance, free_port
+from tests.helpers.pages import make_document
 
 FAXGW = Path(sys.executable).parent / "faxgw"
 PLACEHOLDER = "/opt/faxtest-placeholder"  # rendered paths; the fixture puts the instance's own in

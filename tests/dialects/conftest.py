@@ -1,27 +1,17 @@
-"""The dialect tests' shared fixtures: a running gateway that faxes itself, and the real HTTP receiver
-that webhooks are sent to."""
+"""The dialect tests' fixtures: a real HTTP server of sample documents (the running gateway that faxes
+itself and the webhook receiver are tests/conftest.py's)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.dialects.clients import SAMPLE
-from tests.gateway.conftest import Running, gateway_config, start_running
-from tests.webhooks.conftest import receiver  # noqa: F401  (re-exported as a fixture)
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    """The gateway with the test config: an outbound fax to RECEIVER comes back in for tenant acme."""
-    async for started in start_running(gateway_config(tmp_path / "var")):
-        yield started
+from tests.helpers.dialects import SAMPLE
 
 
 @pytest.fixture

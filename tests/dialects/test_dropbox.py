@@ -7,10 +7,9 @@ import asyncio
 import pytest
 from dropbox_sign import ApiException, FaxSendRequest
 from faxgw.gateway.api.dialects import dropbox as dropbox_dialect
-from faxgw.gateway.store import FaxRecord
 
-from tests.dialects.clients import SAMPLE, call, dropbox_fax
-from tests.gateway.conftest import READ_ONLY, RECEIVER, SENDER, Running
+from tests.helpers.dialects import SAMPLE, call, dropbox_fax, fax
+from tests.helpers.gateway import READ_ONLY, RECEIVER, SENDER, Running
 
 
 async def test_send_get_list_download_delete(running: Running) -> None:
@@ -103,13 +102,6 @@ async def test_file_urls_to_a_refused_number(running: Running, samples_server: s
             api.fax_send, FaxSendRequest(recipient=RECEIVER, file_urls=[f"{samples_server}/nothing.pdf"])
         )
     assert missing.value.status == 400 and "404" in missing.value.data.error.error_msg
-
-
-def fax(status: str) -> FaxRecord:
-    return FaxRecord(
-        id="fx1", tenant_id="acme", direction="outbound", from_number=SENDER, to_number=RECEIVER,
-        status=status, created_at=0.0, updated_at=0.0,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -5,20 +5,14 @@ a real gateway that faxes itself, and a real HTTP receiver; each callback checke
 from __future__ import annotations
 
 import asyncio
-import email.parser
-import email.policy
-import json
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from dropbox_sign import (
-    AccountApi,
     AccountUpdateRequest,
     ApiException,
     EventCallbackHelper,
-    EventCallbackRequest,
     FaxResponse,
     FaxSendRequest,
 )
@@ -27,27 +21,11 @@ from faxgw.gateway.api.dialects import dropbox_callbacks
 from faxgw.gateway.store import EventRecord
 from faxgw.gateway.webhooks import Outcome
 
-from tests.dialects.clients import SAMPLE, call, dropbox_fax
-from tests.dialects.test_dropbox import fax
-from tests.gateway.conftest import EDIT, OTHER, READ_ONLY, RECEIVER, SENDER, Running
-from tests.webhooks.conftest import Received, Receiver, Reply
+from tests.helpers.dialects import SAMPLE, accounts, call, dropbox_fax, fax, parse
+from tests.helpers.gateway import EDIT, OTHER, READ_ONLY, RECEIVER, SENDER, Running
+from tests.helpers.webhooks import Receiver, Reply
 
 ACKNOWLEDGED = Reply(200, body=b"Hello API Event Received")
-
-
-def accounts(running: Running, token: str = EDIT) -> AccountApi:
-    return AccountApi(dropbox_fax(running, token).api_client)
-
-
-def parse(request: Received) -> tuple[EventCallbackRequest, dict[str, Any]]:
-    """The callback as a receiver reads it: the form field ``json``, as the SDK's model and as plain JSON."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode() + request.body
-    )
-    [part] = message.iter_parts()
-    assert part.get_param("name", header="content-disposition") == "json"
-    text = part.get_content()
-    return EventCallbackRequest.from_json(text), json.loads(text)
 
 
 async def send(running: Running, recipient: str) -> str:

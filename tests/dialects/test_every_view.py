@@ -11,22 +11,22 @@ import telnyx
 from dropbox_sign import AccountUpdateRequest, FaxResponse
 from faxplus import FaxesApi, FilesApi, OutboxApi, PayloadOutbox
 
-from tests.dialects.clients import (
+from tests.helpers.dialects import (
     SAMPLE,
     UNROUTED,
+    accounts,
     call,
     dropbox_fax,
     faxplus_client,
+    hook,
+    payload_of,
     telnyx_client,
     telnyx_send,
 )
-from tests.dialects.test_dropbox_callbacks import accounts
-from tests.dialects.test_dropbox_callbacks import parse as dropbox_callback
-from tests.dialects.test_faxplus_webhooks import callback as faxplus_callback
-from tests.dialects.test_faxplus_webhooks import hook
-from tests.dialects.test_telnyx_webhooks import payload_of
-from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running
-from tests.webhooks.conftest import Received, Receiver, Reply
+from tests.helpers.dialects import callback as faxplus_callback
+from tests.helpers.dialects import parse as dropbox_callback
+from tests.helpers.gateway import EDIT, RECEIVER, SENDER, Running
+from tests.helpers.webhooks import Received, Receiver, Reply
 
 #: Every receiver path answers as Dropbox Sign wants; the other envelopes take any 2xx.
 ACKNOWLEDGED = Reply(200, body=b"Hello API Event Received")

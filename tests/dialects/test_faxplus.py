@@ -13,8 +13,8 @@ from faxgw.gateway.store import FaxRecord
 from faxplus import FaxesApi, FilesApi, OutboxApi, OutboxComment, PayloadOutbox
 from faxplus.rest import ApiException
 
-from tests.dialects.clients import SAMPLE, call, faxplus_client
-from tests.gateway.conftest import OTHER, RECEIVER, SENDER, Running
+from tests.helpers.dialects import SAMPLE, call, faxplus_client
+from tests.helpers.gateway import OTHER, RECEIVER, SENDER, Running
 
 
 async def test_send_receive_list_download_delete(running: Running, tmp_path: Path) -> None:

@@ -12,17 +12,12 @@ from typing import Any
 import pytest
 from faxgw.gateway.api.dialects import faxplus as faxplus_dialect
 from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
-from faxgw.gateway.webhooks import verify
 from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, PayloadOutbox, Webhook, WebhooksApi
 from faxplus.rest import ApiException
 
-from tests.dialects.clients import SAMPLE, UNROUTED, call, faxplus_client
-from tests.gateway.conftest import OTHER, READ_ONLY, RECEIVER, SENDER, Running
-from tests.webhooks.conftest import SECRET, Received, Receiver
-
-
-async def hook(client: ApiClient, target: str, event: str) -> str:
-    return (await call(WebhooksApi(client).create_webhook, body=Webhook(target=target, event=event))).id
+from tests.helpers.dialects import SAMPLE, UNROUTED, call, callback, faxplus_client, hook
+from tests.helpers.gateway import OTHER, READ_ONLY, RECEIVER, SENDER, Running
+from tests.helpers.webhooks import Receiver
 
 
 async def listed(client: ApiClient, event: str) -> dict[str, str]:
@@ -36,13 +31,6 @@ async def send(client: ApiClient, to: str) -> str:
     path = (await call(FilesApi(client).upload_file, "self", fax_file=str(SAMPLE))).path
     payload = PayloadOutbox(from_number=SENDER, to=[to], files=[path], return_ids=True)
     return (await call(OutboxApi(client).send_fax, "self", body=payload)).ids[to]
-
-
-def callback(client: ApiClient, request: Received) -> Any:
-    """The callback as the SDK reads it, once its signature checks out."""
-    assert request.request_line.startswith("POST ")
-    assert verify(request.body, request.headers, SECRET)
-    return client._ApiClient__deserialize(json.loads(request.body), "WebhookCallback")
 
 
 async def error_of(function: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, str]]:

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 import telnyx
 
-from tests.dialects.clients import SAMPLE, call, telnyx_client, telnyx_until_final
-from tests.gateway.conftest import EDIT, OTHER, RECEIVER, SENDER, Running
-from tests.webhooks.conftest import Receiver
+from tests.helpers.dialects import SAMPLE, call, telnyx_client, telnyx_until_final
+from tests.helpers.gateway import EDIT, OTHER, RECEIVER, SENDER, Running
+from tests.helpers.webhooks import Receiver
 
 
 async def test_send_retrieve_list_delete(running: Running, samples_server: str, receiver: Receiver) -> None:

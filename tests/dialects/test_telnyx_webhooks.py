@@ -13,9 +13,9 @@ import pytest
 import telnyx
 from faxgw.gateway.config import ConfigError, RouteConfig
 
-from tests.dialects.clients import UNROUTED, telnyx_client, telnyx_send, telnyx_until_final
-from tests.gateway.conftest import EDIT, RECEIVER, SENDER, Running, gateway_config, start_running
-from tests.webhooks.conftest import Receiver
+from tests.helpers.dialects import UNROUTED, payload_of, telnyx_client, telnyx_send, telnyx_until_final
+from tests.helpers.gateway import EDIT, RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.webhooks import Receiver
 
 
 @pytest.fixture
@@ -33,12 +33,6 @@ async def unwrapped(running: Running, receiver: Receiver, count: int) -> list[An
     client = telnyx.Telnyx(api_key=EDIT, base_url=f"{running.base_url}/v2", public_key=public_key)
     requests = await receiver.wait_for(count, timeout=30)
     return [client.webhooks.unwrap(r.body.decode(), headers=r.headers) for r in requests]
-
-
-def payload_of(event: Any) -> dict[str, Any]:
-    """The payload as JSON: the SDK's union has no model for fax.received, which it leaves a dict."""
-    payload = event.data.payload
-    return payload if isinstance(payload, dict) else payload.to_dict()
 
 
 async def test_a_sent_fax_and_its_inbound_copy_in_telnyx_events(running: Running, receiver: Receiver) -> None:

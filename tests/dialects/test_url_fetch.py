@@ -15,8 +15,8 @@ import pytest
 import telnyx
 from dropbox_sign import ApiException, FaxSendRequest
 
-from tests.dialects.clients import call, dropbox_fax, telnyx_client
-from tests.gateway.conftest import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.dialects import call, dropbox_fax, telnyx_client
+from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
 
 REFUSAL = "127.0.0.1 is a loopback address this gateway does not fetch from (allow it with url_fetch_allow)"
 

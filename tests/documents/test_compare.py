@@ -8,7 +8,7 @@ from faxgw.gateway.documents import page_differences
 from faxgw.sip.fax import Resolution, write_tiff_f
 from PIL import ImageDraw
 
-from .conftest import drawn_pages, raises_code
+from tests.helpers.documents import drawn_pages, raises_code
 
 
 def test_identical_file(tmp_path: Path) -> None:

@@ -9,7 +9,16 @@ from faxgw.gateway.documents import ConversionError, convert
 from faxgw.sip.fax import Compression, Resolution
 from PIL import Image
 
-from .conftest import A4_POINTS, LETTER_POINTS, LETTER_ROWS, fax_pages, ink, line_art, make_pdf, raises_code
+from tests.helpers.documents import (
+    A4_POINTS,
+    LETTER_POINTS,
+    LETTER_ROWS,
+    fax_pages,
+    ink,
+    line_art,
+    make_pdf,
+    raises_code,
+)
 
 T4_OPTIONS = 292
 

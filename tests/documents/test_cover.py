@@ -11,7 +11,7 @@ from faxgw.gateway.documents.cover import render_cover
 from faxgw.sip.fax import Resolution
 from PIL import Image, ImageChops, ImageDraw
 
-from .conftest import A4_POINTS, A4_ROWS, fax_pages, ink, make_pdf, raises_code
+from tests.helpers.documents import A4_POINTS, A4_ROWS, fax_pages, ink, make_pdf, raises_code
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from faxgw.gateway.documents import convert
 from faxgw.gateway.documents.detect import Kind, detect
 from PIL import Image
 
-from .conftest import make_pdf, raises_code, write_docx, write_xlsx
+from tests.helpers.documents import make_pdf, raises_code, write_docx, write_xlsx
 
 MIMETYPE = "failed_mimetype_not_supported"
 

@@ -11,7 +11,16 @@ from faxgw.gateway.documents import convert
 from faxgw.sip.fax import Resolution
 from PIL import Image, ImageDraw
 
-from .conftest import A4_ROWS, LETTER_ROWS, fax_pages, ink, line_art, photo, raises_code, speckle
+from tests.helpers.documents import (
+    A4_ROWS,
+    LETTER_ROWS,
+    fax_pages,
+    ink,
+    line_art,
+    photo,
+    raises_code,
+    speckle,
+)
 
 IMAGE_PREPARATION = "failed_image_preparation"
 

@@ -10,7 +10,7 @@ from faxgw.gateway.documents import convert
 from faxgw.gateway.documents.detect import Kind, detect
 from faxgw.sip.fax import Resolution
 
-from .conftest import A4_POINTS, A4_ROWS, fax_pages, ink, make_pdf, raises_code, write_docx
+from tests.helpers.documents import A4_POINTS, A4_ROWS, fax_pages, ink, make_pdf, raises_code, write_docx
 
 #: Pages each sample has: the DOCX (and what LibreOffice made of it) has a page break.
 EXPECTED_PAGES = {"docx": 2, "odt": 2, "doc": 2, "xlsx": 1, "ods": 1, "xls": 1, "rtf": 1}

@@ -8,7 +8,16 @@ import pytest
 from faxgw.gateway.documents import convert
 from faxgw.sip.fax import Resolution
 
-from .conftest import A4_POINTS, A4_ROWS, LETTER_POINTS, LETTER_ROWS, fax_pages, ink, make_pdf, raises_code
+from tests.helpers.documents import (
+    A4_POINTS,
+    A4_ROWS,
+    LETTER_POINTS,
+    LETTER_ROWS,
+    fax_pages,
+    ink,
+    make_pdf,
+    raises_code,
+)
 
 
 @pytest.mark.parametrize("resolution", list(Resolution), ids=lambda r: r.name.lower())

@@ -12,7 +12,7 @@ from faxgw.gateway.documents import render_received
 from faxgw.sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 from PIL import Image, ImageChops
 
-from .conftest import drawn_pages, raises_code
+from tests.helpers.documents import drawn_pages, raises_code
 
 POINTS_PER_INCH = 72
 

@@ -10,7 +10,7 @@ from faxgw.gateway.documents.text import TextSheet
 from faxgw.sip.fax import Resolution
 from PIL import Image
 
-from .conftest import A4_ROWS, fax_pages, raises_code
+from tests.helpers.documents import A4_ROWS, fax_pages, raises_code
 
 
 def line_boxes(page: Image.Image) -> list[tuple[int, int, int, int]]:

@@ -7,7 +7,7 @@ import time
 from faxgw.gateway.documents.errors import ErrorCode
 from faxgw.gateway.documents.tools import run_tool
 
-from .conftest import raises_code
+from tests.helpers.documents import raises_code
 
 
 def test_a_hanging_tool_is_stopped_at_its_deadline() -> None:

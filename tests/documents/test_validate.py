@@ -10,7 +10,7 @@ from faxgw.gateway.documents import validate_fax_tiff
 from faxgw.sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 from PIL import Image
 
-from .conftest import raises_code
+from tests.helpers.documents import raises_code
 
 IMAGE_PREPARATION = "failed_image_preparation"
 

@@ -9,7 +9,7 @@ from faxgw.sip.fax import Completed, Negotiated, PageDone, Resolution, Transport
 from faxgw.sip.fax.loopback import RECEIVER_IDENT, SENDER_IDENT, LoopbackMode, run_loopback
 from PIL import ImageChops
 
-from .conftest import make_document, read_pages
+from tests.helpers.pages import make_document, read_pages
 
 
 def assert_identical(received: Path, sent: list) -> None:

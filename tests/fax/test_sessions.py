@@ -19,7 +19,7 @@ from faxgw.sip.fax import (
 from faxgw.sip.fax.loopback import IfpLink
 from PIL import ImageChops
 
-from .conftest import make_document, read_pages
+from tests.helpers.pages import make_document, read_pages
 
 MAX_TICKS = 20_000  # 400 s of simulated time: far beyond any T.30 timer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.config import NumberConfig, RouteConfig
 
-from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
 
 ROOT = Path(__file__).resolve().parents[2]
 OTHER_SENDER = "+15550101"

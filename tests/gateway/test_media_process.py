@@ -23,10 +23,9 @@ from faxgw.gateway.demo import free_port
 from faxgw.gateway.engines.media_process import LOST, MediaProcessEngine
 from faxgw.gateway.service import Gateway
 
-from tests.fax.conftest import make_document
-from tests.sip.conftest import FAXGW, LOCALHOST, start_receiver
-
-from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.pages import make_document
+from tests.helpers.sip import FAXGW, LOCALHOST, start_receiver
 
 pytestmark = pytest.mark.slow
 FAR = "+15550000"  # a number behind the trunk: the far-end receiver
@@ -195,7 +194,9 @@ async def test_a_lost_media_process_settles_its_calls_and_another_takes_over(
     assert (again["status"], again["pages"]["transferred"]) == ("success", 1), again
 
 
-async def test_the_media_process_goes_with_the_gateway(tmp_path: Path) -> None:
+async def test_the_media_process_goes_with_the_gateway(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     gateway = Gateway(gateway_config(tmp_path / "var"))
     await gateway.start()
     engine = gateway.engine
@@ -204,6 +205,7 @@ async def test_the_media_process_goes_with_the_gateway(tmp_path: Path) -> None:
     assert not gone(pid)
     await gateway.stop()
     assert gone(pid)
+    assert "killed" not in caplog.text  # it exited by itself once the gateway closed its side
 
 
 async def test_a_media_process_that_cannot_start_fails_the_start_saying_why(tmp_path: Path) -> None:

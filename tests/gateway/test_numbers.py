@@ -11,9 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.webhooks.conftest import Receiver
-
-from .conftest import OTHER, RECEIVER, SENDER, Running
+from tests.helpers.gateway import OTHER, RECEIVER, SENDER, Running
+from tests.helpers.webhooks import Receiver
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.pdf"
 NOBODYS = "+15550111"

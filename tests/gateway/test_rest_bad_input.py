@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import OTHER, READ_ONLY, RECEIVER, SENDER, Running
+from tests.helpers.gateway import OTHER, READ_ONLY, RECEIVER, SENDER, Running
 
 ROOT = Path(__file__).resolve().parents[2]
 

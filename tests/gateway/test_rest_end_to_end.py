@@ -9,9 +9,8 @@ from pathlib import Path
 
 from faxgw.gateway.documents import convert, page_differences
 
-from tests.webhooks.conftest import Receiver
-
-from .conftest import RECEIVER, SENDER, Running
+from tests.helpers.gateway import RECEIVER, SENDER, Running
+from tests.helpers.webhooks import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "sample.pdf"

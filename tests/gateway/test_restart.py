@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from faxgw.gateway.demo import free_port
 
-from tests.fax.conftest import make_document
-
-from .conftest import EDIT, SENDER, free_port
+from tests.helpers.gateway import EDIT, SENDER
+from tests.helpers.pages import make_document
 
 FAXGW = Path(sys.executable).parent / "faxgw"
 DESTINATION = "+15550300"
@@ -55,6 +56,7 @@ def wait_api(client: httpx.Client, timeout: float = 20) -> None:
     raise TimeoutError("the gateway API did not come up")
 
 
+@pytest.mark.slow  # a real-time fax killed and resumed, ~45 s
 def test_killed_mid_fax_is_settled_and_resumed(tmp_path: Path) -> None:
     make_document(tmp_path / "three.tif", 3)
     trunk_port = free_port(socket.SOCK_DGRAM)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from faxgw.gateway.config import Config
+from faxgw.gateway.demo import free_port
 from faxgw.sip.auth import Challenge
 from faxgw.sip.call import CallError, IncomingCall, OutgoingCall
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
@@ -30,11 +31,9 @@ from faxgw.sip.sdp import audio_offer
 from faxgw.sip.transaction import Timers
 from faxgw.sip.ua import RegistrationError, UaConfig, UserAgent
 
-from tests.fax.conftest import make_document
-from tests.sip.raw import RawSip
-from tests.sip.test_transports import certificate  # noqa: F401  (the throwaway TLS certificate)
-
-from .conftest import RECEIVER, SENDER, Running, free_port, gateway_config, start_running
+from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.pages import make_document
+from tests.helpers.rawsip import RawSip
 
 ROOT = Path(__file__).resolve().parents[2]
 STRANGER = "127.0.0.2"
@@ -178,6 +177,7 @@ async def hold_call(ua: UserAgent, running: Running, media_port: int) -> Outgoin
     return call
 
 
+@pytest.mark.slow  # real calls held open, ~3 s
 async def test_inbound_calls_count_against_channels(tmp_path: Path, document: Path, media_sink: int) -> None:
     # The trunk is a receiver of our own, so an outbound fax does not come back in as a second call.
     received: asyncio.Future[FaxOutcome] = asyncio.get_running_loop().create_future()
@@ -341,6 +341,7 @@ def inbound_statuses(database: Path) -> list[tuple[str, str | None]]:
         return list(rows)
 
 
+@pytest.mark.slow  # a real gateway process flooded, ~3 s
 async def test_a_flood_of_invites_beyond_the_descriptors_is_answered_and_settled(
     serve_with_few_descriptors: Config, media_sink: int
 ) -> None:
@@ -397,7 +398,7 @@ async def test_a_fax_to_the_gateway_over_tcp(running: Running, document: Path) -
 async def test_a_fax_to_the_gateway_over_tls(
     tmp_path: Path,
     document: Path,
-    certificate: tuple[Path, Path],  # noqa: F811  (the fixture imported above)
+    certificate: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key, cert = certificate

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from faxgw.gateway.config import NumberConfig
 
-from .conftest import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.gateway import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.pdf"
 OTHERS_NUMBER = "+15550300"

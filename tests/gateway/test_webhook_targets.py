@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.config import RouteConfig
 
-from tests.webhooks.conftest import Receiver, Reply
-
-from .conftest import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.webhooks import Receiver, Reply
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.pdf"
 LATER = "2099-01-01 00:00:00 +0000"

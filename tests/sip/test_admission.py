@@ -14,20 +14,15 @@ from faxgw.sip.auth import Challenge, DigestClient, DigestServer
 from faxgw.sip.call import IncomingCall
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from .raw import RawSip
-from .test_auth import Clock
+from tests.helpers.clock import FakeClock
+from tests.helpers.rawsip import RawSip
 
 STRANGER = "127.0.0.2"
 ADMITTED = 486
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def callee(clock: Clock) -> AsyncIterator[UserAgent]:
+async def callee(clock: FakeClock) -> AsyncIterator[UserAgent]:
     digest = DigestServer("faxgw", {"carrier": "s3cret"}.get, "SHA-256", "MD5", clock=clock)
     admission = Admission(["127.0.0.1/32"], digest=digest)
 
@@ -77,7 +72,7 @@ async def test_digest_admits_a_stranger_in_either_algorithm(
 
 
 async def test_an_expired_nonce_is_challenged_again_as_stale(
-    callee: UserAgent, stranger: RawSip, clock: Clock
+    callee: UserAgent, stranger: RawSip, clock: FakeClock
 ) -> None:
     challenge = (await challenges(stranger, callee))["SHA-256"]
     clock.now += 301
@@ -120,7 +115,7 @@ async def test_without_credentials_configured_a_stranger_gets_403(stranger: RawS
         ua.close()
 
 
-def test_rate_limit_refills_and_forgets_idle_sources(clock: Clock) -> None:
+def test_rate_limit_refills_and_forgets_idle_sources(clock: FakeClock) -> None:
     limit = RateLimit(2.0, 3, clock=clock)
     assert [limit.take("192.0.2.1") for _ in range(4)] == [0, 0, 0, 0.5]
     clock.now += 0.5

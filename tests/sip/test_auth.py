@@ -19,6 +19,8 @@ from faxgw.sip.message import parse_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.clock import FakeClock
+
 # RFC 7616 section 3.9.1: the same request answered with SHA-256 and with MD5.
 RFC7616_CHALLENGE = (
     'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={algorithm}, '
@@ -172,24 +174,11 @@ def test_password_stays_out_of_repr() -> None:
 # --- client <-> server ----------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 USERS = {"alice": "wonderland", "fax": "t.38 rules"}
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.mark.parametrize("algorithm", ["MD5", "SHA-256", "MD5-sess", "SHA-256-sess"])
-def test_client_server_round_trip(algorithm: str, clock: Clock) -> None:
+def test_client_server_round_trip(algorithm: str, clock: FakeClock) -> None:
     server = DigestServer("gw.example.org", USERS.get, algorithm, clock=clock)
     header = server.challenge()
     challenge = Challenge.parse(header)
@@ -211,7 +200,7 @@ def test_client_server_round_trip(algorithm: str, clock: Clock) -> None:
     assert server.check(first, "INVITE", uri="sip:other@gw.example.org") is Verdict.MALFORMED
 
 
-def test_stale_nonce(clock: Clock) -> None:
+def test_stale_nonce(clock: FakeClock) -> None:
     server = DigestServer("gw.example.org", USERS.get, clock=clock)
     challenge = Challenge.parse(server.challenge())
     client = DigestClient("alice", USERS["alice"])
@@ -226,7 +215,7 @@ def test_stale_nonce(clock: Clock) -> None:
     assert server.check(wrong, "REGISTER") is Verdict.BAD_RESPONSE  # stale only when the password was right
 
 
-def test_wrong_password_unknown_user_and_forged_nonce(clock: Clock) -> None:
+def test_wrong_password_unknown_user_and_forged_nonce(clock: FakeClock) -> None:
     server = DigestServer("gw.example.org", USERS.get, "SHA-256", clock=clock)
     challenge = Challenge.parse(server.challenge())
     wrong = DigestClient("alice", "looking-glass").authorization(challenge, "INVITE", "sip:x@gw.example.org")
@@ -242,7 +231,7 @@ def test_wrong_password_unknown_user_and_forged_nonce(clock: Clock) -> None:
     assert server.check(good, "INVITE") is Verdict.OK
 
 
-def test_replayed_nonce_count(clock: Clock) -> None:
+def test_replayed_nonce_count(clock: FakeClock) -> None:
     server = DigestServer("gw.example.org", USERS.get, clock=clock)
     challenge = Challenge.parse(server.challenge())
     client = DigestClient("alice", USERS["alice"])
@@ -255,7 +244,7 @@ def test_replayed_nonce_count(clock: Clock) -> None:
     assert server.check(value, "INVITE") is Verdict.STALE
 
 
-def test_server_rejects_what_it_did_not_offer(clock: Clock) -> None:
+def test_server_rejects_what_it_did_not_offer(clock: FakeClock) -> None:
     server = DigestServer("gw.example.org", USERS.get, clock=clock)
     challenge = Challenge.parse(server.challenge())
     client = DigestClient("alice", USERS["alice"])

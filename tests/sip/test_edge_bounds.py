@@ -17,7 +17,7 @@ from faxgw.sip.admission import Admission
 from faxgw.sip.message import SipResponse
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from .test_transaction import FAST, RawPeer
+from tests.helpers.rawsip import FAST, RawPeer
 
 TRUNK = "127.0.0.1"
 
@@ -130,6 +130,7 @@ async def test_a_byte_by_byte_sender_is_cut_off(ua: UserAgent, monkeypatch: pyte
     writer.close()
 
 
+@pytest.mark.slow  # real SIP timing, ~4 s
 async def test_keep_alives_and_whole_messages_keep_a_connection(
     ua: UserAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,6 +149,7 @@ async def test_keep_alives_and_whole_messages_keep_a_connection(
     writer.close()
 
 
+@pytest.mark.slow  # real SIP timers, ~5 s
 async def test_a_flood_of_requests_keeps_a_bounded_number_of_transactions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -13,15 +13,13 @@ import pytest
 from faxgw.gateway.documents import convert, page_differences
 from faxgw.sip.call import IncomingCall
 from faxgw.sip.fax import PageDone
-from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
-from faxgw.sip.media import Ticker
-from faxgw.sip.ua import UaConfig, UserAgent
+from faxgw.sip.fax_call import FaxCallOptions, T38Policy
 
-from tests.fax.conftest import make_document
-
-from .conftest import FAXGW, LOCALHOST, ROOT
+from tests.helpers.pages import make_document
+from tests.helpers.sip import FAXGW, LOCALHOST, ROOT, Pair
 
 
+@pytest.mark.slow  # real-time faxes between two processes, 5-26 s each
 @pytest.mark.parametrize(
     ("sender_flags", "receiver_flags", "t38", "pages"),
     [
@@ -77,55 +75,7 @@ def test_fax_between_two_processes(
     assert Path(got["pdf"]).read_bytes().startswith(b"%PDF")
 
 
-class Pair:
-    """Two user agents in this process; the callee receives every call with ``receive_fax``."""
-
-    def __init__(self, tmp_path: Path, options: FaxCallOptions, config: dict | None = None) -> None:
-        self.tmp_path = tmp_path
-        self.options = options
-        self.config = config or {}
-        self.ticker = Ticker()
-        self.received: asyncio.Future[FaxOutcome] | None = None
-        self.on_receiver_call = lambda call: None
-
-    async def __aenter__(self) -> Pair:
-        self.received = asyncio.get_running_loop().create_future()
-
-        def on_invite(call: IncomingCall) -> None:
-            self.on_receiver_call(call)
-            self._task = asyncio.ensure_future(self._receive(call))
-
-        self.callee = UserAgent(UaConfig(host=LOCALHOST, **self.config), on_invite=on_invite)
-        self.caller = UserAgent(UaConfig(host=LOCALHOST, **self.config))
-        await self.callee.start()
-        await self.caller.start()
-        return self
-
-    async def _receive(self, call: IncomingCall) -> None:
-        assert self.received is not None
-        outcome = await receive_fax(
-            call,
-            self.tmp_path / "rx.tif",
-            options=self.options,
-            ticker=self.ticker,
-            on_event=self.on_receiver_event,
-        )
-        self.received.set_result(outcome)
-
-    def on_receiver_event(self, event: object) -> None:
-        pass
-
-    async def send(self, document: Path, target: str | None = None) -> FaxOutcome:
-        host, port = self.callee.address
-        target = target or f"sip:555@{host}:{port}"
-        return await send_fax(self.caller, target, document, options=self.options, ticker=self.ticker)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.caller.close()
-        self.callee.close()
-        self.ticker.close()
-
-
+@pytest.mark.slow  # real-time paced T.38, ~16 s
 async def test_bye_in_mid_page_is_partially_sent(tmp_path: Path) -> None:
     make_document(tmp_path / "tx.tif", 3)
     async with Pair(tmp_path, FaxCallOptions(t38=T38Policy.AUTO)) as pair:
@@ -146,6 +96,7 @@ async def test_bye_in_mid_page_is_partially_sent(tmp_path: Path) -> None:
     assert (received.status, received.pages, received.hangup_cause) == ("partial", 1, "local_bye")
 
 
+@pytest.mark.slow  # real-time paced T.38, ~17 s
 async def test_session_refreshes_do_not_disturb_a_running_t38_fax(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -36,7 +36,7 @@ import pytest
 from faxgw.sip.message import SipParseError, SipRequest, SipResponse, new_branch, parse_message, response_to
 from faxgw.sip.transport import bad_request_response
 
-from .hostile import FAST, Answering, Leg, Sink, answering, audio_sdp, t38_sdp
+from tests.helpers.hostile import FAST, Answering, Leg, Sink, answering, audio_sdp, t38_sdp
 
 LOCALHOST = "127.0.0.1"
 MESSAGES = int(os.environ.get("FAXGW_SIP_FUZZ_MESSAGES", "5000"))

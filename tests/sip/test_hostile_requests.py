@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from faxgw.sip.message import SipResponse
 
-from .hostile import FAST, Answering, Leg, Sink, answering, audio_sdp, t38_sdp
-from .raw import RawSip
+from tests.helpers.hostile import FAST, Answering, Leg, Sink, answering, audio_sdp, t38_sdp
+from tests.helpers.rawsip import RawSip
 
 LOCALHOST = "127.0.0.1"
 #: Long enough for Timer H/J/L (64*T1 = 1.28 s here) and an unACKed call to end, with room for a slow CI.

@@ -15,8 +15,8 @@ from faxgw.sip.message import response_to
 from faxgw.sip.sdp import T38Params, negotiated_from_answer
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from .hostile import FAST, Leg, Sink, answering, audio_sdp, next_request, reply, t38_sdp
-from .raw import RawSip
+from tests.helpers.hostile import FAST, Leg, Sink, answering, audio_sdp, next_request, reply, t38_sdp
+from tests.helpers.rawsip import RawSip
 
 LOCALHOST = "127.0.0.1"
 DRAIN = 5.0

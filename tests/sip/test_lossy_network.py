@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.documents import convert, page_differences
 
-from .conftest import ROOT, start_receiver
+from tests.helpers.sip import ROOT, start_receiver
 
 FAXGW = Path(sys.executable).parent / "faxgw"
 RULES = """
@@ -69,6 +69,7 @@ def dropped(namespace: str) -> int:
     return int(match.group(1))
 
 
+@pytest.mark.slow  # a real-time T.38 fax through netem, ~40 s
 def test_t38_fax_survives_two_percent_loss(tmp_path: Path, lossy_namespace: str) -> None:
     sent = tmp_path / "sent.tif"
     convert([ROOT / "samples" / "sample.pdf"], sent)

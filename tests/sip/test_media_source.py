@@ -32,10 +32,8 @@ from faxgw.sip.transport import Peer
 from faxgw.sip.ua import UserAgent
 from faxgw.sip.udptl import UdptlPacket, UdptlSender
 
-from tests.fax.conftest import make_document
-
-from .conftest import LOCALHOST
-from .test_fax_calls import Pair
+from tests.helpers.pages import make_document
+from tests.helpers.sip import LOCALHOST, Pair
 
 OTHER_LOOPBACK = "127.0.0.2"
 #: T.38 IFP indicators (T.38 7.3, encoded as SpanDSP does: the value shifted left by one): no-signal
@@ -145,6 +143,7 @@ async def injectors() -> AsyncIterator[list[Injector]]:
         injector.close()
 
 
+@pytest.mark.slow  # real-time faxes, 16-21 s
 @pytest.mark.parametrize(
     ("policy", "pages"), [(T38Policy.AUTO, 2), (T38Policy.AUDIO, 1)], ids=["t38-paced", "g711"]
 )
@@ -198,6 +197,7 @@ class NatRelay(Counter):
             self.to_caller += 1
 
 
+@pytest.mark.slow  # a real-time G.711 fax, ~16 s
 async def test_latching_follows_a_peer_behind_nat_once(tmp_path: Path, injectors: list[Injector]) -> None:
     make_document(tmp_path / "tx.tif", 1)
     nat = await open_counter(LOCALHOST, NatRelay)

@@ -10,7 +10,7 @@ from pathlib import Path
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, send_fax
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from .conftest import FAXGW, LOCALHOST
+from tests.helpers.sip import FAXGW, LOCALHOST
 
 FAST = FaxCallOptions(paced=False)
 

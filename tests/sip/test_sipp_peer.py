@@ -8,7 +8,7 @@ import pytest
 from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from .conftest import LOCALHOST, Sipp
+from tests.helpers.sip import LOCALHOST, Sipp
 
 
 async def started(**config) -> UserAgent:
@@ -77,6 +77,7 @@ async def test_wrong_password_is_refused(sipp: Sipp, document: Path) -> None:
     assert await peer.finished() == 0, peer.errors()
 
 
+@pytest.mark.slow  # SIPp in real time, ~4 s
 async def test_t38_refused_with_488_stays_on_audio(sipp: Sipp, document: Path) -> None:
     peer = await sipp.start("uas_t38_refused.xml", rtp_echo=True)
     ua = await started()
@@ -91,6 +92,7 @@ async def test_t38_refused_with_488_stays_on_audio(sipp: Sipp, document: Path) -
     assert await peer.finished() == 0, peer.errors()
 
 
+@pytest.mark.slow  # SIPp in real time, ~4 s
 async def test_session_refresh_during_t38_keeps_t38(sipp: Sipp, document: Path) -> None:
     peer = await sipp.start("uas_t38_refresh.xml")
     ua = await started()
@@ -126,6 +128,7 @@ async def test_register_with_digest_and_refresh(sipp: Sipp) -> None:
         ua.close()
 
 
+@pytest.mark.slow  # SIPp in real time, ~4 s
 async def test_peer_takes_the_call_back_from_t38_to_audio(sipp: Sipp, document: Path) -> None:
     peer = await sipp.start("uas_t38_then_audio.xml", rtp_echo=True)
     ua = await started()

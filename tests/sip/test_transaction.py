@@ -9,57 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from faxgw.sip.call import CallError, IncomingCall
-from faxgw.sip.message import SipRequest, SipResponse, new_branch, parse_message, response_to
+from faxgw.sip.message import SipRequest, SipResponse, new_branch, response_to
 from faxgw.sip.sdp import audio_offer
-from faxgw.sip.transaction import Timers
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from .conftest import LOCALHOST
-
-FAST = Timers(t1=0.05, t2=0.2, t4=0.25)
-
-
-class RawPeer(asyncio.DatagramProtocol):
-    """A bare UDP socket that records what arrives, with arrival times."""
-
-    def __init__(self) -> None:
-        self.received: asyncio.Queue[tuple[float, SipRequest | SipResponse]] = asyncio.Queue()
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.received.put_nowait((asyncio.get_running_loop().time(), parse_message(data)))
-
-    @property
-    def port(self) -> int:
-        assert self.transport is not None
-        return self.transport.get_extra_info("sockname")[1]
-
-    def send(self, message: str | bytes, port: int) -> None:
-        """Send a message: bytes as they are, text written with plain newlines."""
-        assert self.transport is not None
-        data = message if isinstance(message, bytes) else message.replace("\n", "\r\n").encode()
-        self.transport.sendto(data, (LOCALHOST, port))
-
-    async def next(self, method: str) -> SipRequest:
-        """The next request of ``method``, skipping retransmissions of others (Timer A is 50 ms here)."""
-        while True:
-            _, message = await asyncio.wait_for(self.received.get(), 2)
-            if isinstance(message, SipRequest) and message.method == method:
-                return message
-
-    async def collect(self, seconds: float) -> list[tuple[float, SipRequest | SipResponse]]:
-        messages = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while (left := deadline - loop.time()) > 0:
-            try:
-                messages.append(await asyncio.wait_for(self.received.get(), left))
-            except TimeoutError:
-                break
-        return messages
+from tests.helpers.rawsip import FAST, RawPeer
+from tests.helpers.sip import LOCALHOST
 
 
 @pytest.fixture
@@ -101,6 +56,7 @@ def offer():
     return audio_offer(LOCALHOST, 40000, session_id=1, version=1)
 
 
+@pytest.mark.slow  # real timers to timeout, ~4 s
 async def test_invite_client_retransmits_with_doubling_intervals_then_times_out(peer: RawPeer) -> None:
     ua = await user_agent()
     try:
@@ -119,6 +75,7 @@ async def test_invite_client_retransmits_with_doubling_intervals_then_times_out(
         assert longer == pytest.approx(2 * shorter, rel=0.35)
 
 
+@pytest.mark.slow  # real timers to timeout, ~4 s
 async def test_non_invite_client_retransmits_capped_at_t2(peer: RawPeer) -> None:
     ua = await user_agent()
     try:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from pathlib import Path
 
-import pytest
 from faxgw.gateway.documents import page_differences
 from faxgw.sip.fax_call import FaxCallOptions, T38Policy
 
-from tests.fax.conftest import make_document
-
-from .test_fax_calls import Pair
+from tests.helpers.pages import make_document
+from tests.helpers.sip import Pair
 
 FAST = FaxCallOptions(t38=T38Policy.AUTO, paced=False)
 
@@ -26,36 +22,6 @@ async def test_fax_over_tcp(tmp_path: Path) -> None:
         received = await pair.received
     assert sent.status == received.status == "success"
     assert page_differences(tmp_path / "tx.tif", tmp_path / "rx.tif") == [0]
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command (Debian package openssl) to make a test certificate")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return key, cert
 
 
 async def test_fax_over_tls(tmp_path: Path, certificate: tuple[Path, Path]) -> None:

@@ -22,7 +22,8 @@ from faxgw.gateway.webhooks import (
     verify,
 )
 
-from tests.webhooks.conftest import DROP, FAST, HANG, SECRET, FakeClock, Receiver, Reply, wait_until
+from tests.helpers.clock import FakeClock
+from tests.helpers.webhooks import DROP, FAST, HANG, SECRET, Receiver, Reply, wait_until
 
 Build = Callable[..., WebhookDispatcher]
 

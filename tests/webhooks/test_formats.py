@@ -20,7 +20,7 @@ from dropbox_sign import EventCallbackHelper, EventCallbackRequest
 from faxgw.gateway.webhooks import DeliveryStore, Outcome, WebhookDispatcher, keys, verify
 from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
-from tests.webhooks.conftest import SECRET, Receiver, Reply, wait_until
+from tests.helpers.webhooks import SECRET, Receiver, Reply, wait_until
 
 Build = Callable[..., WebhookDispatcher]
 TELNYX_BODY = json.dumps(

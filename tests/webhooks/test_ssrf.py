@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from faxgw.gateway.webhooks import DeliveryStatus, DeliveryStore, Outcome, WebhookDispatcher, address_policy
 
-from tests.webhooks.conftest import Receiver, Reply
+from tests.helpers.webhooks import Receiver, Reply
 
 Build = Callable[..., WebhookDispatcher]
 REFUSED_127_0_0_2 = (

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from faxgw.gateway.webhooks import DeliveryStatus, DeliveryStore, Outcome
 
-from tests.webhooks.conftest import FakeClock
+from tests.helpers.clock import FakeClock
 
 URL = "https://example.test/hooks"
 

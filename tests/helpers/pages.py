@@ -1,10 +1,9 @@
-"""Fax-engine fixtures: small TIFF-F documents drawn with Pillow and written by our libtiff writer."""
+"""Fax pages for tests: small TIFF-F documents drawn with Pillow and written by our libtiff writer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from faxgw.sip.fax import PAGE_WIDTH, Compression, Resolution, write_tiff_f
 from PIL import Image, ImageDraw
 
@@ -43,9 +42,3 @@ def read_pages(path: Path) -> list[Image.Image]:
             tiff.seek(index)
             pages.append(tiff.convert("1"))
     return pages
-
-
-@pytest.fixture
-def two_pages(tmp_path: Path) -> tuple[Path, list[Image.Image]]:
-    path = tmp_path / "two.tif"
-    return path, make_document(path, 2)

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 from faxgw.gateway.api.server import serving
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
 from faxgw.gateway.demo import free_port
 from faxgw.gateway.service import Gateway
 
-from tests.webhooks.conftest import SECRET, inside, receiver  # noqa: F401  (real HTTP receiver fixtures)
+from tests.helpers.webhooks import SECRET
 
 SENDER, RECEIVER = "+15550100", "+15550199"
 EDIT, READ_ONLY, OTHER = "token-edit", "token-read", "token-other-tenant"
@@ -99,9 +98,3 @@ async def start_running(config: Config) -> AsyncIterator[Running]:
             yield Running(gateway, client, base_url)
     finally:
         await gateway.stop()
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async for started in start_running(gateway_config(tmp_path / "var")):
-        yield started

@@ -21,8 +21,8 @@ from faxgw.sip.message import SipRequest, new_branch, new_call_id, new_tag, pars
 from faxgw.sip.transaction import Timers
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from .conftest import LOCALHOST
-from .raw import RawSip
+from tests.helpers.rawsip import RawSip
+from tests.helpers.sip import LOCALHOST
 
 FAST = Timers(t1=0.02, t2=0.16, t4=0.2, d=0.5)
 

@@ -1,9 +1,13 @@
-"""What the dialect tests share: the sample document, and each provider's official SDK pointed at a
-running gateway with its one setting (the README's table), unmodified otherwise."""
+"""What the dialect tests share: the sample document, each provider's official SDK pointed at a running
+gateway with its one setting (the README's table), unmodified otherwise, and webhooks read as each
+provider's receiver reads them."""
 
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,9 +15,17 @@ from typing import Any
 import dropbox_sign
 import faxplus
 import telnyx
+from dropbox_sign import (
+    AccountApi,
+    EventCallbackRequest,
+)
+from faxgw.gateway.store import FaxRecord
+from faxgw.gateway.webhooks import verify
+from faxplus import ApiClient, Webhook, WebhooksApi
 from faxplus.configuration import Configuration as FaxPlusConfiguration
 
-from tests.gateway.conftest import EDIT, SENDER, Running
+from tests.helpers.gateway import EDIT, RECEIVER, SENDER, Running
+from tests.helpers.webhooks import SECRET, Received
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.pdf"  # two pages
 UNROUTED = "+15550142"  # our own engine answers 404 for it: failed_unallocated_number
@@ -67,3 +79,43 @@ async def telnyx_send(running: Running, to: str, webhook_url: str, **fields: Any
         client.faxes.create, from_=SENDER, to=to, media_name=media, webhook_url=webhook_url, **fields
     )
     return created.data
+
+
+def fax(status: str) -> FaxRecord:
+    """A stored outbound fax in ``status``, for rendering it without a call."""
+    return FaxRecord(
+        id="fx1", tenant_id="acme", direction="outbound", from_number=SENDER, to_number=RECEIVER,
+        status=status, created_at=0.0, updated_at=0.0,
+    )  # fmt: skip
+
+
+def accounts(running: Running, token: str = EDIT) -> AccountApi:
+    return AccountApi(dropbox_fax(running, token).api_client)
+
+
+def parse(request: Received) -> tuple[EventCallbackRequest, dict[str, Any]]:
+    """The callback as a receiver reads it: the form field ``json``, as the SDK's model and as plain JSON."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode() + request.body
+    )
+    [part] = message.iter_parts()
+    assert part.get_param("name", header="content-disposition") == "json"
+    text = part.get_content()
+    return EventCallbackRequest.from_json(text), json.loads(text)
+
+
+async def hook(client: ApiClient, target: str, event: str) -> str:
+    return (await call(WebhooksApi(client).create_webhook, body=Webhook(target=target, event=event))).id
+
+
+def callback(client: ApiClient, request: Received) -> Any:
+    """The callback as the SDK reads it, once its signature checks out."""
+    assert request.request_line.startswith("POST ")
+    assert verify(request.body, request.headers, SECRET)
+    return client._ApiClient__deserialize(json.loads(request.body), "WebhookCallback")
+
+
+def payload_of(event: Any) -> dict[str, Any]:
+    """The payload as JSON: the SDK's union has no model for fax.received, which it leaves a dict."""
+    payload = event.data.payload
+    return payload if isinstance(payload, dict) else payload.to_dict()

@@ -1,0 +1,69 @@
+"""Fixtures that several test directories use: real webhook receivers, a running gateway, a throwaway
+TLS certificate. Each directory's conftest.py adds its own; the code behind them is in tests/helpers/."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.gateway import Running, gateway_config, start_running
+from tests.helpers.webhooks import Receiver
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 (tests/sip has its own ``receiver``: ``faxgw receive``)."""
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def inside() -> AsyncIterator[Receiver]:
+    """A receiver on 127.0.0.2: an internal address the policy does not allow."""
+    server = Receiver(host="127.0.0.2")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    """The gateway with the test config: an outbound fax to RECEIVER comes back in for tenant acme."""
+    async for started in start_running(gateway_config(tmp_path / "var")):
+        yield started
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command (Debian package openssl) to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
