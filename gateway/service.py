@@ -22,6 +22,7 @@ from faxgw.gateway.config import Config
 from faxgw.gateway.documents.detect import detect
 from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.engines.base import Engine
+from faxgw.gateway.engines.media_process import MediaProcessEngine
 from faxgw.gateway.engines.native import NativeEngine
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import Channels
@@ -98,6 +99,8 @@ def _engine(config: Config) -> Engine:
         from faxgw.gateway.engines.asterisk import AsteriskEngine  # panoramisk only when Asterisk is used
 
         return AsteriskEngine(config)
+    if config.media_process:
+        return MediaProcessEngine(config)
     return NativeEngine(config)
 
 

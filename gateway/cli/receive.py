@@ -121,7 +121,9 @@ async def _receive_one(
         report["tiff"] = str(tiff) if outcome.pages else None
         report["pdf"] = None
         if outcome.pages:
-            received = render_received(tiff, args.out / f"{stem}.pdf", args.out / f"{stem}-preview")
+            # In a thread: Ghostscript takes a while, and the other calls' media must not wait for it.
+            pdf, preview = args.out / f"{stem}.pdf", args.out / f"{stem}-preview"
+            received = await asyncio.to_thread(render_received, tiff, pdf, preview)
             report["pdf"] = str(received.pdf)
         if args.json:
             print(json.dumps(report), flush=True)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import pickle
 import socket
 import sys
@@ -32,7 +33,7 @@ from faxgw.gateway.engines.base import (
     Refusal,
 )
 from faxgw.gateway.engines.native import FAILED_RETRY_AFTER
-from faxgw.gateway.engines.tasks import Tasks
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.engines.media_process")
 
@@ -43,6 +44,9 @@ LOST = "media_process_exited"
 START_TIMEOUT = 20.0
 #: ... and this long to hang up and exit when the gateway stops, before it is killed.
 STOP_TIMEOUT = 5.0
+#: The media process's nice value when the gateway may raise it (CAP_SYS_NICE): a busy gateway process
+#: (the API at full load) then never makes it wait for a core (see DESIGN.md, Media isolation).
+MEDIA_NICE = -10
 #: Pause before starting a media process again, doubled while starting fails, up to RESTART_MAX.
 RESTART_DELAY = 0.2
 RESTART_MAX = 30.0
@@ -134,15 +138,15 @@ class MediaProcessEngine:
     async def close(self) -> None:
         self._closing = True
         child = self._child
-        if child is not None:
-            child.writer.close()  # the media process hangs up its calls and exits
+        if child is not None and child.reading is not None:
+            # Half-close: the media process reads the end, ends its calls, closes its side and exits;
+            # reading to that end settles what it still carried.
+            if not child.writer.is_closing():
+                child.writer.write_eof()
             try:
-                await asyncio.wait_for(asyncio.shield(child.process.wait()), STOP_TIMEOUT)
+                await asyncio.wait_for(asyncio.shield(child.reading), STOP_TIMEOUT)
             except TimeoutError:
-                log.error("media process %d did not stop in %.0f s: killed", child.pid, STOP_TIMEOUT)
-                await self._end(child, "the gateway stopped")
-            if child.reading is not None:
-                await child.reading  # settles what the media process still carried
+                await self._end(child, f"it did not stop within {STOP_TIMEOUT:.0f} s", grace=0)
         await self._tasks.cancel()
 
     # -- the media process's life ------------------------------------------------------------------
@@ -163,6 +167,7 @@ class MediaProcessEngine:
             raise
         finally:
             theirs.close()
+        _prefer(process.pid)
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         try:
             assert process.stdin is not None
@@ -171,17 +176,20 @@ class MediaProcessEngine:
             process.stdin.close()
             first = await asyncio.wait_for(ipc.read(reader), START_TIMEOUT)
         except (ipc.IpcError, OSError, TimeoutError) as error:
-            first = ipc.StartFailed(f"the media process did not start: {error!r}", config=False)
+            await _stop(process, writer, 0)
+            raise OSError(f"the media process did not start: {error!r}") from None
         except BaseException:
-            await _stop(process, writer)
+            await _stop(process, writer, 0)
             raise
         if isinstance(first, ipc.Ready):
             log.info("media process %d: SIP at %s:%d", process.pid, first.host, first.port)
             return _Child(process, reader, writer, (first.host, first.port))
-        await _stop(process, writer)
+        exits = first is None or isinstance(first, ipc.StartFailed)  # by itself: give it the time
+        await _stop(process, writer, STOP_TIMEOUT if exits else 0)
         if isinstance(first, ipc.StartFailed):
             raise (ConfigError if first.config else OSError)(first.error)
-        raise OSError(f"the media process started with {first!r} instead of Ready")
+        told = "nothing" if first is None else type(first).__name__
+        raise OSError(f"the media process did not start: it said {told} instead of Ready")
 
     def _run(self, child: _Child) -> None:
         self._child = child
@@ -208,16 +216,17 @@ class MediaProcessEngine:
 
     async def _read(self, child: _Child) -> None:
         """Take the media process's messages in order until it goes, then settle what it carried."""
-        reason = "the media process closed its connection"
+        grace = STOP_TIMEOUT  # after its end of the connection, time to exit before it is killed
         try:
             while (message := await ipc.read(child.reader)) is not None:
                 self._dispatch(child, message)
+            reason = "the gateway stopped" if self._closing else "the media process closed its connection"
         except ipc.IpcError as error:
-            reason = f"malformed frame from the media process: {error}"
+            reason, grace = f"malformed frame from the media process: {error}", 0
             log.error("media process %d: %s", child.pid, reason)
         except OSError as error:
-            reason = f"connection to the media process failed: {error}"
-        await self._end(child, reason)
+            reason, grace = f"connection to the media process failed: {error}", 0
+        await self._end(child, reason, grace)
 
     def _dispatch(self, child: _Child, message: ipc.Message) -> None:
         if isinstance(message, ipc.Page):
@@ -266,14 +275,14 @@ class MediaProcessEngine:
         except Exception:  # one fax's settling must not keep the next one's from running
             log.exception("call %s: settling the fax failed", call.call_id)
 
-    async def _end(self, child: _Child, reason: str) -> None:
-        """The media process is gone or unusable: make sure it is gone (by PID), settle its calls."""
+    async def _end(self, child: _Child, reason: str, grace: float) -> None:
+        """The media process is gone or unusable: settle its calls, and make sure it is gone (killed by
+        PID if it has not exited within ``grace`` seconds)."""
         if child.ended.done():
             return
         child.ended.set_result(reason)
         if self._child is child:
             self._up.clear()
-        await _stop(child.process, child.writer)
         sending, receiving = list(child.sending.values()), list(child.receiving.values())
         child.sending.clear()
         child.receiving.clear()
@@ -282,6 +291,15 @@ class MediaProcessEngine:
                 outbound.result.set_result(_lost(reason, "", outbound.pages))
         for inbound in receiving:
             await self._done(inbound.call, _lost(reason, inbound.call.call_id, inbound.pages))
+        await _stop(child.process, child.writer, grace)
+
+
+def _prefer(pid: int) -> None:
+    """Run the media process (its main thread, and the threads it starts) ahead of the gateway's."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, MEDIA_NICE)
+    except PermissionError:
+        log.info("media process %d runs at the gateway's priority (raising it needs CAP_SYS_NICE)", pid)
 
 
 def _lost(reason: str, call_id: str, pages: int) -> CallResult:
@@ -297,10 +315,13 @@ def _deliver(on_page: PageHandler, page: PageTransferred) -> None:
         log.exception("page %d of %s: the page handler failed", page.page, page.document)
 
 
-async def _stop(process: asyncio.subprocess.Process, writer: asyncio.StreamWriter) -> None:
-    """Kill the media process by its PID, unless it has exited already, and reap it."""
+async def _stop(process: asyncio.subprocess.Process, writer: asyncio.StreamWriter, grace: float) -> None:
+    """Reap the media process, killing it by its PID unless it exits within ``grace`` seconds."""
     writer.close()
-    if process.returncode is None:
+    try:
+        await asyncio.wait_for(asyncio.shield(process.wait()), grace)
+    except TimeoutError:
+        log.warning("media process %d killed", process.pid)
         with contextlib.suppress(ProcessLookupError):
             process.kill()
     await process.wait()

@@ -22,7 +22,7 @@ from faxgw.gateway.config import Config, ConfigError
 from faxgw.gateway.engines import ipc
 from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred
 from faxgw.gateway.engines.native import NativeEngine
-from faxgw.gateway.engines.tasks import Tasks
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.engines.media_worker")
 

@@ -22,7 +22,6 @@ from faxgw.gateway.engines.base import (
     PageTransferred,
     Refusal,
 )
-from faxgw.gateway.engines.tasks import Tasks
 from faxgw.sip.admission import Admission, RateLimit
 from faxgw.sip.auth import DigestServer
 from faxgw.sip.call import CallState, IncomingCall
@@ -30,6 +29,7 @@ from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.message import SipUri
+from faxgw.sip.tasks import Tasks
 from faxgw.sip.ua import UaConfig, UserAgent
 
 log = logging.getLogger("gateway.engines.native")
