@@ -46,6 +46,7 @@ from faxgw.gateway.store import (
 from faxgw.gateway.store import FaxOrder as FaxOrder  # for the API's queries
 from faxgw.gateway.webhooks import DeliveryStore, RetryPolicy, WebhookDispatcher, address_policy, keys
 from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway")
 
@@ -129,20 +130,19 @@ class Gateway:
         self.channels = Channels(config.channels)  # inbound and outbound calls together
         self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels)
         self.inbound = InboundJobs(config, self.store, self.events, self.channels)
-        self._tasks: list[asyncio.Task] = []
+        self._tasks = Tasks(log, "the outbound job loop or the webhook dispatcher")
 
     async def start(self) -> None:
         self._bootstrap()
         await self.engine.start(self.inbound.offer, self.inbound.done)
-        self._tasks = [asyncio.ensure_future(self.outbound.run()), asyncio.ensure_future(self.webhooks.run())]
+        self._tasks.spawn(self.outbound.run())
+        self._tasks.spawn(self.webhooks.run())
 
     async def stop(self) -> None:
         await self.outbound.stop()
         await self.webhooks.stop()
         await self.engine.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         self.store.close()
 
     def _bootstrap(self) -> None:

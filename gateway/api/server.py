@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,9 @@ import uvicorn
 from faxgw.gateway.api import connections
 from faxgw.gateway.api.app import create_app
 from faxgw.gateway.service import Gateway
+from faxgw.sip.tasks import Tasks
+
+log = logging.getLogger("gateway.api")
 
 #: Seconds the requests still running at stop (an event stream, a body that never comes) get to end.
 SHUTDOWN_TIMEOUT = 5
@@ -38,7 +42,7 @@ async def serving(gateway: Gateway, host: str, port: int, log_level: str = "warn
     )
     connections.quiet_floods()  # after uvicorn.Config, which (re)configures uvicorn's loggers
     server = uvicorn.Server(config)
-    task = asyncio.ensure_future(server.serve())
+    task = Tasks(log, "the HTTP server").spawn(server.serve())  # a crash while serving is logged at once
     while not server.started:
         if task.done():
             task.result()  # it failed to start (port taken, ...): raise why

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from faxgw.sip.admission import Admission
 from faxgw.sip.call import IncomingCall
 from faxgw.sip.fax_call import FaxCallOptions, receive_fax
 from faxgw.sip.media import Ticker
+from faxgw.sip.tasks import Tasks
 from faxgw.sip.ua import UaConfig, UserAgent
 
 
@@ -66,14 +68,12 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
     host, port = args.listen
     finished = asyncio.Queue[None]()
     ticker = Ticker()
-    tasks: set[asyncio.Task] = set()
+    calls = Tasks(logging.getLogger("faxgw.receive"), "receiving a fax")
     counter = iter(range(1, 1_000_000))
 
     def on_invite(call: IncomingCall) -> None:
         number = next(counter)
-        task = asyncio.ensure_future(_receive_one(call, number, args, options, ticker, finished))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        calls.spawn(_receive_one(call, number, args, options, ticker, finished))
 
     admission = Admission(args.allow) if args.allow else None
     config = UaConfig(host=host, port=port, user="faxgw", tcp=args.tcp, admission=admission)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from faxgw.sip.tasks import Tasks
 from panoramisk import Manager
 
 log = logging.getLogger("gateway.engines.ami")
@@ -39,7 +40,7 @@ class AmiLink:
     ) -> None:
         self.on_reconnect = on_reconnect
         self._logged_in_before = False
-        self._reconciling: asyncio.Future | None = None
+        self._reconciling = Tasks(log, "reconciliation after an AMI reconnect")
         self.ready = asyncio.Event()
         self.manager = BackoffManager(
             host=host,
@@ -65,7 +66,7 @@ class AmiLink:
         self.ready.set()
         log.info("AMI logged in to %s:%s", manager.config["host"], manager.config["port"])
         if self._logged_in_before and self.on_reconnect is not None:
-            self._reconciling = asyncio.ensure_future(self.on_reconnect())
+            self._reconciling.spawn(self.on_reconnect())
         self._logged_in_before = True
 
     def _lost(self, manager: Manager, exc: Exception | None) -> None:
@@ -79,3 +80,4 @@ class AmiLink:
 
     def close(self) -> None:
         self.manager.close()
+        self._reconciling.cancel_all()

@@ -34,6 +34,7 @@ from faxgw.gateway.engines.base import (
     Refusal,
 )
 from faxgw.sip.fax import Resolution, open_tiff, write_tiff_f
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.engines.asterisk")
 
@@ -86,7 +87,7 @@ class AsteriskEngine:
         self._inbound: dict[str, _Leg] = {}  # by Asterisk Uniqueid
         self._on_inbound: InboundHandler | None = None
         self._on_inbound_done: InboundDone | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Tasks(log, "Asterisk engine task")
 
     # -- life -----------------------------------------------------------------------------------
     async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None:
@@ -96,17 +97,11 @@ class AsteriskEngine:
         self.link.on("UserEvent", self._user_event)
         self.link.on("FAXSession", self._session_event)
         await self.link.connect()
-        self._spawn(self._poll_pages())
+        self._tasks.spawn(self._poll_pages())
 
     async def close(self) -> None:
         self.link.close()
-        for task in list(self._tasks):
-            task.cancel()
-
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.cancel_all()
 
     # -- sending --------------------------------------------------------------------------------
     async def send(self, call: OutboundCall, on_page: PageHandler) -> CallResult:
@@ -201,7 +196,7 @@ class AsteriskEngine:
     def _user_event(self, event: dict[str, str]) -> None:
         kind = event.get("UserEvent")
         if kind == contract.INBOUND_EVENT:
-            self._spawn(self._inbound_call(event))
+            self._tasks.spawn(self._inbound_call(event))
         elif kind == contract.RESULT_EVENT:
             leg = (
                 self._outbound.get(event.get("FaxID", ""))

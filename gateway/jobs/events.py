@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from faxgw.gateway.store import EventRecord, FaxRecord, Store, Subscription
 from faxgw.gateway.webhooks import WebhookDispatcher
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.events")
 
@@ -40,7 +41,7 @@ class EventBus:
         self.store = store
         self.webhooks = webhooks
         self._listeners: dict[str, set[asyncio.Queue[EventRecord]]] = defaultdict(set)
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Tasks(log, "webhook of an event")
         self._renderers: dict[str, Renderer] = {}
 
     def add_renderer(self, format: str, renderer: Renderer) -> None:
@@ -66,7 +67,7 @@ class EventBus:
 
     def _send_webhooks(self, webhooks: WebhookDispatcher, fax: FaxRecord, event: EventRecord) -> None:
         if fax.webhook_url and fax.webhook_format == "native":
-            self._spawn(
+            self._tasks.spawn(
                 webhooks.submit(
                     event.id,
                     fax.id,
@@ -89,7 +90,7 @@ class EventBus:
             if renderer is None:
                 log.warning("fax %s: no %s webhook renderer (no API dialect registered one)", fax.id, format)
                 continue
-            self._spawn(self._render(webhooks, renderer, current, event, format, url, subscription))
+            self._tasks.spawn(self._render(webhooks, renderer, current, event, format, url, subscription))
 
     async def _render(
         self,
@@ -110,11 +111,6 @@ class EventBus:
         await webhooks.submit_body(
             event_id, fax.id, fax.tenant_id, url, rendered.body, event_type=rendered.event_type, format=format
         )
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def listen(self, fax_id: str) -> asyncio.Queue[EventRecord]:
         queue: asyncio.Queue[EventRecord] = asyncio.Queue()

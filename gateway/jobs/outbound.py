@@ -26,6 +26,7 @@ from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.store import AttemptRecord, FaxRecord, Store
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.jobs")
 
@@ -52,7 +53,8 @@ class OutboundJobs:
         self.pages = pages
         self.node = config.node
         self.busy_numbers: Counter[str] = Counter()
-        self._running: dict[str, asyncio.Task] = {}
+        self._attempts = Tasks(log, "fax attempt")
+        self._running: dict[str, asyncio.Task] = {}  # by fax id
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -122,7 +124,7 @@ class OutboundJobs:
                 self.store.update_fax(fax.id, lease_owner=None, lease_until=None)
                 continue
             self.busy_numbers[number] += 1
-            task = asyncio.ensure_future(self._attempt(fax, number))
+            task = self._attempts.spawn(self._attempt(fax, number))
             self._running[fax.id] = task
             task.add_done_callback(functools.partial(self._done, fax.id, number))
 

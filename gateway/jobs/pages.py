@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from faxgw.gateway.engines.base import PageHandler, PageTransferred
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.pages")
 
@@ -34,6 +35,8 @@ class PageQueue:
     def __init__(self) -> None:
         # Unbounded: an entry is a few bytes, and a full queue could only stall the media or lose a page.
         self._queue: asyncio.Queue[_Page | asyncio.Future[None]] = asyncio.Queue()
+        # The task only ends by cancellation; anything else would leave pages unrecorded: it says so.
+        self._tasks = Tasks(log, "the page recorder")
         self._task: asyncio.Task[None] | None = None
 
     def handler(self, fax_id: str, record: PageRecorder) -> PageHandler:
@@ -53,8 +56,7 @@ class PageQueue:
         await marker
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="page recorder")
-        self._task.add_done_callback(_ended)
+        self._task = self._tasks.spawn(self._run())
 
     async def stop(self) -> None:
         """Record what is queued, then end the task (call it once no engine reports pages any more)."""
@@ -77,9 +79,3 @@ class PageQueue:
                 item.record(item.page)
             except Exception:  # one page not recorded must not stop the pages after it
                 log.exception("fax %s: page %d not recorded", item.fax_id, item.page.page)
-
-
-def _ended(task: asyncio.Task[None]) -> None:
-    """The task only ends by cancellation; anything else would leave pages unrecorded: say so."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the page recorder stopped: %r", task.exception(), exc_info=task.exception())

@@ -40,6 +40,7 @@ from faxgw.gateway.webhooks.formats import SignedJson, WebhookFormat
 from faxgw.gateway.webhooks.policy import RetryPolicy, is_retryable, parse_retry_after
 from faxgw.gateway.webhooks.schema import event_body
 from faxgw.gateway.webhooks.store import Delivery, DeliveryStore, Outcome
+from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.webhooks")
 #: How much of an answer is read for an envelope's acknowledgement beyond the acknowledgement itself.
@@ -90,6 +91,7 @@ class WebhookDispatcher:
         self._rng = rng
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._passes = Tasks(log, "webhook delivery pass")
         self._pass: asyncio.Future[float | None] | None = None
         self._running = False
         self._stopping = False
@@ -179,7 +181,7 @@ class WebhookDispatcher:
                 # Cleared before the pass, so a submit() during it makes the wait below return at once.
                 self._wake.clear()
                 # The pass runs as its own task so that stop() can cut it short without cancelling run().
-                work = self._pass = asyncio.ensure_future(self._one_pass())
+                work = self._pass = self._passes.spawn(self._one_pass())
                 try:
                     await asyncio.wait({work})
                 finally:
