@@ -31,6 +31,7 @@ from faxgw.gateway.jobs.events import EventBus, Renderer
 from faxgw.gateway.jobs.events import Rendered as Rendered  # for the API's renderers
 from faxgw.gateway.jobs.inbound import InboundJobs
 from faxgw.gateway.jobs.outbound import OutboundJobs
+from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.netpolicy import AddressError, checked_url
 from faxgw.gateway.store import (
     ApiKey,
@@ -128,12 +129,14 @@ class Gateway:
         self.events = EventBus(self.store, self.webhooks)
         self.engine = engine or _engine(config)
         self.channels = Channels(config.channels)  # inbound and outbound calls together
-        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels)
-        self.inbound = InboundJobs(config, self.store, self.events, self.channels)
+        self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages
+        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels, self.pages)
+        self.inbound = InboundJobs(config, self.store, self.events, self.channels, self.pages)
         self._tasks = Tasks(log, "the outbound job loop or the webhook dispatcher")
 
     async def start(self) -> None:
         self._bootstrap()
+        self.pages.start()
         await self.engine.start(self.inbound.offer, self.inbound.done)
         self._tasks.spawn(self.outbound.run())
         self._tasks.spawn(self.webhooks.run())
@@ -142,6 +145,7 @@ class Gateway:
         await self.outbound.stop()
         await self.webhooks.stop()
         await self.engine.close()
+        await self.pages.stop()  # no engine reports pages now: record what it did, then the store may close
         await self._tasks.cancel()
         self.store.close()
 
