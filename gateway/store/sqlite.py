@@ -165,21 +165,6 @@ class Store:
         ).fetchall()
         return [_fax(row) for row in rows], total
 
-    def list_faxes(
-        self,
-        tenant_id: str,
-        *,
-        direction: str | None = None,
-        status: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[FaxRecord], int]:
-        """The listing the API read before ``query_faxes``; goes when the API reads through ``Gateway``."""
-        statuses = None if status is None else (status,)
-        return self.query_faxes(
-            tenant_id, FaxQuery(direction=direction, statuses=statuses, limit=limit, offset=offset)
-        )
-
     def update_fax(self, fax_id: str, **changes: Unpack[FaxChanges]) -> None:
         assignments, values = _assignments("fax", _FAX_CHANGES, changes)
         assignments.append("updated_at = ?")

@@ -18,6 +18,7 @@ from faxgw.gateway.asterisk.render import render_texts
 from faxgw.gateway.config import AsteriskConfig, Config, NumberConfig, RouteConfig, TenantConfig
 from faxgw.gateway.documents import page_differences
 from faxgw.gateway.service import Gateway, NewFax
+from faxgw.gateway.store import FaxQuery
 
 from tests.helpers.asterisk import SCRIPT, AsteriskInstance, free_port
 from tests.helpers.pages import make_document
@@ -159,7 +160,7 @@ async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(
             options=FaxCallOptions(t38=T38Policy.AUTO if t38 else T38Policy.AUDIO),
             caller=REMOTE,
         )
-        faxes, _ = gateway.store.list_faxes("acme", direction="inbound")
+        faxes, _ = gateway.store.query_faxes("acme", FaxQuery(direction="inbound"))
         assert len(faxes) == 1
         fax = await final(gateway, faxes[0].id)
         events = gateway.store.events(fax["id"])

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from faxgw.gateway.config import NumberConfig
+from faxgw.gateway.store import FaxQuery
 
 from tests.helpers.gateway import EDIT, OTHER, RECEIVER, SENDER, Running, gateway_config, start_running
 
@@ -125,7 +126,7 @@ async def test_a_name_is_dialled_at_the_address_that_was_checked(
     address checked before it, never to what a lookup of the engine's own would answer."""
 
     def answer() -> list[str]:
-        faxes, _ = running.gateway.store.list_faxes("acme", direction="outbound")
+        faxes, _ = running.gateway.store.query_faxes("acme", FaxQuery(direction="outbound"))
         return ["127.0.0.2"] if any(fax.status == "sending" for fax in faxes) else ["127.0.0.1"]
 
     resolver["fax.example"] = answer
@@ -145,7 +146,7 @@ async def test_an_address_refused_by_the_time_of_the_call_fails_the_fax_without_
     # The name moves to a refused address once the fax is stored: after the check at submit time, before
     # the check the call makes.
     def answer() -> list[str]:
-        faxes, _ = running.gateway.store.list_faxes("acme", direction="outbound")
+        faxes, _ = running.gateway.store.query_faxes("acme", FaxQuery(direction="outbound"))
         return ["127.0.0.2"] if faxes else ["127.0.0.1"]
 
     resolver["fax.example"] = answer

@@ -67,7 +67,7 @@ def test_a_tenant_sees_only_its_own_faxes(store: Store) -> None:
     assert got is not None and got.file_ids == ["fl_1"] and got.request["options"]["retry"]["count"] == 2
     assert got.t38 is True
     assert store.get_fax("fx_1", other.id) is None
-    assert store.list_faxes(other.id) == ([], 0)
+    assert store.query_faxes(other.id, FaxQuery()) == ([], 0)
 
 
 def test_listing_filters_and_pages(store: Store) -> None:
