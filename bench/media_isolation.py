@@ -36,6 +36,7 @@ from faxgw.gateway.demo import free_port
 from faxgw.gateway.engines.media_process import MEDIA_NICE, MediaProcessEngine
 from faxgw.gateway.service import Gateway
 from faxgw.sip.fax import Resolution, write_tiff_f
+from faxgw.sip.fax_call import T38Policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fax_cpu import text_like_page
@@ -48,21 +49,26 @@ TOKEN = "bench-token"
 ALONE = 10.0
 
 
-def client(
-    port: int, fax_ids: list[str], count: Synchronized, stop: multiprocessing.synchronize.Event
-) -> None:
-    """One HTTP client: keep-alive GETs of the faxes, one after another, as fast as answers come."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+def client(port: int, fax_ids: list[str], count: Synchronized, errors: Synchronized, stop: Event) -> None:
+    """One HTTP client: keep-alive GETs of the faxes, one after another, as fast as answers come. A request
+    unanswered in 30 s or a connection dropped counts as an error, and the client connects again."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
     n = 0
     while not stop.is_set():
-        connection.request("GET", f"/v1/faxes/{fax_ids[n % len(fax_ids)]}", headers=headers)
-        response = connection.getresponse()
-        response.read()
+        try:
+            connection.request("GET", f"/v1/faxes/{fax_ids[n % len(fax_ids)]}", headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException):
+            errors.value += 1  # one writer per counter: no lock needed
+            connection.close()
+            connection = http.client.HTTPConnection(HOST, port, timeout=30)
+            continue
         if response.status != 200:
             raise SystemExit(f"GET answered {response.status}")
         n += 1
-        count.value = n  # one writer per counter: no lock needed
+        count.value = n
 
 
 @dataclass
@@ -71,6 +77,7 @@ class Load:
 
     processes: list[multiprocessing.process.BaseProcess]
     counts: list[Synchronized]
+    errors: list[Synchronized]
     stop: Event
 
     @classmethod
@@ -78,13 +85,20 @@ class Load:
         context = multiprocessing.get_context("spawn")  # nothing of this process's event loop in them
         stop = context.Event()
         counts = [context.Value("q", 0, lock=False) for _ in range(clients)]
-        processes = [context.Process(target=client, args=(port, fax_ids, c, stop)) for c in counts]
+        errors = [context.Value("q", 0, lock=False) for _ in range(clients)]
+        processes = [
+            context.Process(target=client, args=(port, fax_ids, counts[n], errors[n], stop))
+            for n in range(clients)
+        ]
         for process in processes:
             process.start()
-        return cls(processes, counts, stop)
+        return cls(processes, counts, errors, stop)
 
     def total(self) -> int:
         return sum(count.value for count in self.counts)
+
+    def failed(self) -> int:
+        return sum(errors.value for errors in self.errors)
 
     async def rate(self, seconds: float) -> float:
         before, started = self.total(), time.perf_counter()
@@ -120,7 +134,7 @@ def gateway_config(data_dir: Path, trunk: int, calls: int, media_process: bool) 
         api_port=free_port(socket.SOCK_STREAM),
         sip_port=free_port(socket.SOCK_DGRAM),
         trunk=f"{HOST}:{trunk}",
-        t38="auto",  # take the T.38 receiver's offer; the G.711 one never makes one
+        t38=T38Policy.AUTO,  # take the T.38 receiver's offer; the G.711 one never makes one
         channels=2 * calls,
         numbers=(NumberConfig(SENDER, 2 * calls, tenant="bench"),),
         tenants=(TenantConfig("bench", "Bench", {TOKEN: ["read", "edit"]}, sip_uri_destinations=True),),
@@ -138,6 +152,7 @@ class Run:
     complete_t38: int  # of which over T.38 (the others: G.711)
     during: float  # API requests/s during the calls
     alone: float  # ... and with no calls
+    api_errors: int  # requests unanswered in 30 s or connections dropped, during the calls
     wall: float
 
 
@@ -167,6 +182,7 @@ async def run(document: Path, work: Path, calls: int, clients: int, mode: str) -
             finals = await asyncio.gather(*(final(http, fax_id) for fax_id in fax_ids))
             wall = time.perf_counter() - started
             during = (load.total() - before) / wall
+            api_errors = load.failed()
             alone = await load.rate(ALONE)  # the same clients, the same faxes, no calls
             load.close()  # before the API goes
     finally:
@@ -183,7 +199,7 @@ async def run(document: Path, work: Path, calls: int, clients: int, mode: str) -
     missing = sum(fax["pages"]["total"] - fax["pages"]["transferred"] for fax in finals)
     complete = sum(1 for fax in finals if fax["status"] == "success")
     complete_t38 = sum(1 for fax in finals if fax["status"] == "success" and fax["t38"])
-    return Run(len(finals), complete, missing, statuses, complete_t38, during, alone, wall)
+    return Run(len(finals), complete, missing, statuses, complete_t38, during, alone, api_errors, wall)
 
 
 async def submit(http: httpx.AsyncClient, file_id: str, to: str) -> str:
@@ -228,14 +244,15 @@ def main() -> None:
             f" clients on GET /v1/faxes/{{id}}; {os.cpu_count()} cores for everything (receivers too)"
         )
         print(
-            f"{'media':<12}{'faxes':>6}{'complete':>10}{'T.38':>6}{'pages lost':>12}{'wall s':>8}"
-            f"{'API req/s in calls':>20}{'alone':>8}{'ratio':>7}  statuses"
+            f"{'media':<23}{'faxes':>6}{'complete':>10}{'T.38':>6}{'pages lost':>12}{'wall s':>8}"
+            f"{'API req/s in calls':>20}{'alone':>8}{'ratio':>7}{'errors':>8}  statuses"
         )
         for mode in args.modes.split(","):
             result = asyncio.run(run(document, work / mode, args.calls, args.clients, mode))
             print(
-                f"{mode:<12}{result.faxes:>6}{result.complete:>10}{result.complete_t38:>6}{result.pages_missing:>12}{result.wall:>8.1f}"
-                f"{result.during:>20.0f}{result.alone:>8.0f}{result.during / max(result.alone, 1):>7.2f}  "
+                f"{mode:<23}{result.faxes:>6}{result.complete:>10}{result.complete_t38:>6}{result.pages_missing:>12}{result.wall:>8.1f}"
+                f"{result.during:>20.0f}{result.alone:>8.0f}{result.during / max(result.alone, 1):>7.2f}"
+                f"{result.api_errors:>8}  "
                 + ", ".join(f"{status} {n}" for status, n in sorted(result.statuses.items())),
                 flush=True,
             )

@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import multiprocessing
 import sys
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
 from faxgw.gateway.cli.common import (
@@ -70,10 +72,13 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
     ticker = Ticker()
     calls = Tasks(logging.getLogger("faxgw.receive"), "receiving a fax")
     counter = iter(range(1, 1_000_000))
+    # Received faxes become PDFs in a process of their own: Pillow holds the GIL for much of a page, and
+    # a thread of ours would stall the media of every other call for that long.
+    renderer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
     def on_invite(call: IncomingCall) -> None:
         number = next(counter)
-        calls.spawn(_receive_one(call, number, args, options, ticker, finished))
+        calls.spawn(_receive_one(call, number, args, options, ticker, renderer, finished))
 
     admission = Admission(args.allow) if args.allow else None
     config = UaConfig(host=host, port=port, user="faxgw", tcp=args.tcp, admission=admission)
@@ -97,6 +102,7 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
     finally:
         ua.close()
         ticker.close()
+        renderer.shutdown(cancel_futures=True)
     return 0
 
 
@@ -106,6 +112,7 @@ async def _receive_one(
     args: argparse.Namespace,
     options: FaxCallOptions,
     ticker: Ticker,
+    renderer: Executor,
     finished: asyncio.Queue[None],
 ) -> None:
     stem = f"fax-{time.strftime('%Y%m%d-%H%M%S')}-{number}"
@@ -121,9 +128,9 @@ async def _receive_one(
         report["tiff"] = str(tiff) if outcome.pages else None
         report["pdf"] = None
         if outcome.pages:
-            # In a thread: Ghostscript takes a while, and the other calls' media must not wait for it.
             pdf, preview = args.out / f"{stem}.pdf", args.out / f"{stem}-preview"
-            received = await asyncio.to_thread(render_received, tiff, pdf, preview)
+            loop = asyncio.get_running_loop()
+            received = await loop.run_in_executor(renderer, render_received, tiff, pdf, preview)
             report["pdf"] = str(received.pdf)
         if args.json:
             print(json.dumps(report), flush=True)

@@ -22,6 +22,7 @@ import pytest
 from faxgw.gateway.demo import free_port
 from faxgw.gateway.engines.media_process import LOST, MediaProcessEngine
 from faxgw.gateway.service import Gateway
+from faxgw.sip.fax_call import T38Policy
 
 from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
 from tests.helpers.pages import make_document
@@ -122,7 +123,9 @@ async def test_pages_arrive_while_the_gateway_process_is_blocked(
     """The gateway's event loop stalls for 2.5 s of every 5 s of the call: the call's media does not.
     With the engine in the gateway's process, T.30 gives up on this fax (failed_fs_20, failed_fs_49)."""
     port, receiver = far_end
-    config = dataclasses.replace(gateway_config(tmp_path / "var"), trunk=f"{LOCALHOST}:{port}", t38="audio")
+    config = dataclasses.replace(
+        gateway_config(tmp_path / "var"), trunk=f"{LOCALHOST}:{port}", t38=T38Policy.AUDIO
+    )
     stalls = Stalls(2.5, 5.0)
     async for running in start_running(config):
         media_engine(running)
@@ -143,7 +146,9 @@ async def test_pages_arrive_while_the_gateway_process_is_blocked(
 @pytest.fixture
 async def looped(tmp_path: Path) -> AsyncIterator[Running]:
     """The gateway faxing itself over G.711: both ends of the call in its one media process."""
-    async for running in start_running(dataclasses.replace(gateway_config(tmp_path / "var"), t38="audio")):
+    async for running in start_running(
+        dataclasses.replace(gateway_config(tmp_path / "var"), t38=T38Policy.AUDIO)
+    ):
         yield running
 
 
