@@ -12,6 +12,10 @@ asyncio logged a traceback for each failed accept(): 288 MB in 40 s. What uvicor
   503 and closed. Its descriptor is free again at once.
 - A request head must arrive whole within ``HEAD_TIMEOUT`` of the connection's opening or of its last
   response: a client that sends nothing, or its headers a byte at a time (slowloris), is cut.
+- A connection the server closes while the client may still be sending (a refused body: 401, 413) is
+  closed in stages (RFC 9112 9.6): our answer, a half-close, then what the client still sends is read
+  and dropped for at most ``LINGER_TIMEOUT``. Closed at once with unread data, the kernel sends a reset,
+  and a reset can destroy the answer in the client's buffers before it has read it.
 - ``connection_bound`` keeps the bound within half the descriptors the process may open.
 - ``OncePerInterval`` lets each kind of record through once per ``LOG_INTERVAL`` on the loggers the
   edge's errors go to (asyncio's failed accept(), uvicorn's bad requests, ours), with a count of the
@@ -42,6 +46,8 @@ MAX_HEAD_BYTES = 16 * 1024
 LOG_INTERVAL = 10.0
 #: Kinds of record remembered at most (the oldest are forgotten first).
 MAX_LOG_KINDS = 1000
+#: Seconds a connection we closed keeps reading, and dropping, what the client still sends (RFC 9112 9.6).
+LINGER_TIMEOUT = 2.0
 
 log = logging.getLogger("gateway.api.connections")
 
@@ -65,13 +71,16 @@ class BoundedH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self.lingering = _LingeringClose(transport, self.loop)
+        super().connection_made(self.lingering)  # type: ignore[arg-type]
         self._track()
         open_ = [c for c in self.connections if not c.transport.is_closing()]
         if len(open_) > self.max_connections:
             self._make_room(open_)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering.closing:
+            return  # the rest of a request we answered and closed: dropped
         super().data_received(data)
         self._track()
 
@@ -82,6 +91,7 @@ class BoundedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._stop_waiting()
+        self.lingering.lost()
 
     def _make_room(self, open_: list[Any]) -> None:
         idle = [
@@ -118,6 +128,40 @@ class BoundedH11Protocol(H11Protocol):
         if self.waiting_since is not None:
             log.info("closing HTTP connections that sent no whole request within %s s", HEAD_TIMEOUT)
             self.timeout_keep_alive_handler()
+
+
+class _LingeringClose:
+    """A connection's transport as uvicorn sees it, whose ``close()`` closes in stages: what was written,
+    then a half-close (FIN), then the client's EOF or ``LINGER_TIMEOUT``, whichever comes first. Reading
+    goes on meanwhile (the protocol drops what arrives), so nothing unread is left at the close."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop = transport, loop
+        self.closing = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.closing or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        transport = self._transport
+        if transport.is_closing() or not transport.can_write_eof():  # TLS has no half-close
+            transport.close()
+            return
+        transport.write_eof()  # after what is buffered; the client's EOF then closes the transport
+        transport.resume_reading()  # uvicorn may have paused it while the body waited to be read
+        self._timer = self._loop.call_later(LINGER_TIMEOUT, transport.close)
+
+    def lost(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 def connection_bound(configured: int) -> int:

@@ -16,7 +16,7 @@ import pytest
 from faxgw.gateway.api.limits import MAX_BODY_BYTES, MAX_UPLOAD_BYTES
 
 from tests.helpers.gateway import EDIT, Running
-from tests.helpers.rawhttp import Answer, bytes_open_under, chunked, exchange, head, repeated
+from tests.helpers.rawhttp import Answer, bytes_open_under, chunked, exchange, head, read_answer, repeated
 
 GiB = 1 << 30
 BOUNDARY = "faxgwlimits"
@@ -188,3 +188,22 @@ async def test_a_streamed_upload_stops_at_150_mb(api: Running, spool: Path) -> N
     assert answer.sent < MAX_UPLOAD_BYTES + (32 << 20)
     assert 0 < seen[0] <= MAX_UPLOAD_BYTES  # spooled up to the limit, not past it
     assert bytes_open_under(spool) == 0  # and let go
+
+
+async def test_a_refused_body_is_closed_in_stages_not_reset(api: Running) -> None:
+    """RFC 9112 9.6: after its refusal the server half-closes and reads, and drops, what the client still
+    sends. A socket closed at once answers the body still arriving with a reset, which can destroy the
+    answer in the client's buffers before the client has read it (the streamed tests above failed so,
+    now and then)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(api))
+    try:
+        writer.write(head("POST", "/v1/files", {"Content-Type": MULTIPART, "Content-Length": str(GiB)}))
+        status, _, _ = await asyncio.wait_for(read_answer(reader), 5)
+        assert status == 401
+        assert await asyncio.wait_for(reader.read(1), 5) == b""  # the server's half-close
+        for _ in range(4):  # the client, still sending its body: taken, not reset
+            writer.write(b"%PDF" * 16384)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+    finally:
+        writer.close()
