@@ -153,20 +153,24 @@ class Run:
     during: float  # API requests/s during the calls
     alone: float  # ... and with no calls
     api_errors: int  # requests unanswered in 30 s or connections dropped, during the calls
+    load: float  # the machine's 1-minute load average before the run: others' work shares the cores
     wall: float
 
 
 async def run(document: Path, work: Path, calls: int, clients: int, mode: str) -> Run:
+    load_before = os.getloadavg()[0]
     ports = {policy: free_port(socket.SOCK_DGRAM) for policy in ("audio", "t38")}
-    receivers = [start_receiver(port, work / f"rx-{policy}", calls, policy) for policy, port in ports.items()]
     config = gateway_config(work / "var", ports["audio"], calls, media_process=mode != "in-process")
     gateway = Gateway(config)
-    await gateway.start()
-    if mode == "process-same-priority":
-        assert isinstance(gateway.engine, MediaProcessEngine) and gateway.engine.pid is not None
-        os.setpriority(os.PRIO_PROCESS, gateway.engine.pid, os.getpriority(os.PRIO_PROCESS, 0))
+    receivers: list[subprocess.Popen] = []
     load = None
     try:
+        for policy, port in ports.items():
+            receivers.append(start_receiver(port, work / f"rx-{policy}", calls, policy))
+        await gateway.start()
+        if mode == "process-same-priority":
+            assert isinstance(gateway.engine, MediaProcessEngine) and gateway.engine.pid is not None
+            os.setpriority(os.PRIO_PROCESS, gateway.engine.pid, os.getpriority(os.PRIO_PROCESS, 0))
         async with (
             serving(gateway, HOST, config.api_port) as api,
             httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as http,
@@ -199,7 +203,9 @@ async def run(document: Path, work: Path, calls: int, clients: int, mode: str) -
     missing = sum(fax["pages"]["total"] - fax["pages"]["transferred"] for fax in finals)
     complete = sum(1 for fax in finals if fax["status"] == "success")
     complete_t38 = sum(1 for fax in finals if fax["status"] == "success" and fax["t38"])
-    return Run(len(finals), complete, missing, statuses, complete_t38, during, alone, api_errors, wall)
+    return Run(
+        len(finals), complete, missing, statuses, complete_t38, during, alone, api_errors, load_before, wall
+    )
 
 
 async def submit(http: httpx.AsyncClient, file_id: str, to: str) -> str:
@@ -245,14 +251,14 @@ def main() -> None:
         )
         print(
             f"{'media':<23}{'faxes':>6}{'complete':>10}{'T.38':>6}{'pages lost':>12}{'wall s':>8}"
-            f"{'API req/s in calls':>20}{'alone':>8}{'ratio':>7}{'errors':>8}  statuses"
+            f"{'API req/s in calls':>20}{'alone':>8}{'ratio':>7}{'errors':>8}{'load':>6}  statuses"
         )
         for mode in args.modes.split(","):
             result = asyncio.run(run(document, work / mode, args.calls, args.clients, mode))
             print(
-                f"{mode:<23}{result.faxes:>6}{result.complete:>10}{result.complete_t38:>6}{result.pages_missing:>12}{result.wall:>8.1f}"
-                f"{result.during:>20.0f}{result.alone:>8.0f}{result.during / max(result.alone, 1):>7.2f}"
-                f"{result.api_errors:>8}  "
+                f"{mode:<23}{result.faxes:>6}{result.complete:>10}{result.complete_t38:>6}"
+                f"{result.pages_missing:>12}{result.wall:>8.1f}{result.during:>20.0f}{result.alone:>8.0f}"
+                f"{result.during / max(result.alone, 1):>7.2f}{result.api_errors:>8}{result.load:>6.1f}  "
                 + ", ".join(f"{status} {n}" for status, n in sorted(result.statuses.items())),
                 flush=True,
             )
