@@ -8,9 +8,9 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import sys
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
 from faxgw.gateway.cli.common import (
@@ -72,13 +72,14 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
     ticker = Ticker()
     calls = Tasks(logging.getLogger("faxgw.receive"), "receiving a fax")
     counter = iter(range(1, 1_000_000))
-    # Received faxes become PDFs in a process of their own: Pillow holds the GIL for much of a page, and
-    # a thread of ours would stall the media of every other call for that long.
-    renderer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    renders = asyncio.Semaphore(RENDERS)
+    # The renders' fork server starts now: once calls are up, its start-up would stall their media.
+    _RENDERERS.set_forkserver_preload(["faxgw.gateway.documents"])
+    multiprocessing.forkserver.ensure_running()
 
     def on_invite(call: IncomingCall) -> None:
         number = next(counter)
-        calls.spawn(_receive_one(call, number, args, options, ticker, renderer, finished))
+        calls.spawn(_receive_one(call, number, args, options, ticker, renders, finished))
 
     admission = Admission(args.allow) if args.allow else None
     config = UaConfig(host=host, port=port, user="faxgw", tcp=args.tcp, admission=admission)
@@ -102,7 +103,6 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
     finally:
         ua.close()
         ticker.close()
-        renderer.shutdown(cancel_futures=True)
     return 0
 
 
@@ -112,7 +112,7 @@ async def _receive_one(
     args: argparse.Namespace,
     options: FaxCallOptions,
     ticker: Ticker,
-    renderer: Executor,
+    renders: asyncio.Semaphore,
     finished: asyncio.Queue[None],
 ) -> None:
     stem = f"fax-{time.strftime('%Y%m%d-%H%M%S')}-{number}"
@@ -129,9 +129,8 @@ async def _receive_one(
         report["pdf"] = None
         if outcome.pages:
             pdf, preview = args.out / f"{stem}.pdf", args.out / f"{stem}-preview"
-            loop = asyncio.get_running_loop()
-            received = await loop.run_in_executor(renderer, render_received, tiff, pdf, preview)
-            report["pdf"] = str(received.pdf)
+            await _render(renders, tiff, pdf, preview)
+            report["pdf"] = str(pdf)
         if args.json:
             print(json.dumps(report), flush=True)
         else:
@@ -142,3 +141,27 @@ async def _receive_one(
             )
     finally:
         finished.put_nowait(None)
+
+
+#: Received faxes become PDFs in processes forked from a fork server, one per fax and at most RENDERS at a
+#: time: Pillow holds the GIL for much of a page, so a thread of ours would stall every other call's media
+#: that long. Not a process pool: its workers outlive a receiver that is killed (and hold its stdout); the
+#: fork server goes with us, and a render ends by itself.
+_RENDERERS = multiprocessing.get_context("forkserver")
+RENDERS = 2
+
+
+async def _render(renders: asyncio.Semaphore, tiff: Path, pdf: Path, preview: Path) -> None:
+    async with renders:
+        process = _RENDERERS.Process(target=render_received, args=(tiff, pdf, preview), daemon=True)
+        process.start()
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+        loop.add_reader(process.sentinel, ended.set_result, None)  # readable once the process is gone
+        try:
+            await ended
+        finally:
+            loop.remove_reader(process.sentinel)
+        process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"rendering {tiff} failed (exit code {process.exitcode})")
