@@ -24,10 +24,12 @@ import uuid
 from pathlib import Path
 
 from faxgw.gateway.asterisk.render import render_texts
-from faxgw.gateway.config import AsteriskConfig, Config, NumberConfig, TenantConfig
+from faxgw.gateway.config import AsteriskConfig, Config, EngineKind, NumberConfig, TenantConfig
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import Gateway, NewFax
 from faxgw.sip.fax import Resolution, write_tiff_f
-from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
+from faxgw.sip.fax_call import FaxCallOptions, send_fax
+from faxgw.sip.fax_terms import CallStatus, T38Policy
 from faxgw.sip.media import Ticker
 from faxgw.sip.ua import UaConfig, UserAgent
 
@@ -101,10 +103,10 @@ async def through_asterisk(
     rx = receiver(port, work / f"ast-{policy}", count, policy)
     config = Config(
         data_dir=work / f"var-{policy}",
-        engine="asterisk",
+        engine=EngineKind.ASTERISK,
         sip_port=free_port(socket.SOCK_DGRAM),
         trunk=f"127.0.0.1:{port}",
-        t38="auto" if policy == "t38" else "audio",
+        t38=T38Policy.AUTO if policy == "t38" else T38Policy.AUDIO,
         channels=count,
         numbers=(NumberConfig("+15550100", count),),
         tenants=(TenantConfig("b", "b", {}),),
@@ -121,10 +123,10 @@ async def through_asterisk(
         faxes = await gateway.submit(
             "b", NewFax(["+15550100"], [f"+1555030{n:02d}" for n in range(count)], [upload.id])
         )
-        while any(gateway.store.get_fax(f.id).status in ("queued", "processing", "sending") for f in faxes):
+        while any(gateway.store.get_fax(f.id).status.pending for f in faxes):
             await asyncio.sleep(0.2)
         spent, wall = cpu_seconds(pid) - before, time.perf_counter() - wall
-        good = sum(1 for f in faxes if gateway.store.get_fax(f.id).status == "success")
+        good = sum(1 for f in faxes if gateway.store.get_fax(f.id).status is FaxStatus.SUCCESS)
     finally:
         await gateway.stop()
         subprocess.run([SCRIPT, "stop", root, etc], capture_output=True)
@@ -154,7 +156,7 @@ async def through_native(document: Path, count: int, policy: str, work: Path) ->
         ticker.close()
         rx.kill()
         rx.communicate()
-    return spent / wall / count, sum(1 for outcome in outcomes if outcome.status == "success")
+    return spent / wall / count, sum(1 for outcome in outcomes if outcome.status is CallStatus.SUCCESS)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ import httpx
 from faxgw.gateway.api.server import serving
 from faxgw.gateway.config import Config, NumberConfig, TenantConfig
 from faxgw.gateway.demo import free_port
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.engines.media_process import MEDIA_NICE, MediaProcessEngine
 from faxgw.gateway.service import Gateway
 from faxgw.sip.fax import Resolution, write_tiff_f
@@ -201,8 +202,8 @@ async def run(document: Path, work: Path, calls: int, clients: int, mode: str) -
     for fax in finals:
         statuses[fax["status"]] = statuses.get(fax["status"], 0) + 1
     missing = sum(fax["pages"]["total"] - fax["pages"]["transferred"] for fax in finals)
-    complete = sum(1 for fax in finals if fax["status"] == "success")
-    complete_t38 = sum(1 for fax in finals if fax["status"] == "success" and fax["t38"])
+    complete = sum(1 for fax in finals if fax["status"] == FaxStatus.SUCCESS)
+    complete_t38 = sum(1 for fax in finals if fax["status"] == FaxStatus.SUCCESS and fax["t38"])
     return Run(
         len(finals), complete, missing, statuses, complete_t38, during, alone, api_errors, load_before, wall
     )
@@ -225,7 +226,7 @@ async def submit(http: httpx.AsyncClient, file_id: str, to: str) -> str:
 async def final(http: httpx.AsyncClient, fax_id: str) -> dict:
     while True:
         fax = (await http.get(f"/v1/faxes/{fax_id}")).json()
-        if fax["status"] not in ("queued", "processing", "sending"):
+        if not FaxStatus(fax["status"]).pending:
             return fax
         await asyncio.sleep(1.0)
 

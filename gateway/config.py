@@ -5,6 +5,7 @@ See ``faxgw.sample.toml`` for every setting with its default.
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import socket
@@ -15,10 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from faxgw.gateway.netpolicy import AddressPolicy
+from faxgw.sip.fax_terms import T38Policy
 
 
 class ConfigError(ValueError):
     """The configuration file or environment says something the gateway cannot use."""
+
+
+class EngineKind(enum.Enum):
+    """Which engine places and answers the calls (``engine``)."""
+
+    NATIVE = "native"  # our own SIP stack (sip/) with SpanDSP
+    ASTERISK = "asterisk"  # Asterisk over AMI (gateway.engines.asterisk)
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ class Config:
     trunk: str | None = None  # outbound calls go to sip:NUMBER@trunk; None: the number must be a SIP URI
     trunk_username: str | None = None
     trunk_password: str | None = None
-    t38: str = "auto"  # t38 | audio | auto
+    t38: T38Policy = T38Policy.AUTO
     ecm: bool = True
     channels: int = 8  # calls at once, all numbers together
     numbers: tuple[NumberConfig, ...] = ()
@@ -157,7 +166,7 @@ class Config:
     #: This gateway's name in job leases: a restarted process takes back its own faxes at once,
     #: another node only once their lease has run out.
     node: str = field(default_factory=socket.gethostname)
-    engine: str = "native"  # native: our own SIP stack | asterisk: Asterisk over AMI
+    engine: EngineKind = EngineKind.NATIVE
     #: engine = native: run the SIP stack, media and SpanDSP in a media process of their own, so the API,
     #: jobs and store never delay a call's media (false: in the gateway's process, for debugging).
     media_process: bool = True
@@ -170,6 +179,17 @@ class Config:
     #: receivers), and networks it never posts to.
     webhook_allow: tuple[str, ...] = ()
     webhook_deny: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A setting with a vocabulary holds its enum (load_config reads the words): a string here is a
+        # mistake in the code that built this Config, stopped before "audio" silently means something else.
+        for name, kind in (("t38", T38Policy), ("engine", EngineKind)):
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                example = next(iter(kind))
+                raise TypeError(
+                    f"Config.{name} holds {_article(kind.__name__)} ({example} ...), not {value!r}"
+                )
 
     @property
     def base_url(self) -> str:
@@ -216,7 +236,7 @@ _SCALARS = {
     "trunk": str,
     "trunk_username": str,
     "trunk_password": str,
-    "t38": str,
+    "t38": T38Policy,
     "ecm": bool,
     "channels": int,
     "webhook_secret": str,
@@ -224,7 +244,7 @@ _SCALARS = {
     "webhook_initial_delay": float,
     "unpaced_t38": bool,
     "node": str,
-    "engine": str,
+    "engine": EngineKind,
     "media_process": bool,
     "sip_tcp": bool,
     "sip_tls_port": int,
@@ -289,10 +309,6 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     for name in ("url_fetch_allow", "url_fetch_deny", "webhook_allow", "webhook_deny", "trunk_networks"):
         values[name] = _networks(name, raw.get(name, []))
     config = Config(**values)
-    if config.t38 not in ("t38", "audio", "auto"):
-        raise ConfigError(f"t38 = {config.t38!r}: use t38, audio or auto")
-    if config.engine not in ("native", "asterisk"):
-        raise ConfigError(f"engine = {config.engine!r}: use native or asterisk")
     if config.sip_untrusted not in ("reject", "drop"):
         raise ConfigError(f"sip_untrusted = {config.sip_untrusted!r}: use reject or drop")
     if config.sip_tls_port is not None and (config.sip_tls_cert is None or config.sip_tls_key is None):
@@ -348,7 +364,17 @@ def _networks(name: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _convert(name: str, value: Any, kind: type) -> Any:
+def _article(name: str) -> str:
+    return f"{'an' if name[0] in 'AEIOU' else 'a'} {name}"
+
+
+def _convert(name: str, value: Any, kind: type[Any]) -> Any:
+    if issubclass(kind, enum.Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            words = [str(member.value) for member in kind]
+            raise ConfigError(f"{name} = {value!r}: use {', '.join(words[:-1])} or {words[-1]}") from None
     if kind is bool and isinstance(value, str):
         if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ConfigError(f"{name}: {value!r} is not a boolean")

@@ -19,7 +19,9 @@ from pathlib import Path
 import httpx
 from faxgw.gateway.api.server import serving
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import Gateway
+from faxgw.sip.fax_terms import T38Policy
 
 SENDER, RECEIVER = "+15550100", "+15550199"
 TOKEN = "demo-token"
@@ -46,7 +48,7 @@ def demo_config(data_dir: Path, *, paced: bool) -> Config:
         api_port=free_port(socket.SOCK_STREAM),
         sip_port=sip_port,
         trunk=f"127.0.0.1:{sip_port}",  # our own SIP address: the call comes back to us
-        t38="auto",
+        t38=T38Policy.AUTO,
         unpaced_t38=not paced,
         numbers=(NumberConfig(SENDER, 2), NumberConfig(RECEIVER, 2)),
         routes=(RouteConfig(RECEIVER, "demo"),),
@@ -109,7 +111,7 @@ async def _follow_inbound(client: httpx.AsyncClient, say: Callable[[str], None])
 async def _wait_final(client: httpx.AsyncClient, fax_id: str) -> dict:
     while True:
         fax = (await client.get(f"/v1/faxes/{fax_id}")).json()
-        if fax["status"] not in ("queued", "scheduled", "processing", "sending"):
+        if not FaxStatus(fax["status"]).pending:
             return fax
         await asyncio.sleep(0.1)
 
@@ -120,6 +122,6 @@ def main(document: Traversable, data_dir: Path, paced: bool) -> int:
         print("\noutbound fax object:\n" + json.dumps(result["outbound"], indent=2))
         print("\ninbound fax object:\n" + json.dumps(result["inbound"], indent=2))
         print(f"\nreceived PDF: {result['received_pdf']}")
-        ok = result["outbound"]["status"] == "success" and result["inbound"]["status"] == "success"
+        ok = all(result[fax]["status"] == FaxStatus.SUCCESS for fax in ("outbound", "inbound"))
         return 0 if ok else 1
     return 1

@@ -18,13 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from faxgw.gateway.config import Config
+from faxgw.gateway.config import Config, EngineKind
 from faxgw.gateway.documents.detect import detect
 from faxgw.gateway.documents.errors import ConversionError
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.engines.base import Engine
 from faxgw.gateway.engines.media_process import MediaProcessEngine
 from faxgw.gateway.engines.native import NativeEngine
-from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus, Renderer
@@ -32,6 +32,7 @@ from faxgw.gateway.jobs.events import Rendered as Rendered  # for the API's rend
 from faxgw.gateway.jobs.inbound import InboundJobs
 from faxgw.gateway.jobs.outbound import OutboundJobs
 from faxgw.gateway.jobs.pages import PageQueue
+from faxgw.gateway.jobs.status import RUNNING
 from faxgw.gateway.netpolicy import AddressError, checked_url
 from faxgw.gateway.store import (
     ApiKey,
@@ -97,7 +98,7 @@ class Conflict(RuntimeError):
 
 
 def _engine(config: Config) -> Engine:
-    if config.engine == "asterisk":
+    if config.engine is EngineKind.ASTERISK:
         from faxgw.gateway.engines.asterisk import AsteriskEngine  # panoramisk only when Asterisk is used
 
         return AsteriskEngine(config)
@@ -212,7 +213,7 @@ class Gateway:
                 direction="outbound",
                 from_number=request.from_numbers[0],
                 to_number=destination,
-                status=st.QUEUED,
+                status=FaxStatus.QUEUED,
                 created_at=now,
                 updated_at=now,
                 file_ids=list(request.file_ids),
@@ -324,7 +325,7 @@ class Gateway:
     async def delete(self, tenant_id: str, fax_id: str) -> None:
         """Cancel a fax not yet sent, or delete a finished one and its files (not while its call is up)."""
         fax = await self.fax(tenant_id, fax_id)
-        if fax.status in st.RUNNING:
+        if fax.status in RUNNING:
             raise Conflict(f"fax {fax_id} is {fax.status}: wait for it to finish")
         self.store.delete_fax(fax.id)
         # The fax's own directory: under data_dir, or under its inbound route's storage.

@@ -8,7 +8,6 @@ T.30 said into one ``FaxOutcome``. Nothing here knows about HTTP, jobs or databa
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import os
 import random
@@ -16,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall
 from faxgw.sip.fax import (
@@ -29,6 +29,7 @@ from faxgw.sip.fax import (
     T38Terminal,
 )
 from faxgw.sip.fax.audio import BLOCK_SAMPLES
+from faxgw.sip.fax_terms import CallStatus, T38Policy
 from faxgw.sip.media import RtpEndpoint, Ticker, UdptlEndpoint
 from faxgw.sip.rtp import Gap
 from faxgw.sip.sdp import (
@@ -60,12 +61,6 @@ BYE_GRACE = 2.0
 MIN_T38_MAX_DATAGRAM = {True: 72, False: 320}
 
 
-class T38Policy(enum.Enum):
-    T38 = "t38"  # offer T.38 as soon as the call is up; accept the peer's offer
-    AUDIO = "audio"  # G.711 passthrough only: refuse T.38 offers (488)
-    AUTO = "auto"  # accept the peer's T.38 offer; offer it ourselves only when receiving
-
-
 @dataclass(frozen=True)
 class FaxCallOptions:
     t38: T38Policy = T38Policy.AUTO
@@ -87,7 +82,7 @@ class FaxCallOptions:
 class FaxOutcome:
     """One fax call's result: the SIP view and the T.30 view together."""
 
-    status: str  # success | partial | failed | busy | no_answer | rejected | cancelled
+    status: CallStatus
     sip_code: int | None
     hangup_cause: str | None
     t30_code: int | None
@@ -407,11 +402,12 @@ async def send_fax(
         ua.address[0], sending=True, document=document, options=options, ticker=ticker, on_event=on_event
     ) as media:
         media.first_page = first_page
-        call = ua.call(target, media.audio_offer(), on_offer=media.on_offer, caller=caller)
+        offer = media.audio_offer()
+        call = ua.call(target, offer, on_offer=media.on_offer, caller=caller)
         try:
             answer = await call.connect(options.ring_timeout)
             media.call = call
-            media.use(negotiated_from_answer(call.local_sdp, answer))
+            media.use(negotiated_from_answer(offer, answer))
         except (CallError, NotAcceptable):
             if call.state is not CallState.TERMINATED:
                 await call.hangup()
@@ -471,9 +467,9 @@ async def _run(call: Call, media: FaxMedia, options: FaxCallOptions, *, offer_t3
     """Offer T.38 if wanted, then wait for T.30 to finish, the call to drop, or the fax timeout."""
     if offer_t38 and not media.t38:
         call.spawn(media.offer_t38(options.t38_offer_delay))
-    await asyncio.wait(
-        [media.completed, call.ended], timeout=options.fax_timeout, return_when=asyncio.FIRST_COMPLETED
-    )
+    # Either end will do: waited for as Future[Any], as they give different results.
+    ends: list[asyncio.Future[Any]] = [media.completed, call.ended]
+    await asyncio.wait(ends, timeout=options.fax_timeout, return_when=asyncio.FIRST_COMPLETED)
     if not media.completed.done():
         media.hangup()  # BYE or timeout mid-fax: phase E tells how many pages made it
     if media.completed.done() and media.completed.exception() is None:
@@ -486,15 +482,15 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
     negotiated = media.negotiated
     pages = completed.pages_transferred if completed else 0
     if completed is not None and completed.success:
-        status = "success"
+        status = CallStatus.SUCCESS
     elif pages:
-        status = "partial"
+        status = CallStatus.PARTIAL
     elif hangup is not None and hangup.status is not None and hangup.status >= 300:
         status = _setup_failure(hangup)
     else:
-        status = "failed"
+        status = CallStatus.FAILED
     text = completed.text if completed else (str(media.error) if media.error else "")
-    if status == "failed" and hangup is not None and hangup.cause == "local_bye" and hangup.reason:
+    if status is CallStatus.FAILED and hangup is not None and hangup.cause == "local_bye" and hangup.reason:
         text = hangup.reason  # we ended the call for a reason of ours: that, not T.30's view of the end
     return FaxOutcome(
         status=status,
@@ -514,12 +510,12 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
     )
 
 
-def _setup_failure(hangup: Hangup) -> str:
+def _setup_failure(hangup: Hangup) -> CallStatus:
     """Tell busy, no answer, cancelled and rejected apart (RFC 3261 21.4, 21.6)."""
     if hangup.cause == "cancelled":
-        return "cancelled"
+        return CallStatus.CANCELLED
     if hangup.cause == "no_answer" or hangup.status in (408, 480):
-        return "no_answer"
+        return CallStatus.NO_ANSWER
     if hangup.status in (486, 600):
-        return "busy"
-    return "rejected"
+        return CallStatus.BUSY
+    return CallStatus.REJECTED

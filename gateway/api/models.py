@@ -11,13 +11,13 @@ Validation errors carry a ``type`` that ``errors.from_validation_errors`` turns 
 
 from __future__ import annotations
 
-import enum
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from faxgw.gateway.api.errors import ApiErrorCode, quote
 from faxgw.gateway.api.inputs import lone_surrogate
+from faxgw.gateway.domain import FaxStatus
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -354,75 +354,23 @@ class SendFaxResponse(_Response):
     ids: dict[str, str] | None = None
 
 
-class FaxStatus(enum.StrEnum):
-    """Where a fax stands. Final failures are the seed's statuses; ``failed_fs_<n>`` (see ``fs_status``)
-    completes the set with the T.30 completion code. The seed's ``insufficient_credit`` has no place in a
-    gateway without credit."""
-
-    # Pending (ours: the seed only shows final statuses and in_progress).
-    QUEUED = "queued"  # accepted, waiting for a line
-    SCHEDULED = "scheduled"  # waiting for its send_time
-    PROCESSING = "processing"  # documents being turned into fax pages
-    SENDING = "sending"  # a call is up or being set up
-    IN_PROGRESS = "in_progress"  # being received: pages can already be fetched
-    # Final.
-    SUCCESS = "success"
-    PARTIALLY_SENT = "partially_sent"
-    PARTIALLY_RECEIVED = "partially_received"
-    CANCELLED = "cancelled"  # ours: cancelled before it was sent
-    FAILED = "failed"
-    FAILED_INTERNAL_PROCESS_ERROR = "failed_internal_process_error"
-    FAILED_USER_BUSY = "failed_user_busy"
-    FAILED_NO_ANSWER = "failed_no_answer"
-    FAILED_UNALLOCATED_NUMBER = "failed_unallocated_number"
-    FAILED_OFFICE_CONVERTER_ISSUE = "failed_office_converter_issue"
-    FAILED_SEPARATE_FILE_PAGES_ISSUE = "failed_separate_file_pages_issue"
-    FAILED_RENDER_HEADER_ISSUE = "failed_render_header_issue"
-    FAILED_INVALID_NUMBER_FORMAT = "failed_invalid_number_format"
-    FAILED_MIMETYPE_NOT_SUPPORTED = "failed_mimetype_not_supported"
-    FAILED_DESTINATION_NOT_SUPPORTED = "failed_destination_not_supported"
-    FAILED_IMAGE_PREPARATION = "failed_image_preparation"
-    FAILED_TO_SEND = "failed_to_send"
-    FAILED_NORMAL_TEMPORARY_FAILURE = "failed_normal_temporary_failure"
-    FAILED_UNKNOWN_CONVERTER_ISSUE = "failed_unknown_converter_issue"
-    FAILED_NORMAL_CLEARING = "failed_normal_clearing"
-    FAILED_CONVERT_TO_TIFF_ISSUE = "failed_convert_to_tiff_issue"
+def _fax_status(value: str) -> FaxStatus:
+    try:
+        return FaxStatus(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "fax_status", "{value} is not a fax status", {"value": quote(value)}
+        ) from None
 
 
-PENDING_STATUSES = frozenset(
-    {FaxStatus.QUEUED, FaxStatus.SCHEDULED, FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS}
-)
-_FS_STATUS_RE = re.compile(r"failed_fs_[0-9]{1,3}")
-
-
-def fs_status(t30_code: int) -> str:
-    """The seed's ``failed_fs_<n>``: n is the T.30 completion code (SpanDSP's T30_ERR_*, as FreeSWITCH
-    reports it: 2/3 no fax machine answered, 8/9 incompatible, 48/49 remote hung up mid-fax)."""
-    return f"failed_fs_{t30_code}"
-
-
-_STATUS_VALUES = frozenset(status.value for status in FaxStatus)
-
-
-def is_fax_status(value: str) -> bool:
-    return value in _STATUS_VALUES or _FS_STATUS_RE.fullmatch(value) is not None
-
-
-def is_final_status(value: str) -> bool:
-    return is_fax_status(value) and value not in PENDING_STATUSES
-
-
-def _fax_status(value: str) -> str:
-    if not is_fax_status(value):
-        raise PydanticCustomError("fax_status", "{value} is not a fax status", {"value": quote(value)})
-    return value
-
-
+#: A fax status in a request or a response: a string on the wire and in the OpenAPI document (an enum's
+#: schema would list the fixed statuses only, and ``failed_fs_<n>`` completes them with any T.30 code),
+#: read as the domain's ``FaxStatus``.
 FaxStatusValue = Annotated[str, AfterValidator(_fax_status)]
 
 
 class FaxError(_Response):
-    code: str  # a failed_* status, or an engine's more specific reason
+    code: FaxStatusValue  # the failed_* status (partially_* for a fax that lost pages)
     description: str
 
 

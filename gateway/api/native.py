@@ -24,13 +24,14 @@ from faxgw.gateway.api.models import (
     FaxError,
     FaxList,
     FaxObject,
-    FaxStatus,
+    FaxStatusValue,
     FileObject,
     PageCount,
     SendFaxRequest,
     SendFaxResponse,
 )
 from faxgw.gateway.api.requests import deleted, owned_fax, save_upload, submit_request
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import FaxQuery, FaxRecord, Gateway
 from PIL import Image
 
@@ -62,7 +63,7 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
         and fax.send_at > datetime.now(UTC).timestamp()
         and not fax.attempts_made
     ):
-        status = "scheduled"
+        status = FaxStatus.SCHEDULED
     attempts = [
         FaxAttempt(
             n=a.number,
@@ -151,11 +152,12 @@ async def list_faxes(
     gateway: CurrentGateway,
     key: Reader,
     direction: Literal["outbound", "inbound"] | None = None,
-    status: str | None = None,
+    status: FaxStatusValue | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> FaxList:
-    query = FaxQuery(direction, statuses=None if status is None else [status], limit=limit, offset=offset)
+    statuses = None if status is None else [FaxStatus(status)]
+    query = FaxQuery(direction, statuses=statuses, limit=limit, offset=offset)
     faxes, total = await gateway.list_faxes(key.tenant_id, query)
     objects = [await fax_object(gateway, fax) for fax in faxes]
     return FaxList(faxes=objects, total=total, limit=limit, offset=offset)

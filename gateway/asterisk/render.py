@@ -22,6 +22,7 @@ from string import Template
 from faxgw.gateway.asterisk import contract
 from faxgw.gateway.asterisk.patterns import extension
 from faxgw.gateway.config import Config, ConfigError
+from faxgw.sip.fax_terms import T38Policy
 
 TEMPLATES = resources.files("faxgw.gateway.dialplan")
 
@@ -41,8 +42,8 @@ FILES = (
 # SendFAX/ReceiveFAX options per t38 setting: f lets a refused T.38 re-INVITE fall back to audio,
 # z makes SendFAX offer T.38 itself (ReceiveFAX always asks for it on a T.38-capable endpoint),
 # F forces audio, s sends FAXStatus progress events.
-SEND_OPTIONS = {"auto": "fs", "t38": "fsz", "audio": "Fs"}
-RECEIVE_OPTIONS = {"auto": "fs", "t38": "fs", "audio": "Fs"}
+SEND_OPTIONS = {T38Policy.AUTO: "fs", T38Policy.T38: "fsz", T38Policy.AUDIO: "Fs"}
+RECEIVE_OPTIONS = {T38Policy.AUTO: "fs", T38Policy.T38: "fs", T38Policy.AUDIO: "Fs"}
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SIP_USER = re.compile(r"[A-Za-z0-9._~!$&'*+=%-]+")  # RFC 3261 user characters without ; , ? @ :
@@ -103,8 +104,6 @@ def fill(template: Traversable, values: Mapping[str, str]) -> str:
 def _values(config: Config, templates: Traversable) -> dict[str, str]:
     ast = config.asterisk
     # load_config checks these too; a Config built in code has not been through it.
-    if config.t38 not in SEND_OPTIONS:
-        raise ConfigError(f"t38 = {config.t38!r}: use t38, audio or auto")
     if ast.t38_ec not in ("redundancy", "fec", "none"):
         raise ConfigError(f"asterisk.t38_ec = {ast.t38_ec!r}: use redundancy, fec or none")
     if ast.max_rate not in (2400, 4800, 7200, 9600, 12000, 14400):
@@ -112,7 +111,7 @@ def _values(config: Config, templates: Traversable) -> dict[str, str]:
     media = fill(
         templates / "parts" / "pjsip-media.conf",
         {
-            "t38_udptl": _yes(config.t38 != "audio"),
+            "t38_udptl": _yes(config.t38 is not T38Policy.AUDIO),
             "t38_ec": ast.t38_ec,
             "t38_maxdatagram": str(_number("asterisk.t38_maxdatagram", ast.t38_maxdatagram, 64, 65535)),
             "t38_nat": _yes(ast.t38_nat),

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from faxgw.gateway.documents import ConversionError, CoverPage
 from faxgw.sip.fax import BIT_RATES, Completed, FaxEvent, FaxOptions, Negotiated, PageDone, Resolution
-from faxgw.sip.fax_call import FaxCallOptions, T38Policy
+from faxgw.sip.fax_call import FaxCallOptions
+from faxgw.sip.fax_terms import T38Policy
 
 #: Exit codes: 0 done, 1 the fax failed, 2 bad input (nothing was sent).
 EXIT_FAILED = 1
@@ -74,20 +75,24 @@ def add_call_options(parser: argparse.ArgumentParser) -> None:
         "--t38",
         dest="t38",
         action="store_const",
-        const="t38",
+        const=T38Policy.T38,
         help="offer T.38 as soon as the call is up (and accept the peer's offer)",
     )
     mode.add_argument(
-        "--audio", dest="t38", action="store_const", const="audio", help="G.711 passthrough only: refuse T.38"
+        "--audio",
+        dest="t38",
+        action="store_const",
+        const=T38Policy.AUDIO,
+        help="G.711 passthrough only: refuse T.38",
     )
     mode.add_argument(
         "--auto",
         dest="t38",
         action="store_const",
-        const="auto",
+        const=T38Policy.AUTO,
         help="accept T.38 when offered; the receiving side offers it (default)",
     )
-    parser.set_defaults(t38="auto")
+    parser.set_defaults(t38=T38Policy.AUTO)
     parser.add_argument(
         "--ecm",
         action=argparse.BooleanOptionalAction,
@@ -114,7 +119,7 @@ def add_call_options(parser: argparse.ArgumentParser) -> None:
 
 def call_options(args: argparse.Namespace) -> FaxCallOptions:
     fax = FaxOptions(ident=args.ident, header=args.header, ecm=args.ecm, max_bit_rate=args.max_rate)
-    return FaxCallOptions(t38=T38Policy(args.t38), fax=fax, paced=not args.unpaced, media_latch=args.latch)
+    return FaxCallOptions(t38=args.t38, fax=fax, paced=not args.unpaced, media_latch=args.latch)
 
 
 def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:

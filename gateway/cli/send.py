@@ -23,6 +23,7 @@ from faxgw.gateway.documents import ConversionError, convert
 from faxgw.sip.dialog import peer_for_uri
 from faxgw.sip.fax import Resolution
 from faxgw.sip.fax_call import send_fax
+from faxgw.sip.fax_terms import CallStatus
 from faxgw.sip.message import SipParseError, SipUri
 from faxgw.sip.ua import UaConfig, UserAgent
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             f"[send] {outcome.status}: {outcome.pages} of {outcome.pages_expected or '?'} page(s), "
             f"SIP {outcome.sip_code}, {'T.38' if outcome.t38 else 'G.711'}, call {outcome.call_id}"
         )
-    return 0 if outcome.status == "success" else EXIT_FAILED
+    return 0 if outcome.status is CallStatus.SUCCESS else EXIT_FAILED
 
 
 async def _send(args: argparse.Namespace, target: SipUri, document: Path, options):

@@ -5,20 +5,19 @@
 - ``validate_fax_tiff``: whether a TIFF is fit to send, and its page count
 - ``render_received``: a received fax TIFF as a lossless PDF and PNG previews (``ReceivedDocument``)
 - ``page_differences``: per page, how many pixels a received fax differs from the sent one
-- every failure is a ``ConversionError`` whose ``code`` is a Fax.Plus status (``ErrorCode``)
+- every failure is a ``ConversionError`` whose ``code`` is the fax's status (``gateway.domain.FaxStatus``)
 """
 
 from faxgw.gateway.documents.compare import page_differences
 from faxgw.gateway.documents.convert import FaxDocument, convert
 from faxgw.gateway.documents.cover import CoverPage
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.received import ReceivedDocument, render_received
 from faxgw.gateway.documents.validate import validate_fax_tiff
 
 __all__ = [
     "ConversionError",
     "CoverPage",
-    "ErrorCode",
     "FaxDocument",
     "ReceivedDocument",
     "convert",

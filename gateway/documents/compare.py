@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import open_tiff
 from PIL import ImageChops
 
@@ -33,4 +34,6 @@ def page_differences(sent: Path, received: Path) -> list[int | None]:
                 differences.append(xor.histogram()[_SET])
             return differences
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ConversionError(ErrorCode.IMAGE_PREPARATION, f"cannot compare the faxes: {exc}") from None
+        raise ConversionError(
+            FaxStatus.FAILED_IMAGE_PREPARATION, f"cannot compare the faxes: {exc}"
+        ) from None

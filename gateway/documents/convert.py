@@ -13,13 +13,14 @@ from pathlib import Path
 
 from faxgw.gateway.documents.cover import CoverPage, render_cover
 from faxgw.gateway.documents.detect import IMAGE_KINDS, OFFICE_KINDS, Kind, detect
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.images import render_image
 from faxgw.gateway.documents.office import office_to_pdf
 from faxgw.gateway.documents.pages import spool
 from faxgw.gateway.documents.pdf import render_pdf
 from faxgw.gateway.documents.text import render_text
 from faxgw.gateway.documents.validate import validate_fax_tiff
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import Compression, Resolution, write_tiff_f
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,9 @@ def _failures_named(filename: str | None) -> Iterator[None]:
     except Exception as exc:
         log.exception("converting %s failed unexpectedly", filename or "the fax")
         raise ConversionError(
-            ErrorCode.CONVERT_TO_TIFF_ISSUE, f"internal conversion failure ({type(exc).__name__})", filename
+            FaxStatus.FAILED_CONVERT_TO_TIFF_ISSUE,
+            f"internal conversion failure ({type(exc).__name__})",
+            filename,
         ) from exc
 
 

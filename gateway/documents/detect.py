@@ -8,8 +8,9 @@ import struct
 import zipfile
 from pathlib import Path
 
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.textcodec import decode_text
+from faxgw.gateway.domain import FaxStatus
 
 
 class Kind(enum.Enum):
@@ -68,13 +69,13 @@ def detect(path: Path) -> Kind:
         with path.open("rb") as file:
             head = file.read(_SNIFF_BYTES)
     except FileNotFoundError:
-        raise ConversionError(ErrorCode.SEPARATE_FILE_PAGES_ISSUE, "file not found") from None
+        raise ConversionError(FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE, "file not found") from None
     except OSError as exc:
         raise ConversionError(
-            ErrorCode.SEPARATE_FILE_PAGES_ISSUE, f"cannot read the file: {exc.strerror}"
+            FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE, f"cannot read the file: {exc.strerror}"
         ) from None
     if not head:
-        raise ConversionError(ErrorCode.SEPARATE_FILE_PAGES_ISSUE, "the file is empty")
+        raise ConversionError(FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE, "the file is empty")
 
     if b"%PDF-" in head[:_PDF_HEADER_WINDOW]:
         return Kind.PDF
@@ -97,7 +98,7 @@ def detect(path: Path) -> Kind:
 
 
 def unsupported(what: str) -> ConversionError:
-    return ConversionError(ErrorCode.MIMETYPE_NOT_SUPPORTED, f"{what}: send {SUPPORTED_TYPES}")
+    return ConversionError(FaxStatus.FAILED_MIMETYPE_NOT_SUPPORTED, f"{what}: send {SUPPORTED_TYPES}")
 
 
 def _directory_entry(name: str) -> bytes:
@@ -121,7 +122,7 @@ def _compound_file_kind(path: Path) -> Kind:
         # Password-protected DOCX/XLSX files are OLE2 containers holding the encrypted ZIP.
         if content.find(_ENCRYPTED_PACKAGE) != -1:
             raise ConversionError(
-                ErrorCode.UNKNOWN_CONVERTER_ISSUE, "the Office document is password-protected"
+                FaxStatus.FAILED_UNKNOWN_CONVERTER_ISSUE, "the Office document is password-protected"
             )
         if content.find(_WORD_STREAM) != -1:
             return Kind.DOC

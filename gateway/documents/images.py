@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from faxgw.gateway.documents.detect import Kind
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.pages import spool
 from faxgw.gateway.documents.raster import looks_like_photo, place_on_page, to_bilevel
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import Resolution
 from PIL import Image, ImageOps
 
@@ -47,9 +48,11 @@ def _decode_errors() -> Iterator[None]:
     try:
         yield
     except Image.DecompressionBombError:
-        raise ConversionError(ErrorCode.IMAGE_PREPARATION, "the image is too large to fax") from None
+        raise ConversionError(FaxStatus.FAILED_IMAGE_PREPARATION, "the image is too large to fax") from None
     except _DECODE_ERRORS as exc:
-        raise ConversionError(ErrorCode.IMAGE_PREPARATION, f"the image cannot be decoded: {exc}") from None
+        raise ConversionError(
+            FaxStatus.FAILED_IMAGE_PREPARATION, f"the image cannot be decoded: {exc}"
+        ) from None
 
 
 def _frame_pages(image: Image.Image, frames: int, resolution: Resolution) -> Iterator[Image.Image]:
@@ -66,7 +69,7 @@ def _gray(image: Image.Image) -> Image.Image:
     width, height = image.size
     if width * height > MAX_SOURCE_PIXELS:
         raise ConversionError(
-            ErrorCode.IMAGE_PREPARATION,
+            FaxStatus.FAILED_IMAGE_PREPARATION,
             f"the image is too large to fax: {width} x {height} pixels (at most {MAX_SOURCE_PIXELS:,})",
         )
     frame = ImageOps.exif_transpose(image)

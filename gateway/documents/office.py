@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 from faxgw.gateway.documents.detect import Kind
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.tools import run_tool, summarize
+from faxgw.gateway.domain import FaxStatus
 
 #: A cold start with a fresh profile takes 1-2 s; long spreadsheets take a while to lay out.
 SOFFICE_TIMEOUT_S = 180.0
@@ -20,7 +21,7 @@ def office_to_pdf(path: Path, kind: Kind, workdir: Path) -> Path:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         raise ConversionError(
-            ErrorCode.OFFICE_CONVERTER_ISSUE,
+            FaxStatus.FAILED_OFFICE_CONVERTER_ISSUE,
             f"LibreOffice is not installed (Debian packages: {DEBIAN_PACKAGES})",
         )
     workdir.mkdir(parents=True, exist_ok=True)
@@ -45,14 +46,14 @@ def office_to_pdf(path: Path, kind: Kind, workdir: Path) -> Path:
             str(source),
         ],
         timeout=SOFFICE_TIMEOUT_S,
-        error_code=ErrorCode.OFFICE_CONVERTER_ISSUE,
+        error_code=FaxStatus.FAILED_OFFICE_CONVERTER_ISSUE,
         env={**os.environ, "HOME": str(workdir)},
     )
     pdf = outdir / "document.pdf"
     if not pdf.is_file():
         # soffice exits 0 when it cannot load a document; the missing PDF is the only sign.
         raise ConversionError(
-            ErrorCode.OFFICE_CONVERTER_ISSUE,
+            FaxStatus.FAILED_OFFICE_CONVERTER_ISSUE,
             f"LibreOffice could not convert the document: {summarize(output)}",
         )
     return pdf

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pypdfium2
 import pypdfium2.raw
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.raster import Paper, closest_paper
 from faxgw.gateway.documents.tools import run_tool, summarize
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import PAGE_WIDTH, Resolution
 
 #: Ghostscript renders a page in milliseconds; the allowance covers huge scanned pages on a busy host.
@@ -32,7 +33,8 @@ def render_pdf(path: Path, resolution: Resolution, workdir: Path) -> list[Path]:
     gs = shutil.which("gs")
     if gs is None:
         raise ConversionError(
-            ErrorCode.CONVERT_TO_TIFF_ISSUE, "Ghostscript is not installed (Debian package ghostscript)"
+            FaxStatus.FAILED_CONVERT_TO_TIFF_ISSUE,
+            "Ghostscript is not installed (Debian package ghostscript)",
         )
     workdir.mkdir(parents=True, exist_ok=True)
     papers = [closest_paper(width, height) for width, height in _page_sizes(path)]
@@ -50,15 +52,17 @@ def _page_sizes(path: Path) -> list[tuple[float, float]]:
     except pypdfium2.PdfiumError as exc:
         if getattr(exc, "err_code", None) == pypdfium2.raw.FPDF_ERR_PASSWORD:
             raise ConversionError(
-                ErrorCode.UNKNOWN_CONVERTER_ISSUE, "the PDF is password-protected"
+                FaxStatus.FAILED_UNKNOWN_CONVERTER_ISSUE, "the PDF is password-protected"
             ) from None
-        raise ConversionError(ErrorCode.SEPARATE_FILE_PAGES_ISSUE, f"the PDF cannot be read: {exc}") from None
+        raise ConversionError(
+            FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE, f"the PDF cannot be read: {exc}"
+        ) from None
     try:
         sizes = [document.get_page_size(index) for index in range(len(document))]
     finally:
         document.close()
     if not sizes:
-        raise ConversionError(ErrorCode.SEPARATE_FILE_PAGES_ISSUE, "the PDF has no pages")
+        raise ConversionError(FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE, "the PDF has no pages")
     return sizes
 
 
@@ -91,13 +95,13 @@ def _ghostscript(
             str(path),
         ],
         timeout=GS_TIMEOUT_S + GS_TIMEOUT_PER_PAGE_S * (last - first + 1),
-        error_code=ErrorCode.SEPARATE_FILE_PAGES_ISSUE,
+        error_code=FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE,
     )
     files = sorted(workdir.glob(f"pages-{first:05d}-*.tif"))
     expected = last - first + 1
     if len(files) != expected:
         raise ConversionError(
-            ErrorCode.SEPARATE_FILE_PAGES_ISSUE,
+            FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE,
             f"Ghostscript rendered {len(files)} of pages {first}-{last}: {summarize(output)}",
         )
     return files

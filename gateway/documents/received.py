@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.tifftags import page_dpi
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import open_tiff
 from PIL import Image, TiffImagePlugin
 
@@ -46,7 +47,7 @@ def render_received(tiff: Path, pdf: Path, preview_dir: Path) -> ReceivedDocumen
         os.replace(partial, pdf)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ConversionError(
-            ErrorCode.IMAGE_PREPARATION, f"cannot read the received fax: {exc}", tiff.name
+            FaxStatus.FAILED_IMAGE_PREPARATION, f"cannot read the received fax: {exc}", tiff.name
         ) from None
     finally:
         partial.unlink(missing_ok=True)

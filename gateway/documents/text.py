@@ -6,11 +6,12 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.documents.fonts import dejavu, points_to_pixels
 from faxgw.gateway.documents.pages import spool
 from faxgw.gateway.documents.raster import DRAW_DPI, DRAWN_PAPER, drawn_page_to_fax
 from faxgw.gateway.documents.textcodec import decode_text
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import PAGE_WIDTH, Resolution
 from PIL import Image, ImageDraw
 
@@ -26,9 +27,13 @@ def render_text(path: Path, resolution: Resolution, workdir: Path) -> list[Path]
     text = decode_text(path.read_bytes())
     if text is None:
         # Detection saw text in the first 64 KiB; the rest of the file is something else.
-        raise ConversionError(ErrorCode.MIMETYPE_NOT_SUPPORTED, "the file is not plain text throughout")
+        raise ConversionError(
+            FaxStatus.FAILED_MIMETYPE_NOT_SUPPORTED, "the file is not plain text throughout"
+        )
     if not text.strip():
-        raise ConversionError(ErrorCode.SEPARATE_FILE_PAGES_ISSUE, "the text file has nothing to print")
+        raise ConversionError(
+            FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE, "the text file has nothing to print"
+        )
     sheet = TextSheet()
     pages = (sheet.draw(lines) for lines in sheet.paginate(text))
     return spool((drawn_page_to_fax(page, resolution) for page in pages), workdir, resolution)

@@ -8,7 +8,8 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
+from faxgw.gateway.domain import FaxStatus
 
 #: How much of a tool's chatter goes into an error message: enough to see the reason, not a log dump.
 _REASON_CHARS = 300
@@ -18,7 +19,7 @@ def run_tool(
     argv: Sequence[str],
     *,
     timeout: float,
-    error_code: ErrorCode,
+    error_code: FaxStatus,
     env: Mapping[str, str] | None = None,
 ) -> str:
     """Run a converter and return its combined output. A crash or a timeout becomes a ConversionError.

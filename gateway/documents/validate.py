@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from faxgw.gateway.documents import tifftags as tag
-from faxgw.gateway.documents.errors import ConversionError, ErrorCode
+from faxgw.gateway.documents.errors import ConversionError
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import PAGE_WIDTH, Resolution, open_tiff
 from PIL import TiffImagePlugin
 
@@ -22,14 +23,14 @@ def validate_fax_tiff(path: Path) -> int:
                 tiff.seek(index)
                 problem = _page_problem(tiff)
                 if problem:
-                    raise ConversionError(ErrorCode.IMAGE_PREPARATION, f"page {index + 1}: {problem}")
+                    raise ConversionError(FaxStatus.FAILED_IMAGE_PREPARATION, f"page {index + 1}: {problem}")
                 tiff.load()
             return tiff.n_frames
     except FileNotFoundError:
-        raise ConversionError(ErrorCode.IMAGE_PREPARATION, "file not found", path.name) from None
+        raise ConversionError(FaxStatus.FAILED_IMAGE_PREPARATION, "file not found", path.name) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ConversionError(
-            ErrorCode.IMAGE_PREPARATION, f"not a readable fax TIFF: {exc}", path.name
+            FaxStatus.FAILED_IMAGE_PREPARATION, f"not a readable fax TIFF: {exc}", path.name
         ) from None
 
 

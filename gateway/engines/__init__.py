@@ -2,7 +2,17 @@
 
 from faxgw.gateway.engines.base import CallResult, Engine, InboundCall, OutboundCall, PageTransferred
 
-# The fax resolutions of the media layer, for the layers above, which reach sip only through the engines.
+# The media layer's fax resolutions and call statuses, for the layers above, which reach sip only through
+# the engines.
 from faxgw.sip.fax import Resolution
+from faxgw.sip.fax_terms import CallStatus
 
-__all__ = ["CallResult", "Engine", "InboundCall", "OutboundCall", "PageTransferred", "Resolution"]
+__all__ = [
+    "CallResult",
+    "CallStatus",
+    "Engine",
+    "InboundCall",
+    "OutboundCall",
+    "PageTransferred",
+    "Resolution",
+]

@@ -34,6 +34,7 @@ from faxgw.gateway.engines.base import (
     Refusal,
 )
 from faxgw.sip.fax import Resolution, open_tiff, write_tiff_f
+from faxgw.sip.fax_terms import CallStatus
 from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.engines.asterisk")
@@ -42,18 +43,18 @@ POLL = 1.0  # seconds between FAXSessions polls while a fax runs
 FAX_TIMEOUT = 3600.0  # a fax call still without a result after this is given up
 
 # Q.850 cause -> (our status, the SIP response it stands for; RFC 3398 mapping)
-_CAUSES = {
-    17: ("busy", 486),
-    18: ("no_answer", 408),
-    19: ("no_answer", 480),
-    21: ("rejected", 603),
-    1: ("rejected", 404),
-    3: ("rejected", 404),
-    28: ("rejected", 484),
-    34: ("rejected", 503),
-    38: ("rejected", 503),
-    41: ("rejected", 503),
-    42: ("rejected", 503),
+_CAUSES: dict[int, tuple[CallStatus, int]] = {
+    17: (CallStatus.BUSY, 486),
+    18: (CallStatus.NO_ANSWER, 408),
+    19: (CallStatus.NO_ANSWER, 480),
+    21: (CallStatus.REJECTED, 603),
+    1: (CallStatus.REJECTED, 404),
+    3: (CallStatus.REJECTED, 404),
+    28: (CallStatus.REJECTED, 484),
+    34: (CallStatus.REJECTED, 503),
+    38: (CallStatus.REJECTED, 503),
+    41: (CallStatus.REJECTED, 503),
+    42: (CallStatus.REJECTED, 503),
 }
 
 
@@ -302,13 +303,13 @@ def _result_from(fields: dict[str, str], leg: _Leg, *, call_id: str) -> CallResu
     mode = fields.get("Mode", "")
     sip_code: int | None
     if status_field == "SUCCESS" and (not leg.sending or leg.expected is None or pages >= leg.expected):
-        status, sip_code = "success", 200
+        status, sip_code = CallStatus.SUCCESS, 200
     elif pages:
-        status, sip_code = "partial", 200
+        status, sip_code = CallStatus.PARTIAL, 200
     elif status_field:  # answered, T.30 failed
-        status, sip_code = "failed", 200
+        status, sip_code = CallStatus.FAILED, 200
     else:
-        status, sip_code = _CAUSES.get(cause or 0, ("rejected", None))
+        status, sip_code = _CAUSES.get(cause or 0, (CallStatus.REJECTED, None))
     return CallResult(
         status=status,
         sip_code=sip_code,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from faxgw.sip.fax_terms import CallStatus
+
 
 @dataclass(frozen=True)
 class OutboundCall:
@@ -33,7 +35,7 @@ class PageTransferred:
 class CallResult:
     """One truth about a call, mapped once into each dialect's statuses by the job layer."""
 
-    status: str  # success | partial | failed | busy | no_answer | rejected | cancelled
+    status: CallStatus
     sip_code: int | None
     hangup_cause: str | None
     t30_code: int | None
@@ -53,7 +55,7 @@ class CallResult:
         """A call ended by the gateway's own trouble (``cause``, said in ``text``), not by the peer or T.30;
         ``pages`` went across before it."""
         return cls(
-            status="failed",
+            status=CallStatus.FAILED,
             sip_code=sip_code,
             hangup_cause=cause,
             t30_code=None,

@@ -9,6 +9,7 @@ against the dataclass's type hints, so a frame is either one whole, well-typed m
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import struct
 import types
@@ -160,7 +161,7 @@ def _plain(value: Any) -> Any:
 
 
 def _value(hint: Any, value: Any, where: str) -> Any:
-    """``value`` read as ``hint`` (a dataclass, a scalar, a Path or an optional of one)."""
+    """``value`` read as ``hint`` (a dataclass, a scalar, a Path, a StrEnum or an optional of one)."""
     if isinstance(hint, types.UnionType):
         if value is None and type(None) in typing.get_args(hint):
             return None
@@ -173,8 +174,11 @@ def _value(hint: Any, value: Any, where: str) -> Any:
         if set(value) != names:
             raise IpcError(f"{where}: fields {sorted(value)}, expected {sorted(names)}")
         return hint(**{name: _value(hints[name], value[name], f"{where}.{name}") for name in names})
-    wire = str if hint is Path else hint
+    wire = str if hint is Path or (isinstance(hint, type) and issubclass(hint, enum.StrEnum)) else hint
     # Exact types: bool is an int to Python, but true is no page number.
     if type(value) is not wire:
         raise IpcError(f"{where}: expected {wire.__name__}, got {type(value).__name__}")
-    return hint(value)
+    try:
+        return hint(value)
+    except ValueError:  # a string that names no member of the enum
+        raise IpcError(f"{where}: {value!r} is not a {hint.__name__}") from None

@@ -26,7 +26,7 @@ from faxgw.sip.admission import Admission, RateLimit
 from faxgw.sip.auth import DigestServer
 from faxgw.sip.call import CallState, IncomingCall
 from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
-from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
+from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.message import SipUri
 from faxgw.sip.tasks import Tasks
@@ -69,7 +69,7 @@ class NativeEngine:
     def _options(self, ident: str) -> FaxCallOptions:
         fax = FaxOptions(ident=ident[-20:], ecm=self.config.ecm)
         return FaxCallOptions(
-            t38=T38Policy(self.config.t38),
+            t38=self.config.t38,
             fax=fax,
             paced=not self.config.unpaced_t38,
             media_latch=self.config.media_latch,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from faxgw.gateway.config import Config
+from faxgw.gateway.config import Config, EngineKind
 from faxgw.gateway.netpolicy import AddressError, AddressPolicy, checked_addresses
 from faxgw.sip.message import SipParseError, SipUri
 
@@ -47,7 +47,7 @@ async def dialable(config: Config, tenant_id: str, destination: str) -> str:
         raise DestinationRefused(
             "this account may not send to SIP URIs: give an E.164 number", forbidden=True
         )
-    if config.engine != "native":
+    if config.engine is not EngineKind.NATIVE:
         raise DestinationRefused("SIP URI destinations need the native engine: give an E.164 number")
     try:
         uri = SipUri.parse(destination)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from faxgw.gateway.config import Config, RouteConfig
 from faxgw.gateway.documents import render_received
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred, Refusal
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
@@ -61,7 +62,7 @@ class InboundJobs:
             direction="inbound",
             from_number=call.caller,
             to_number=call.did,
-            status=st.IN_PROGRESS,
+            status=FaxStatus.IN_PROGRESS,
             created_at=now,
             updated_at=now,
             webhook_url=route.webhook_url,

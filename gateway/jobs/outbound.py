@@ -18,6 +18,7 @@ from pathlib import Path
 
 from faxgw.gateway.config import Config
 from faxgw.gateway.documents import ConversionError, CoverPage, convert
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.engines import Resolution
 from faxgw.gateway.engines.base import CallResult, Engine, OutboundCall, PageTransferred
 from faxgw.gateway.jobs import status as st
@@ -84,31 +85,35 @@ class OutboundJobs:
         Pages confirmed by the far end are recorded as they go (``pages_transferred``), so a call cut
         by a crash after its last page is a success, not a fax to send again.
         """
-        for fax in self.store.stranded([st.PROCESSING, st.SENDING]):
+        for fax in self.store.stranded([FaxStatus.PROCESSING, FaxStatus.SENDING]):
             if fax.direction != "outbound" or (
                 fax.lease_until and fax.lease_until > time.time() and fax.lease_owner != self.node
             ):
                 continue
-            if fax.status == st.PROCESSING:
-                self.store.update_fax(fax.id, status=st.QUEUED, lease_owner=None, lease_until=None)
+            if fax.status == FaxStatus.PROCESSING:
+                self.store.update_fax(fax.id, status=FaxStatus.QUEUED, lease_owner=None, lease_until=None)
                 continue
             self.store.update_attempt(
                 fax.id,
                 fax.attempts_made,
                 ended_at=time.time(),
-                status="failed_internal_process_error",
+                status=FaxStatus.FAILED_INTERNAL_PROCESS_ERROR,
                 pages_sent=fax.pages_transferred,
             )
             if fax.pages_total and fax.pages_transferred >= fax.pages_total:
-                self._finish(fax, st.SUCCESS, None, None)
+                self._finish(fax, FaxStatus.SUCCESS, None, None)
             else:
-                status = st.PARTIALLY_SENT if fax.pages_transferred else "failed_internal_process_error"
+                status = (
+                    FaxStatus.PARTIALLY_SENT
+                    if fax.pages_transferred
+                    else FaxStatus.FAILED_INTERNAL_PROCESS_ERROR
+                )
                 self._retry_or_finish(
                     fax, status, status, "The gateway stopped during the call.", fax.pages_transferred
                 )
-        for fax in self.store.stranded([st.IN_PROGRESS]):
+        for fax in self.store.stranded([FaxStatus.IN_PROGRESS]):
             if fax.direction == "inbound":
-                status = st.PARTIALLY_RECEIVED if fax.pages_transferred else st.FAILED
+                status = FaxStatus.PARTIALLY_RECEIVED if fax.pages_transferred else FaxStatus.FAILED
                 self._finish(fax, status, status, "The gateway stopped during the call.")
 
     # -- the due loop -----------------------------------------------------------------------------
@@ -156,12 +161,11 @@ class OutboundJobs:
             try:  # checked again at every attempt: the policy or the name's addresses may have changed
                 destination = await dialable(self.config, fax.tenant_id, fax.to_number)
             except DestinationRefused as error:
-                self._finish(
-                    fax, "failed_destination_not_supported", "failed_destination_not_supported", str(error)
-                )
+                refused = FaxStatus.FAILED_DESTINATION_NOT_SUPPORTED
+                self._finish(fax, refused, refused, str(error))
                 return
             attempt = fax.attempts_made + 1
-            self.store.update_fax(fax.id, status=st.SENDING, from_number=number, attempts_made=attempt)
+            self.store.update_fax(fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt)
             self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
             fax = self.store.get_fax(fax.id) or fax
             self.events.publish(fax, "sending.started", {"attempt": attempt, "first_page": fax.first_page})
@@ -176,17 +180,12 @@ class OutboundJobs:
         except Exception:  # a bug must not leave the fax "sending" forever
             log.exception("fax %s: attempt failed unexpectedly", fax.id)
             await self.pages.drained()
-            self._retry_or_finish(
-                fax,
-                "failed_internal_process_error",
-                "failed_internal_process_error",
-                "The gateway failed during the call.",
-                0,
-            )
+            failed = FaxStatus.FAILED_INTERNAL_PROCESS_ERROR
+            self._retry_or_finish(fax, failed, failed, "The gateway failed during the call.", 0)
 
     async def _process(self, fax: FaxRecord) -> bool:
         """Documents -> one validated TIFF-F, once per fax; a bad document fails the fax at once."""
-        self.store.update_fax(fax.id, status=st.PROCESSING)
+        self.store.update_fax(fax.id, status=FaxStatus.PROCESSING)
         directory = self.config.data_dir / "faxes" / fax.id
         directory.mkdir(parents=True, exist_ok=True)
         sources = [
@@ -251,23 +250,28 @@ class OutboundJobs:
             pages_transferred=sent_up_to,
         )
         fax = self.store.get_fax(fax.id) or fax
-        if status == st.SUCCESS:
-            self._finish(fax, st.SUCCESS, None, None)
+        if status == FaxStatus.SUCCESS:
+            self._finish(fax, FaxStatus.SUCCESS, None, None)
         else:
             self._retry_or_finish(fax, status, code, description, sent_up_to)
 
     def _retry_or_finish(
-        self, fax: FaxRecord, status: str, code: str | None, description: str | None, sent_up_to: int
+        self,
+        fax: FaxRecord,
+        status: FaxStatus,
+        code: FaxStatus | None,
+        description: str | None,
+        sent_up_to: int,
     ) -> None:
         options = fax.request.get("options", {})
         retry = options.get("retry", {})
         attempts_allowed = 1 + int(retry.get("count", 0))
         if st.retryable(status) and fax.attempts_made < attempts_allowed:
-            resume = options.get("partially_sent_retry") and status == st.PARTIALLY_SENT
+            resume = options.get("partially_sent_retry") and status == FaxStatus.PARTIALLY_SENT
             first_page = sent_up_to + 1 if resume else 1
             self.store.update_fax(
                 fax.id,
-                status=st.QUEUED,
+                status=FaxStatus.QUEUED,
                 error_code=code,
                 error_description=description,
                 next_attempt_at=time.time() + float(retry.get("delay", 0)),
@@ -280,7 +284,9 @@ class OutboundJobs:
             return
         self._finish(fax, status, code, description)
 
-    def _finish(self, fax: FaxRecord, status: str, code: str | None, description: str | None) -> None:
+    def _finish(
+        self, fax: FaxRecord, status: FaxStatus, code: FaxStatus | None, description: str | None
+    ) -> None:
         self.store.update_fax(
             fax.id,
             status=status,
@@ -294,4 +300,4 @@ class OutboundJobs:
         data = {"status": status, "pages": fax.pages_transferred, "pages_total": fax.pages_total}
         if code:
             data["error"] = {"code": code, "description": description}
-        self.events.publish(fax, "delivered" if status == st.SUCCESS else "failed", data)
+        self.events.publish(fax, "delivered" if status == FaxStatus.SUCCESS else "failed", data)

@@ -1,4 +1,5 @@
-"""Fax statuses (Fax.Plus's, which the native API uses) and how an engine's ``CallResult`` maps to them.
+"""How an engine's ``CallResult`` maps to a fax's status (``gateway.domain.FaxStatus``), and which end of
+an attempt is worth another.
 
 One mapping for every engine, so a busy line reads ``failed_user_busy`` whether Asterisk or our own
 SIP stack placed the call.
@@ -6,83 +7,94 @@ SIP stack placed the call.
 
 from __future__ import annotations
 
-from faxgw.gateway.engines.base import CallResult
+from typing import NamedTuple
 
-QUEUED = "queued"  # waiting: for send_time, for a retry, or for a free channel
-PROCESSING = "processing"  # documents being converted
-SENDING = "sending"
-IN_PROGRESS = "in_progress"  # inbound, pages arriving
-SUCCESS = "success"
-PARTIALLY_SENT = "partially_sent"
-PARTIALLY_RECEIVED = "partially_received"
-FAILED = "failed"
+from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.engines import CallResult, CallStatus
 
-RUNNING = frozenset({PROCESSING, SENDING, IN_PROGRESS})
+#: A fax whose call is being prepared, placed or received: it cannot be deleted now.
+RUNNING = frozenset({FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS})
 
 #: SIP final responses that say the number itself is wrong: retrying cannot help (RFC 3261 21.4).
 _UNALLOCATED = {404, 410, 484, 604}
 _TEMPORARY = {500, 502, 503, 504}
 _DESCRIPTIONS = {
-    "failed_user_busy": "The destination was busy.",
-    "failed_no_answer": "No answer at the destination.",
-    "failed_unallocated_number": "Invalid number.",
-    "failed_normal_temporary_failure": "Temporary network issue.",
-    "failed_normal_clearing": "The call was refused by the destination.",
-    "failed_internal_process_error": "The gateway stopped during the call.",
+    FaxStatus.FAILED_USER_BUSY: "The destination was busy.",
+    FaxStatus.FAILED_NO_ANSWER: "No answer at the destination.",
+    FaxStatus.FAILED_UNALLOCATED_NUMBER: "Invalid number.",
+    FaxStatus.FAILED_NORMAL_TEMPORARY_FAILURE: "Temporary network issue.",
+    FaxStatus.FAILED_NORMAL_CLEARING: "The call was refused by the destination.",
+    FaxStatus.FAILED_INTERNAL_PROCESS_ERROR: "The gateway stopped during the call.",
 }
 
 
-def outbound_status(result: CallResult) -> tuple[str, str | None, str | None]:
-    """(status, error code, description) for a finished attempt."""
-    if result.status == "success":
-        return SUCCESS, None, None
-    if result.status == "partial":
-        return PARTIALLY_SENT, PARTIALLY_SENT, f"{result.pages} of {result.pages_expected} pages sent"
-    if result.status == "busy":
-        return _failed("failed_user_busy")
-    if result.status == "no_answer":
-        return _failed("failed_no_answer")
-    if result.status == "rejected":
+class Ending(NamedTuple):
+    """How a call left its fax: the status, the error code (None for a success) and its description."""
+
+    status: FaxStatus
+    code: FaxStatus | None
+    description: str | None
+
+
+_SUCCESS = Ending(FaxStatus.SUCCESS, None, None)
+
+
+def outbound_status(result: CallResult) -> Ending:
+    """How a finished attempt left its fax."""
+    if result.status is CallStatus.SUCCESS:
+        return _SUCCESS
+    if result.status is CallStatus.PARTIAL:
+        partial = FaxStatus.PARTIALLY_SENT
+        return Ending(partial, partial, f"{result.pages} of {result.pages_expected} pages sent")
+    if result.status is CallStatus.BUSY:
+        return _failed(FaxStatus.FAILED_USER_BUSY)
+    if result.status is CallStatus.NO_ANSWER:
+        return _failed(FaxStatus.FAILED_NO_ANSWER)
+    if result.status is CallStatus.REJECTED:
         if result.sip_code in _UNALLOCATED:
-            return _failed("failed_unallocated_number")
+            return _failed(FaxStatus.FAILED_UNALLOCATED_NUMBER)
         if result.sip_code in _TEMPORARY:
-            return _failed("failed_normal_temporary_failure")
-        return _failed("failed_normal_clearing")
+            return _failed(FaxStatus.FAILED_NORMAL_TEMPORARY_FAILURE)
+        return _failed(FaxStatus.FAILED_NORMAL_CLEARING)
     if result.t30_code:
         # The call was up but T.30 failed: the seed names these after the T.30 completion code.
-        code = f"failed_fs_{result.t30_code}"
-        return code, code, result.t30_text
-    return FAILED, FAILED, result.t30_text or result.hangup_cause or "The fax could not be sent."
+        code = FaxStatus.t30_failure(result.t30_code)
+        return Ending(code, code, result.t30_text)
+    failed = FaxStatus.FAILED
+    return Ending(failed, failed, result.t30_text or result.hangup_cause or "The fax could not be sent.")
 
 
-def inbound_status(result: CallResult) -> tuple[str, str | None, str | None]:
-    if result.status == "success":
-        return SUCCESS, None, None
+def inbound_status(result: CallResult) -> Ending:
+    """How a finished call left the fax it brought."""
+    if result.status is CallStatus.SUCCESS:
+        return _SUCCESS
     if result.pages:
-        return PARTIALLY_RECEIVED, PARTIALLY_RECEIVED, f"{result.pages} pages received before the call ended"
+        partial = FaxStatus.PARTIALLY_RECEIVED
+        return Ending(partial, partial, f"{result.pages} pages received before the call ended")
     if result.t30_code:
-        code = f"failed_fs_{result.t30_code}"
-        return code, code, result.t30_text
-    return FAILED, FAILED, result.t30_text or result.hangup_cause or "Nothing was received."
+        code = FaxStatus.t30_failure(result.t30_code)
+        return Ending(code, code, result.t30_text)
+    failed = FaxStatus.FAILED
+    return Ending(failed, failed, result.t30_text or result.hangup_cause or "Nothing was received.")
 
 
 _RETRYABLE = frozenset(
     {
-        PARTIALLY_SENT,
-        FAILED,
-        "failed_user_busy",
-        "failed_no_answer",
-        "failed_normal_temporary_failure",
-        "failed_normal_clearing",
-        "failed_internal_process_error",
+        FaxStatus.PARTIALLY_SENT,
+        FaxStatus.FAILED,
+        FaxStatus.FAILED_USER_BUSY,
+        FaxStatus.FAILED_NO_ANSWER,
+        FaxStatus.FAILED_NORMAL_TEMPORARY_FAILURE,
+        FaxStatus.FAILED_NORMAL_CLEARING,
+        FaxStatus.FAILED_INTERNAL_PROCESS_ERROR,
     }
 )
 
 
-def retryable(status: str) -> bool:
+def retryable(status: FaxStatus) -> bool:
     """Worth another try (the seed's advice for each); a wrong number or a bad document is not."""
-    return status in _RETRYABLE or status.startswith("failed_fs_")
+    return status in _RETRYABLE or status.t30_code is not None
 
 
-def _failed(code: str) -> tuple[str, str, str]:
-    return code, code, _DESCRIPTIONS[code]
+def _failed(code: FaxStatus) -> Ending:
+    return Ending(code, code, _DESCRIPTIONS[code])

@@ -7,6 +7,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from faxgw.gateway.domain import FaxStatus
+
 #: SQLite's INTEGER is 64-bit: a LIMIT or OFFSET past it is an error there, so it is refused here.
 _SQL_INT_MAX = 2**63 - 1
 
@@ -44,10 +46,10 @@ class FaxRecord:
     direction: str  # "outbound" | "inbound"
     from_number: str
     to_number: str
-    status: str
+    status: FaxStatus
     created_at: float
     updated_at: float
-    error_code: str | None = None
+    error_code: FaxStatus | None = None
     error_description: str | None = None
     pages_total: int | None = None
     pages_transferred: int = 0
@@ -86,8 +88,8 @@ class FaxQuery:
     """
 
     direction: str | None = None  # "outbound" | "inbound"
-    statuses: Collection[str] | None = None  # only faxes in one of these
-    exclude_statuses: Collection[str] = ()  # none in these
+    statuses: Collection[FaxStatus] | None = None  # only faxes in one of these
+    exclude_statuses: Collection[FaxStatus] = ()  # none in these
     from_number: str | None = None
     to_number: str | None = None
     created_gt: float | None = None  # created_at > this (epoch seconds)
@@ -115,8 +117,8 @@ class FaxChanges(TypedDict, total=False):
     """What may change in a stored fax (``Store.update_fax``; ``updated_at`` follows by itself). Its keys are
     the columns the store writes: written here, never taken from a caller."""
 
-    status: str
-    error_code: str | None
+    status: FaxStatus
+    error_code: FaxStatus | None
     error_description: str | None
     pages_total: int | None
     pages_transferred: int
@@ -142,7 +144,7 @@ class AttemptRecord:
     started_at: float
     from_number: str | None = None
     ended_at: float | None = None
-    status: str | None = None
+    status: FaxStatus | None = None  # how the attempt left its fax
     sip_code: int | None = None
     hangup_cause: str | None = None
     t30_code: int | None = None
@@ -156,7 +158,7 @@ class AttemptChanges(TypedDict, total=False):
     """What an attempt learns once it is stored (``Store.update_attempt``): how its call went."""
 
     ended_at: float | None
-    status: str | None
+    status: FaxStatus | None
     sip_code: int | None
     hangup_cause: str | None
     t30_code: int | None

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Unpack
 
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.store.records import (
     ApiKey,
     AttemptChanges,
@@ -33,6 +34,7 @@ from faxgw.gateway.store.schema import migrate
 
 _JSON_FIELDS = {"file_ids", "request"}
 _BOOL_FIELDS = {"t38", "ecm"}
+_STATUS_FIELDS = {"status", "error_code"}  # faxes' and attempts': a FaxStatus, stored as its value
 _FAX_COLUMNS = [f.name for f in dataclasses.fields(FaxRecord)]
 _ATTEMPT_COLUMNS = [f.name for f in dataclasses.fields(AttemptRecord)]
 #: The columns an update may set, in the order the records declare them (and only those).
@@ -185,10 +187,10 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             rows = self.db.execute(
-                "SELECT * FROM faxes WHERE direction = 'outbound' AND status = 'queued'"
+                "SELECT * FROM faxes WHERE direction = 'outbound' AND status = ?"
                 " AND COALESCE(next_attempt_at, 0) <= ? AND (lease_until IS NULL OR lease_until < ?)"
                 " ORDER BY COALESCE(next_attempt_at, 0), created_at LIMIT ?",
-                (now, now, limit),
+                (FaxStatus.QUEUED, now, now, limit),
             ).fetchall()
             for row in rows:
                 self.db.execute(
@@ -201,7 +203,7 @@ class Store:
             raise
         return [dataclasses.replace(_fax(row), lease_owner=owner, lease_until=now + lease) for row in rows]
 
-    def stranded(self, statuses: Iterable[str]) -> list[FaxRecord]:
+    def stranded(self, statuses: Iterable[FaxStatus]) -> list[FaxRecord]:
         """Faxes left in a running state (a process died): the start-up recovery settles them."""
         statuses = list(statuses)
         rows = self.db.execute(
@@ -351,6 +353,8 @@ def _decode(name: str, value: Any) -> Any:
         return json.loads(value)
     if name in _BOOL_FIELDS and value is not None:
         return bool(value)
+    if name in _STATUS_FIELDS and value is not None:
+        return FaxStatus(value)
     return value
 
 

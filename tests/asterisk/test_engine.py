@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from faxgw.gateway.asterisk.render import render_texts
-from faxgw.gateway.config import AsteriskConfig, Config, NumberConfig, RouteConfig, TenantConfig
+from faxgw.gateway.config import AsteriskConfig, Config, EngineKind, NumberConfig, RouteConfig, TenantConfig
 from faxgw.gateway.documents import page_differences
 from faxgw.gateway.service import Gateway, NewFax
 from faxgw.gateway.store import FaxQuery
+from faxgw.sip.fax_terms import T38Policy
 
 from tests.helpers.asterisk import SCRIPT, AsteriskInstance, free_port
 from tests.helpers.pages import make_document
@@ -47,11 +48,11 @@ def start_asterisk(asterisk: Callable[[Mapping[str, str]], AsteriskInstance], co
 def gateway_config(tmp_path: Path, *, trunk_port: int, test_peer: str | None = None) -> Config:
     return Config(
         data_dir=tmp_path / "var",
-        engine="asterisk",
+        engine=EngineKind.ASTERISK,
         sip_host="127.0.0.1",
         sip_port=free_port(socket.SOCK_DGRAM),
         trunk=f"127.0.0.1:{trunk_port}",
-        t38="auto",
+        t38=T38Policy.AUTO,
         numbers=(NumberConfig(SENDER, 2),),
         routes=(RouteConfig(DID, "acme"),),
         tenants=(TenantConfig("acme", "ACME", {"token": ["read", "edit"]}),),
@@ -119,7 +120,7 @@ async def test_asterisk_sends_to_our_native_engine(asterisk, tmp_path: Path, t38
     with native_receiver(tmp_path) as (port, report):
         config = gateway_config(tmp_path, trunk_port=port)
         if not t38:
-            config = dataclasses.replace(config, t38="audio")  # T.38 off on Asterisk's endpoints
+            config = dataclasses.replace(config, t38=T38Policy.AUDIO)  # T.38 off on Asterisk's endpoints
         gateway, fax_id = await send_one(start_asterisk(asterisk, config), tmp_path / "one.tif")
         try:
             result = await final(gateway, fax_id)
@@ -137,7 +138,7 @@ async def test_asterisk_sends_to_our_native_engine(asterisk, tmp_path: Path, t38
 async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(
     asterisk, tmp_path: Path, t38: bool
 ) -> None:
-    from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
+    from faxgw.sip.fax_call import FaxCallOptions, send_fax
     from faxgw.sip.ua import UaConfig, UserAgent
 
     make_document(tmp_path / "two.tif", 2)
@@ -146,7 +147,7 @@ async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(
         tmp_path, trunk_port=free_port(socket.SOCK_DGRAM), test_peer=f"127.0.0.1:{peer_port}"
     )
     if not t38:
-        config = dataclasses.replace(config, t38="audio")  # T.38 off on Asterisk's endpoints
+        config = dataclasses.replace(config, t38=T38Policy.AUDIO)  # T.38 off on Asterisk's endpoints
     config = start_asterisk(asterisk, config)
     gateway = Gateway(config)
     await gateway.start()

@@ -13,7 +13,8 @@ import pytest
 from faxgw.gateway.asterisk import FILES, contract, render, render_texts
 from faxgw.gateway.asterisk.patterns import CATCH_ALL, extension
 from faxgw.gateway.cli import main
-from faxgw.gateway.config import AsteriskConfig, Config, ConfigError, RouteConfig, load_config
+from faxgw.gateway.config import AsteriskConfig, Config, ConfigError, EngineKind, RouteConfig, load_config
+from faxgw.sip.fax_terms import T38Policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -262,7 +263,7 @@ def test_trunk_networks_are_what_identifies_the_trunk() -> None:
 def test_settings_reach_every_file() -> None:
     config = dataclasses.replace(
         sample(),
-        t38="audio",
+        t38=T38Policy.AUDIO,
         ecm=False,
         sip_host="::1",
         sip_port=15060,
@@ -418,7 +419,7 @@ def test_asterisk_table_loads_from_toml_and_environment(tmp_path: Path) -> None:
     config = load_config(
         path, environ={"FAXGW_ASTERISK_AMI_SECRET": "from-env", "FAXGW_ASTERISK_AMI_PORT": "15038"}
     )
-    assert config.engine == "asterisk"
+    assert config.engine is EngineKind.ASTERISK
     assert config.asterisk.ami_secret == "from-env" and config.asterisk.ami_port == 15038
     assert config.asterisk.spool == Path("/opt/fax/data")
     assert config.asterisk.local_spool == Path("/srv/chroot/opt/fax/data")
@@ -426,14 +427,15 @@ def test_asterisk_table_loads_from_toml_and_environment(tmp_path: Path) -> None:
     assert len(settings_lines) == len(dataclasses.fields(AsteriskConfig))
     render_texts(config)
 
-    assert sample().asterisk == AsteriskConfig() and sample().engine == "native"
+    assert sample().asterisk == AsteriskConfig() and sample().engine is EngineKind.NATIVE
     bad = tmp_path / "bad.toml"
     for table, says in (
         ("[asterisk]\nami_sekret = 'x'\n", "unknown setting"),
         ("[asterisk]\nt38_ec = 'crc'\n", "t38_ec"),
         ("[asterisk]\nmax_rate = 33600\n", "max_rate"),
         ("[asterisk]\nt38_nat = 'maybe'\n", "boolean"),
-        ("engine = 'freeswitch'\n", "engine"),
+        ("engine = 'freeswitch'\n", "engine = 'freeswitch': use native or asterisk"),
+        ("t38 = 'fax'\n", "t38 = 'fax': use t38, audio or auto"),
     ):
         bad.write_text(table)
         with pytest.raises(ConfigError, match=says):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from faxgw.gateway.api.dialects import faxplus as faxplus_dialect
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.store import FaxRecord
 from faxplus import FaxesApi, FilesApi, OutboxApi, OutboxComment, PayloadOutbox
 from faxplus.rest import ApiException
@@ -157,10 +158,10 @@ async def test_a_status_the_sdk_lacks_reads_failed_with_the_code_in_the_descript
         direction="outbound",
         from_number=SENDER,
         to_number=RECEIVER,
-        status="failed_fs_31",
+        status=FaxStatus.t30_failure(31),
         created_at=now,
         updated_at=now,
-        error_code="failed_fs_31",
+        error_code=FaxStatus.t30_failure(31),
         error_description="remote stopped responding",
         request={"options": {"retry": {"count": 2, "delay": 120}}},  # delay beyond the SDK's 30 s
     )

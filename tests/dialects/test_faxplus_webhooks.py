@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from faxgw.gateway.api.dialects import faxplus as faxplus_dialect
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
 from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, PayloadOutbox, Webhook, WebhooksApi
 from faxplus.rest import ApiException
@@ -137,7 +138,7 @@ async def test_an_inbound_call_without_pages_and_other_events_give_no_callback(r
             direction=direction,
             from_number=SENDER,
             to_number=RECEIVER,
-            status=status,
+            status=FaxStatus(status),
             created_at=now,
             updated_at=now,
         )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from faxgw.gateway.documents.errors import ErrorCode
 from faxgw.gateway.documents.tools import run_tool
+from faxgw.gateway.domain import FaxStatus
 
 from tests.helpers.documents import raises_code
 
@@ -14,7 +14,9 @@ def test_a_hanging_tool_is_stopped_at_its_deadline() -> None:
     started = time.monotonic()
     # The grandchild keeps the output pipe open: only killing the whole group ends the wait.
     with raises_code("failed_office_converter_issue") as caught:
-        run_tool(["sh", "-c", "sleep 60 & sleep 60"], timeout=1, error_code=ErrorCode.OFFICE_CONVERTER_ISSUE)
+        run_tool(
+            ["sh", "-c", "sleep 60 & sleep 60"], timeout=1, error_code=FaxStatus.FAILED_OFFICE_CONVERTER_ISSUE
+        )
     assert time.monotonic() - started < 10
     assert caught.value.message == "sh took longer than 1 s"
 
@@ -22,5 +24,5 @@ def test_a_hanging_tool_is_stopped_at_its_deadline() -> None:
 def test_a_failing_tool_reports_its_own_words() -> None:
     script = "echo 'banner line'; echo '**** Error: page 3 is broken' >&2; exit 3"
     with raises_code("failed_separate_file_pages_issue") as caught:
-        run_tool(["sh", "-c", script], timeout=10, error_code=ErrorCode.SEPARATE_FILE_PAGES_ISSUE)
+        run_tool(["sh", "-c", script], timeout=10, error_code=FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE)
     assert caught.value.message == "sh failed (exit 3): Error: page 3 is broken"

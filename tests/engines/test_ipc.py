@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.engines import ipc
 from faxgw.gateway.engines.base import CallResult, InboundCall, OutboundCall, PageTransferred, Refusal
+from faxgw.sip.fax_terms import CallStatus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-RESULT = CallResult("partial", 200, "remote_bye", 50, "T.30 said so", 1, 2, True, 14400, None, "", "c@h")
+RESULT = CallResult(
+    CallStatus.PARTIAL, 200, "remote_bye", 50, "T.30 said so", 1, 2, True, 14400, None, "", "c@h"
+)
 MESSAGES: list[ipc.Message] = [
     ipc.Send(1, OutboundCall("fx_1", "+15550100", "sip:+1@127.0.0.1:5", Path("/var/fx_1/doc.tif"), 2)),
     ipc.Cancel(2),
@@ -72,6 +75,15 @@ def test_a_body_that_is_not_one_of_our_messages_is_refused_saying_why(body: byte
     with pytest.raises(ipc.IpcError) as refused:
         ipc.decode(body)
     assert error in str(refused.value)
+
+
+def test_a_call_status_arrives_as_the_enum_and_an_unknown_one_is_refused() -> None:
+    (sent,) = [message for message in MESSAGES if isinstance(message, ipc.Sent) and message.ref == 7]
+    decoded = ipc.decode(ipc.encode(sent)[4:])
+    assert isinstance(decoded, ipc.Sent) and decoded.result.status is CallStatus.PARTIAL
+    body = ipc.encode(sent)[4:].replace(b'"partial"', b'"won"')
+    with pytest.raises(ipc.IpcError, match=r"Sent\.result\.status: 'won' is not a CallStatus"):
+        ipc.decode(body)
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from dropbox_sign import (
     AccountApi,
     EventCallbackRequest,
 )
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.store import FaxRecord
 from faxgw.gateway.webhooks import verify
 from faxplus import ApiClient, Webhook, WebhooksApi
@@ -85,7 +86,7 @@ def fax(status: str) -> FaxRecord:
     """A stored outbound fax in ``status``, for rendering it without a call."""
     return FaxRecord(
         id="fx1", tenant_id="acme", direction="outbound", from_number=SENDER, to_number=RECEIVER,
-        status=status, created_at=0.0, updated_at=0.0,
+        status=FaxStatus(status), created_at=0.0, updated_at=0.0,
     )  # fmt: skip
 
 

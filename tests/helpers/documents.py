@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from faxgw.gateway.documents import ConversionError
+from faxgw.gateway.domain import FaxStatus
 from faxgw.sip.fax import PAGE_WIDTH, Resolution
 from PIL import Image, ImageChops, ImageDraw
 
@@ -63,10 +64,11 @@ def speckle(page: Image.Image) -> float:
 
 @contextmanager
 def raises_code(code: str) -> Iterator[pytest.ExceptionInfo[ConversionError]]:
-    """Like pytest.raises(ConversionError), and the error carries this seed error code."""
+    """Like pytest.raises(ConversionError), and the error carries this seed error code (as the fax status
+    it is: the documents layer says it in the domain's enum)."""
     with pytest.raises(ConversionError) as caught:
         yield caught
-    assert caught.value.code == code, str(caught.value)
+    assert isinstance(caught.value.code, FaxStatus) and caught.value.code == code, str(caught.value)
 
 
 # --- making documents ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig
+from faxgw.gateway.engines import CallStatus
 from faxgw.gateway.engines.base import CallResult, InboundCall, OutboundCall, PageHandler, PageTransferred
 from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.events import EventBus
@@ -57,7 +58,7 @@ class GuardedStore:
 
 
 def result(pages: int) -> CallResult:
-    return CallResult("success", 200, None, 0, "OK", pages, pages, True, 14400, True, DID, "call-1")
+    return CallResult(CallStatus.SUCCESS, 200, None, 0, "OK", pages, pages, True, 14400, True, DID, "call-1")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.store import AttemptRecord, FaxOrder, FaxQuery, FaxRecord, Store
 from faxgw.gateway.store.schema import MIGRATIONS
 
@@ -213,6 +214,24 @@ def test_attempts_and_events_keep_their_order(store: Store) -> None:
     assert (
         store.get_fax(record.id) is None and store.events(record.id) == [] and store.attempts(record.id) == []
     )
+
+
+def test_statuses_are_read_back_as_the_domain_enum_and_stored_as_their_words(store: Store) -> None:
+    tenant = store.create_tenant("acme")
+    record = store.add_fax(fax(tenant.id, 1, status=FaxStatus.QUEUED))
+    busy, t30 = FaxStatus.FAILED_USER_BUSY, FaxStatus.t30_failure(49)
+    store.update_fax(record.id, status=t30, error_code=t30)
+    store.add_attempt(AttemptRecord(record.id, 1, started_at=1.0))
+    store.update_attempt(record.id, 1, status=busy)
+    got = store.get_fax(record.id)
+    assert got is not None and got.status is t30 and got.error_code is t30
+    assert [attempt.status for attempt in store.attempts(record.id)] == [busy]
+    assert isinstance(store.attempts(record.id)[0].status, FaxStatus)
+    # The columns hold the words themselves, as before the enum: the database is a wire format too.
+    row = store.db.execute("SELECT status, error_code FROM faxes").fetchone()
+    assert tuple(row) == ("failed_fs_49", "failed_fs_49")
+    assert store.db.execute("SELECT status FROM attempts").fetchone()[0] == "failed_user_busy"
+    assert store.query_faxes(tenant.id, FaxQuery(statuses=[t30]))[1] == 1
 
 
 def test_an_update_sets_only_the_fields_a_stored_fax_may_change(store: Store) -> None:

@@ -84,10 +84,10 @@ from faxgw.gateway.api.models import (
     NO_NUMBER,
     CoverPage,
     FaxNumber,
-    FaxStatus,
 )
 from faxgw.gateway.documents import ConversionError
 from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import (
     ApiKey,
     Conflict,
@@ -117,24 +117,24 @@ SDK_STATUS_CODES = frozenset(
     }
 )
 #: Our final statuses -> the documented codes (``failed_fs_<n>``, a T.30 failure, is ``error_could_not_fax``).
-STATUS_CODES = {
+STATUS_CODES: dict[FaxStatus, str] = {
     FaxStatus.SUCCESS: "success",
-    "failed_user_busy": "error_busy",
-    "failed_no_answer": "error_no_answer",
+    FaxStatus.FAILED_USER_BUSY: "error_busy",
+    FaxStatus.FAILED_NO_ANSWER: "error_no_answer",
     FaxStatus.PARTIALLY_SENT: "error_disconnected",  # the call dropped after some pages
     FaxStatus.PARTIALLY_RECEIVED: "error_disconnected",
-    "failed_normal_temporary_failure": "error_disconnected",  # unreachable
-    "failed_normal_clearing": "error_disconnected",
-    "failed_unallocated_number": "error_bad_destination",
-    "failed_invalid_number_format": "error_bad_destination",
-    "failed_destination_not_supported": "error_bad_destination",
-    "failed_mimetype_not_supported": "error_file",
-    "failed_office_converter_issue": "error_file",
-    "failed_separate_file_pages_issue": "error_file",
-    "failed_render_header_issue": "error_file",
-    "failed_image_preparation": "error_file",
-    "failed_unknown_converter_issue": "error_file",
-    "failed_convert_to_tiff_issue": "error_file",
+    FaxStatus.FAILED_NORMAL_TEMPORARY_FAILURE: "error_disconnected",  # unreachable
+    FaxStatus.FAILED_NORMAL_CLEARING: "error_disconnected",
+    FaxStatus.FAILED_UNALLOCATED_NUMBER: "error_bad_destination",
+    FaxStatus.FAILED_INVALID_NUMBER_FORMAT: "error_bad_destination",
+    FaxStatus.FAILED_DESTINATION_NOT_SUPPORTED: "error_bad_destination",
+    FaxStatus.FAILED_MIMETYPE_NOT_SUPPORTED: "error_file",
+    FaxStatus.FAILED_OFFICE_CONVERTER_ISSUE: "error_file",
+    FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE: "error_file",
+    FaxStatus.FAILED_RENDER_HEADER_ISSUE: "error_file",
+    FaxStatus.FAILED_IMAGE_PREPARATION: "error_file",
+    FaxStatus.FAILED_UNKNOWN_CONVERTER_ISSUE: "error_file",
+    FaxStatus.FAILED_CONVERT_TO_TIFF_ISSUE: "error_file",
 }
 #: Dropbox Sign's ``error_name`` for an HTTP status (anything else 4xx is ``bad_request``).
 ERROR_NAMES = {
@@ -155,11 +155,11 @@ _number = TypeAdapter(FaxNumber)
 
 def status_code(fax: FaxRecord) -> str:
     """The documented code for our status (may be ``error_file``, which the SDK lacks)."""
-    if fax.status in (FaxStatus.QUEUED, FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS):
+    if fax.status.pending:
         return "transmitting"
     if fax.status in STATUS_CODES:
         return STATUS_CODES[fax.status]
-    if fax.status.startswith("failed_fs_"):
+    if fax.status.t30_code is not None:
         return "error_could_not_fax"
     return "error_unknown"
 

@@ -55,40 +55,41 @@ from faxgw.gateway.api.dialects import faxplus_webhooks as hooks
 from faxgw.gateway.api.documents import fax_document
 from faxgw.gateway.api.errors import ApiError, content, native_errors
 from faxgw.gateway.api.inputs import MAX_OFFSET
-from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, PENDING_STATUSES, FaxStatus, SendFaxRequest
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
 from faxgw.gateway.api.requests import deleted, owned_fax, refused, save_upload, submit_request
+from faxgw.gateway.domain import PENDING, FaxStatus
 from faxgw.gateway.service import ApiKey, FaxOrder, FaxQuery, FaxRecord, Gateway, NotFound, Refused, Renderer
 
-#: The values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5): anything else would make it raise.
+#: Our statuses among the values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5), which are the same
+#: strings: any other would make it raise. (Its ``insufficient_credit`` is none of ours.)
 SDK_FAX_STATUSES = frozenset(
     {
-        "success",
-        "partially_sent",
-        "partially_received",
-        "insufficient_credit",
-        "failed",
-        "failed_internal_process_error",
-        "failed_user_busy",
-        "failed_no_answer",
-        "failed_unallocated_number",
-        "failed_office_converter_issue",
-        "failed_separate_file_pages_issue",
-        "failed_render_header_issue",
-        "failed_invalid_number_format",
-        "failed_mimetype_not_supported",
-        "failed_destination_not_supported",
-        "failed_image_preparation",
-        "failed_to_send",
-        "failed_normal_temporary_failure",
-        "failed_unknown_converter_issue",
-        "failed_normal_clearing",
-        "failed_convert_to_tiff_issue",
-        "failed_fs_49",
-        "failed_fs_2",
+        FaxStatus.SUCCESS,
+        FaxStatus.PARTIALLY_SENT,
+        FaxStatus.PARTIALLY_RECEIVED,
+        FaxStatus.FAILED,
+        FaxStatus.FAILED_INTERNAL_PROCESS_ERROR,
+        FaxStatus.FAILED_USER_BUSY,
+        FaxStatus.FAILED_NO_ANSWER,
+        FaxStatus.FAILED_UNALLOCATED_NUMBER,
+        FaxStatus.FAILED_OFFICE_CONVERTER_ISSUE,
+        FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE,
+        FaxStatus.FAILED_RENDER_HEADER_ISSUE,
+        FaxStatus.FAILED_INVALID_NUMBER_FORMAT,
+        FaxStatus.FAILED_MIMETYPE_NOT_SUPPORTED,
+        FaxStatus.FAILED_DESTINATION_NOT_SUPPORTED,
+        FaxStatus.FAILED_IMAGE_PREPARATION,
+        FaxStatus.FAILED_TO_SEND,
+        FaxStatus.FAILED_NORMAL_TEMPORARY_FAILURE,
+        FaxStatus.FAILED_UNKNOWN_CONVERTER_ISSUE,
+        FaxStatus.FAILED_NORMAL_CLEARING,
+        FaxStatus.FAILED_CONVERT_TO_TIFF_ISSUE,
+        FaxStatus.t30_failure(49),
+        FaxStatus.t30_failure(2),
     }
 )
 #: Our pending outbound statuses -> the SDK's ``OutboxStatus``.
-OUTBOX_STATUSES: dict[str, str] = {
+OUTBOX_STATUSES: dict[FaxStatus, str] = {
     FaxStatus.QUEUED: "submitted",
     FaxStatus.PROCESSING: "converting",
     FaxStatus.SENDING: "sending",
@@ -131,7 +132,7 @@ def _is_outbox(fax: FaxRecord) -> bool:
 
 
 def _is_archived(fax: FaxRecord) -> bool:
-    return fax.status not in PENDING_STATUSES
+    return not fax.status.pending
 
 
 def outbox_object(fax: FaxRecord) -> dict[str, Any]:
@@ -336,7 +337,7 @@ async def list_faxes(
         return {"data": {"records": []}}
     query = FaxQuery(
         {"inbox": "inbound", "sent": "outbound"}.get(category or ""),
-        exclude_statuses=PENDING_STATUSES,  # finished faxes only: the others are the outbox's
+        exclude_statuses=PENDING,  # finished faxes only: the others are the outbox's
         created_gte=_parse_time(after, "after"),
         created_lt=_parse_time(before, "before"),
         order=FaxOrder.UPDATED if sort_by == "last_update" else FaxOrder.CREATED,

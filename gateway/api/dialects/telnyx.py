@@ -72,9 +72,10 @@ from faxgw.gateway.api.errors import (
     printable,
 )
 from faxgw.gateway.api.inputs import MAX_PAGE, decimal, loads, url_problem
-from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, FaxStatus, OutboxOptions
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
 from faxgw.gateway.documents import ConversionError
 from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
+from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import (
     ApiKey,
     Conflict,
@@ -108,16 +109,22 @@ KEY_ERRORS: dict[str, tuple[str, str]] = {
 }
 TITLES = {403: "Forbidden", 404: "Resource not found", 413: "Payload Too Large", 422: "Unprocessable Entity"}
 
-#: Our error codes (gateway.jobs.status) in Telnyx's ``failure_reason`` vocabulary.
-FAILURE_REASONS = {
-    "failed_user_busy": "user_busy",
-    "failed_no_answer": "receiver_no_answer",
-    "failed_unallocated_number": "receiver_unallocated_number",
-    "failed_normal_temporary_failure": "service_unavailable",
-    "failed_normal_clearing": "receiver_decline",
-    "failed_internal_process_error": "sender_call_dropped",
+#: Our error codes in Telnyx's ``failure_reason`` vocabulary; a ``failed_fs_<n>`` is a
+#: ``fax_signaling_error``, any other ``destination_unreachable``.
+FAILURE_REASONS: dict[FaxStatus, str] = {
+    FaxStatus.FAILED_USER_BUSY: "user_busy",
+    FaxStatus.FAILED_NO_ANSWER: "receiver_no_answer",
+    FaxStatus.FAILED_UNALLOCATED_NUMBER: "receiver_unallocated_number",
+    FaxStatus.FAILED_NORMAL_TEMPORARY_FAILURE: "service_unavailable",
+    FaxStatus.FAILED_NORMAL_CLEARING: "receiver_decline",
+    FaxStatus.FAILED_INTERNAL_PROCESS_ERROR: "sender_call_dropped",
     FaxStatus.PARTIALLY_SENT: "receiver_call_dropped",
     FaxStatus.PARTIALLY_RECEIVED: "sender_call_dropped",
+    FaxStatus.FAILED_MIMETYPE_NOT_SUPPORTED: "media_processing_exception",
+    FaxStatus.FAILED_OFFICE_CONVERTER_ISSUE: "media_processing_exception",
+    FaxStatus.FAILED_UNKNOWN_CONVERTER_ISSUE: "media_processing_exception",
+    FaxStatus.FAILED_IMAGE_PREPARATION: "media_processing_exception",
+    FaxStatus.FAILED_CONVERT_TO_TIFF_ISSUE: "media_processing_exception",
 }
 
 
@@ -239,10 +246,8 @@ def failure_reason(fax: FaxRecord) -> str | None:
     code = fax.error_code or fax.status
     if code in FAILURE_REASONS:
         return FAILURE_REASONS[code]
-    if code.startswith("failed_fs_"):
+    if code.t30_code is not None:
         return "fax_signaling_error"
-    if "convert" in code or "mimetype" in code or "image" in code:
-        return "media_processing_exception"
     return "destination_unreachable"
 
 
