@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from faxgw.gateway.api.server import serving
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import FINAL_EVENTS, EventType, FaxStatus
 from faxgw.gateway.service import Gateway
 from faxgw.sip.fax_terms import T38Policy
 
@@ -101,10 +101,11 @@ async def _follow_inbound(client: httpx.AsyncClient, say: Callable[[str], None])
         async for line in events.aiter_lines():
             if line.startswith("data: "):
                 event = json.loads(line[6:])
-                if event["type"] == "page.received":
+                kind = EventType(event["type"])
+                if kind is EventType.PAGE_RECEIVED:
                     say(f"fax {inbound_id}: page {event['page']} received, at {event['url']}")
-                elif event["type"] in ("receiving.started", "received", "failed"):
-                    say(f"fax {inbound_id}: {event['type']} {event.get('status', '')}".rstrip())
+                elif kind is EventType.RECEIVING_STARTED or kind in FINAL_EVENTS:
+                    say(f"fax {inbound_id}: {kind} {event.get('status', '')}".rstrip())
     return inbound_id
 
 

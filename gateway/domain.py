@@ -1,9 +1,10 @@
-"""The words every layer of the gateway says a fax in: its status. Defined once, here, below the layers that
-store it (store), produce it (documents, jobs) and show it (service, api and its dialects), which all import
-this enum; a dialect maps it to its provider's words in a typed table (``dict[FaxStatus, str]``).
+"""The words every layer of the gateway says a fax in: its status (``FaxStatus``) and what happens to it
+(``EventType``). Defined once, here, below the layers that store them (store, webhooks), produce them
+(documents, jobs) and show them (service, api and its dialects), which all import these enums; a dialect
+maps them to its provider's words in typed tables (``dict[FaxStatus, str]``, ``dict[EventType, str]``).
 
-Values are the wire strings themselves (Fax.Plus's fax statuses, seeds "Fax Error Statuses"): the database
-column, the API's JSON and the webhooks carry exactly these.
+Values are the wire strings themselves (Fax.Plus's fax statuses, seeds "Fax Error Statuses"; the design's
+event names): the database columns, the API's JSON and the webhooks carry exactly these.
 """
 
 from __future__ import annotations
@@ -92,3 +93,23 @@ class FaxStatus(enum.StrEnum):
 PENDING = frozenset(
     {FaxStatus.QUEUED, FaxStatus.SCHEDULED, FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS}
 )
+
+
+class EventType(enum.StrEnum):
+    """What happened to a fax (the design's internal event names): the native API's event stream and its
+    webhooks say these; each dialect renames the ones its provider has."""
+
+    QUEUED = "queued"
+    MEDIA_PROCESSED = "media.processed"  # its documents are fax pages
+    SENDING_STARTED = "sending.started"  # a call is being placed (again at each retry)
+    PAGE_SENT = "page.sent"
+    RETRY_SCHEDULED = "retry.scheduled"
+    DELIVERED = "delivered"  # outbound: every page went across
+    FAILED = "failed"  # outbound or inbound: how it failed is in the fax's status
+    RECEIVING_STARTED = "receiving.started"
+    PAGE_RECEIVED = "page.received"
+    RECEIVED = "received"  # inbound: the call ended with pages
+
+
+#: The events after which nothing more happens to a fax.
+FINAL_EVENTS = frozenset({EventType.DELIVERED, EventType.FAILED, EventType.RECEIVED})

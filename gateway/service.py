@@ -21,7 +21,7 @@ from typing import Any
 from faxgw.gateway.config import Config, EngineKind
 from faxgw.gateway.documents.detect import detect
 from faxgw.gateway.documents.errors import ConversionError
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.engines.base import Engine
 from faxgw.gateway.engines.media_process import MediaProcessEngine
 from faxgw.gateway.engines.native import NativeEngine
@@ -232,7 +232,7 @@ class Gateway:
                 },
             )
             self.store.add_fax(fax)
-            self.events.publish(fax, "queued", {"send_at": send_at})
+            self.events.publish(fax, EventType.QUEUED, {"send_at": send_at})
             faxes.append(fax)
         self.outbound.wake()
         return faxes

@@ -31,12 +31,9 @@ from faxgw.gateway.api.models import (
     SendFaxResponse,
 )
 from faxgw.gateway.api.requests import deleted, owned_fax, save_upload, submit_request
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import FINAL_EVENTS, FaxStatus
 from faxgw.gateway.service import FaxQuery, FaxRecord, Gateway
 from PIL import Image
-
-#: Events after which a fax's event stream ends.
-FINAL_EVENTS = {"delivered", "failed", "received"}
 
 
 def _time(epoch: float) -> datetime:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from faxgw.gateway.domain import EventType
 from faxgw.gateway.store import EventRecord, FaxRecord, Store, Subscription
 from faxgw.gateway.webhooks import WebhookDispatcher
 from faxgw.sip.tasks import Tasks
@@ -48,7 +49,9 @@ class EventBus:
         """Webhooks in envelope ``format`` are built by ``renderer`` (an API dialect's)."""
         self._renderers[format] = renderer
 
-    def publish(self, fax: FaxRecord, event_type: str, data: dict[str, Any] | None = None) -> EventRecord:
+    def publish(
+        self, fax: FaxRecord, event_type: EventType, data: dict[str, Any] | None = None
+    ) -> EventRecord:
         """Record the event, wake SSE listeners at once, and hand it to the webhook sender."""
         payload = {
             "fax_id": fax.id,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from faxgw.gateway.config import Config, RouteConfig
 from faxgw.gateway.documents import render_received
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred, Refusal
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
@@ -51,7 +51,7 @@ class InboundJobs:
         # From here on the engine reports the call's end (done), however it ends: the channel comes back
         # and the fax is settled there.
         self._faxes[call.call_id] = fax.id
-        self.events.publish(fax, "receiving.started", {"call_id": call.call_id})
+        self.events.publish(fax, EventType.RECEIVING_STARTED, {"call_id": call.call_id})
         return Path(fax.document or ""), self.pages.handler(fax.id, functools.partial(self._page, fax))
 
     def _new_fax(self, call: InboundCall, route: RouteConfig) -> FaxRecord:
@@ -77,7 +77,7 @@ class InboundJobs:
         """Record a received page (from the page queue's task). It is whole in the TIFF: the API serves it."""
         self.store.update_fax(fax.id, pages_transferred=page.page)
         self.events.publish(
-            fax, "page.received", {"page": page.page, "url": f"/v1/faxes/{fax.id}/pages/{page.page}"}
+            fax, EventType.PAGE_RECEIVED, {"page": page.page, "url": f"/v1/faxes/{fax.id}/pages/{page.page}"}
         )
 
     async def done(self, call: InboundCall, result: CallResult) -> None:
@@ -119,4 +119,4 @@ class InboundJobs:
         data = {"status": status, "pages": result.pages}
         if code:
             data["error"] = {"code": code, "description": description}
-        self.events.publish(fax, "received" if result.pages else "failed", data)
+        self.events.publish(fax, EventType.RECEIVED if result.pages else EventType.FAILED, data)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from faxgw.gateway.config import Config
 from faxgw.gateway.documents import ConversionError, CoverPage, convert
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.engines import Resolution
 from faxgw.gateway.engines.base import CallResult, Engine, OutboundCall, PageTransferred
 from faxgw.gateway.jobs import status as st
@@ -168,7 +168,8 @@ class OutboundJobs:
             self.store.update_fax(fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt)
             self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
             fax = self.store.get_fax(fax.id) or fax
-            self.events.publish(fax, "sending.started", {"attempt": attempt, "first_page": fax.first_page})
+            started = {"attempt": attempt, "first_page": fax.first_page}
+            self.events.publish(fax, EventType.SENDING_STARTED, started)
             call = OutboundCall(fax.id, number, destination, Path(fax.document or ""), fax.first_page)
             result = await self.engine.send(
                 call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
@@ -216,14 +217,15 @@ class OutboundJobs:
             self._finish(fax, error.code, error.code, error.message)
             return False
         self.store.update_fax(fax.id, document=str(document.path), pages_total=document.pages)
-        self.events.publish(self.store.get_fax(fax.id) or fax, "media.processed", {"pages": document.pages})
+        processed = self.store.get_fax(fax.id) or fax
+        self.events.publish(processed, EventType.MEDIA_PROCESSED, {"pages": document.pages})
         return True
 
     def _page_sent(self, fax: FaxRecord, page: PageTransferred) -> None:
         """Record a page the far end confirmed (from the page queue's task), at once: if the process dies
         now, recovery knows this page went across."""
         self.store.update_fax(fax.id, pages_transferred=page.page, lease_until=time.time() + LEASE)
-        self.events.publish(fax, "page.sent", {"page": page.page})
+        self.events.publish(fax, EventType.PAGE_SENT, {"page": page.page})
 
     def _settle(self, fax: FaxRecord, attempt: int, result: CallResult) -> None:
         status, code, description = st.outbound_status(result)
@@ -279,7 +281,8 @@ class OutboundJobs:
                 lease_owner=None,
                 lease_until=None,
             )
-            self.events.publish(fax, "retry.scheduled", {"status": status, "next_first_page": first_page})
+            retry = {"status": status, "next_first_page": first_page}
+            self.events.publish(fax, EventType.RETRY_SCHEDULED, retry)
             self._wake.set()
             return
         self._finish(fax, status, code, description)
@@ -300,4 +303,6 @@ class OutboundJobs:
         data = {"status": status, "pages": fax.pages_transferred, "pages_total": fax.pages_total}
         if code:
             data["error"] = {"code": code, "description": description}
-        self.events.publish(fax, "delivered" if status == FaxStatus.SUCCESS else "failed", data)
+        self.events.publish(
+            fax, EventType.DELIVERED if status == FaxStatus.SUCCESS else EventType.FAILED, data
+        )

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import EventType, FaxStatus
 
 #: SQLite's INTEGER is 64-bit: a LIMIT or OFFSET past it is an error there, so it is refused here.
 _SQL_INT_MAX = 2**63 - 1
@@ -190,6 +190,6 @@ class EventRecord:
     id: str
     fax_id: str
     tenant_id: str
-    type: str
+    type: EventType
     payload: dict[str, Any]
     created_at: float

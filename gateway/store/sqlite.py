@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Unpack
 
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.store.records import (
     ApiKey,
     AttemptChanges,
@@ -234,7 +234,7 @@ class Store:
         return [AttemptRecord(**_decoded(row)) for row in rows]
 
     # -- events ------------------------------------------------------------------------------------------
-    def add_event(self, fax: FaxRecord, event_type: str, payload: dict[str, Any]) -> EventRecord:
+    def add_event(self, fax: FaxRecord, event_type: EventType, payload: dict[str, Any]) -> EventRecord:
         event_id, now = new_id("evt"), time.time()
         cursor = self.db.execute(
             "INSERT INTO events (id, fax_id, tenant_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -252,7 +252,7 @@ class Store:
                 row["id"],
                 row["fax_id"],
                 row["tenant_id"],
-                row["type"],
+                EventType(row["type"]),
                 json.loads(row["payload"]),
                 row["created_at"],
             )

@@ -7,7 +7,7 @@ background; receivers check requests with ``verify()`` and drop repeats by event
 from faxgw.gateway.webhooks import keys
 from faxgw.gateway.webhooks.dispatcher import WebhookDispatcher, address_policy
 from faxgw.gateway.webhooks.policy import RetryPolicy, is_retryable
-from faxgw.gateway.webhooks.schema import EVENT_TYPES, event_body
+from faxgw.gateway.webhooks.schema import event_body
 from faxgw.gateway.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from faxgw.gateway.webhooks.store import (
     Delivery,
@@ -20,7 +20,6 @@ from faxgw.gateway.webhooks.store import (
 
 __all__ = [
     "EVENT_ID_HEADER",
-    "EVENT_TYPES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "Delivery",

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from faxgw.gateway.domain import EventType
 from faxgw.gateway.netpolicy import (
     Address,
     AddressPolicy,
@@ -104,7 +105,7 @@ class WebhookDispatcher:
         url: str,
         payload: dict[str, Any],
         *,
-        event_type: str,
+        event_type: EventType,
         created_at: float | datetime | None = None,
     ) -> None:
         """Persist the event for ``url``, then make the first attempt before returning.

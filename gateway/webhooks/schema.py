@@ -6,21 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-#: Internal event names (DESIGN.md); each API dialect renames them on its own side.
-EVENT_TYPES = frozenset(
-    {
-        "queued",
-        "media.processed",
-        "sending.started",
-        "page.sent",
-        "retry.scheduled",
-        "delivered",
-        "failed",
-        "receiving.started",
-        "page.received",
-        "received",
-    }
-)
+from faxgw.gateway.domain import EventType
 
 
 def isoformat_utc(when: float | datetime) -> str:
@@ -35,18 +21,16 @@ def isoformat_utc(when: float | datetime) -> str:
 
 
 def event_body(
-    event_id: str, event_type: str, fax_id: str, payload: dict[str, Any], created_at: float | datetime
+    event_id: str, event_type: EventType, fax_id: str, payload: dict[str, Any], created_at: float | datetime
 ) -> bytes:
     """``{"id", "type", "created_at", "fax_id", "data"}`` as compact UTF-8 JSON.
 
     Raises ValueError for an unknown event type and TypeError for a payload JSON cannot hold: both are
     the caller's mistakes, found before anything is stored.
     """
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
     document = {
         "id": event_id,
-        "type": event_type,
+        "type": EventType(event_type),  # the enum, or its word: anything else is a ValueError
         "created_at": isoformat_utc(created_at),
         "fax_id": fax_id,
         "data": payload,

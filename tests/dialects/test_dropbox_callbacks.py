@@ -18,6 +18,7 @@ from dropbox_sign import (
 )
 from faxgw.gateway.api.dialects import dropbox as dropbox_dialect
 from faxgw.gateway.api.dialects import dropbox_callbacks
+from faxgw.gateway.domain import EventType
 from faxgw.gateway.store import EventRecord
 from faxgw.gateway.webhooks import Outcome
 
@@ -136,7 +137,9 @@ async def webhook_log(
 
 
 def event(kind: str) -> EventRecord:
-    return EventRecord(seq=1, id="ev1", fax_id="fx1", tenant_id="acme", type=kind, payload={}, created_at=0.0)
+    return EventRecord(
+        seq=1, id="ev1", fax_id="fx1", tenant_id="acme", type=EventType(kind), payload={}, created_at=0.0
+    )
 
 
 @pytest.mark.parametrize(

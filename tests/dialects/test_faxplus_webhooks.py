@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from faxgw.gateway.api.dialects import faxplus as faxplus_dialect
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.store import EventRecord, FaxRecord, Subscription
 from faxplus import ApiClient, FaxesApi, FilesApi, OutboxApi, PayloadOutbox, Webhook, WebhooksApi
 from faxplus.rest import ApiException
@@ -144,7 +144,7 @@ async def test_an_inbound_call_without_pages_and_other_events_give_no_callback(r
         )
 
     def event(kind: str) -> EventRecord:
-        return EventRecord(1, "ev_1", "fx_1", "acme", kind, {}, now)
+        return EventRecord(1, "ev_1", "fx_1", "acme", EventType(kind), {}, now)
 
     # A call that ended before its first page is inbound "failed": no fax arrived, no fax_received.
     assert await render(fax("inbound", "failed_fs_2"), event("failed"), hook_for["fax_received"]) is None

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.store import AttemptRecord, FaxOrder, FaxQuery, FaxRecord, Store
 from faxgw.gateway.store.schema import MIGRATIONS
 
@@ -206,8 +206,8 @@ def test_attempts_and_events_keep_their_order(store: Store) -> None:
         (1, "failed_user_busy", 486, False),
         (2, None, None, None),
     ]
-    first = store.add_event(record, "queued", {"n": 1})
-    second = store.add_event(record, "sending.started", {"n": 2})
+    first = store.add_event(record, EventType.QUEUED, {"n": 1})
+    second = store.add_event(record, EventType.SENDING_STARTED, {"n": 2})
     assert [e.type for e in store.events(record.id)] == ["queued", "sending.started"]
     assert [e.id for e in store.events(record.id, after_seq=first.seq)] == [second.id]
     store.delete_fax(record.id)
@@ -216,7 +216,9 @@ def test_attempts_and_events_keep_their_order(store: Store) -> None:
     )
 
 
-def test_statuses_are_read_back_as_the_domain_enum_and_stored_as_their_words(store: Store) -> None:
+def test_statuses_and_events_read_back_as_the_domain_enums_and_are_stored_as_their_words(
+    store: Store,
+) -> None:
     tenant = store.create_tenant("acme")
     record = store.add_fax(fax(tenant.id, 1, status=FaxStatus.QUEUED))
     busy, t30 = FaxStatus.FAILED_USER_BUSY, FaxStatus.t30_failure(49)
@@ -232,6 +234,10 @@ def test_statuses_are_read_back_as_the_domain_enum_and_stored_as_their_words(sto
     assert tuple(row) == ("failed_fs_49", "failed_fs_49")
     assert store.db.execute("SELECT status FROM attempts").fetchone()[0] == "failed_user_busy"
     assert store.query_faxes(tenant.id, FaxQuery(statuses=[t30]))[1] == 1
+    store.add_event(record, EventType.DELIVERED, {})
+    assert [event.type for event in store.events(record.id)] == [EventType.DELIVERED]
+    assert isinstance(store.events(record.id)[0].type, EventType)
+    assert store.db.execute("SELECT type FROM events").fetchone()[0] == "delivered"
 
 
 def test_an_update_sets_only_the_fields_a_stored_fax_may_change(store: Store) -> None:

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from faxgw.gateway.webhooks import EVENT_TYPES, event_body
+from faxgw.gateway.domain import EventType
+from faxgw.gateway.webhooks import event_body
 
 
 def test_body_fields_and_utc_timestamp() -> None:
@@ -34,7 +35,7 @@ def test_every_internal_event_type_and_nothing_else() -> None:
     assert {
         "queued", "media.processed", "sending.started", "page.sent", "retry.scheduled", "delivered",
         "failed", "receiving.started", "page.received", "received",
-    } == EVENT_TYPES  # fmt: skip
+    } == {event_type.value for event_type in EventType}  # fmt: skip
     with pytest.raises(ValueError):
         event_body("e", "fax.delivered", "f", {}, 0)
 

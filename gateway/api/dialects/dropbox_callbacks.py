@@ -26,6 +26,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from faxgw.gateway.domain import EventType
 from faxgw.gateway.service import EventRecord, FaxRecord, Rendered, Renderer, Subscription
 
 #: Our name for Dropbox's envelope (a subscription's ``format``), and for the Dropbox fields kept with a fax.
@@ -50,11 +51,11 @@ def event_hash(api_key: str, event_time: str, event_type: str) -> str:
 
 def event_type(fax: FaxRecord, event: EventRecord, status_code: Callable[[FaxRecord], str]) -> str | None:
     """The callback's event type for one of our events, or None when Dropbox Fax sends none for it."""
-    if event.type == "delivered":
+    if event.type is EventType.DELIVERED:
         return "fax_sent"
-    if event.type == "received":
+    if event.type is EventType.RECEIVED:
         return "fax_received"
-    if event.type == "failed" and fax.direction == "outbound":
+    if event.type is EventType.FAILED and fax.direction == "outbound":
         return FAILURE_EVENTS.get(status_code(fax), "unknown_error")
     return None  # progress events, and an inbound call that brought no page (Dropbox Fax has no such event)
 

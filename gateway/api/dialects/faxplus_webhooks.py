@@ -27,6 +27,7 @@ from typing import Any, Literal
 from faxgw.gateway.api.errors import ApiError
 from faxgw.gateway.api.inputs import url_problem
 from faxgw.gateway.api.models import HTTP_URL_PATTERN, MAX_URL_CHARS
+from faxgw.gateway.domain import EventType
 from faxgw.gateway.service import EventRecord, FaxRecord, Rendered, Renderer, Subscription
 from pydantic import BaseModel, Field
 
@@ -58,9 +59,9 @@ def hook_object(hook: Subscription, event: str) -> dict[str, str]:
 
 def hook_event(fax: FaxRecord, event: EventRecord) -> HookEvent | None:
     """The Fax.Plus event our event is, if any (see the module docstring)."""
-    if fax.direction == "outbound" and event.type in ("delivered", "failed"):
+    if fax.direction == "outbound" and event.type in (EventType.DELIVERED, EventType.FAILED):
         return "fax_sent"
-    if fax.direction == "inbound" and event.type == "received":
+    if fax.direction == "inbound" and event.type is EventType.RECEIVED:
         return "fax_received"
     return None
 

@@ -24,18 +24,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faxgw.gateway.api.dialect import dialect_fields
+from faxgw.gateway.domain import EventType
 from faxgw.gateway.service import EventRecord, FaxRecord, Gateway, Rendered, Renderer, Subscription
 
 #: Our name for Telnyx's envelope (a fax's ``webhook_format``), and for the Telnyx fields kept with a fax.
 FORMAT = "telnyx"
 #: Our event types -> Telnyx's (the others - page.sent, retry.scheduled, ... - Telnyx does not send).
-EVENT_TYPES = {
-    "queued": "fax.queued",
-    "media.processed": "fax.media.processed",
-    "sending.started": "fax.sending.started",
-    "delivered": "fax.delivered",
-    "failed": "fax.failed",
-    "received": "fax.received",
+EVENT_TYPES: dict[EventType, str] = {
+    EventType.QUEUED: "fax.queued",
+    EventType.MEDIA_PROCESSED: "fax.media.processed",
+    EventType.SENDING_STARTED: "fax.sending.started",
+    EventType.DELIVERED: "fax.delivered",
+    EventType.FAILED: "fax.failed",
+    EventType.RECEIVED: "fax.received",
 }
 #: The payload's ``status`` for each event (the fax may already have moved on when the body is built).
 STATUSES = {
