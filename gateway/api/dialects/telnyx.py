@@ -474,7 +474,7 @@ async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tupl
     "/faxes",
     status_code=202,
     openapi_extra=_send_fax_body(),
-    responses=telnyx_errors(413, 422),
+    responses=telnyx_errors(400, 413, 422),  # 400: a body that is not the multipart it says
 )
 async def send_fax(gateway: CurrentGateway, request: Request, key: Editor) -> JSONResponse:
     body, file_id = await _read_body(gateway, request, key.tenant_id)
