@@ -26,7 +26,7 @@ from pathlib import Path
 from faxgw.gateway.asterisk.render import render_texts
 from faxgw.gateway.config import AsteriskConfig, Config, EngineKind, NumberConfig, TenantConfig
 from faxgw.gateway.domain import FaxStatus
-from faxgw.gateway.service import Gateway, NewFax
+from faxgw.gateway.service import FaxRecord, Gateway, NewFax
 from faxgw.sip.fax import Resolution, write_tiff_f
 from faxgw.sip.fax_call import FaxCallOptions, send_fax
 from faxgw.sip.fax_terms import CallStatus, T38Policy
@@ -96,6 +96,10 @@ def start_asterisk(root: Path, config: Config) -> tuple[Config, str, int]:
     return dataclasses.replace(config, asterisk=settings), f"{base_inside}/etc", pid
 
 
+async def statuses(gateway: Gateway, faxes: list[FaxRecord]) -> list[FaxStatus]:
+    return [(await gateway.fax(fax.tenant_id, fax.id)).status for fax in faxes]
+
+
 async def through_asterisk(
     root: Path, document: Path, count: int, policy: str, work: Path
 ) -> tuple[float, int]:
@@ -123,10 +127,10 @@ async def through_asterisk(
         faxes = await gateway.submit(
             "b", NewFax(["+15550100"], [f"+1555030{n:02d}" for n in range(count)], [upload.id])
         )
-        while any(gateway.store.get_fax(f.id).status.pending for f in faxes):
+        while any(status.pending for status in await statuses(gateway, faxes)):
             await asyncio.sleep(0.2)
         spent, wall = cpu_seconds(pid) - before, time.perf_counter() - wall
-        good = sum(1 for f in faxes if gateway.store.get_fax(f.id).status is FaxStatus.SUCCESS)
+        good = sum(1 for status in await statuses(gateway, faxes) if status is FaxStatus.SUCCESS)
     finally:
         await gateway.stop()
         subprocess.run([SCRIPT, "stop", root, etc], capture_output=True)

@@ -40,6 +40,7 @@ from faxgw.gateway.store import (
     EventRecord,
     FaxQuery,
     FaxRecord,
+    FaxStore,
     FileRecord,
     Store,
     Subscription,
@@ -111,8 +112,9 @@ class Gateway:
     def __init__(self, config: Config, engine: Engine | None = None) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(config.database)
-        self.deliveries = DeliveryStore(self.store.db)
+        store = Store(config.database)  # opened by start(): it connects and migrates in its own thread
+        self.store: FaxStore = store
+        self.deliveries = DeliveryStore(store.thread)  # the outbox: the same database, the same thread
         self.telnyx_key = keys.load_or_create(config.data_dir / keys.KEY_FILE)
         self.webhooks = WebhookDispatcher(
             self.deliveries,
@@ -136,7 +138,8 @@ class Gateway:
         self._tasks = Tasks(log, "the outbound job loop or the webhook dispatcher")
 
     async def start(self) -> None:
-        self._bootstrap()
+        await self.store.open()
+        await self._bootstrap()
         self.pages.start()
         await self.engine.start(self.inbound.offer, self.inbound.done)
         self._tasks.spawn(self.outbound.run())
@@ -148,21 +151,22 @@ class Gateway:
         await self.engine.close()
         await self.pages.stop()  # no engine reports pages now: record what it did, then the store may close
         await self._tasks.cancel()
-        self.store.close()
+        await self.events.close()
+        await self.store.close()
 
-    def _bootstrap(self) -> None:
+    async def _bootstrap(self) -> None:
         """Tenants and keys named in the config exist (created once; tokens are stored hashed)."""
         for tenant in self.config.tenants:
-            if self.store.get_tenant(tenant.id) is None:
-                self.store.create_tenant(tenant.name or tenant.id, tenant.id)
+            if await self.store.get_tenant(tenant.id) is None:
+                await self.store.create_tenant(tenant.name or tenant.id, tenant.id)
             for token, scopes in tenant.keys.items():
-                if self.store.api_key(token) is None:
-                    self.store.create_api_key(tenant.id, scopes, token)
+                if await self.store.api_key(token) is None:
+                    await self.store.create_api_key(tenant.id, scopes, token)
 
     # -- for the API: its only door to the store and the jobs. Every method that reads or writes the store
-    # is a coroutine, so that the API awaits it already when the store itself becomes awaitable.
+    # is a coroutine: the store's calls are awaited, never run on the event loop.
     async def authenticate(self, token: str) -> ApiKey | None:
-        return self.store.api_key(token)
+        return await self.store.api_key(token)
 
     def add_webhook_renderer(self, format: str, renderer: Renderer) -> None:
         """Webhooks in envelope ``format`` (an API dialect's) are built by ``renderer``."""
@@ -176,11 +180,11 @@ class Gateway:
         # Up to 150 MB written: off the event loop, which the media path shares.
         kind = await asyncio.to_thread(_keep_document, path, data)
         record = FileRecord(file_id, tenant_id, name, kind, len(data), str(path), time.time())
-        return self.store.add_file(record)
+        return await self.store.add_file(record)
 
     async def files(self, tenant_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
         """The tenant's files of ``file_ids`` that exist, in that order."""
-        found = (self.store.get_file(tenant_id, file_id) for file_id in file_ids)
+        found = [await self.store.get_file(tenant_id, file_id) for file_id in file_ids]
         return [record for record in found if record is not None]
 
     async def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
@@ -195,7 +199,7 @@ class Gateway:
         if request.webhook_url is not None:
             await self.check_webhook_url(request.webhook_url)
         for file_id in request.file_ids:
-            if self.store.get_file(tenant_id, file_id) is None:
+            if await self.store.get_file(tenant_id, file_id) is None:
                 raise NotFound(f"file {file_id} not found")
         reused = None  # from_fax: the document of an earlier fax, sent after the files
         if request.from_fax_id is not None:
@@ -231,8 +235,8 @@ class Gateway:
                     "dialects": request.dialect_fields or {},
                 },
             )
-            self.store.add_fax(fax)
-            self.events.publish(fax, EventType.QUEUED, {"send_at": send_at})
+            await self.store.add_fax(fax)
+            await self.events.publish(fax, EventType.QUEUED, {"send_at": send_at})
             faxes.append(fax)
         self.outbound.wake()
         return faxes
@@ -265,10 +269,10 @@ class Gateway:
         return keys.public_key(self.telnyx_key)
 
     async def webhooks_log(self, fax_id: str) -> list:
-        return self.deliveries.log_for_fax(fax_id)
+        return await self.deliveries.log_for_fax(fax_id)
 
     async def fax(self, tenant_id: str, fax_id: str) -> FaxRecord:
-        fax = self.store.get_fax(fax_id, tenant_id)
+        fax = await self.store.get_fax(fax_id, tenant_id)
         if fax is None:
             raise NotFound(f"fax {fax_id} not found")
         return fax
@@ -276,15 +280,15 @@ class Gateway:
     async def list_faxes(self, tenant_id: str, query: FaxQuery) -> tuple[list[FaxRecord], int]:
         """The page of the tenant's faxes that ``query`` asks for (filtered, sorted and paged by the store,
         never in Python), and how many match in all."""
-        return self.store.query_faxes(tenant_id, query)
+        return await self.store.query_faxes(tenant_id, query)
 
     async def attempts(self, fax_id: str) -> list[AttemptRecord]:
         """The calls made for a fax so far, first first."""
-        return self.store.attempts(fax_id)
+        return await self.store.attempts(fax_id)
 
     async def fax_events(self, fax_id: str) -> list[EventRecord]:
         """The fax's events so far, in order."""
-        return self.store.events(fax_id)
+        return await self.store.events(fax_id)
 
     @asynccontextmanager
     async def watch(self, fax_id: str) -> AsyncIterator[asyncio.Queue[EventRecord]]:
@@ -297,7 +301,7 @@ class Gateway:
 
     async def subscriptions(self, tenant_id: str, format: str) -> list[Subscription]:
         """The tenant's standing webhooks in envelope ``format``, oldest first."""
-        return self.store.subscriptions(tenant_id, format)
+        return await self.store.subscriptions(tenant_id, format)
 
     async def subscribe(
         self,
@@ -311,15 +315,15 @@ class Gateway:
     ) -> Subscription:
         """A standing webhook of the tenant for every fax (``replace``: instead of its others of ``format``);
         check ``url`` with ``check_webhook_url`` first."""
-        return self.store.add_subscription(tenant_id, format, url, events, secret, replace=replace)
+        return await self.store.add_subscription(tenant_id, format, url, events, secret, replace=replace)
 
     async def unsubscribe(self, tenant_id: str, format: str, subscription_id: str | None = None) -> int:
         """Drop the tenant's standing webhooks of ``format`` (only ``subscription_id``, if given); returns
         how many."""
         dropped = 0
-        for subscription in self.store.subscriptions(tenant_id, format):
+        for subscription in await self.store.subscriptions(tenant_id, format):
             if subscription_id in (None, subscription.id):
-                dropped += self.store.delete_subscription(tenant_id, subscription.id)
+                dropped += await self.store.delete_subscription(tenant_id, subscription.id)
         return dropped
 
     async def delete(self, tenant_id: str, fax_id: str) -> None:
@@ -327,7 +331,7 @@ class Gateway:
         fax = await self.fax(tenant_id, fax_id)
         if fax.status in RUNNING:
             raise Conflict(f"fax {fax_id} is {fax.status}: wait for it to finish")
-        self.store.delete_fax(fax.id)
+        await self.store.delete_fax(fax.id)
         # The fax's own directory: under data_dir, or under its inbound route's storage.
         directory = Path(fax.document).parent if fax.document else self.config.data_dir / "faxes" / fax.id
         if directory.name == fax.id:

@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.sqlite_thread import THREAD_NAME
 
 from tests.helpers.gateway import Running, gateway_config, start_running
 from tests.helpers.webhooks import Receiver
+
+
+@pytest.fixture(autouse=True)
+def no_database_thread_left() -> Iterator[None]:
+    """Every store a test opens is closed by its end: no connection thread outlives it."""
+    before = set(threading.enumerate())
+    yield
+    left = [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME) and t not in before]
+    assert not left, f"database connection threads left running: {left}"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faxgw.gateway.domain import EventType
-from faxgw.gateway.store import EventRecord, FaxRecord, Store, Subscription
+from faxgw.gateway.store import EventRecord, FaxRecord, FaxStore, Subscription
 from faxgw.gateway.webhooks import WebhookDispatcher
 from faxgw.sip.tasks import Tasks
 
@@ -38,18 +38,23 @@ Renderer = Callable[[FaxRecord, EventRecord, Subscription | None], Awaitable[Ren
 
 
 class EventBus:
-    def __init__(self, store: Store, webhooks: WebhookDispatcher | None) -> None:
+    def __init__(self, store: FaxStore, webhooks: WebhookDispatcher | None) -> None:
         self.store = store
         self.webhooks = webhooks
         self._listeners: dict[str, set[asyncio.Queue[EventRecord]]] = defaultdict(set)
         self._tasks = Tasks(log, "webhook of an event")
         self._renderers: dict[str, Renderer] = {}
 
+    async def close(self) -> None:
+        """End the webhook work under way (before the store closes). A delivery already in the outbox is
+        sent by the next process; one still being rendered is lost, as in a crash."""
+        await self._tasks.cancel()
+
     def add_renderer(self, format: str, renderer: Renderer) -> None:
         """Webhooks in envelope ``format`` are built by ``renderer`` (an API dialect's)."""
         self._renderers[format] = renderer
 
-    def publish(
+    async def publish(
         self, fax: FaxRecord, event_type: EventType, data: dict[str, Any] | None = None
     ) -> EventRecord:
         """Record the event, wake SSE listeners at once, and hand it to the webhook sender."""
@@ -60,15 +65,15 @@ class EventBus:
             "to": fax.to_number,
             **(data or {}),
         }
-        event = self.store.add_event(fax, event_type, payload)
+        event = await self.store.add_event(fax, event_type, payload)
         log.info("fax %s: %s %s", fax.id, event_type, data or "")
         for queue in self._listeners.get(fax.id, ()):
             queue.put_nowait(event)
         if self.webhooks is not None:
-            self._send_webhooks(self.webhooks, fax, event)
+            await self._send_webhooks(self.webhooks, fax, event)
         return event
 
-    def _send_webhooks(self, webhooks: WebhookDispatcher, fax: FaxRecord, event: EventRecord) -> None:
+    async def _send_webhooks(self, webhooks: WebhookDispatcher, fax: FaxRecord, event: EventRecord) -> None:
         if fax.webhook_url and fax.webhook_format == "native":
             self._tasks.spawn(
                 webhooks.submit(
@@ -84,10 +89,10 @@ class EventBus:
         targets: list[tuple[str, str, Subscription | None]] = []
         if fax.webhook_url and fax.webhook_format != "native":
             targets.append((fax.webhook_format, fax.webhook_url, None))
-        targets += [(s.format, s.url, s) for s in self.store.subscriptions(fax.tenant_id)]
+        targets += [(s.format, s.url, s) for s in await self.store.subscriptions(fax.tenant_id)]
         if not targets:
             return
-        current = self.store.get_fax(fax.id) or fax  # the caller's copy may predate its last update
+        current = await self.store.get_fax(fax.id) or fax  # the caller's copy may predate its last update
         for format, url, subscription in targets:
             renderer = self._renderers.get(format)
             if renderer is None:

@@ -16,14 +16,14 @@ from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
-from faxgw.gateway.store import FaxRecord, Store, new_id
+from faxgw.gateway.store import FaxRecord, FaxStore, new_id
 
 log = logging.getLogger("gateway.inbound")
 
 
 class InboundJobs:
     def __init__(
-        self, config: Config, store: Store, events: EventBus, channels: Channels, pages: PageQueue
+        self, config: Config, store: FaxStore, events: EventBus, channels: Channels, pages: PageQueue
     ) -> None:
         self.config = config
         self.store = store
@@ -35,7 +35,7 @@ class InboundJobs:
     async def offer(self, call: InboundCall) -> InboundDecision:
         """Accept a call for a DID we route while a channel is free (refused at the SIP level otherwise)."""
         route = self.config.route(call.did)
-        if route is None or self.store.get_tenant(route.tenant) is None:
+        if route is None or await self.store.get_tenant(route.tenant) is None:
             log.info("call %s to unknown DID %r refused", call.call_id, call.did)
             return Refusal(404)
         if not self.channels.take():
@@ -44,17 +44,17 @@ class InboundJobs:
             )
             return Refusal(503, BUSY_RETRY_AFTER)
         try:
-            fax = self._new_fax(call, route)
+            fax = await self._new_fax(call, route)
         except BaseException:
             self.channels.release()
             raise
         # From here on the engine reports the call's end (done), however it ends: the channel comes back
         # and the fax is settled there.
         self._faxes[call.call_id] = fax.id
-        self.events.publish(fax, EventType.RECEIVING_STARTED, {"call_id": call.call_id})
+        await self.events.publish(fax, EventType.RECEIVING_STARTED, {"call_id": call.call_id})
         return Path(fax.document or ""), self.pages.handler(fax.id, functools.partial(self._page, fax))
 
-    def _new_fax(self, call: InboundCall, route: RouteConfig) -> FaxRecord:
+    async def _new_fax(self, call: InboundCall, route: RouteConfig) -> FaxRecord:
         now = time.time()
         fax = FaxRecord(
             id=new_id("fx"),
@@ -71,12 +71,12 @@ class InboundJobs:
         directory = Path(route.storage or self.config.data_dir / "faxes") / fax.id
         directory.mkdir(parents=True, exist_ok=True)
         fax.document = str(directory / "received.tif")
-        return self.store.add_fax(fax)
+        return await self.store.add_fax(fax)
 
-    def _page(self, fax: FaxRecord, page: PageTransferred) -> None:
+    async def _page(self, fax: FaxRecord, page: PageTransferred) -> None:
         """Record a received page (from the page queue's task). It is whole in the TIFF: the API serves it."""
-        self.store.update_fax(fax.id, pages_transferred=page.page)
-        self.events.publish(
+        await self.store.update_fax(fax.id, pages_transferred=page.page)
+        await self.events.publish(
             fax, EventType.PAGE_RECEIVED, {"page": page.page, "url": f"/v1/faxes/{fax.id}/pages/{page.page}"}
         )
 
@@ -87,7 +87,7 @@ class InboundJobs:
             return
         self.channels.release()
         await self.pages.drained()  # its pages are recorded before how it ended
-        fax = self.store.get_fax(fax_id)
+        fax = await self.store.get_fax(fax_id)
         if fax is None:
             return
         status, code, description = st.inbound_status(result)
@@ -102,7 +102,7 @@ class InboundJobs:
                 )
             except Exception as error:  # e.g. no file descriptor for gs: the pages are in the TIFF anyway
                 log.error("fax %s: received pages not rendered: %s", fax.id, error)
-        self.store.update_fax(
+        await self.store.update_fax(
             fax.id,
             status=status,
             error_code=code,
@@ -115,8 +115,8 @@ class InboundJobs:
             ecm=result.ecm,
             completed_at=time.time(),
         )
-        fax = self.store.get_fax(fax.id) or fax
+        fax = await self.store.get_fax(fax.id) or fax
         data = {"status": status, "pages": result.pages}
         if code:
             data["error"] = {"code": code, "description": description}
-        self.events.publish(fax, EventType.RECEIVED if result.pages else EventType.FAILED, data)
+        await self.events.publish(fax, EventType.RECEIVED if result.pages else EventType.FAILED, data)

@@ -26,7 +26,7 @@ from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
-from faxgw.gateway.store import AttemptRecord, FaxRecord, Store
+from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore
 from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.jobs")
@@ -40,7 +40,7 @@ class OutboundJobs:
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: FaxStore,
         engine: Engine,
         events: EventBus,
         channels: Channels,
@@ -65,9 +65,9 @@ class OutboundJobs:
         self._wake.set()
 
     async def run(self) -> None:
-        self.settle_stranded()
+        await self.settle_stranded()
         while not self._stopping:
-            self._start_due()
+            await self._start_due()
             with contextlib.suppress(TimeoutError):  # the poll also catches retries coming due
                 await asyncio.wait_for(self._wake.wait(), POLL)
             self._wake.clear()
@@ -79,21 +79,23 @@ class OutboundJobs:
             task.cancel()
 
     # -- recovery --------------------------------------------------------------------------------
-    def settle_stranded(self) -> None:
+    async def settle_stranded(self) -> None:
         """Faxes a previous process left running: settle each with what is known, never resend blindly.
 
         Pages confirmed by the far end are recorded as they go (``pages_transferred``), so a call cut
         by a crash after its last page is a success, not a fax to send again.
         """
-        for fax in self.store.stranded([FaxStatus.PROCESSING, FaxStatus.SENDING]):
+        for fax in await self.store.stranded([FaxStatus.PROCESSING, FaxStatus.SENDING]):
             if fax.direction != "outbound" or (
                 fax.lease_until and fax.lease_until > time.time() and fax.lease_owner != self.node
             ):
                 continue
             if fax.status == FaxStatus.PROCESSING:
-                self.store.update_fax(fax.id, status=FaxStatus.QUEUED, lease_owner=None, lease_until=None)
+                await self.store.update_fax(
+                    fax.id, status=FaxStatus.QUEUED, lease_owner=None, lease_until=None
+                )
                 continue
-            self.store.update_attempt(
+            await self.store.update_attempt(
                 fax.id,
                 fax.attempts_made,
                 ended_at=time.time(),
@@ -101,32 +103,32 @@ class OutboundJobs:
                 pages_sent=fax.pages_transferred,
             )
             if fax.pages_total and fax.pages_transferred >= fax.pages_total:
-                self._finish(fax, FaxStatus.SUCCESS, None, None)
+                await self._finish(fax, FaxStatus.SUCCESS, None, None)
             else:
                 status = (
                     FaxStatus.PARTIALLY_SENT
                     if fax.pages_transferred
                     else FaxStatus.FAILED_INTERNAL_PROCESS_ERROR
                 )
-                self._retry_or_finish(
+                await self._retry_or_finish(
                     fax, status, status, "The gateway stopped during the call.", fax.pages_transferred
                 )
-        for fax in self.store.stranded([FaxStatus.IN_PROGRESS]):
+        for fax in await self.store.stranded([FaxStatus.IN_PROGRESS]):
             if fax.direction == "inbound":
                 status = FaxStatus.PARTIALLY_RECEIVED if fax.pages_transferred else FaxStatus.FAILED
-                self._finish(fax, status, status, "The gateway stopped during the call.")
+                await self._finish(fax, status, status, "The gateway stopped during the call.")
 
     # -- the due loop -----------------------------------------------------------------------------
-    def _start_due(self) -> None:
+    async def _start_due(self) -> None:
         free = self.channels.free
         if free <= 0:
             return
-        for fax in self.store.claim_due(self.node, time.time(), LEASE, free):
+        for fax in await self.store.claim_due(self.node, time.time(), LEASE, free):
             number = self._pick_number(fax)
             if number is None or not self.channels.take():
                 # Every number of its pool is at its call limit (or an inbound call took the last
                 # channel): give it back, try again soon.
-                self.store.update_fax(fax.id, lease_owner=None, lease_until=None)
+                await self.store.update_fax(fax.id, lease_owner=None, lease_until=None)
                 continue
             self.busy_numbers[number] += 1
             task = self._attempts.spawn(self._attempt(fax, number))
@@ -157,42 +159,44 @@ class OutboundJobs:
         try:
             if fax.document is None and not await self._process(fax):
                 return
-            fax = self.store.get_fax(fax.id) or fax
+            fax = await self.store.get_fax(fax.id) or fax
             try:  # checked again at every attempt: the policy or the name's addresses may have changed
                 destination = await dialable(self.config, fax.tenant_id, fax.to_number)
             except DestinationRefused as error:
                 refused = FaxStatus.FAILED_DESTINATION_NOT_SUPPORTED
-                self._finish(fax, refused, refused, str(error))
+                await self._finish(fax, refused, refused, str(error))
                 return
             attempt = fax.attempts_made + 1
-            self.store.update_fax(fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt)
-            self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
-            fax = self.store.get_fax(fax.id) or fax
+            await self.store.update_fax(
+                fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt
+            )
+            await self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
+            fax = await self.store.get_fax(fax.id) or fax
             started = {"attempt": attempt, "first_page": fax.first_page}
-            self.events.publish(fax, EventType.SENDING_STARTED, started)
+            await self.events.publish(fax, EventType.SENDING_STARTED, started)
             call = OutboundCall(fax.id, number, destination, Path(fax.document or ""), fax.first_page)
             result = await self.engine.send(
                 call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
             )
             await self.pages.drained()  # its pages are recorded before how the attempt ended
-            self._settle(fax, attempt, result)
+            await self._settle(fax, attempt, result)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not leave the fax "sending" forever
             log.exception("fax %s: attempt failed unexpectedly", fax.id)
             await self.pages.drained()
             failed = FaxStatus.FAILED_INTERNAL_PROCESS_ERROR
-            self._retry_or_finish(fax, failed, failed, "The gateway failed during the call.", 0)
+            await self._retry_or_finish(fax, failed, failed, "The gateway failed during the call.", 0)
 
     async def _process(self, fax: FaxRecord) -> bool:
         """Documents -> one validated TIFF-F, once per fax; a bad document fails the fax at once."""
-        self.store.update_fax(fax.id, status=FaxStatus.PROCESSING)
+        await self.store.update_fax(fax.id, status=FaxStatus.PROCESSING)
         directory = self.config.data_dir / "faxes" / fax.id
         directory.mkdir(parents=True, exist_ok=True)
         sources = [
             Path(file.path)
             for file_id in fax.file_ids
-            if (file := self.store.get_file(fax.tenant_id, file_id)) is not None
+            if (file := await self.store.get_file(fax.tenant_id, file_id)) is not None
         ]
         if fax.request.get("reused_document"):
             sources.append(Path(fax.request["reused_document"]))  # from_fax: after the uploaded files
@@ -214,23 +218,23 @@ class OutboundJobs:
                 else None,
             )
         except ConversionError as error:
-            self._finish(fax, error.code, error.code, error.message)
+            await self._finish(fax, error.code, error.code, error.message)
             return False
-        self.store.update_fax(fax.id, document=str(document.path), pages_total=document.pages)
-        processed = self.store.get_fax(fax.id) or fax
-        self.events.publish(processed, EventType.MEDIA_PROCESSED, {"pages": document.pages})
+        await self.store.update_fax(fax.id, document=str(document.path), pages_total=document.pages)
+        processed = await self.store.get_fax(fax.id) or fax
+        await self.events.publish(processed, EventType.MEDIA_PROCESSED, {"pages": document.pages})
         return True
 
-    def _page_sent(self, fax: FaxRecord, page: PageTransferred) -> None:
+    async def _page_sent(self, fax: FaxRecord, page: PageTransferred) -> None:
         """Record a page the far end confirmed (from the page queue's task), at once: if the process dies
         now, recovery knows this page went across."""
-        self.store.update_fax(fax.id, pages_transferred=page.page, lease_until=time.time() + LEASE)
-        self.events.publish(fax, EventType.PAGE_SENT, {"page": page.page})
+        await self.store.update_fax(fax.id, pages_transferred=page.page, lease_until=time.time() + LEASE)
+        await self.events.publish(fax, EventType.PAGE_SENT, {"page": page.page})
 
-    def _settle(self, fax: FaxRecord, attempt: int, result: CallResult) -> None:
+    async def _settle(self, fax: FaxRecord, attempt: int, result: CallResult) -> None:
         status, code, description = st.outbound_status(result)
         sent_up_to = fax.first_page - 1 + result.pages
-        self.store.update_attempt(
+        await self.store.update_attempt(
             fax.id,
             attempt,
             ended_at=time.time(),
@@ -243,7 +247,7 @@ class OutboundJobs:
             t38=result.t38,
             call_id=result.call_id,
         )
-        self.store.update_fax(
+        await self.store.update_fax(
             fax.id,
             remote_station_id=result.remote_ident or None,
             t38=result.t38,
@@ -251,13 +255,13 @@ class OutboundJobs:
             ecm=result.ecm,
             pages_transferred=sent_up_to,
         )
-        fax = self.store.get_fax(fax.id) or fax
+        fax = await self.store.get_fax(fax.id) or fax
         if status == FaxStatus.SUCCESS:
-            self._finish(fax, FaxStatus.SUCCESS, None, None)
+            await self._finish(fax, FaxStatus.SUCCESS, None, None)
         else:
-            self._retry_or_finish(fax, status, code, description, sent_up_to)
+            await self._retry_or_finish(fax, status, code, description, sent_up_to)
 
-    def _retry_or_finish(
+    async def _retry_or_finish(
         self,
         fax: FaxRecord,
         status: FaxStatus,
@@ -271,7 +275,7 @@ class OutboundJobs:
         if st.retryable(status) and fax.attempts_made < attempts_allowed:
             resume = options.get("partially_sent_retry") and status == FaxStatus.PARTIALLY_SENT
             first_page = sent_up_to + 1 if resume else 1
-            self.store.update_fax(
+            await self.store.update_fax(
                 fax.id,
                 status=FaxStatus.QUEUED,
                 error_code=code,
@@ -282,15 +286,15 @@ class OutboundJobs:
                 lease_until=None,
             )
             retry = {"status": status, "next_first_page": first_page}
-            self.events.publish(fax, EventType.RETRY_SCHEDULED, retry)
+            await self.events.publish(fax, EventType.RETRY_SCHEDULED, retry)
             self._wake.set()
             return
-        self._finish(fax, status, code, description)
+        await self._finish(fax, status, code, description)
 
-    def _finish(
+    async def _finish(
         self, fax: FaxRecord, status: FaxStatus, code: FaxStatus | None, description: str | None
     ) -> None:
-        self.store.update_fax(
+        await self.store.update_fax(
             fax.id,
             status=status,
             error_code=code,
@@ -299,10 +303,10 @@ class OutboundJobs:
             lease_owner=None,
             lease_until=None,
         )
-        fax = self.store.get_fax(fax.id) or fax
+        fax = await self.store.get_fax(fax.id) or fax
         data = {"status": status, "pages": fax.pages_transferred, "pages_total": fax.pages_total}
         if code:
             data["error"] = {"code": code, "description": description}
-        self.events.publish(
+        await self.events.publish(
             fax, EventType.DELIVERED if status == FaxStatus.SUCCESS else EventType.FAILED, data
         )

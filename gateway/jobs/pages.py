@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from faxgw.gateway.engines.base import PageHandler, PageTransferred
@@ -20,8 +20,9 @@ from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.pages")
 
-#: Records one page of one fax (the store, its event, webhooks): run by the queue's task, never a callback.
-PageRecorder = Callable[[PageTransferred], None]
+#: Records one page of one fax (the store, its event, webhooks): awaited by the queue's task, never called by
+#: a callback.
+PageRecorder = Callable[[PageTransferred], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,6 @@ class PageQueue:
                     item.set_result(None)
                 continue
             try:
-                item.record(item.page)
+                await item.record(item.page)
             except Exception:  # one page not recorded must not stop the pages after it
                 log.exception("fax %s: page %d not recorded", item.fax_id, item.page.page)

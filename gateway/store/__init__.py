@@ -1,5 +1,8 @@
-"""Where faxes, files, tenants, keys, attempts and events are kept: SQLite (WAL) by default."""
+"""Where faxes, files, tenants, keys, attempts and events are kept: SQLite (WAL) by default, behind the
+async ``FaxStore`` interface (the service and the jobs know only that)."""
 
+from faxgw.gateway.sqlite_thread import StoreClosed
+from faxgw.gateway.store.protocol import FaxStore
 from faxgw.gateway.store.records import (
     ApiKey,
     AttemptRecord,
@@ -20,8 +23,10 @@ __all__ = [
     "FaxOrder",
     "FaxQuery",
     "FaxRecord",
+    "FaxStore",
     "FileRecord",
     "Store",
+    "StoreClosed",
     "Subscription",
     "Tenant",
     "new_id",

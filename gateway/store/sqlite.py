@@ -1,12 +1,15 @@
 """The embedded store: one SQLite file in WAL mode (readers never wait for the writer).
 
-All access happens on the event loop's thread; every call is a short indexed query. Writes that
-several gateway processes could race for (claiming due faxes) run in ``BEGIN IMMEDIATE``.
+Every method is a coroutine whose SQL runs in the store's connection thread (``gateway.sqlite_thread``):
+a statement waiting for the disk or for another process's write lock (``busy_timeout``) never stops the
+event loop. Each method is one call in that thread, so writes that must stay together, and those several
+gateway processes could race for (claiming due faxes), run in one ``BEGIN IMMEDIATE`` ... ``COMMIT``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import secrets
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from faxgw.gateway.domain import EventType, FaxStatus
+from faxgw.gateway.sqlite_thread import SqliteThread, in_thread
 from faxgw.gateway.store.records import (
     ApiKey,
     AttemptChanges,
@@ -50,44 +54,68 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def connect(path: str) -> sqlite3.Connection:
+    """The store's connection to the file at ``path``, its schema brought up to date (``migrate``)."""
+    # isolation_level=None: we say where transactions start (BEGIN IMMEDIATE) ourselves.
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class Store:
+    """The ``FaxStore`` on SQLite. ``open()`` before use (it connects and migrates, in the thread),
+    ``close()`` at the end; the webhook outbox (``gateway.webhooks.DeliveryStore``) shares its ``thread``."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        # isolation_level=None: we say where transactions start (BEGIN IMMEDIATE) ourselves.
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.version = migrate(self.db)
+        self.thread = SqliteThread(functools.partial(connect, self.path), name=f"store {self.path}")
 
-    def close(self) -> None:
-        self.db.close()
+    async def open(self) -> None:
+        await self.thread.start()
+
+    async def close(self) -> None:
+        await self.thread.close()
+
+    @in_thread
+    def schema_version(self, db: sqlite3.Connection) -> int:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
 
     # -- tenants and keys -------------------------------------------------------------------------
-    def create_tenant(self, name: str, tenant_id: str | None = None) -> Tenant:
+    @in_thread
+    def create_tenant(self, db: sqlite3.Connection, name: str, tenant_id: str | None = None) -> Tenant:
         tenant = Tenant(tenant_id or new_id("tn"), name, time.time())
-        self.db.execute("INSERT INTO tenants VALUES (?, ?, ?)", (tenant.id, tenant.name, tenant.created_at))
+        db.execute("INSERT INTO tenants VALUES (?, ?, ?)", (tenant.id, tenant.name, tenant.created_at))
         return tenant
 
-    def get_tenant(self, tenant_id: str) -> Tenant | None:
-        row = self.db.execute("SELECT * FROM tenants WHERE id = ?", (tenant_id,)).fetchone()
+    @in_thread
+    def get_tenant(self, db: sqlite3.Connection, tenant_id: str) -> Tenant | None:
+        row = db.execute("SELECT * FROM tenants WHERE id = ?", (tenant_id,)).fetchone()
         return Tenant(**row) if row else None
 
+    @in_thread
     def create_api_key(
-        self, tenant_id: str, scopes: Iterable[str], token: str | None = None
+        self, db: sqlite3.Connection, tenant_id: str, scopes: Iterable[str], token: str | None = None
     ) -> tuple[ApiKey, str]:
         """A new key; the token is returned once and only its hash is kept."""
         token = token or f"fgw_{secrets.token_urlsafe(32)}"
         key = ApiKey(new_id("key"), tenant_id, frozenset(scopes), time.time())
-        self.db.execute(
+        db.execute(
             "INSERT INTO api_keys (id, tenant_id, token_sha256, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
             (key.id, tenant_id, _hash(token), ",".join(sorted(key.scopes)), key.created_at),
         )
         return key, token
 
-    def api_key(self, token: str) -> ApiKey | None:
-        row = self.db.execute(
+    @in_thread
+    def api_key(self, db: sqlite3.Connection, token: str) -> ApiKey | None:
+        row = db.execute(
             "SELECT * FROM api_keys WHERE token_sha256 = ? AND revoked_at IS NULL", (_hash(token),)
         ).fetchone()
         if row is None:
@@ -97,35 +125,42 @@ class Store:
         )
 
     # -- files --------------------------------------------------------------------------------------
-    def add_file(self, record: FileRecord) -> FileRecord:
-        self.db.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(record))
+    @in_thread
+    def add_file(self, db: sqlite3.Connection, record: FileRecord) -> FileRecord:
+        db.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(record))
         return record
 
-    def get_file(self, tenant_id: str, file_id: str) -> FileRecord | None:
-        row = self.db.execute(
+    @in_thread
+    def get_file(self, db: sqlite3.Connection, tenant_id: str, file_id: str) -> FileRecord | None:
+        row = db.execute(
             "SELECT * FROM files WHERE id = ? AND tenant_id = ?", (file_id, tenant_id)
         ).fetchone()
         return FileRecord(**row) if row else None
 
     # -- faxes ----------------------------------------------------------------------------------------
-    def add_fax(self, fax: FaxRecord) -> FaxRecord:
+    @in_thread
+    def add_fax(self, db: sqlite3.Connection, fax: FaxRecord) -> FaxRecord:
         values = [_encode(name, getattr(fax, name)) for name in _FAX_COLUMNS]
-        self.db.execute(
+        db.execute(
             f"INSERT INTO faxes ({', '.join(_FAX_COLUMNS)}) VALUES ({', '.join('?' * len(_FAX_COLUMNS))})",
             values,
         )
         return fax
 
-    def get_fax(self, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None:
+    @in_thread
+    def get_fax(self, db: sqlite3.Connection, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None:
         """A fax by id; with ``tenant_id`` only if it belongs to that tenant (a key sees its own only)."""
         query, args = "SELECT * FROM faxes WHERE id = ?", [fax_id]
         if tenant_id is not None:
             query += " AND tenant_id = ?"
             args.append(tenant_id)
-        row = self.db.execute(query, args).fetchone()
+        row = db.execute(query, args).fetchone()
         return _fax(row) if row else None
 
-    def query_faxes(self, tenant_id: str, query: FaxQuery) -> tuple[list[FaxRecord], int]:
+    @in_thread
+    def query_faxes(
+        self, db: sqlite3.Connection, tenant_id: str, query: FaxQuery
+    ) -> tuple[list[FaxRecord], int]:
         """One page of the tenant's faxes that ``query`` asks for, and how many match in all."""
         where: list[str] = ["tenant_id = ?"]
         args: list[str | float] = [tenant_id]
@@ -159,91 +194,102 @@ class Store:
                 args.append(bound)
         clause = " AND ".join(where)
         direction = "DESC" if query.descending else "ASC"
-        total = self.db.execute(f"SELECT COUNT(*) FROM faxes WHERE {clause}", args).fetchone()[0]
-        rows = self.db.execute(
+        total = db.execute(f"SELECT COUNT(*) FROM faxes WHERE {clause}", args).fetchone()[0]
+        rows = db.execute(
             f"SELECT * FROM faxes WHERE {clause} ORDER BY {query.order.value} {direction}, id {direction}"
             " LIMIT ? OFFSET ?",
             [*args, -1 if query.limit is None else query.limit, query.offset],  # -1: no limit
         ).fetchall()
         return [_fax(row) for row in rows], total
 
-    def update_fax(self, fax_id: str, **changes: Unpack[FaxChanges]) -> None:
+    @in_thread
+    def update_fax(self, db: sqlite3.Connection, fax_id: str, **changes: Unpack[FaxChanges]) -> None:
         assignments, values = _assignments("fax", _FAX_CHANGES, changes)
         assignments.append("updated_at = ?")
-        self.db.execute(
-            f"UPDATE faxes SET {', '.join(assignments)} WHERE id = ?", [*values, time.time(), fax_id]
-        )
+        db.execute(f"UPDATE faxes SET {', '.join(assignments)} WHERE id = ?", [*values, time.time(), fax_id])
 
-    def delete_fax(self, fax_id: str) -> None:
-        self.db.execute("DELETE FROM faxes WHERE id = ?", (fax_id,))
-        self.db.execute("DELETE FROM events WHERE fax_id = ?", (fax_id,))
+    @in_thread
+    def delete_fax(self, db: sqlite3.Connection, fax_id: str) -> None:
+        db.execute("DELETE FROM faxes WHERE id = ?", (fax_id,))
+        db.execute("DELETE FROM events WHERE fax_id = ?", (fax_id,))
 
-    def claim_due(self, owner: str, now: float, lease: float, limit: int) -> list[FaxRecord]:
+    @in_thread
+    def claim_due(
+        self, db: sqlite3.Connection, owner: str, now: float, lease: float, limit: int
+    ) -> list[FaxRecord]:
         """Take up to ``limit`` outbound faxes that are due and not leased by a live worker.
 
         The lease is what makes a crash safe: a fax whose worker died becomes claimable again when
         the lease runs out, and the one that claims it knows an attempt may have been under way.
         """
-        self.db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
-            rows = self.db.execute(
+            rows = db.execute(
                 "SELECT * FROM faxes WHERE direction = 'outbound' AND status = ?"
                 " AND COALESCE(next_attempt_at, 0) <= ? AND (lease_until IS NULL OR lease_until < ?)"
                 " ORDER BY COALESCE(next_attempt_at, 0), created_at LIMIT ?",
                 (FaxStatus.QUEUED, now, now, limit),
             ).fetchall()
             for row in rows:
-                self.db.execute(
+                db.execute(
                     "UPDATE faxes SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
                     (owner, now + lease, now, row["id"]),
                 )
-            self.db.execute("COMMIT")
+            db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
         return [dataclasses.replace(_fax(row), lease_owner=owner, lease_until=now + lease) for row in rows]
 
-    def stranded(self, statuses: Iterable[FaxStatus]) -> list[FaxRecord]:
+    @in_thread
+    def stranded(self, db: sqlite3.Connection, statuses: Iterable[FaxStatus]) -> list[FaxRecord]:
         """Faxes left in a running state (a process died): the start-up recovery settles them."""
         statuses = list(statuses)
-        rows = self.db.execute(
+        rows = db.execute(
             f"SELECT * FROM faxes WHERE status IN ({', '.join('?' * len(statuses))})", statuses
         ).fetchall()
         return [_fax(row) for row in rows]
 
     # -- attempts ---------------------------------------------------------------------------------------
-    def add_attempt(self, attempt: AttemptRecord) -> None:
+    @in_thread
+    def add_attempt(self, db: sqlite3.Connection, attempt: AttemptRecord) -> None:
         values = [_encode(name, getattr(attempt, name)) for name in _ATTEMPT_COLUMNS]
-        self.db.execute(
+        db.execute(
             f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)}) VALUES ({', '.join('?' * len(values))})",
             values,
         )
 
-    def update_attempt(self, fax_id: str, number: int, **changes: Unpack[AttemptChanges]) -> None:
+    @in_thread
+    def update_attempt(
+        self, db: sqlite3.Connection, fax_id: str, number: int, **changes: Unpack[AttemptChanges]
+    ) -> None:
         assignments, values = _assignments("attempt", _ATTEMPT_CHANGES, changes)
         if assignments:
-            self.db.execute(
+            db.execute(
                 f"UPDATE attempts SET {', '.join(assignments)} WHERE fax_id = ? AND number = ?",
                 [*values, fax_id, number],
             )
 
-    def attempts(self, fax_id: str) -> list[AttemptRecord]:
-        rows = self.db.execute(
-            "SELECT * FROM attempts WHERE fax_id = ? ORDER BY number", (fax_id,)
-        ).fetchall()
+    @in_thread
+    def attempts(self, db: sqlite3.Connection, fax_id: str) -> list[AttemptRecord]:
+        rows = db.execute("SELECT * FROM attempts WHERE fax_id = ? ORDER BY number", (fax_id,)).fetchall()
         return [AttemptRecord(**_decoded(row)) for row in rows]
 
     # -- events ------------------------------------------------------------------------------------------
-    def add_event(self, fax: FaxRecord, event_type: EventType, payload: dict[str, Any]) -> EventRecord:
+    @in_thread
+    def add_event(
+        self, db: sqlite3.Connection, fax: FaxRecord, event_type: EventType, payload: dict[str, Any]
+    ) -> EventRecord:
         event_id, now = new_id("evt"), time.time()
-        cursor = self.db.execute(
+        cursor = db.execute(
             "INSERT INTO events (id, fax_id, tenant_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (event_id, fax.id, fax.tenant_id, event_type, json.dumps(payload), now),
         )
         return EventRecord(cursor.lastrowid or 0, event_id, fax.id, fax.tenant_id, event_type, payload, now)
 
-    def events(self, fax_id: str, after_seq: int = 0) -> list[EventRecord]:
-        rows = self.db.execute(
+    @in_thread
+    def events(self, db: sqlite3.Connection, fax_id: str, after_seq: int = 0) -> list[EventRecord]:
+        rows = db.execute(
             "SELECT * FROM events WHERE fax_id = ? AND seq > ? ORDER BY seq", (fax_id, after_seq)
         ).fetchall()
         return [
@@ -260,8 +306,10 @@ class Store:
         ]
 
     # -- webhook subscriptions ---------------------------------------------------------------------------
+    @in_thread
     def add_subscription(
         self,
+        db: sqlite3.Connection,
         tenant_id: str,
         format: str,
         url: str,
@@ -275,14 +323,14 @@ class Store:
         subscription = Subscription(
             new_id("hook"), tenant_id, format, url, tuple(events), secret, time.time()
         )
-        self.db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
             if replace:
-                self.db.execute(
+                db.execute(
                     "DELETE FROM webhook_subscriptions WHERE tenant_id = ? AND format = ?",
                     (tenant_id, format),
                 )
-            self.db.execute(
+            db.execute(
                 "INSERT INTO webhook_subscriptions (id, tenant_id, format, url, events, secret, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -295,18 +343,21 @@ class Store:
                     subscription.created_at,
                 ),
             )
-            self.db.execute("COMMIT")
+            db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
         return subscription
 
-    def subscriptions(self, tenant_id: str, format: str | None = None) -> list[Subscription]:
+    @in_thread
+    def subscriptions(
+        self, db: sqlite3.Connection, tenant_id: str, format: str | None = None
+    ) -> list[Subscription]:
         query, args = "SELECT * FROM webhook_subscriptions WHERE tenant_id = ?", [tenant_id]
         if format is not None:
             query += " AND format = ?"
             args.append(format)
-        rows = self.db.execute(query + " ORDER BY created_at, id", args).fetchall()
+        rows = db.execute(query + " ORDER BY created_at, id", args).fetchall()
         return [
             Subscription(
                 row["id"],
@@ -320,9 +371,10 @@ class Store:
             for row in rows
         ]
 
-    def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
+    @in_thread
+    def delete_subscription(self, db: sqlite3.Connection, tenant_id: str, subscription_id: str) -> bool:
         """False if the tenant has no such subscription."""
-        cursor = self.db.execute(
+        cursor = db.execute(
             "DELETE FROM webhook_subscriptions WHERE id = ? AND tenant_id = ?", (subscription_id, tenant_id)
         )
         return cursor.rowcount == 1

@@ -14,6 +14,7 @@ from faxgw.gateway.webhooks.store import (
     DeliveryAttempt,
     DeliveryStatus,
     DeliveryStore,
+    Outbox,
     Outcome,
     PendingDelivery,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryStatus",
     "DeliveryStore",
+    "Outbox",
     "Outcome",
     "PendingDelivery",
     "RetryPolicy",

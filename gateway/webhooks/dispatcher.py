@@ -40,7 +40,7 @@ from faxgw.gateway.netpolicy import (
 from faxgw.gateway.webhooks.formats import SignedJson, WebhookFormat
 from faxgw.gateway.webhooks.policy import RetryPolicy, is_retryable, parse_retry_after
 from faxgw.gateway.webhooks.schema import event_body
-from faxgw.gateway.webhooks.store import Delivery, DeliveryStore, Outcome
+from faxgw.gateway.webhooks.store import Delivery, Outbox, Outcome
 from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.webhooks")
@@ -53,7 +53,8 @@ LEASE_MARGIN = 5.0
 
 
 class WebhookDispatcher:
-    """Delivers webhook events from a ``DeliveryStore`` with the signing secret and retry policy given.
+    """Delivers webhook events from an ``Outbox`` (``DeliveryStore``) with the signing secret and retry
+    policy given.
 
     ``formats`` adds the envelopes other than ``native`` (signed with ``secret``) that deliveries may name
     (``gateway.webhooks.formats``). ``addresses`` is the policy of target addresses (default: no internal
@@ -67,7 +68,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        store: DeliveryStore,
+        store: Outbox,
         secret: str,
         policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
@@ -130,7 +131,7 @@ class WebhookDispatcher:
         """Like ``submit()`` for a body already built in the envelope ``format`` names."""
         if format not in self._formats:
             raise ValueError(f"unknown webhook format {format!r}")
-        delivery_id = self._store.enqueue(
+        delivery_id = await self._store.enqueue(
             event_id,
             fax_id,
             tenant_id,
@@ -146,7 +147,7 @@ class WebhookDispatcher:
     async def deliver_due(self) -> int:
         """One pass over the deliveries due now (up to ``batch_size``); returns how many were attempted."""
         now = self._clock()
-        due = self._store.due(now, self._batch_size)
+        due = await self._store.due(now, self._batch_size)
         results = await asyncio.gather(
             *(self._attempt(delivery.id) for delivery in due), return_exceptions=True
         )
@@ -202,7 +203,7 @@ class WebhookDispatcher:
         """deliver_due(), then when the next delivery falls due (None: nothing pending)."""
         try:
             await self.deliver_due()
-            return self._store.next_due_at()
+            return await self._store.next_due_at()
         except Exception as error:
             log.error("webhook dispatcher pass failed: %r", error, exc_info=error)
             # Pause before the next pass, so a broken store is not hammered in a tight loop.
@@ -227,9 +228,9 @@ class WebhookDispatcher:
         """
         async with self._slots:
             now = self._clock()
-            if not self._store.claim(delivery_id, now, now + self.policy.timeout + LEASE_MARGIN):
+            if not await self._store.claim(delivery_id, now, now + self.policy.timeout + LEASE_MARGIN):
                 return None
-            delivery = self._store.get(delivery_id)
+            delivery = await self._store.get(delivery_id)
             started = self._clock()
             began = time.monotonic()
             status_code, error, retry_after, permanent = await self._post(delivery)
@@ -245,7 +246,7 @@ class WebhookDispatcher:
                 if retry_after is not None:
                     delay = min(max(delay, retry_after), self.policy.max_delay)
                 next_attempt_at = self._clock() + delay
-        outcome = self._store.record_attempt(
+        outcome = await self._store.record_attempt(
             delivery.id,
             status_code=status_code,
             error=error,

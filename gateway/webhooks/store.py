@@ -13,6 +13,9 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
+
+from faxgw.gateway.sqlite_thread import SqliteThread, in_thread
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -109,20 +112,60 @@ def _delivery(row: sqlite3.Row | tuple) -> Delivery:
     )
 
 
+class Outbox(Protocol):
+    """What the dispatcher needs of an outbox: ``DeliveryStore`` (SQLite) is one; a store on another
+    database (PostgreSQL) would be another. Every method is a coroutine: none may block the event loop."""
+
+    async def enqueue(
+        self,
+        event_id: str,
+        fax_id: str,
+        tenant_id: str,
+        url: str,
+        body: bytes,
+        *,
+        event_type: str,
+        not_before: float | None = None,
+        format: str = "native",
+    ) -> int: ...
+
+    async def get(self, delivery_id: int) -> Delivery: ...
+
+    async def due(self, now: float, limit: int) -> list[Delivery]: ...
+
+    async def next_due_at(self) -> float | None: ...
+
+    async def claim(self, delivery_id: int, now: float, until: float) -> bool: ...
+
+    async def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        status_code: int | None,
+        error: str | None,
+        duration: float,
+        succeeded: bool,
+        next_attempt_at: float | None,
+        attempted_at: float | None = None,
+    ) -> Outcome: ...
+
+
 class DeliveryStore:
-    """Outbox and log on an open connection the caller owns and serialises (one asyncio thread).
+    """Outbox and log in the database whose connection ``thread`` owns (the gateway's store's: one thread
+    per database), started and closed by its owner. Every method is a coroutine run in that thread.
 
     The tables are the store's (``gateway.store.schema``, migrations 2 and 3). Every method that
-    writes commits before returning ("persisted" means on disk, not in an open transaction), so do not
-    call one in the middle of a transaction of your own: it would be committed too.
+    writes commits before returning ("persisted" means on disk, not in an open transaction).
     """
 
-    def __init__(self, connection: sqlite3.Connection, *, clock: Callable[[], float] = time.time) -> None:
-        self._db = connection
+    def __init__(self, thread: SqliteThread, *, clock: Callable[[], float] = time.time) -> None:
+        self.thread = thread
         self._clock = clock
 
+    @in_thread
     def enqueue(
         self,
+        db: sqlite3.Connection,
         event_id: str,
         fax_id: str,
         tenant_id: str,
@@ -140,58 +183,64 @@ class DeliveryStore:
         """
         now = self._clock()
         due = now if not_before is None else not_before
-        with _transaction(self._db):
-            self._db.execute(
+        with _transaction(db):
+            db.execute(
                 "INSERT INTO webhook_deliveries (event_id, event_type, fax_id, tenant_id, url, body,"
                 " next_attempt_at, created_at, updated_at, format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (event_id, url) DO NOTHING",
                 (event_id, event_type, fax_id, tenant_id, url, body, due, now, now, format),
             )
-            row = self._db.execute(
+            row = db.execute(
                 "SELECT id FROM webhook_deliveries WHERE event_id = ? AND url = ?", (event_id, url)
             ).fetchone()
         return row[0]
 
-    def get(self, delivery_id: int) -> Delivery:
-        row = self._db.execute(
+    @in_thread
+    def get(self, db: sqlite3.Connection, delivery_id: int) -> Delivery:
+        row = db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)
         ).fetchone()
         if row is None:
             raise KeyError(delivery_id)
         return _delivery(row)
 
-    def due(self, now: float, limit: int) -> list[Delivery]:
+    @in_thread
+    def due(self, db: sqlite3.Connection, now: float, limit: int) -> list[Delivery]:
         """Pending deliveries whose next attempt is due, oldest due first."""
-        rows = self._db.execute(
+        rows = db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries"
             " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
             (now, limit),
         ).fetchall()
         return [_delivery(row) for row in rows]
 
-    def next_due_at(self) -> float | None:
+    @in_thread
+    def next_due_at(self, db: sqlite3.Connection) -> float | None:
         """When the earliest pending delivery falls due (None if nothing is pending)."""
-        row = self._db.execute(
+        row = db.execute(
             "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'"
         ).fetchone()
         return row[0]
 
-    def claim(self, delivery_id: int, now: float, until: float) -> bool:
+    @in_thread
+    def claim(self, db: sqlite3.Connection, delivery_id: int, now: float, until: float) -> bool:
         """Take a due delivery for one attempt: pushes its next attempt to ``until`` (a lease).
 
         False if it is no longer pending and due, i.e. someone else took it. If the process dies in the
         middle of the attempt, the lease runs out and the delivery is sent again: at least once.
         """
-        with _transaction(self._db):
-            cursor = self._db.execute(
+        with _transaction(db):
+            cursor = db.execute(
                 "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?"
                 " WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
                 (until, now, delivery_id, now),
             )
         return cursor.rowcount == 1
 
+    @in_thread
     def record_attempt(
         self,
+        db: sqlite3.Connection,
         delivery_id: int,
         *,
         status_code: int | None,
@@ -215,8 +264,8 @@ class DeliveryStore:
         else:
             outcome = Outcome.FAILED
         status = DeliveryStatus.PENDING if outcome is Outcome.RETRY else DeliveryStatus(outcome.value)
-        with _transaction(self._db):
-            row = self._db.execute(
+        with _transaction(db):
+            row = db.execute(
                 "SELECT status, attempts, next_attempt_at FROM webhook_deliveries WHERE id = ?",
                 (delivery_id,),
             ).fetchone()
@@ -225,7 +274,7 @@ class DeliveryStore:
             if row[0] != DeliveryStatus.PENDING:
                 raise ValueError(f"webhook delivery {delivery_id} is already {row[0]}")
             attempt = row[1] + 1
-            self._db.execute(
+            db.execute(
                 "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?"
                 " WHERE id = ?",
                 (
@@ -236,7 +285,7 @@ class DeliveryStore:
                     delivery_id,
                 ),
             )
-            self._db.execute(
+            db.execute(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, duration, status_code,"
                 " error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -251,15 +300,17 @@ class DeliveryStore:
             )
         return outcome
 
-    def deliveries_for_fax(self, fax_id: str) -> list[Delivery]:
-        rows = self._db.execute(
+    @in_thread
+    def deliveries_for_fax(self, db: sqlite3.Connection, fax_id: str) -> list[Delivery]:
+        rows = db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE fax_id = ? ORDER BY id", (fax_id,)
         ).fetchall()
         return [_delivery(row) for row in rows]
 
-    def log_for_fax(self, fax_id: str) -> list[DeliveryAttempt]:
+    @in_thread
+    def log_for_fax(self, db: sqlite3.Connection, fax_id: str) -> list[DeliveryAttempt]:
         """Every attempt at every webhook of a fax, in the order they were made."""
-        rows = self._db.execute(
+        rows = db.execute(
             "SELECT a.delivery_id, d.event_id, d.event_type, d.url, a.attempt, a.attempted_at, a.duration,"
             " a.status_code, a.error, a.outcome FROM webhook_attempts a"
             " JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.fax_id = ? ORDER BY a.id",

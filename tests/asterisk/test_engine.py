@@ -64,7 +64,7 @@ def gateway_config(tmp_path: Path, *, trunk_port: int, test_peer: str | None = N
 
 async def final(gateway: Gateway, fax_id: str, timeout: float = 240) -> dict:
     async with asyncio.timeout(timeout):
-        while (fax := gateway.store.get_fax(fax_id)).status in (
+        while (fax := await gateway.store.get_fax(fax_id)).status in (
             "queued",
             "processing",
             "sending",
@@ -124,7 +124,7 @@ async def test_asterisk_sends_to_our_native_engine(asterisk, tmp_path: Path, t38
         gateway, fax_id = await send_one(start_asterisk(asterisk, config), tmp_path / "one.tif")
         try:
             result = await final(gateway, fax_id)
-            attempts = gateway.store.attempts(fax_id)
+            attempts = await gateway.store.attempts(fax_id)
         finally:
             await gateway.stop()
         got = report()
@@ -161,10 +161,10 @@ async def test_asterisk_receives_from_our_native_engine_with_pages_streamed(
             options=FaxCallOptions(t38=T38Policy.AUTO if t38 else T38Policy.AUDIO),
             caller=REMOTE,
         )
-        faxes, _ = gateway.store.query_faxes("acme", FaxQuery(direction="inbound"))
+        faxes, _ = await gateway.store.query_faxes("acme", FaxQuery(direction="inbound"))
         assert len(faxes) == 1
         fax = await final(gateway, faxes[0].id)
-        events = gateway.store.events(fax["id"])
+        events = await gateway.store.events(fax["id"])
     finally:
         native.close()
         await gateway.stop()
@@ -197,14 +197,14 @@ async def test_asterisk_restarted_mid_fax_settles_the_job(
         gateway, fax_id = await send_one(config, tmp_path / "three.tif")
         try:
             async with asyncio.timeout(120):
-                while gateway.store.get_fax(fax_id).pages_transferred < 1:
+                while (await gateway.store.get_fax(fax_id)).pages_transferred < 1:
                     await asyncio.sleep(0.2)
             chroot = [SCRIPT, asterisk_root, etc_inside]
             subprocess.run([chroot[0], "stop", *chroot[1:]], check=True, capture_output=True, timeout=60)
             await asyncio.sleep(2)
             subprocess.run([chroot[0], "start", *chroot[1:]], check=True, capture_output=True, timeout=60)
             result = await final(gateway, fax_id, timeout=120)
-            attempts = gateway.store.attempts(fax_id)
+            attempts = await gateway.store.attempts(fax_id)
         finally:
             await gateway.stop()
             subprocess.run([SCRIPT, "stop", asterisk_root, etc_inside], capture_output=True, timeout=60)

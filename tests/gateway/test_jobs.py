@@ -49,7 +49,7 @@ async def test_pool_spreads_calls_and_honours_each_numbers_limit(one_call_per_nu
     calls: dict[str, list[tuple[float, float]]] = {SENDER: [], OTHER_SENDER: []}
     for fax in faxes:
         # The store's times, to the microsecond (the API shows whole seconds).
-        for attempt in running.gateway.store.attempts(fax["id"]):
+        for attempt in await running.gateway.store.attempts(fax["id"]):
             calls[attempt.from_number or ""].append((attempt.started_at, attempt.ended_at or 0))
     assert calls[SENDER] and calls[OTHER_SENDER], "the pool uses both numbers"
     for number, intervals in calls.items():
@@ -73,7 +73,7 @@ async def test_global_channel_limit(tmp_path: Path) -> None:
         intervals = [
             (a.started_at, a.ended_at or 0)
             for fax in faxes
-            for a in running.gateway.store.attempts(fax["id"])
+            for a in await running.gateway.store.attempts(fax["id"])
         ]
         assert len(intervals) == 4 and not overlapping(intervals)
 

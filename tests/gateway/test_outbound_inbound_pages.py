@@ -2,9 +2,9 @@
 to its own number over 127.0.0.1. The engine's page callbacks run no SQL (they only enqueue), and each fax's
 events still come out in order: its pages, then how it ended.
 
-The engine and the store's connection are watched at their interfaces, nothing replaced: every page handler
-the job layer gives the engine is wrapped to say "inside a page callback", and any use of the store's
-connection meanwhile is noted.
+The engine and the stores are watched at their interfaces, nothing replaced: every page handler the job
+layer gives the engine is wrapped to say "inside a page callback", and any use of the store or the webhook
+outbox meanwhile is noted (a store method called there would start database work from the media path).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ SAMPLE = ROOT / "samples" / "sample.pdf"  # two pages
 
 
 class Sentry:
-    """Notes every use of the store's connection made while an engine's page callback runs."""
+    """Notes every use of a store made while an engine's page callback runs."""
 
     def __init__(self) -> None:
         self.inside = False
@@ -55,14 +55,16 @@ class Sentry:
         return on_page
 
 
-class WatchedConnection:
-    def __init__(self, connection: Any, sentry: Sentry) -> None:
-        self._connection, self._sentry = connection, sentry
+class WatchedStore:
+    """The gateway's store or its webhook outbox, noting each method taken from it inside a page callback."""
+
+    def __init__(self, store: Any, sentry: Sentry) -> None:
+        self._store, self._sentry = store, sentry
 
     def __getattr__(self, name: str) -> Any:
         if self._sentry.inside:
             self._sentry.uses.append(name)
-        return getattr(self._connection, name)
+        return getattr(self._store, name)
 
 
 class WatchedEngine:
@@ -90,20 +92,22 @@ class WatchedEngine:
 
 async def settled(gateway: Gateway, fax_id: str) -> FaxRecord:
     async with asyncio.timeout(60):
-        while (fax := gateway.store.get_fax(fax_id)) is None or fax.completed_at is None:
+        while (fax := await gateway.store.get_fax(fax_id)) is None or fax.completed_at is None:
             await asyncio.sleep(0.05)
     return fax
 
 
-def timeline(gateway: Gateway, fax_id: str) -> list[tuple[str, int | None]]:
-    return [(event.type, event.payload.get("page")) for event in gateway.store.events(fax_id)]
+async def timeline(gateway: Gateway, fax_id: str) -> list[tuple[str, int | None]]:
+    return [(event.type, event.payload.get("page")) for event in await gateway.store.events(fax_id)]
 
 
 async def test_page_callbacks_run_no_sql_and_events_keep_their_order(tmp_path: Path) -> None:
     sentry = Sentry()
     gateway = Gateway(gateway_config(tmp_path / "var"))
     gateway.engine = gateway.outbound.engine = WatchedEngine(gateway.engine, sentry)
-    gateway.store.db = WatchedConnection(gateway.store.db, sentry)  # type: ignore[assignment]
+    store = WatchedStore(gateway.store, sentry)
+    gateway.store = gateway.outbound.store = gateway.inbound.store = gateway.events.store = store  # type: ignore[assignment]
+    gateway.webhooks._store = WatchedStore(gateway.webhooks._store, sentry)  # type: ignore[assignment]
     await gateway.start()
     try:
         document = tmp_path / "sample.pdf"
@@ -111,19 +115,24 @@ async def test_page_callbacks_run_no_sql_and_events_keep_their_order(tmp_path: P
         upload = FileRecord(
             new_id("fl"), "acme", "sample.pdf", "application/pdf", 1, str(document), time.time()
         )
-        gateway.store.add_file(upload)
+        await gateway.store.add_file(upload)
         (outbound,) = await gateway.submit("acme", NewFax([SENDER], [RECEIVER], [upload.id]))
         sent = await settled(gateway, outbound.id)
         async with asyncio.timeout(60):
-            while not (received := gateway.store.query_faxes("acme", FaxQuery(direction="inbound"))[0]):
+            while not (
+                received := (await gateway.store.query_faxes("acme", FaxQuery(direction="inbound")))[0]
+            ):
                 await asyncio.sleep(0.05)
         received_fax = await settled(gateway, received[0].id)
-        sent_events, received_events = timeline(gateway, sent.id), timeline(gateway, received_fax.id)
+        sent_events, received_events = (
+            await timeline(gateway, sent.id),
+            await timeline(gateway, received_fax.id),
+        )
     finally:
         await gateway.stop()
 
     assert sentry.pages == 4  # two pages sent, two received: the callbacks did run
-    assert sentry.uses == [], f"SQL inside a page callback: {sentry.uses}"
+    assert sentry.uses == [], f"store used inside a page callback: {sentry.uses}"
     assert (sent.status, sent.pages_transferred) == ("success", 2)
     assert (received_fax.status, received_fax.pages_transferred) == ("success", 2)
     assert sent_events == [

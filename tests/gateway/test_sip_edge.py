@@ -211,7 +211,7 @@ async def test_inbound_calls_count_against_channels(tmp_path: Path, document: Pa
             await held.hangup()
             fax = await running.final(fax_id)
             assert fax["status"] == "success"
-            assert running.gateway.store.attempts(fax_id)[0].started_at >= hung_up
+            assert (await running.gateway.store.attempts(fax_id))[0].started_at >= hung_up
             assert (await received).status == "success"
     finally:
         raw.close()

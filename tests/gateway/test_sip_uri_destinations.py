@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def heard(listener: socket.socket) -> list[bytes]:
             return datagrams
 
 
-Answer = Callable[[], list[str]]
+Answer = Callable[[], Awaitable[list[str]]]
 
 
 @pytest.fixture
@@ -72,7 +72,8 @@ async def resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, Answer]:
         if host not in names:
             return await real(host, port, **kwargs)
         return [
-            (socket.AF_INET, socket.SOCK_DGRAM, 17, "", (address, port or 0)) for address in names[host]()
+            (socket.AF_INET, socket.SOCK_DGRAM, 17, "", (address, port or 0))
+            for address in await names[host]()
         ]
 
     monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
@@ -125,8 +126,8 @@ async def test_a_name_is_dialled_at_the_address_that_was_checked(
     """DNS rebinding: once the call is under way, the name answers a refused address. The call goes to the
     address checked before it, never to what a lookup of the engine's own would answer."""
 
-    def answer() -> list[str]:
-        faxes, _ = running.gateway.store.query_faxes("acme", FaxQuery(direction="outbound"))
+    async def answer() -> list[str]:
+        faxes, _ = await running.gateway.store.query_faxes("acme", FaxQuery(direction="outbound"))
         return ["127.0.0.2"] if any(fax.status == "sending" for fax in faxes) else ["127.0.0.1"]
 
     resolver["fax.example"] = answer
@@ -145,8 +146,8 @@ async def test_an_address_refused_by_the_time_of_the_call_fails_the_fax_without_
 ) -> None:
     # The name moves to a refused address once the fax is stored: after the check at submit time, before
     # the check the call makes.
-    def answer() -> list[str]:
-        faxes, _ = running.gateway.store.query_faxes("acme", FaxQuery(direction="outbound"))
+    async def answer() -> list[str]:
+        faxes, _ = await running.gateway.store.query_faxes("acme", FaxQuery(direction="outbound"))
         return ["127.0.0.2"] if faxes else ["127.0.0.1"]
 
     resolver["fax.example"] = answer

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from faxgw.gateway.store.schema import migrate
-from faxgw.gateway.webhooks import RetryPolicy, address_policy, verify
+from faxgw.gateway.webhooks import DeliveryAttempt, DeliveryStore, RetryPolicy, address_policy, verify
 
 LOCALHOST = "127.0.0.1"
 #: The receivers' network: internal, so a dispatcher posts there only when told to (webhook_allow).
@@ -109,21 +110,29 @@ class Receiver:
                 await writer.wait_closed()
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """The receiver has a request before the dispatcher has recorded the answer: poll for the outcome."""
+async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
+    """The receiver has a request before the dispatcher has recorded the answer: poll for the outcome
+    (``condition`` may be a coroutine function: the store's reads are)."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not await _holds(condition):
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.005)
 
 
+async def _holds(condition: Callable[[], bool | Awaitable[bool]]) -> bool:
+    held = condition()
+    return await held if inspect.isawaitable(held) else held
+
+
+async def logged(store: DeliveryStore, check: Callable[[list[DeliveryAttempt]], bool]) -> bool:
+    """Whether fax_1's delivery log passes ``check`` (for ``wait_until``)."""
+    return check(await store.log_for_fax("fax_1"))
+
+
 def open_database(path: Path, *, autocommit: bool = True) -> sqlite3.Connection:
     """A connection set up as gateway/store opens it (autocommit, Row, WAL, migrated), or Python's legacy
-    default."""
-    if autocommit:
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    else:
-        connection = sqlite3.connect(path, check_same_thread=False)
+    default; opened in the connection thread that owns it (``SqliteThread``)."""
+    connection = sqlite3.connect(path, isolation_level=None) if autocommit else sqlite3.connect(path)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA foreign_keys=ON")

@@ -75,17 +75,18 @@ async def parts(tmp_path: Path, guard: Guard) -> AsyncIterator[tuple[Config, Any
         trunk="127.0.0.1:5060",
     )
     real = Store(tmp_path / "db.sqlite")
-    real.create_tenant("acme", "acme")
+    await real.open()
+    await real.create_tenant("acme", "acme")
     store = GuardedStore(real, guard)
     pages = PageQueue()
     pages.start()
     yield config, store, EventBus(store, None), pages  # type: ignore[arg-type]
     await pages.stop()
-    real.close()
+    await real.close()
 
 
-def types_and_pages(store: Any, fax_id: str) -> list[tuple[str, int | None]]:
-    return [(e.type, e.payload.get("page")) for e in store.events(fax_id)]
+async def types_and_pages(store: Any, fax_id: str) -> list[tuple[str, int | None]]:
+    return [(e.type, e.payload.get("page")) for e in await store.events(fax_id)]
 
 
 async def test_a_received_page_is_recorded_after_the_callback_and_before_the_end(
@@ -100,15 +101,15 @@ async def test_a_received_page_is_recorded_after_the_callback_and_before_the_end
     with guard.callback():  # as an engine calls it: no store inside
         on_page(PageTransferred(1, document, sending=False))
         on_page(PageTransferred(2, document, sending=False))
-    (fax,), _ = store.query_faxes("acme", FaxQuery())
+    (fax,), _ = await store.query_faxes("acme", FaxQuery())
     await inbound.done(call, result(2))  # at once: the pages may still be queued
-    assert types_and_pages(store, fax.id) == [
+    assert await types_and_pages(store, fax.id) == [
         ("receiving.started", None),
         ("page.received", 1),
         ("page.received", 2),
         ("received", None),
     ]
-    assert store.get_fax(fax.id).pages_transferred == 2
+    assert (await store.get_fax(fax.id)).pages_transferred == 2
 
 
 class PagesThenEnd:
@@ -130,21 +131,21 @@ async def test_a_sent_page_is_recorded_after_the_callback_and_before_the_final_s
     config, store, events, pages = parts
     outbound = OutboundJobs(config, store, PagesThenEnd(guard, 3), events, Channels(1), pages)  # type: ignore[arg-type]
     now = time.time()
-    fax = store.add_fax(
+    fax = await store.add_fax(
         FaxRecord(
             "fx_1", "acme", "outbound", SENDER, DID, "queued", now, now, document=str(tmp_path / "d.tif")
         )
     )
     fax.pages_total = 3
     await outbound._attempt(fax, SENDER)
-    assert types_and_pages(store, fax.id) == [
+    assert await types_and_pages(store, fax.id) == [
         ("sending.started", None),
         ("page.sent", 1),
         ("page.sent", 2),
         ("page.sent", 3),
         ("delivered", None),
     ]
-    assert store.get_fax(fax.id).status == "success"
+    assert (await store.get_fax(fax.id)).status == "success"
 
 
 async def test_the_queue_records_in_order_and_survives_a_page_it_cannot_record(
@@ -154,7 +155,7 @@ async def test_the_queue_records_in_order_and_survives_a_page_it_cannot_record(
     pages.start()
     recorded: list[tuple[str, int]] = []
 
-    def record(fax_id: str, page: PageTransferred) -> None:
+    async def record(fax_id: str, page: PageTransferred) -> None:
         if page.page == 2:
             raise OSError("disk full")
         recorded.append((fax_id, page.page))
@@ -185,15 +186,23 @@ async def test_a_waiter_cancelled_while_draining_does_not_stop_the_queue() -> No
     await asyncio.sleep(0)
     waiter.cancel()
     recorded: list[int] = []
-    pages.handler("fx_a", lambda page: recorded.append(page.page))(PageTransferred(1, Path("a"), True))
+
+    async def record(page: PageTransferred) -> None:
+        recorded.append(page.page)
+
+    pages.handler("fx_a", record)(PageTransferred(1, Path("a"), True))
     await pages.drained()
     assert recorded == [1]
     await pages.stop()
 
 
+async def nothing(page: PageTransferred) -> None:
+    pass
+
+
 async def test_waiting_on_a_queue_nobody_drains_is_an_error_not_a_hang() -> None:
     pages = PageQueue()
-    pages.handler("fx_a", lambda page: None)(PageTransferred(1, Path("a"), True))
+    pages.handler("fx_a", nothing)(PageTransferred(1, Path("a"), True))
     with pytest.raises(RuntimeError, match="not running"):
         await pages.drained()
     pages.start()

@@ -55,31 +55,34 @@ def _schema(connection: sqlite3.Connection) -> list[tuple[str, str, str]]:
     return [(kind, name, " ".join(sql.split())) for kind, name, sql in rows]
 
 
-def test_a_database_migrated_by_the_old_code_opens_and_ends_as_a_new_one(tmp_path: Path) -> None:
+async def test_a_database_migrated_by_the_old_code_opens_and_ends_as_a_new_one(tmp_path: Path) -> None:
     old = tmp_path / "old.sqlite"
     with sqlite3.connect(old) as connection:
         connection.executescript(VERSION_3.read_text())
     connection.close()
-    store = Store(old)
-    assert store.version == len(MIGRATIONS)
-    # Its rows are all there and readable through today's code.
-    fax = store.get_fax("fx_old", "acme")
-    assert fax is not None
-    assert (fax.status, fax.webhook_format, fax.pages_transferred) == ("success", "telnyx", 2)
-    assert store.query_faxes("acme", FaxQuery(direction="outbound")) == ([fax], 1)
-    assert [a.status for a in store.attempts("fx_old")] == ["success"]
-    assert [e.id for e in store.events("fx_old")] == ["evt_old"]
-    assert [s.id for s in store.subscriptions("acme", "faxplus")] == ["hook_old"]
-    deliveries = DeliveryStore(store.db)
-    assert [(d.format, d.status.value) for d in deliveries.deliveries_for_fax("fx_old")] == [
-        ("telnyx", "delivered")
-    ]
-    assert [a.status_code for a in deliveries.log_for_fax("fx_old")] == [200]
-    # Same tables, columns and indexes as a database made by today's migrations from nothing.
-    new = Store(tmp_path / "new.sqlite")
-    assert _schema(store.db) == _schema(new.db)
-    store.close()
-    new.close()
+    store, new = Store(old), Store(tmp_path / "new.sqlite")
+    await store.open()
+    await new.open()
+    try:
+        assert await store.schema_version() == len(MIGRATIONS)
+        # Its rows are all there and readable through today's code.
+        fax = await store.get_fax("fx_old", "acme")
+        assert fax is not None
+        assert (fax.status, fax.webhook_format, fax.pages_transferred) == ("success", "telnyx", 2)
+        assert await store.query_faxes("acme", FaxQuery(direction="outbound")) == ([fax], 1)
+        assert [a.status for a in await store.attempts("fx_old")] == ["success"]
+        assert [e.id for e in await store.events("fx_old")] == ["evt_old"]
+        assert [s.id for s in await store.subscriptions("acme", "faxplus")] == ["hook_old"]
+        deliveries = DeliveryStore(store.thread)
+        assert [(d.format, d.status.value) for d in await deliveries.deliveries_for_fax("fx_old")] == [
+            ("telnyx", "delivered")
+        ]
+        assert [a.status_code for a in await deliveries.log_for_fax("fx_old")] == [200]
+        # Same tables, columns and indexes as a database made by today's migrations from nothing.
+        assert await store.thread.run(_schema) == await new.thread.run(_schema)
+    finally:
+        await store.close()
+        await new.close()
 
 
 def test_migrations_one_to_three_still_mean_what_the_old_code_ran(tmp_path: Path) -> None:

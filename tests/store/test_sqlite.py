@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
 from faxgw.gateway.domain import EventType, FaxStatus
-from faxgw.gateway.store import AttemptRecord, FaxOrder, FaxQuery, FaxRecord, Store
+from faxgw.gateway.store import AttemptRecord, FaxOrder, FaxQuery, FaxRecord, Store, StoreClosed
 from faxgw.gateway.store.schema import MIGRATIONS
 
 
@@ -30,67 +32,89 @@ def fax(tenant_id: str, number: int, **changes) -> FaxRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "faxgw.sqlite")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with opened(tmp_path / "faxgw.sqlite") as store:
+        yield store
 
 
-def test_schema_is_migrated_once_and_in_wal_mode(tmp_path: Path) -> None:
-    first = Store(tmp_path / "db.sqlite")
-    assert first.version == len(MIGRATIONS)
-    first.close()
-    again = Store(tmp_path / "db.sqlite")  # opening again migrates nothing and loses nothing
-    assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert again.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+@contextlib.asynccontextmanager
+async def opened(path: Path) -> AsyncIterator[Store]:
+    store = Store(path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+async def sql(store: Store, statement: str) -> list[tuple]:
+    """What ``statement`` reads, run as the store runs its own SQL: in its connection thread."""
+    return await store.thread.run(lambda db: [tuple(row) for row in db.execute(statement)])
+
+
+async def test_schema_is_migrated_once_and_in_wal_mode(tmp_path: Path) -> None:
+    async with opened(tmp_path / "db.sqlite") as first:
+        assert await first.schema_version() == len(MIGRATIONS)
+        await first.create_tenant("acme", "acme")
+    async with opened(tmp_path / "db.sqlite") as again:  # opening again migrates nothing and loses nothing
+        assert await sql(again, "PRAGMA journal_mode") == [("wal",)]
+        assert await again.schema_version() == len(MIGRATIONS)
+        assert await again.get_tenant("acme") is not None
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     connection = sqlite3.connect(path)
     connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     connection.close()
+    store = Store(path)
     with pytest.raises(RuntimeError, match="newer than this gateway"):
-        Store(path)
+        await store.open()
+    with pytest.raises(StoreClosed, match="did not open"):  # and nothing of it is left running
+        await store.get_tenant("acme")
 
 
-def test_api_keys_are_kept_hashed(store: Store) -> None:
-    tenant = store.create_tenant("acme")
-    key, token = store.create_api_key(tenant.id, {"read", "edit"})
-    assert store.api_key(token) == key
-    assert store.api_key(token + "x") is None
-    stored = store.db.execute("SELECT token_sha256 FROM api_keys").fetchone()[0]
+async def test_api_keys_are_kept_hashed(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    key, token = await store.create_api_key(tenant.id, {"read", "edit"})
+    assert await store.api_key(token) == key
+    assert await store.api_key(token + "x") is None
+    [(stored,)] = await sql(store, "SELECT token_sha256 FROM api_keys")
     assert token not in stored
 
 
-def test_a_tenant_sees_only_its_own_faxes(store: Store) -> None:
-    acme, other = store.create_tenant("acme"), store.create_tenant("other")
-    store.add_fax(fax(acme.id, 1, file_ids=["fl_1"], request={"options": {"retry": {"count": 2}}}, t38=True))
-    got = store.get_fax("fx_1", acme.id)
+async def test_a_tenant_sees_only_its_own_faxes(store: Store) -> None:
+    acme, other = await store.create_tenant("acme"), await store.create_tenant("other")
+    await store.add_fax(
+        fax(acme.id, 1, file_ids=["fl_1"], request={"options": {"retry": {"count": 2}}}, t38=True)
+    )
+    got = await store.get_fax("fx_1", acme.id)
     assert got is not None and got.file_ids == ["fl_1"] and got.request["options"]["retry"]["count"] == 2
     assert got.t38 is True
-    assert store.get_fax("fx_1", other.id) is None
-    assert store.query_faxes(other.id, FaxQuery()) == ([], 0)
+    assert await store.get_fax("fx_1", other.id) is None
+    assert await store.query_faxes(other.id, FaxQuery()) == ([], 0)
 
 
-def test_listing_filters_and_pages(store: Store) -> None:
-    tenant = store.create_tenant("acme")
+async def test_listing_filters_and_pages(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
     for number in range(5):
-        store.add_fax(fax(tenant.id, number, status="success" if number % 2 else "queued"))
-    page, total = store.query_faxes(tenant.id, FaxQuery(limit=2, offset=1))
+        await store.add_fax(fax(tenant.id, number, status="success" if number % 2 else "queued"))
+    page, total = await store.query_faxes(tenant.id, FaxQuery(limit=2, offset=1))
     assert total == 5 and [f.id for f in page] == ["fx_3", "fx_2"]  # newest first
-    successes, total = store.query_faxes(tenant.id, FaxQuery(statuses={"success"}))
+    successes, total = await store.query_faxes(tenant.id, FaxQuery(statuses={"success"}))
     assert total == 2 and {f.id for f in successes} == {"fx_1", "fx_3"}
 
 
-def ids(result: tuple[list[FaxRecord], int]) -> tuple[list[str], int]:
-    faxes, total = result
+async def ids(result: Awaitable[tuple[list[FaxRecord], int]]) -> tuple[list[str], int]:
+    faxes, total = await result
     return [f.id for f in faxes], total
 
 
-def test_every_filter_is_applied_in_sql_with_the_total_of_all_pages(store: Store) -> None:
-    acme, other = store.create_tenant("acme"), store.create_tenant("other")
+async def test_every_filter_is_applied_in_sql_with_the_total_of_all_pages(store: Store) -> None:
+    acme, other = await store.create_tenant("acme"), await store.create_tenant("other")
     base = 1_700_000_000.0
     for number in range(10):
-        store.add_fax(
+        await store.add_fax(
             fax(
                 acme.id,
                 number,
@@ -102,43 +126,49 @@ def test_every_filter_is_applied_in_sql_with_the_total_of_all_pages(store: Store
                 updated_at=base + 100 - number,  # updated in the other order
             )
         )
-    store.add_fax(fax(other.id, 99, created_at=base + 5))
+    await store.add_fax(fax(other.id, 99, created_at=base + 5))
     query = store.query_faxes
-    assert ids(query(acme.id, FaxQuery(direction="inbound", limit=2))) == (["fx_9", "fx_7"], 5)
-    assert ids(query(acme.id, FaxQuery(statuses={"queued", "sending"}, limit=None))) == (
+    assert await ids(query(acme.id, FaxQuery(direction="inbound", limit=2))) == (["fx_9", "fx_7"], 5)
+    assert await ids(query(acme.id, FaxQuery(statuses={"queued", "sending"}, limit=None))) == (
         ["fx_9", "fx_8", "fx_5", "fx_4", "fx_1", "fx_0"],
         6,
     )
-    assert ids(query(acme.id, FaxQuery(exclude_statuses={"queued", "sending"}, offset=2))) == (
+    assert await ids(query(acme.id, FaxQuery(exclude_statuses={"queued", "sending"}, offset=2))) == (
         ["fx_3", "fx_2"],
         4,
     )
-    assert ids(query(acme.id, FaxQuery(statuses=()))) == ([], 0)
-    assert ids(query(acme.id, FaxQuery(from_number="+15550101"))) == (["fx_7", "fx_4", "fx_1"], 3)
-    assert ids(query(acme.id, FaxQuery(to_number="+15550200", direction="outbound", limit=1))) == (
+    assert await ids(query(acme.id, FaxQuery(statuses=()))) == ([], 0)
+    assert await ids(query(acme.id, FaxQuery(from_number="+15550101"))) == (["fx_7", "fx_4", "fx_1"], 3)
+    assert await ids(query(acme.id, FaxQuery(to_number="+15550200", direction="outbound", limit=1))) == (
         ["fx_8"],
         5,
     )
     # Telnyx's created_at bounds, strict and not.
-    assert ids(query(acme.id, FaxQuery(created_gt=base + 2, created_lte=base + 4))) == (["fx_4", "fx_3"], 2)
-    assert ids(query(acme.id, FaxQuery(created_gte=base + 2, created_lt=base + 4))) == (["fx_3", "fx_2"], 2)
+    assert await ids(query(acme.id, FaxQuery(created_gt=base + 2, created_lte=base + 4))) == (
+        ["fx_4", "fx_3"],
+        2,
+    )
+    assert await ids(query(acme.id, FaxQuery(created_gte=base + 2, created_lt=base + 4))) == (
+        ["fx_3", "fx_2"],
+        2,
+    )
     # Fax.Plus's sort: by last update, oldest first.
-    assert ids(query(acme.id, FaxQuery(order=FaxOrder.UPDATED, descending=False, limit=3))) == (
+    assert await ids(query(acme.id, FaxQuery(order=FaxOrder.UPDATED, descending=False, limit=3))) == (
         ["fx_9", "fx_8", "fx_7"],
         10,
     )
-    assert ids(query(acme.id, FaxQuery(descending=False, limit=2))) == (["fx_0", "fx_1"], 10)
-    assert ids(query(other.id, FaxQuery())) == (["fx_99"], 1)
+    assert await ids(query(acme.id, FaxQuery(descending=False, limit=2))) == (["fx_0", "fx_1"], 10)
+    assert await ids(query(other.id, FaxQuery())) == (["fx_99"], 1)
 
 
-def test_ties_in_the_order_are_broken_by_id_so_pages_neither_repeat_nor_skip(store: Store) -> None:
-    tenant = store.create_tenant("acme")
+async def test_ties_in_the_order_are_broken_by_id_so_pages_neither_repeat_nor_skip(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
     for number in range(7):
-        store.add_fax(fax(tenant.id, number, created_at=1000.0))  # one created_at for all
+        await store.add_fax(fax(tenant.id, number, created_at=1000.0))  # one created_at for all
     listed = [
         fax_id
         for offset in (0, 3, 6)
-        for fax_id in ids(store.query_faxes(tenant.id, FaxQuery(limit=3, offset=offset)))[0]
+        for fax_id in (await ids(store.query_faxes(tenant.id, FaxQuery(limit=3, offset=offset))))[0]
     ]
     assert listed == [f"fx_{n}" for n in range(6, -1, -1)]
 
@@ -169,89 +199,94 @@ def test_a_query_the_store_cannot_run_is_refused_with_a_clear_error(changes: dic
         FaxQuery(order=FaxOrder.UPDATED, exclude_statuses={"queued"}),
     ],
 )
-def test_a_listing_reads_its_page_through_an_index(store: Store, query: FaxQuery) -> None:
+async def test_a_listing_reads_its_page_through_an_index(store: Store, query: FaxQuery) -> None:
     """The filters and the order come from one index, so a page costs its rows, not the tenant's faxes:
     no full scan, and no sort of everything that matched."""
     captured: list[str] = []
-    store.db.set_trace_callback(captured.append)
-    store.query_faxes("acme", query)
-    store.db.set_trace_callback(None)
-    select = next(sql for sql in captured if sql.startswith("SELECT * FROM faxes"))
-    plan = [row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {select}")]
+    await store.thread.run(lambda db: db.set_trace_callback(captured.append))
+    await store.query_faxes("acme", query)
+    await store.thread.run(lambda db: db.set_trace_callback(None))
+    select = next(statement for statement in captured if statement.startswith("SELECT * FROM faxes"))
+    plan = [row[3] for row in await sql(store, f"EXPLAIN QUERY PLAN {select}")]
     assert plan and all(step.startswith("SEARCH faxes USING INDEX faxes_tenant_") for step in plan), plan
 
 
-def test_due_faxes_are_claimed_once_until_the_lease_runs_out(tmp_path: Path) -> None:
+async def test_due_faxes_are_claimed_once_until_the_lease_runs_out(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite"
-    node_a, node_b = Store(path), Store(path)  # two gateway processes sharing the file
-    tenant = node_a.create_tenant("acme")
+    async with opened(path) as node_a, opened(path) as node_b:  # two gateway processes sharing the file
+        await claimed_once(node_a, node_b)
+
+
+async def claimed_once(node_a: Store, node_b: Store) -> None:
+    tenant = await node_a.create_tenant("acme")
     now = time.time()
-    node_a.add_fax(fax(tenant.id, 1))
-    node_a.add_fax(fax(tenant.id, 2, next_attempt_at=now + 3600))  # a retry for later
-    claimed = node_a.claim_due("a", now, lease=30, limit=10)
+    await node_a.add_fax(fax(tenant.id, 1))
+    await node_a.add_fax(fax(tenant.id, 2, next_attempt_at=now + 3600))  # a retry for later
+    claimed = await node_a.claim_due("a", now, lease=30, limit=10)
     assert [f.id for f in claimed] == ["fx_1"]
-    assert node_b.claim_due("b", now, lease=30, limit=10) == []
+    assert await node_b.claim_due("b", now, lease=30, limit=10) == []
     # Node a died: once its lease is over, node b may take the fax.
-    assert [f.id for f in node_b.claim_due("b", now + 31, lease=30, limit=10)] == ["fx_1"]
+    assert [f.id for f in await node_b.claim_due("b", now + 31, lease=30, limit=10)] == ["fx_1"]
 
 
-def test_attempts_and_events_keep_their_order(store: Store) -> None:
-    tenant = store.create_tenant("acme")
-    record = store.add_fax(fax(tenant.id, 1))
-    store.add_attempt(AttemptRecord(record.id, 1, started_at=1.0, from_number="+15550100"))
-    store.update_attempt(record.id, 1, status="failed_user_busy", sip_code=486, t38=False)
-    store.add_attempt(AttemptRecord(record.id, 2, started_at=2.0))
-    attempts = store.attempts(record.id)
+async def test_attempts_and_events_keep_their_order(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    record = await store.add_fax(fax(tenant.id, 1))
+    await store.add_attempt(AttemptRecord(record.id, 1, started_at=1.0, from_number="+15550100"))
+    await store.update_attempt(record.id, 1, status="failed_user_busy", sip_code=486, t38=False)
+    await store.add_attempt(AttemptRecord(record.id, 2, started_at=2.0))
+    attempts = await store.attempts(record.id)
     assert [(a.number, a.status, a.sip_code, a.t38) for a in attempts] == [
         (1, "failed_user_busy", 486, False),
         (2, None, None, None),
     ]
-    first = store.add_event(record, EventType.QUEUED, {"n": 1})
-    second = store.add_event(record, EventType.SENDING_STARTED, {"n": 2})
-    assert [e.type for e in store.events(record.id)] == ["queued", "sending.started"]
-    assert [e.id for e in store.events(record.id, after_seq=first.seq)] == [second.id]
-    store.delete_fax(record.id)
+    first = await store.add_event(record, EventType.QUEUED, {"n": 1})
+    second = await store.add_event(record, EventType.SENDING_STARTED, {"n": 2})
+    assert [e.type for e in await store.events(record.id)] == ["queued", "sending.started"]
+    assert [e.id for e in await store.events(record.id, after_seq=first.seq)] == [second.id]
+    await store.delete_fax(record.id)
     assert (
-        store.get_fax(record.id) is None and store.events(record.id) == [] and store.attempts(record.id) == []
+        await store.get_fax(record.id) is None
+        and await store.events(record.id) == []
+        and await store.attempts(record.id) == []
     )
 
 
-def test_statuses_and_events_read_back_as_the_domain_enums_and_are_stored_as_their_words(
+async def test_statuses_and_events_read_back_as_the_domain_enums_and_are_stored_as_their_words(
     store: Store,
 ) -> None:
-    tenant = store.create_tenant("acme")
-    record = store.add_fax(fax(tenant.id, 1, status=FaxStatus.QUEUED))
+    tenant = await store.create_tenant("acme")
+    record = await store.add_fax(fax(tenant.id, 1, status=FaxStatus.QUEUED))
     busy, t30 = FaxStatus.FAILED_USER_BUSY, FaxStatus.t30_failure(49)
-    store.update_fax(record.id, status=t30, error_code=t30)
-    store.add_attempt(AttemptRecord(record.id, 1, started_at=1.0))
-    store.update_attempt(record.id, 1, status=busy)
-    got = store.get_fax(record.id)
+    await store.update_fax(record.id, status=t30, error_code=t30)
+    await store.add_attempt(AttemptRecord(record.id, 1, started_at=1.0))
+    await store.update_attempt(record.id, 1, status=busy)
+    got = await store.get_fax(record.id)
     assert got is not None and got.status is t30 and got.error_code is t30
-    assert [attempt.status for attempt in store.attempts(record.id)] == [busy]
-    assert isinstance(store.attempts(record.id)[0].status, FaxStatus)
+    assert [attempt.status for attempt in await store.attempts(record.id)] == [busy]
+    assert isinstance((await store.attempts(record.id))[0].status, FaxStatus)
     # The columns hold the words themselves, as before the enum: the database is a wire format too.
-    row = store.db.execute("SELECT status, error_code FROM faxes").fetchone()
-    assert tuple(row) == ("failed_fs_49", "failed_fs_49")
-    assert store.db.execute("SELECT status FROM attempts").fetchone()[0] == "failed_user_busy"
-    assert store.query_faxes(tenant.id, FaxQuery(statuses=[t30]))[1] == 1
-    store.add_event(record, EventType.DELIVERED, {})
-    assert [event.type for event in store.events(record.id)] == [EventType.DELIVERED]
-    assert isinstance(store.events(record.id)[0].type, EventType)
-    assert store.db.execute("SELECT type FROM events").fetchone()[0] == "delivered"
+    assert await sql(store, "SELECT status, error_code FROM faxes") == [("failed_fs_49", "failed_fs_49")]
+    assert await sql(store, "SELECT status FROM attempts") == [("failed_user_busy",)]
+    assert (await store.query_faxes(tenant.id, FaxQuery(statuses=[t30])))[1] == 1
+    await store.add_event(record, EventType.DELIVERED, {})
+    assert [event.type for event in await store.events(record.id)] == [EventType.DELIVERED]
+    assert isinstance((await store.events(record.id))[0].type, EventType)
+    assert await sql(store, "SELECT type FROM events") == [("delivered",)]
 
 
-def test_an_update_sets_only_the_fields_a_stored_fax_may_change(store: Store) -> None:
-    tenant = store.create_tenant("acme")
-    record = store.add_fax(fax(tenant.id, 1))
-    store.update_fax(record.id, status="sending", t38=True, request={"options": {}}, lease_owner=None)
-    got = store.get_fax(record.id)
+async def test_an_update_sets_only_the_fields_a_stored_fax_may_change(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    record = await store.add_fax(fax(tenant.id, 1))
+    await store.update_fax(record.id, status="sending", t38=True, request={"options": {}}, lease_owner=None)
+    got = await store.get_fax(record.id)
     assert got is not None and (got.status, got.t38, got.request) == ("sending", True, {"options": {}})
     assert got.updated_at > record.updated_at
     # Not an updatable field, or not a field at all: refused before any SQL is built from the name.
     for changes in ({"tenant_id": "other"}, {"status = 'success', tenant_id": "other"}):
         with pytest.raises(TypeError, match="has no field"):
-            store.update_fax(record.id, **changes)
+            await store.update_fax(record.id, **changes)
     with pytest.raises(TypeError, match="has no field"):
-        store.update_attempt(record.id, 1, **{"started_at": 0.0})
-    got = store.get_fax(record.id)
+        await store.update_attempt(record.id, 1, **{"started_at": 0.0})
+    got = await store.get_fax(record.id)
     assert got is not None and (got.tenant_id, got.status) == (tenant.id, "sending")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.sqlite_thread import SqliteThread
 from faxgw.gateway.webhooks import DeliveryStore, WebhookDispatcher
 
 from tests.helpers.webhooks import FAST, RECEIVERS, SECRET, open_database
@@ -18,22 +19,24 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def connect(db_path: Path) -> Iterator[Callable[..., sqlite3.Connection]]:
-    """Opens the test database as a gateway process would, tables migrated; closes every connection."""
-    opened: list[sqlite3.Connection] = []
+async def connect(db_path: Path) -> AsyncIterator[Callable[..., Awaitable[SqliteThread]]]:
+    """Opens the test database as a gateway process would, tables migrated, each time in a connection
+    thread of its own (another process, to the database); closes every one."""
+    opened: list[SqliteThread] = []
 
-    def open_connection(autocommit: bool = True) -> sqlite3.Connection:
-        opened.append(open_database(db_path, autocommit=autocommit))
+    async def open_connection(autocommit: bool = True) -> SqliteThread:
+        opened.append(SqliteThread(functools.partial(open_database, db_path, autocommit=autocommit)))
+        await opened[-1].start()
         return opened[-1]
 
     yield open_connection
-    for connection in opened:
-        connection.close()
+    for thread in opened:
+        await thread.close()
 
 
 @pytest.fixture
-def store(connect: Callable[[], sqlite3.Connection]) -> DeliveryStore:
-    return DeliveryStore(connect())
+async def store(connect: Callable[[], Awaitable[SqliteThread]]) -> DeliveryStore:
+    return DeliveryStore(await connect())
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
+from faxgw.gateway.sqlite_thread import SqliteThread
 from faxgw.gateway.webhooks import (
     EVENT_ID_HEADER,
     DeliveryStatus,
@@ -23,9 +24,10 @@ from faxgw.gateway.webhooks import (
 )
 
 from tests.helpers.clock import FakeClock
-from tests.helpers.webhooks import DROP, FAST, HANG, SECRET, Receiver, Reply, wait_until
+from tests.helpers.webhooks import DROP, FAST, HANG, SECRET, Receiver, Reply, logged, wait_until
 
 Build = Callable[..., WebhookDispatcher]
+Connect = Callable[..., Awaitable[SqliteThread]]
 
 
 async def submit(dispatcher: WebhookDispatcher, url: str, event_id: str = "evt_1", **options: object) -> None:
@@ -47,7 +49,7 @@ async def test_event_arrives_at_once_signed_over_the_bytes_sent(
     assert abs(int(request.headers["x-faxgw-timestamp"]) - time.time()) < 5
     assert request.body == event_body("evt_1", "delivered", "fax_1", {"pages": 2}, 1_700_000_000.0)
     assert json.loads(request.body)["created_at"] == "2023-11-14T22:13:20.000Z"
-    [attempt] = store.log_for_fax("fax_1")
+    [attempt] = await store.log_for_fax("fax_1")
     assert (attempt.attempt, attempt.status_code, attempt.outcome) == (1, 200, Outcome.DELIVERED)
     assert (attempt.event_id, attempt.event_type, attempt.url) == ("evt_1", "delivered", receiver.url)
 
@@ -61,7 +63,7 @@ async def test_receiver_with_another_secret_refuses_and_is_not_retried(
     [request] = receiver.requests
     assert not request.valid
     assert verify(request.body, request.headers, "whsec_wrong")
-    [attempt] = store.log_for_fax("fax_1")
+    [attempt] = await store.log_for_fax("fax_1")
     assert (attempt.status_code, attempt.error, attempt.outcome) == (
         401,
         "HTTP 401",  # the receiver's answer ("bad signature") is not the tenant's to read
@@ -79,7 +81,7 @@ async def test_fails_twice_then_delivered_on_third_attempt_after_backoff(
     await asyncio.sleep(0.02)
     await submit(dispatcher, receiver.url)
     requests = await receiver.wait_for(3)
-    await wait_until(lambda: len(store.log_for_fax("fax_1")) == 3)
+    await wait_until(lambda: logged(store, lambda log: len(log) == 3))
     await asyncio.sleep(0.05)
     assert len(receiver.requests) == 3
     assert all(request.valid for request in requests)
@@ -89,7 +91,7 @@ async def test_fails_twice_then_delivered_on_third_attempt_after_backoff(
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
     assert 0.05 <= gaps[0] < 0.05 + 0.5
     assert 0.10 <= gaps[1] < 0.10 + 0.5
-    log = store.log_for_fax("fax_1")
+    log = await store.log_for_fax("fax_1")
     assert [(a.attempt, a.status_code, a.outcome) for a in log] == [
         (1, 500, Outcome.RETRY),
         (2, None, Outcome.RETRY),
@@ -97,17 +99,17 @@ async def test_fails_twice_then_delivered_on_third_attempt_after_backoff(
     ]
     assert log[0].error == "HTTP 500"
     assert log[1].error == "RemoteProtocolError"
-    assert store.deliveries_for_fax("fax_1")[0].status is DeliveryStatus.DELIVERED
+    assert (await store.deliveries_for_fax("fax_1"))[0].status is DeliveryStatus.DELIVERED
     await dispatcher.stop()
     assert runner.done()
 
 
 @pytest.mark.parametrize("status", [408, 429, 503])
 async def test_passing_trouble_is_retried_on_schedule(
-    status: int, receiver: Receiver, connect: Callable[..., sqlite3.Connection], make_dispatcher: Build
+    status: int, receiver: Receiver, connect: Connect, make_dispatcher: Build
 ) -> None:
     clock = FakeClock()
-    store = DeliveryStore(connect(), clock=clock)
+    store = DeliveryStore(await connect(), clock=clock)
     receiver.script = [Reply(status)]
     dispatcher = make_dispatcher(store, clock=clock, policy=RetryPolicy(initial_delay=30))
     await submit(dispatcher, receiver.url)
@@ -117,14 +119,14 @@ async def test_passing_trouble_is_retried_on_schedule(
     clock.advance(0.1)
     assert await dispatcher.deliver_due() == 1
     assert len(receiver.requests) == 2
-    assert [a.outcome for a in store.log_for_fax("fax_1")] == [Outcome.RETRY, Outcome.DELIVERED]
+    assert [a.outcome for a in await store.log_for_fax("fax_1")] == [Outcome.RETRY, Outcome.DELIVERED]
 
 
 async def test_retry_after_stretches_the_delay(
-    receiver: Receiver, connect: Callable[..., sqlite3.Connection], make_dispatcher: Build
+    receiver: Receiver, connect: Connect, make_dispatcher: Build
 ) -> None:
     clock = FakeClock()
-    store = DeliveryStore(connect(), clock=clock)
+    store = DeliveryStore(await connect(), clock=clock)
     receiver.script = [Reply(429, headers=(("Retry-After", "120"),))]
     dispatcher = make_dispatcher(store, clock=clock, policy=RetryPolicy(initial_delay=5))
     await submit(dispatcher, receiver.url)
@@ -144,9 +146,9 @@ async def test_not_found_is_not_retried(
     await asyncio.sleep(FAST.initial_delay * 2)
     assert await dispatcher.deliver_due() == 0
     assert len(receiver.requests) == 1
-    [attempt] = store.log_for_fax("fax_1")
+    [attempt] = await store.log_for_fax("fax_1")
     assert (attempt.status_code, attempt.outcome) == (404, Outcome.FAILED)
-    assert store.deliveries_for_fax("fax_1")[0].status is DeliveryStatus.FAILED
+    assert (await store.deliveries_for_fax("fax_1"))[0].status is DeliveryStatus.FAILED
     [record] = [r for r in caplog.records if r.name == "gateway.webhooks"]
     assert record.levelno == logging.ERROR
     assert "fax fax_1" in record.getMessage()
@@ -163,10 +165,10 @@ async def test_max_attempts_gives_up_and_marks_failed(
     runner = asyncio.create_task(dispatcher.run())
     await submit(dispatcher, receiver.url)
     await receiver.wait_for(4)
-    await wait_until(lambda: len(store.log_for_fax("fax_1")) == 4)
+    await wait_until(lambda: logged(store, lambda log: len(log) == 4))
     await asyncio.sleep(0.2)
     assert len(receiver.requests) == 4
-    log = store.log_for_fax("fax_1")
+    log = await store.log_for_fax("fax_1")
     assert [(a.attempt, a.outcome) for a in log] == [
         (1, Outcome.RETRY),
         (2, Outcome.RETRY),
@@ -174,7 +176,7 @@ async def test_max_attempts_gives_up_and_marks_failed(
         (4, Outcome.FAILED),
     ]
     assert log[-1].error == "HTTP 502; gave up after 4 attempts"
-    assert store.deliveries_for_fax("fax_1")[0].status is DeliveryStatus.FAILED
+    assert (await store.deliveries_for_fax("fax_1"))[0].status is DeliveryStatus.FAILED
     await dispatcher.stop()
     await asyncio.wait_for(runner, 1)
 
@@ -189,7 +191,7 @@ async def test_timeout_and_refused_connection_are_retried_not_raised(
     assert time.monotonic() - started < 1.5
     await receiver.stop()
     await submit(dispatcher, receiver.url, event_id="evt_2")
-    log = store.log_for_fax("fax_1")
+    log = await store.log_for_fax("fax_1")
     assert [(a.event_id, a.status_code, a.outcome) for a in log] == [
         ("evt_1", None, Outcome.RETRY),
         ("evt_2", None, Outcome.RETRY),
@@ -203,7 +205,7 @@ async def test_bad_url_is_logged_and_given_up_without_raising(
 ) -> None:
     dispatcher = make_dispatcher(store)
     await submit(dispatcher, "ftp://example.test/hook")
-    [attempt] = store.log_for_fax("fax_1")
+    [attempt] = await store.log_for_fax("fax_1")
     assert attempt.outcome is Outcome.FAILED
     assert (attempt.error or "").startswith("bad webhook URL")
 
@@ -215,42 +217,45 @@ async def test_submitting_the_same_event_twice_sends_it_once(
     await submit(dispatcher, receiver.url)
     await submit(dispatcher, receiver.url)
     assert len(receiver.requests) == 1
-    assert len(store.log_for_fax("fax_1")) == 1
+    assert len(await store.log_for_fax("fax_1")) == 1
 
 
 async def test_crash_in_mid_request_means_sent_again_and_deduplicated_by_id(
-    receiver: Receiver, connect: Callable[..., sqlite3.Connection], make_dispatcher: Build
+    receiver: Receiver, connect: Connect, make_dispatcher: Build
 ) -> None:
     # The receiver has the event but the process dies before the answer is recorded.
     receiver.script = [HANG]
-    first_store = DeliveryStore(connect())
+    first_store = DeliveryStore(await connect())
     first = make_dispatcher(first_store)
     submitting = asyncio.create_task(submit(first, receiver.url))
     await receiver.wait_for(1)
     submitting.cancel()
     await asyncio.gather(submitting, return_exceptions=True)
     await first.stop()
-    assert first_store.log_for_fax("fax_1") == []
+    assert await first_store.log_for_fax("fax_1") == []
 
     # A new process on the same file; by the time it runs, the dead one's lease has run out.
     later = FakeClock(time.time() + 60)
-    second_store = DeliveryStore(connect(), clock=later)
+    second_store = DeliveryStore(await connect(), clock=later)
     second = make_dispatcher(second_store, clock=later)
     assert await second.deliver_due() == 1
     assert len(receiver.requests) == 2
     seen = {request.headers["x-faxgw-event-id"] for request in receiver.requests if request.valid}
     assert seen == {"evt_1"}
-    assert [(a.attempt, a.outcome) for a in second_store.log_for_fax("fax_1")] == [(1, Outcome.DELIVERED)]
+    assert [(a.attempt, a.outcome) for a in await second_store.log_for_fax("fax_1")] == [
+        (1, Outcome.DELIVERED)
+    ]
 
 
 async def test_events_left_pending_are_sent_when_the_next_process_starts(
-    receiver: Receiver, connect: Callable[..., sqlite3.Connection], make_dispatcher: Build
+    receiver: Receiver, connect: Connect, make_dispatcher: Build
 ) -> None:
     # Persisted, then the process died before the first attempt.
     body = event_body("evt_9", "received", "fax_1", {"pages": 1}, time.time())
-    DeliveryStore(connect()).enqueue("evt_9", "fax_1", "tenant_1", receiver.url, body, event_type="received")
+    dead = DeliveryStore(await connect())
+    await dead.enqueue("evt_9", "fax_1", "tenant_1", receiver.url, body, event_type="received")
 
-    dispatcher = make_dispatcher(DeliveryStore(connect()))
+    dispatcher = make_dispatcher(DeliveryStore(await connect()))
     runner = asyncio.create_task(dispatcher.run())
     [request] = await receiver.wait_for(1)
     assert request.body == body
@@ -268,17 +273,21 @@ async def test_run_survives_a_failing_pass(
     real_due = store.due
     calls = 0
 
-    def flaky_due(now: float, limit: int) -> list:
+    async def flaky_due(now: float, limit: int) -> list:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise sqlite3.OperationalError("database is locked")
-        return real_due(now, limit)
+        return await real_due(now, limit)
 
     monkeypatch.setattr(store, "due", flaky_due)
     runner = asyncio.create_task(dispatcher.run())
     await receiver.wait_for(2)
-    await wait_until(lambda: store.deliveries_for_fax("fax_1")[0].status is DeliveryStatus.DELIVERED)
+
+    async def delivered() -> bool:
+        return (await store.deliveries_for_fax("fax_1"))[0].status is DeliveryStatus.DELIVERED
+
+    await wait_until(delivered)
     assert calls >= 2
     assert not runner.done()
 

@@ -20,7 +20,7 @@ from dropbox_sign import EventCallbackHelper, EventCallbackRequest
 from faxgw.gateway.webhooks import DeliveryStore, Outcome, WebhookDispatcher, keys, verify
 from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 
-from tests.helpers.webhooks import SECRET, Receiver, Reply, wait_until
+from tests.helpers.webhooks import SECRET, Receiver, Reply, logged, wait_until
 
 Build = Callable[..., WebhookDispatcher]
 TELNYX_BODY = json.dumps(
@@ -69,7 +69,7 @@ async def test_telnyx_webhook_passes_the_sdks_signature_check_on_every_attempt(
     )
     runner = asyncio.create_task(dispatcher.run())  # sends the retry when it falls due
     await receiver.wait_for(2)
-    await wait_until(lambda: store.log_for_fax("fax_1")[-1].outcome is Outcome.DELIVERED)
+    await wait_until(lambda: logged(store, lambda log: log[-1].outcome is Outcome.DELIVERED))
     sdk = telnyx.Telnyx(
         api_key="unused", base_url="http://127.0.0.1:9/v2", public_key=keys.public_key(signing_key)
     )
@@ -102,11 +102,11 @@ async def test_dropbox_callback_is_a_form_field_and_needs_the_acknowledgement(
     await dispatcher.submit_body(
         "evt_2", "fax_1", "tenant_1", receiver.url, body.encode(), event_type="fax_sent", format="dropbox"
     )
-    first = store.log_for_fax("fax_1")[0]
+    first = (await store.log_for_fax("fax_1"))[0]
     assert (first.outcome, first.status_code) == (Outcome.RETRY, None)
     assert "Hello API Event Received" in (first.error or "")
     runner = asyncio.create_task(dispatcher.run())
-    await wait_until(lambda: store.log_for_fax("fax_1")[-1].outcome is Outcome.DELIVERED)
+    await wait_until(lambda: logged(store, lambda log: log[-1].outcome is Outcome.DELIVERED))
     await dispatcher.stop()
     await runner
     request = receiver.requests[-1]
@@ -142,4 +142,4 @@ async def test_unknown_format_is_refused_before_anything_is_stored(
         await dispatcher.submit_body(
             "evt_4", "fax_1", "tenant_1", receiver.url, b"{}", event_type="x", format="fax2"
         )
-    assert store.deliveries_for_fax("fax_1") == []
+    assert await store.deliveries_for_fax("fax_1") == []

@@ -53,7 +53,7 @@ async def test_an_internal_target_is_refused_once_and_never_posted_to(
     await asyncio.sleep(0.2)  # FAST would have retried by now
     assert await dispatcher.deliver_due() == 0
     assert inside.requests == []
-    log = store.log_for_fax("fax_1")
+    log = await store.log_for_fax("fax_1")
     assert [(a.event_id, a.status_code, a.error, a.outcome) for a in log] == [
         ("evt_1", None, REFUSED_127_0_0_2, Outcome.FAILED),
         (
@@ -64,7 +64,7 @@ async def test_an_internal_target_is_refused_once_and_never_posted_to(
             Outcome.FAILED,
         ),
     ]
-    assert {d.status for d in store.deliveries_for_fax("fax_1")} == {DeliveryStatus.FAILED}
+    assert {d.status for d in await store.deliveries_for_fax("fax_1")} == {DeliveryStatus.FAILED}
 
 
 async def test_webhook_allow_and_deny(
@@ -76,7 +76,7 @@ async def test_webhook_allow_and_deny(
     await submit(allowing, receiver.url, "evt_2")
     assert len(inside.requests) == 1 and inside.requests[0].valid
     assert receiver.requests == []
-    log = store.log_for_fax("fax_1")
+    log = await store.log_for_fax("fax_1")
     assert [(a.status_code, a.outcome) for a in log] == [(200, Outcome.DELIVERED), (None, Outcome.FAILED)]
     assert log[1].error == "refused: 127.0.0.1 is inside webhook_deny 127.0.0.1/32"
 
@@ -94,7 +94,7 @@ async def test_the_operators_own_urls_are_trusted_but_not_past_deny(
     await submit(trusting, receiver.url, "evt_2")
     await submit(trusting, inside.url.replace("/hooks/fax", "/other"), "evt_3")
     assert receiver.requests == [] and len(inside.requests) == 1
-    errors = [a.error for a in store.log_for_fax("fax_1")]
+    errors = [a.error for a in await store.log_for_fax("fax_1")]
     assert errors == [
         None,
         "refused: 127.0.0.1 is inside webhook_deny 127.0.0.1/32",
@@ -115,7 +115,7 @@ async def test_a_name_is_resolved_once_and_posted_to_at_the_checked_address(
     resolver["hooks.example"] = ["127.0.0.1", "127.0.0.2"]
     await submit(dispatcher, f"http://hooks.example:{inside.port}/hooks/fax", "evt_2")
     assert inside.requests == [] and len(receiver.requests) == 1
-    attempt = store.log_for_fax("fax_1")[1]
+    attempt = (await store.log_for_fax("fax_1"))[1]
     assert attempt.error == (
         "refused: hooks.example resolves to 127.0.0.2, a loopback address this gateway does not post"
         " webhooks to (allow it with webhook_allow)"
@@ -137,7 +137,7 @@ async def test_the_log_keeps_our_reason_not_the_receivers_answer(
     await asyncio.sleep(0.1)
     await dispatcher.stop()
     await runner
-    log = store.log_for_fax("fax_1")
+    log = await store.log_for_fax("fax_1")
     # The redirect is not followed: a 3xx is the receiver's set-up, not passing trouble.
     assert [(a.status_code, a.error, a.outcome) for a in log] == [
         (500, "HTTP 500", Outcome.RETRY),

@@ -1,0 +1,152 @@
+"""One SQLite connection owned by a thread of its own: coroutines hand it work and await the result.
+
+sqlite3 blocks. A statement waits for the disk, and a write waits up to ``busy_timeout`` for another
+connection's write lock; run on the event loop, that wait stops the loop and every API request, the job
+loop and the webhooks with it. So every access to a database goes through one thread that owns its
+connection, as aiosqlite does: ``run(work)`` queues ``work(connection)`` and returns its result as an
+awaitable. The thread runs calls one at a time in the order they came, so statements that must stay
+atomic (a ``BEGIN IMMEDIATE`` ... ``COMMIT``) are one call, and nothing of another call runs between them.
+
+``in_thread`` writes a store's method as plain sqlite3 code on the connection and makes it a coroutine
+that runs in the store's thread; the store classes (``gateway.store.Store``, the webhook outbox) are
+written that way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+#: Every connection thread's name starts with this (tests check that none is left behind).
+THREAD_NAME = "faxgw-sqlite"
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_Work = Callable[[sqlite3.Connection], Any]
+_Call = tuple["concurrent.futures.Future[Any]", _Work]
+
+
+class StoreClosed(RuntimeError):
+    """A call to a database whose connection thread is not running (not started, closed, or its
+    connection failed to open): the call was not made."""
+
+
+class SqliteThread:
+    """The thread that owns one sqlite3 connection; ``connect`` opens it, in that thread."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str = "") -> None:
+        self._connect = connect
+        self._name = f"{THREAD_NAME} {name}".strip()
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        # Taking a call and refusing calls once the thread ends happen under this lock, so that no call
+        # is queued after the thread stopped reading the queue (it would wait forever).
+        self._lock = threading.Lock()
+        self._accepting = False
+        self._why_closed = "not started"
+        self._thread: threading.Thread | None = None
+        self._ended: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    async def start(self) -> None:
+        """Start the thread and open the connection in it; raises what opening raised (the thread has
+        ended then). Calls made while it opens run once it is open."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self._name} was started already")
+        opened: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._lock:
+            self._accepting = True
+        self._thread = threading.Thread(target=self._serve, args=(opened,), name=self._name, daemon=True)
+        self._thread.start()
+        # Shielded: a start cancelled half way still ends with a thread that close() stops.
+        await asyncio.shield(asyncio.wrap_future(opened))
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` run in the thread, after every call queued before it; its result or its
+        exception. Cancelled before the thread took it, it is not run."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if not self._accepting:
+                raise StoreClosed(f"{self._name}: {self._why_closed}")
+            self._calls.put((future, work))
+        return await asyncio.wrap_future(future)
+
+    async def close(self) -> None:
+        """Take no more calls (they raise StoreClosed); run those queued, close the connection and end
+        the thread. Safe to call more than once, or without start()."""
+        with self._lock:
+            if self._accepting:
+                self._accepting = False
+                self._why_closed = "closed"
+                self._calls.put(None)  # after every call taken: they run first
+        if self._thread is None:
+            return
+        await asyncio.shield(asyncio.wrap_future(self._ended))
+        self._thread.join()  # it returns right after _ended is set
+
+    def _serve(self, opened: concurrent.futures.Future[None]) -> None:
+        try:
+            try:
+                connection = self._connect()
+            except BaseException as error:
+                self._refuse_calls(f"the connection did not open: {error!r}")
+                opened.set_exception(error)
+                return
+            opened.set_result(None)
+            try:
+                while (call := self._calls.get()) is not None:
+                    future, work = call
+                    if not future.set_running_or_notify_cancel():
+                        continue  # its caller stopped waiting before it ran
+                    try:
+                        result = work(connection)
+                    except BaseException as error:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(result)
+            finally:
+                self._refuse_calls("closed")
+                connection.close()
+        finally:
+            self._ended.set_result(None)
+
+    def _refuse_calls(self, why: str) -> None:
+        """From now on a call raises StoreClosed; one queued but never run gets it too."""
+        with self._lock:
+            self._accepting = False
+            self._why_closed = why
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if call is not None and call[0].set_running_or_notify_cancel():
+                call[0].set_exception(StoreClosed(f"{self._name}: {why}"))
+
+
+class OnThread(Protocol):
+    """A store whose methods run in its connection thread (``in_thread``)."""
+
+    @property
+    def thread(self) -> SqliteThread: ...
+
+
+S = TypeVar("S", bound=OnThread)
+
+
+def in_thread(
+    method: Callable[Concatenate[S, sqlite3.Connection, P], T],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """``method(self, connection, ...)``, plain sqlite3 code, as the coroutine ``method(self, ...)`` that runs
+    it in ``self.thread``: the whole method is one call, so a transaction in it stays atomic."""
+
+    @functools.wraps(method)
+    async def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self.thread.run(lambda connection: method(self, connection, *args, **kwargs))
+
+    return call

@@ -1,0 +1,95 @@
+"""What the service and the jobs need of a store, as a protocol: ``Store`` (SQLite) is one; a store on
+PostgreSQL (asyncpg or psycopg's async connections) would be another, behind the same methods.
+
+Every method is a coroutine: a store never blocks the event loop it is called from (``Store`` runs its
+SQL in a thread of its own). Each call is atomic: what must change together (claiming due faxes, a
+subscription replacing others) is one call, never a transaction held open across calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, Unpack
+
+from faxgw.gateway.domain import EventType, FaxStatus
+from faxgw.gateway.store.records import (
+    ApiKey,
+    AttemptChanges,
+    AttemptRecord,
+    EventRecord,
+    FaxChanges,
+    FaxQuery,
+    FaxRecord,
+    FileRecord,
+    Subscription,
+    Tenant,
+)
+
+
+class FaxStore(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema up to date; before any other call."""
+
+    async def close(self) -> None:
+        """Let calls under way finish, then refuse any other (``StoreClosed``) and disconnect."""
+
+    # -- tenants and keys
+    async def create_tenant(self, name: str, tenant_id: str | None = None) -> Tenant: ...
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    async def create_api_key(
+        self, tenant_id: str, scopes: Iterable[str], token: str | None = None
+    ) -> tuple[ApiKey, str]: ...
+
+    async def api_key(self, token: str) -> ApiKey | None: ...
+
+    # -- files
+    async def add_file(self, record: FileRecord) -> FileRecord: ...
+
+    async def get_file(self, tenant_id: str, file_id: str) -> FileRecord | None: ...
+
+    # -- faxes
+    async def add_fax(self, fax: FaxRecord) -> FaxRecord: ...
+
+    async def get_fax(self, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None: ...
+
+    async def query_faxes(self, tenant_id: str, query: FaxQuery) -> tuple[list[FaxRecord], int]: ...
+
+    async def update_fax(self, fax_id: str, **changes: Unpack[FaxChanges]) -> None: ...
+
+    async def delete_fax(self, fax_id: str) -> None: ...
+
+    async def claim_due(self, owner: str, now: float, lease: float, limit: int) -> list[FaxRecord]: ...
+
+    async def stranded(self, statuses: Iterable[FaxStatus]) -> list[FaxRecord]: ...
+
+    # -- attempts
+    async def add_attempt(self, attempt: AttemptRecord) -> None: ...
+
+    async def update_attempt(self, fax_id: str, number: int, **changes: Unpack[AttemptChanges]) -> None: ...
+
+    async def attempts(self, fax_id: str) -> list[AttemptRecord]: ...
+
+    # -- events
+    async def add_event(
+        self, fax: FaxRecord, event_type: EventType, payload: dict[str, Any]
+    ) -> EventRecord: ...
+
+    async def events(self, fax_id: str, after_seq: int = 0) -> list[EventRecord]: ...
+
+    # -- webhook subscriptions
+    async def add_subscription(
+        self,
+        tenant_id: str,
+        format: str,
+        url: str,
+        events: Iterable[str] = (),
+        secret: str | None = None,
+        *,
+        replace: bool = False,
+    ) -> Subscription: ...
+
+    async def subscriptions(self, tenant_id: str, format: str | None = None) -> list[Subscription]: ...
+
+    async def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool: ...
