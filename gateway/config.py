@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from faxgw.gateway.netpolicy import AddressPolicy
+from faxgw.gateway.peers import DEFAULT_TRUNK, DeviceConfig, PeerError, Relay, TrunkConfig
 from faxgw.sip.fax_terms import T38Policy
 
 
@@ -179,8 +180,15 @@ class Config:
     #: receivers), and networks it never posts to.
     webhook_allow: tuple[str, ...] = ()
     webhook_deny: tuple[str, ...] = ()
+    #: The trunks, in the file's order ([[trunks]]). Empty and ``trunk`` set: one trunk named "default"
+    #: made of the one-trunk settings (trunk, trunk_username, trunk_password, trunk_networks, t38, ecm).
+    trunks: tuple[TrunkConfig, ...] = ()
+    #: The devices that register with the gateway ([[devices]]).
+    devices: tuple[DeviceConfig, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.trunks and self.trunk is not None:
+            object.__setattr__(self, "trunks", (self._default_trunk(),))
         # A setting with a vocabulary holds its enum (load_config reads the words): a string here is a
         # mistake in the code that built this Config, stopped before "audio" silently means something else.
         for name, kind in (("t38", T38Policy), ("engine", EngineKind)):
@@ -190,6 +198,34 @@ class Config:
                 raise TypeError(
                     f"Config.{name} holds {_article(kind.__name__)} ({example} ...), not {value!r}"
                 )
+
+    def _default_trunk(self) -> TrunkConfig:
+        assert self.trunk is not None
+        return TrunkConfig(
+            name=DEFAULT_TRUNK,
+            hosts=(self.trunk,),
+            username=self.trunk_username,
+            password=self.trunk_password,
+            networks=self.trunk_networks,
+            t38=self.t38,
+            ecm=self.ecm,
+        )
+
+    def trunk_named(self, name: str) -> TrunkConfig | None:
+        return next((trunk for trunk in self.trunks if trunk.name == name), None)
+
+    def device(self, username: str) -> DeviceConfig | None:
+        return next((device for device in self.devices if device.username == username), None)
+
+    def device_for(self, number: str) -> DeviceConfig | None:
+        """The device that owns ``number``, if one does: faxes to it call the device, not a trunk."""
+        return next((device for device in self.devices if device.owns(number)), None)
+
+    def device_tenant(self, device: DeviceConfig) -> str | None:
+        """The tenant a device belongs to (its own, else the only tenant)."""
+        if device.tenant is not None:
+            return device.tenant
+        return self.tenants[0].id if len(self.tenants) == 1 else None
 
     @property
     def base_url(self) -> str:
@@ -306,6 +342,10 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     except TypeError as error:
         raise ConfigError(f"{path}: {error}") from None
     values["asterisk"] = _load_asterisk(raw.get("asterisk", {}), environ)
+    values["trunks"] = _load_peers("trunks", raw.get("trunks", []), _TRUNK_FIELDS, TrunkConfig)
+    values["devices"] = _load_peers("devices", raw.get("devices", []), _DEVICE_FIELDS, DeviceConfig)
+    if values["trunks"] and values.get("trunk") is not None:
+        raise ConfigError("trunk and [[trunks]]: use one or the other (trunk is the one-trunk shorthand)")
     for name in ("url_fetch_allow", "url_fetch_deny", "webhook_allow", "webhook_deny", "trunk_networks"):
         values[name] = _networks(name, raw.get(name, []))
     config = Config(**values)
@@ -320,6 +360,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     if config.api_max_connections < 1:
         raise ConfigError("api_max_connections must be at least 1")
     _check_owners(config)
+    _check_peers(config)
     return config
 
 
@@ -328,6 +369,87 @@ def _check_owners(config: Config) -> None:
     for entry in config.numbers:
         if entry.tenant is not None and known and entry.tenant not in known:
             raise ConfigError(f"number {entry.number}: tenant {entry.tenant!r} is not a configured tenant")
+
+
+#: [[trunks]] and [[devices]] fields and how each is read (lists become tuples).
+_TRUNK_FIELDS: dict[str, Any] = {
+    "name": str,
+    "hosts": (str,),
+    "port": int,
+    "transport": str,
+    "username": str,
+    "password": str,
+    "register": bool,
+    "networks": (str,),
+    "t38": T38Policy,
+    "ecm": bool,
+    "max_rate": int,
+    "codecs": (str,),
+    "max_calls": int,
+    "calls_per_second": float,
+    "priority": int,
+    "weight": int,
+    "destinations": (str,),
+    "keepalive": float,
+}
+_DEVICE_FIELDS: dict[str, Any] = {
+    "username": str,
+    "password": str,
+    "numbers": (str,),
+    "tenant": str,
+    "t38": T38Policy,
+    "ecm": bool,
+    "keepalive": float,
+    "relay": Relay,
+    "max_contacts": int,
+}
+
+
+def _load_peers(table: str, entries: Any, kinds: dict[str, Any], build: Any) -> tuple[Any, ...]:
+    """[[trunks]] or [[devices]]: each entry's fields read as ``kinds`` says, then checked by ``build``."""
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ConfigError(f"{table}: must be an array of tables ([[{table}]])")
+    peers = []
+    for index, entry in enumerate(entries):
+        where = f"{table}[{index}]"
+        unknown = sorted(set(entry) - set(kinds))
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name, value in entry.items():
+            kind = kinds[name]
+            if isinstance(kind, tuple):  # a list of strings; a lone string is taken as a list of one
+                items = [value] if isinstance(value, str) else value
+                if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                    raise ConfigError(f"{where}.{name}: must be a list of strings")
+                values[name] = tuple(items)
+            else:
+                values[name] = _convert(f"{where}.{name}", value, kind)
+        try:
+            peers.append(build(**values))
+        except TypeError as error:  # a required field missing
+            raise ConfigError(f"{where}: {error}") from None
+        except PeerError as error:
+            raise ConfigError(str(error)) from None
+    return tuple(peers)
+
+
+def _check_peers(config: Config) -> None:
+    """What no single entry can see: names and numbers used twice, tenants that do not exist."""
+    for kind, names in (
+        ("trunk", [trunk.name for trunk in config.trunks]),
+        ("device", [device.username for device in config.devices]),
+        ("device number", [number for device in config.devices for number in device.numbers]),
+    ):
+        doubles = sorted({name for name in names if names.count(name) > 1})
+        if doubles:
+            raise ConfigError(f"{kind} {', '.join(doubles)} configured more than once")
+    known = {tenant.id for tenant in config.tenants}
+    for device in config.devices:
+        if device.tenant is not None and known and device.tenant not in known:
+            raise ConfigError(
+                f"device {device.username}: tenant {device.tenant!r} is not a configured tenant"
+            )
 
 
 def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:

@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from faxgw.sip.fax_terms import CallStatus
+from faxgw.sip.fax_terms import CallStatus, T38Policy
+
+
+@dataclass(frozen=True)
+class Route:
+    """One way to reach a fax's destination, and how to fax over it. An attempt tries its routes in order
+    (failover) until one reaches the callee; the job layer orders them and sets how to fax (the trunk's
+    settings, stepped down by what it learned about the destination)."""
+
+    via: str  # a trunk's name, or a device's username when ``device``
+    device: bool = False  # call the device's registered contacts, not a trunk
+    t38: T38Policy = T38Policy.AUTO
+    ecm: bool = True
+    max_rate: int = 14400  # bit/s cap: 4800, 9600 or 14400
 
 
 @dataclass(frozen=True)
@@ -22,6 +35,18 @@ class OutboundCall:
     to_number: str
     document: Path  # validated TIFF-F
     first_page: int = 1
+    #: Tried in order within the attempt; empty: ``to_number`` is a SIP URI, called directly.
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True)
+class LegResult:
+    """What one route of an attempt came to: the call it placed, or why it placed none."""
+
+    via: str  # the route's trunk name or device username
+    sip_code: int | None  # the final response to its INVITE (None: no response, or no INVITE sent)
+    reason: str  # in words: "503 Service Unavailable", "trunk down", "at max_calls", "answered"
+    failed_over: bool  # this route failed as a route and the next one was tried
 
 
 @dataclass(frozen=True)
@@ -47,6 +72,10 @@ class CallResult:
     ecm: bool | None
     remote_ident: str
     call_id: str
+    #: Each route the attempt tried, in order; the last one carried the call (if any did).
+    legs: tuple[LegResult, ...] = ()
+    #: The SIP status that refused our T.38 re-INVITE (488, 415 ...); None: not refused, or not offered.
+    t38_refused: int | None = None
 
     @classmethod
     def failed(
@@ -80,6 +109,8 @@ class InboundCall:
     did: str
     caller: str
     call_id: str
+    #: The device (username) that placed the call, authenticated by digest; None: a trunk or other caller.
+    device: str | None = None
 
 
 @dataclass(frozen=True)

@@ -157,15 +157,25 @@ def _plain(value: Any) -> Any:
         return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
     return value
 
 
 def _value(hint: Any, value: Any, where: str) -> Any:
-    """``value`` read as ``hint`` (a dataclass, a scalar, a Path, a StrEnum or an optional of one)."""
+    """``value`` read as ``hint`` (a dataclass, a scalar, a Path, an enum of strings, a ``tuple[X, ...]``
+    of one of these, or an optional of one)."""
     if isinstance(hint, types.UnionType):
         if value is None and type(None) in typing.get_args(hint):
             return None
         (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list):
+            raise IpcError(f"{where}: expected an array")
+        (item, _) = typing.get_args(hint)
+        return tuple(_value(item, entry, f"{where}[{index}]") for index, entry in enumerate(value))
     if isinstance(hint, type) and is_dataclass(hint):
         if not isinstance(value, dict):
             raise IpcError(f"{where}: expected an object")
@@ -174,7 +184,7 @@ def _value(hint: Any, value: Any, where: str) -> Any:
         if set(value) != names:
             raise IpcError(f"{where}: fields {sorted(value)}, expected {sorted(names)}")
         return hint(**{name: _value(hints[name], value[name], f"{where}.{name}") for name in names})
-    wire = str if hint is Path or (isinstance(hint, type) and issubclass(hint, enum.StrEnum)) else hint
+    wire = str if hint is Path or (isinstance(hint, type) and issubclass(hint, enum.Enum)) else hint
     # Exact types: bool is an int to Python, but true is no page number.
     if type(value) is not wire:
         raise IpcError(f"{where}: expected {wire.__name__}, got {type(value).__name__}")

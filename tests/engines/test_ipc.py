@@ -9,14 +9,24 @@ from pathlib import Path
 
 import pytest
 from faxgw.gateway.engines import ipc
-from faxgw.gateway.engines.base import CallResult, InboundCall, OutboundCall, PageTransferred, Refusal
-from faxgw.sip.fax_terms import CallStatus
+from faxgw.gateway.engines.base import (
+    CallResult,
+    InboundCall,
+    LegResult,
+    OutboundCall,
+    PageTransferred,
+    Refusal,
+    Route,
+)
+from faxgw.sip.fax_terms import CallStatus, T38Policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 RESULT = CallResult(
     CallStatus.PARTIAL, 200, "remote_bye", 50, "T.30 said so", 1, 2, True, 14400, None, "", "c@h"
 )
+ROUTES = (Route("carrier-a", t38=T38Policy.AUDIO, ecm=False, max_rate=9600), Route("ata1", device=True))
+LEGS = (LegResult("carrier-a", 503, "503 Service Unavailable", True), LegResult("b", 200, "answered", False))
 MESSAGES: list[ipc.Message] = [
     ipc.Send(1, OutboundCall("fx_1", "+15550100", "sip:+1@127.0.0.1:5", Path("/var/fx_1/doc.tif"), 2)),
     ipc.Cancel(2),
@@ -30,6 +40,9 @@ MESSAGES: list[ipc.Message] = [
     ipc.Sent(8, CallResult.failed("gateway_error", "no trunk")),
     ipc.Offer(9, InboundCall("+15550199", "", "c@h")),
     ipc.Received(10, RESULT),
+    ipc.Send(11, OutboundCall("fx_3", "+1", "+2", Path("/d.tif"), routes=ROUTES)),
+    ipc.Sent(12, CallResult(**{**RESULT.__dict__, "legs": LEGS, "t38_refused": 488})),
+    ipc.Offer(13, InboundCall("+15550199", "201", "c@h", device="ata1")),
 ]
 
 
