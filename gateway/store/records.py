@@ -152,6 +152,10 @@ class AttemptRecord:
     pages_sent: int = 0
     t38: bool | None = None
     call_id: str | None = None
+    #: The routes it tried, in order: {"via", "sip_code", "reason", "failed_over"} (engines' LegResult).
+    legs: list[dict[str, Any]] = field(default_factory=list)
+    route: str | None = None  # the trunk (or device) that carried the call
+    summary: str | None = None  # how it went, in one sentence
 
 
 class AttemptChanges(TypedDict, total=False):
@@ -166,6 +170,9 @@ class AttemptChanges(TypedDict, total=False):
     pages_sent: int
     t38: bool | None
     call_id: str | None
+    legs: list[dict[str, Any]]
+    route: str | None
+    summary: str | None
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,25 @@ MIGRATIONS: list[str] = [
         json_extract(request, '$.dropbox')
     ) WHERE json_extract(request, '$.dropbox') IS NOT NULL;
     """,
+    # 6: trunks and learned delivery. An attempt keeps the routes it tried (legs: a JSON list of
+    # {via, sip_code, reason, failed_over}), the one that carried the call, and a sentence that says how it
+    # went; delivery_profiles remembers per destination and trunk what worked (gateway.jobs.delivery).
+    """
+    ALTER TABLE attempts ADD COLUMN legs TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE attempts ADD COLUMN route TEXT;
+    ALTER TABLE attempts ADD COLUMN summary TEXT;
+    CREATE TABLE delivery_profiles (
+        destination TEXT NOT NULL,
+        trunk TEXT NOT NULL,
+        t38 INTEGER NOT NULL,
+        ecm INTEGER NOT NULL,
+        max_rate INTEGER NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        succeeded_at REAL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (destination, trunk)
+    );
+    """,
 ]
 
 

@@ -36,7 +36,7 @@ from faxgw.gateway.store.records import (
 )
 from faxgw.gateway.store.schema import migrate
 
-_JSON_FIELDS = {"file_ids", "request"}
+_JSON_FIELDS = {"file_ids", "request", "legs"}
 _BOOL_FIELDS = {"t38", "ecm"}
 _STATUS_FIELDS = {"status", "error_code"}  # faxes' and attempts': a FaxStatus, stored as its value
 _FAX_COLUMNS = [f.name for f in dataclasses.fields(FaxRecord)]
