@@ -80,6 +80,10 @@ class TenantConfig:
     #: May this tenant send to a SIP URI (sip:user@host) instead of a number through the trunk? The host is
     #: then checked like a document URL's (internal addresses refused unless url_fetch_allow lists them).
     sip_uri_destinations: bool = False
+    #: Retries of the faxes the gateway sends on the tenant's devices' behalf (store and forward), and the
+    #: pause before each (a fax submitted through the API says its own).
+    retries: int = 2
+    retry_delay: float = 120.0
 
 
 @dataclass(frozen=True)

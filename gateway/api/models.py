@@ -399,6 +399,17 @@ class FaxAttempt(_Response):
     call_id: str | None = None
 
 
+class FaxOrigin(_Response):
+    """Where an outbound fax came from when no API client submitted it: a device's fax machine called a
+    number outside its tenant, and the gateway received the fax to send it on."""
+
+    device: str  # the device's username
+    relay: Literal["store_and_forward", "real_time"]
+    #: The caller the device's call gave (its From user) and its SIP Call-ID.
+    caller: str
+    call_id: str
+
+
 class FaxObject(_Response):
     """``GET /v1/faxes/{id}``: one fax, outbound or inbound, with every attempt."""
 
@@ -425,6 +436,8 @@ class FaxObject(_Response):
     created_at: Timestamp
     updated_at: Timestamp
     completed_at: Timestamp | None = None
+    #: Set when a device sent this fax through the gateway (None: submitted through the API).
+    origin: FaxOrigin | None = None
 
     @model_validator(mode="after")
     def _success_means_every_page(self) -> FaxObject:

@@ -24,6 +24,7 @@ from faxgw.gateway.api.models import (
     FaxError,
     FaxList,
     FaxObject,
+    FaxOrigin,
     FaxStatusValue,
     FileObject,
     PageCount,
@@ -99,7 +100,18 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
             "created_at": _time(fax.created_at),
             "updated_at": _time(fax.updated_at),
             "completed_at": _time_or_none(fax.completed_at),
+            "origin": _origin(fax),
         }
+    )
+
+
+def _origin(fax: FaxRecord) -> FaxOrigin | None:
+    """The device a relayed fax came from (what the jobs keep in ``request.origin``, minus its paths)."""
+    origin = fax.request.get("origin")
+    if not isinstance(origin, dict):
+        return None
+    return FaxOrigin(
+        device=origin["device"], relay=origin["relay"], caller=origin["caller"], call_id=origin["call_id"]
     )
 
 

@@ -1,4 +1,8 @@
-"""Receiving faxes: DID routing, a fax object per call, pages published as each one lands."""
+"""Receiving faxes: DID routing, a fax object per call, pages published as each one lands.
+
+A call from a device (an ATA's fax machine, authenticated by the engine) to a number its tenant routes is
+received like any other; to any other number it is relayed (``gateway.jobs.relay``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from faxgw.gateway.config import Config, RouteConfig
@@ -14,8 +19,10 @@ from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred, Refusal
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
+from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
+from faxgw.gateway.jobs.relay import StoreAndForward, origin
 from faxgw.gateway.store import FaxRecord, FaxStore, new_id
 
 log = logging.getLogger("gateway.inbound")
@@ -30,18 +37,24 @@ class InboundJobs:
         self.events = events
         self.channels = channels
         self.pages = pages
+        self.relay = StoreAndForward(config, store, events)
+        #: Queued faxes (a device's relayed fax, whole) are for the outbound loop: it hears of them here.
+        self.on_queued: Callable[[], None] = lambda: None
         self._faxes: dict[str, str] = {}  # call id -> fax id
+        self._relayed: dict[str, str] = {}  # call id -> the outbound fax a device's call is received into
 
     async def offer(self, call: InboundCall) -> InboundDecision:
         """Accept a call for a DID we route while a channel is free (refused at the SIP level otherwise)."""
+        if call.device is not None:
+            return await self._from_device(call, call.device)
         route = self.config.route(call.did)
         if route is None or await self.store.get_tenant(route.tenant) is None:
             log.info("call %s to unknown DID %r refused", call.call_id, call.did)
             return Refusal(404)
-        if not self.channels.take():
-            log.warning(
-                "call %s to %s refused: all %d channels busy", call.call_id, call.did, self.channels.limit
-            )
+        return await self._receive(call, route)
+
+    async def _receive(self, call: InboundCall, route: RouteConfig) -> InboundDecision:
+        if not self._take_channel(call):
             return Refusal(503, BUSY_RETRY_AFTER)
         try:
             fax = await self._new_fax(call, route)
@@ -53,6 +66,42 @@ class InboundJobs:
         self._faxes[call.call_id] = fax.id
         await self.events.publish(fax, EventType.RECEIVING_STARTED, {"call_id": call.call_id})
         return Path(fax.document or ""), self.pages.handler(fax.id, functools.partial(self._page, fax))
+
+    def _take_channel(self, call: InboundCall) -> bool:
+        if self.channels.take():
+            return True
+        busy = self.channels.limit
+        log.warning("call %s to %s refused: all %d channels busy", call.call_id, call.did, busy)
+        return False
+
+    async def _from_device(self, call: InboundCall, username: str) -> InboundDecision:
+        """A device's call: a number its tenant routes is received for the tenant; any other is relayed."""
+        device = self.config.device(username)
+        tenant = self.config.device_tenant(device) if device is not None else None
+        if device is None or tenant is None or await self.store.get_tenant(tenant) is None:
+            log.error("call %s from device %r refused: no such device, or no tenant", call.call_id, username)
+            return Refusal(403)
+        route = self.config.route(call.did)
+        if route is not None and route.tenant == tenant:
+            return await self._receive(call, route)
+        try:
+            await dialable(self.config, tenant, call.did)
+        except DestinationRefused as error:
+            log.info("call %s from device %s to %r refused: %s", call.call_id, username, call.did, error)
+            return Refusal(403 if error.forbidden else 404)
+        if not self._take_channel(call):
+            return Refusal(503, BUSY_RETRY_AFTER)
+        try:
+            fax = await self.relay.start(call, device, tenant)
+        except BaseException:
+            self.channels.release()
+            raise
+        self._relayed[call.call_id] = fax.id
+        document = Path(origin(fax)["document"])  # type: ignore[index]
+        return document, self.pages.handler(fax.id, functools.partial(self._relay_page, fax))
+
+    async def _relay_page(self, fax: FaxRecord, page: PageTransferred) -> None:
+        await self.relay.page(fax, page.page)
 
     async def _new_fax(self, call: InboundCall, route: RouteConfig) -> FaxRecord:
         now = time.time()
@@ -82,6 +131,14 @@ class InboundJobs:
 
     async def done(self, call: InboundCall, result: CallResult) -> None:
         """Settle the fax of an accepted call (a call never accepted is not ours to settle)."""
+        relayed = self._relayed.pop(call.call_id, None)
+        if relayed is not None:
+            self.channels.release()
+            await self.pages.drained()
+            fax = await self.store.get_fax(relayed)
+            if fax is not None and await self.relay.done(fax, result):
+                self.on_queued()
+            return
         fax_id = self._faxes.pop(call.call_id, None)
         if fax_id is None:
             return

@@ -26,6 +26,7 @@ from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
+from faxgw.gateway.jobs.relay import origin
 from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore
 from faxgw.sip.tasks import Tasks
 
@@ -89,6 +90,11 @@ class OutboundJobs:
             if fax.direction != "outbound" or (
                 fax.lease_until and fax.lease_until > time.time() and fax.lease_owner != self.node
             ):
+                continue
+            if fax.status == FaxStatus.PROCESSING and fax.document is None and origin(fax) is not None:
+                # A device's fax being relayed: its call died with this process, and the fax with it.
+                failed = FaxStatus.FAILED
+                await self._finish(fax, failed, failed, "The gateway stopped while the device was sending.")
                 continue
             if fax.status == FaxStatus.PROCESSING:
                 await self.store.update_fax(
