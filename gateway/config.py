@@ -365,6 +365,9 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError("api_max_connections must be at least 1")
     _check_owners(config)
     _check_peers(config)
+    for tenant in config.tenants:
+        if tenant.retries < 0 or tenant.retry_delay < 0:
+            raise ConfigError(f"tenant {tenant.id}: retries and retry_delay cannot be negative")
     return config
 
 

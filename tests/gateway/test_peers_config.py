@@ -98,6 +98,7 @@ def test_the_one_trunk_shorthand_is_a_trunk_named_default() -> None:
             "'x'",
         ),
         ("trunks = 5", "array of tables"),
+        ('[[tenants]]\nid = "t"\nretries = -1', "cannot be negative"),
     ],
 )
 def test_a_bad_entry_is_a_clear_config_error(tmp_path: Path, text: str, message: str) -> None:
