@@ -6,7 +6,11 @@ A request outside any dialog is judged here before the UA acts on it:
   ``sip.auth.DigestServer`` (RFC 3261 22.2 and 22.4: 401 with one WWW-Authenticate per algorithm,
   stale=true for an expired nonce); new INVITEs are also limited per source address by a token bucket
   (503 with Retry-After, RFC 3261 21.5.4). Anything else is refused with 403, or not answered at all.
-- REGISTER: 403, we keep no registrations.
+  An INVITE whose From claims a device (its username or one of its numbers) must authenticate as that
+  device, from a trusted network too: a trunk's network is no proof of being a registered fax machine.
+  What it authenticated as comes back in ``Admitted.user``.
+- REGISTER: 403, we keep no registrations (the user agent hands REGISTER to its registrar when it has
+  one, ``sip.registrar``, before asking here).
 - OPTIONS: always answered (trunks and load balancers probe with it).
 
 In-dialog requests are not judged: they reach a dialog only with its unguessable tags, and a dialog exists
@@ -19,10 +23,10 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from faxgw.sip.auth import DigestServer, Verdict
+from faxgw.sip.auth import DigestServer
 from faxgw.sip.message import SipRequest
 
 log = logging.getLogger("sip.admission")
@@ -41,6 +45,16 @@ class Refusal:
 
     status: int
     headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A request let in; ``user`` is the username its digest credentials proved (None: none were asked)."""
+
+    user: str | None = None
+
+
+ADMITTED = Admitted()
 
 
 class RateLimit:
@@ -75,7 +89,8 @@ class RateLimit:
 
 
 class Admission:
-    """The policy: trusted networks, optional digest credentials, the untrusted mode and the INVITE rate."""
+    """The policy: trusted networks, optional digest credentials, the devices, the untrusted mode and the
+    INVITE rate."""
 
     def __init__(
         self,
@@ -84,11 +99,17 @@ class Admission:
         digest: DigestServer | None = None,
         drop_untrusted: bool = False,
         rate: RateLimit | None = None,
+        devices: Mapping[str, str] | None = None,
     ) -> None:
         self.trusted = tuple(ipaddress.ip_network(net, strict=False) for net in trusted)
         self.digest = digest
         self.drop_untrusted = drop_untrusted
         self.rate = rate
+        #: Every name a device calls as (its username, its numbers) -> the device's username; ``digest``
+        #: must know the devices' passwords.
+        self.devices = dict(devices or {})
+        if self.devices and digest is None:
+            raise ValueError("devices call with digest credentials: give a DigestServer that knows them")
 
     def trusts(self, host: str) -> bool:
         try:
@@ -114,13 +135,14 @@ class Admission:
         log.debug("dropped %s %s from %s", request.method, request.call_id, host)
         return True
 
-    def check(self, request: SipRequest, host: str) -> Refusal | None:
-        """None to admit a new out-of-dialog request from ``host``; else what to answer."""
+    def check(self, request: SipRequest, host: str) -> Refusal | Admitted:
+        """Whether to admit a new out-of-dialog request from ``host``: Admitted, or what to answer."""
         if request.method == "REGISTER":
             return self._refuse(request, host, 403, "we keep no registrations")
         if request.method != "INVITE":
-            return None
+            return ADMITTED
         trusted = self.trusts(host)
+        claimed = self.devices.get(request.from_address.uri.user or "")
         if not trusted and self.digest is None:
             return self._refuse(request, host, 403, "untrusted source")
         if self.rate is not None:
@@ -129,27 +151,23 @@ class Admission:
                 return self._refuse(
                     request, host, 503, "too many calls", ("Retry-After", str(math.ceil(wait)))
                 )
-        if trusted:
-            return None
-        return self._authenticate(request, host)
+        if trusted and claimed is None:
+            return ADMITTED
+        admitted = self._authenticate(request, host)
+        if isinstance(admitted, Admitted) and claimed is not None and admitted.user != claimed:
+            return self._refuse(request, host, 403, f"From claims device {claimed}, not {admitted.user}")
+        return admitted
 
-    def _authenticate(self, request: SipRequest, host: str) -> Refusal | None:
+    def _authenticate(self, request: SipRequest, host: str) -> Refusal | Admitted:
         """RFC 3261 22.4 as the UAS: a 401 challenge until the Authorization header checks out."""
         assert self.digest is not None
-        verdicts = {
-            self.digest.check(value, request.method, uri=str(request.uri))
-            for value in request.headers.get_all("Authorization")
-        }
-        if Verdict.OK in verdicts:
-            return None
-        if not verdicts or verdicts <= {Verdict.BAD_NONCE, Verdict.STALE}:
-            # No credentials yet, a nonce of ours that expired (RFC 7616 3.3: stale=true, the password
-            # was right), or a nonce we did not issue (e.g. before a restart): challenge again.
-            stale = Verdict.STALE in verdicts
-            challenges = tuple(("WWW-Authenticate", value) for value in self.digest.challenges(stale))
-            return Refusal(401, challenges)
-        reasons = ", ".join(sorted(verdict.value for verdict in verdicts))
-        return self._refuse(request, host, 403, f"credentials refused ({reasons})")
+        authorizations = request.headers.get_all("Authorization")
+        outcome = self.digest.authenticate(authorizations, request.method, uri=str(request.uri))
+        if outcome.user is not None:
+            return Admitted(outcome.user)
+        if outcome.challenges:
+            return Refusal(401, tuple(("WWW-Authenticate", value) for value in outcome.challenges))
+        return self._refuse(request, host, 403, f"credentials refused ({outcome.refused})")
 
     @staticmethod
     def _refuse(request: SipRequest, host: str, status: int, why: str, *headers: tuple[str, str]) -> Refusal:

@@ -21,6 +21,7 @@ __all__ = [
     "ALGORITHMS",
     "NONCE_LIFETIME",
     "AuthError",
+    "Authentication",
     "Challenge",
     "DigestClient",
     "DigestServer",
@@ -293,6 +294,15 @@ class Verdict(enum.Enum):
     REPLAY = "replayed nonce count"
 
 
+@dataclass(frozen=True)
+class Authentication:
+    """What a request's credentials come to (``DigestServer.authenticate``): exactly one field is set."""
+
+    user: str | None = None  # the username they proved: admit
+    challenges: tuple[str, ...] = ()  # none yet, or a nonce to renew: answer 401 with these
+    refused: str = ""  # wrong (the reasons, for the log): answer 403
+
+
 _NONCE_PAYLOAD = struct.Struct(">d8s")
 _NONCE_MAC_BYTES = 16
 
@@ -335,6 +345,24 @@ class DigestServer:
         header fields and the client answers the strongest it supports (RFC 8760 2.4, RFC 7616 3.7)."""
         nonce = self._new_nonce()
         return [str(Challenge(self.realm, nonce, name, ("auth",), stale=stale)) for name in self.algorithms]
+
+    def authenticate(
+        self, authorizations: list[str], method: str, *, uri: str | None = None
+    ) -> Authentication:
+        """RFC 3261 22.4 as the UAS: a request's Authorization values (any number) checked with check().
+
+        Admitted when one checks out; challenged again when there are none, or only nonces of ours that
+        expired (RFC 7616 3.3: stale=true, the password was right) or that we did not issue (e.g. before
+        a restart); refused otherwise.
+        """
+        verdicts: dict[Verdict, str] = {}
+        for value in authorizations:
+            verdicts.setdefault(self.check(value, method, uri=uri), value)
+        if Verdict.OK in verdicts:
+            return Authentication(user=parse_auth_header(verdicts[Verdict.OK])[1]["username"])
+        if set(verdicts) <= {Verdict.BAD_NONCE, Verdict.STALE}:
+            return Authentication(challenges=tuple(self.challenges(stale=Verdict.STALE in verdicts)))
+        return Authentication(refused=", ".join(sorted(verdict.value for verdict in verdicts)))
 
     def verify(self, authorization: str, method: str, *, uri: str | None = None) -> bool:
         """Whether ``authorization`` admits the request: see check()."""

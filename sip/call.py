@@ -160,6 +160,8 @@ class Call:
         self.call_id = ""
         #: The INVITE's final response (sent or received): 200 once answered, else the failure.
         self.final_status: int | None = None
+        #: Where the dialog's requests go whatever its Contact says (``Dialog.flow``: a device behind NAT).
+        self.flow: Peer | None = None
 
     # -- state --------------------------------------------------------------------------------
     def _enter(self, state: CallState) -> None:
@@ -486,6 +488,7 @@ class OutgoingCall(Call):
             self._end(Hangup(self._failure_cause(response.status), response.status, response.reason))
             raise CallError(response.status, response.reason)
         self.dialog = Dialog.from_uac(request, response, self.ua.peer_for(request.uri).transport)
+        self.dialog.flow = self.flow
         self.ua.remember_dialog(self.dialog, self)
         self.remote_sdp = SessionDescription.parse(response.body) if response.body else None
         self._acknowledge(request, response)
@@ -555,6 +558,8 @@ class IncomingCall(Call):
         # SipParseError for an INVITE that cannot start a call: see ``offered``.
         self.remote_sdp = read_offer(request)
         self.dialog = Dialog.from_uas(request, new_tag(), transport)
+        #: The user the INVITE authenticated as with digest (``sip.admission``); None: admitted without.
+        self.authenticated_user: str | None = None
         self._acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod

@@ -74,6 +74,10 @@ class Dialog:
     local_seq: int = 0
     remote_seq: int | None = None
     transport: str = "UDP"
+    #: Where in-dialog requests go whatever the target and routes say: set for a device behind NAT, whose
+    #: Contact names a private address; it is reached only where its requests come from (RFC 3581's
+    #: symmetric signalling, as the registrar reaches it). None: by the route set or the remote target.
+    flow: Peer | None = None
 
     @property
     def id(self) -> tuple[str, str, str]:
@@ -160,7 +164,9 @@ class Dialog:
         return SipRequest(method, uri, headers, body)
 
     def next_hop(self) -> Peer:
-        """Where in-dialog requests go: the first route, or the remote target."""
+        """Where in-dialog requests go: the flow, else the first route, else the remote target."""
+        if self.flow is not None:
+            return self.flow
         uri = Address.parse(self.route_set[0]).uri if self.route_set else self.remote_target
         return peer_for_uri(uri, self.transport)
 

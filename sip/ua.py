@@ -2,7 +2,9 @@
 
 ``UserAgent`` places calls (``call``), hands offered calls to ``on_invite``, answers OPTIONS,
 registers with refresh (``register``), retries requests once with digest credentials on 401/407
-and with a larger interval on 422, and routes in-dialog requests to their ``Call``.
+and with a larger interval on 422, and routes in-dialog requests to their ``Call``. With a
+``sip.registrar.Registrar`` it is a registrar too: REGISTER goes there, and calls to a registered
+device behind NAT keep to the address its REGISTER came from.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from faxgw.sip import session_timer
-from faxgw.sip.admission import Admission
+from faxgw.sip.admission import Admission, Refusal
 from faxgw.sip.auth import AuthError, DigestClient, choose_challenge
 from faxgw.sip.call import SDP, Call, IncomingCall, OfferHandler, OutgoingCall
 from faxgw.sip.dialog import MAX_FORWARDS, Dialog, peer_for_uri
@@ -31,6 +33,7 @@ from faxgw.sip.message import (
     new_tag,
     response_to,
 )
+from faxgw.sip.registrar import Registrar
 from faxgw.sip.sdp import SessionDescription
 from faxgw.sip.tasks import Tasks
 from faxgw.sip.transaction import (
@@ -65,6 +68,8 @@ class UaConfig:
     timers: Timers = field(default_factory=Timers)
     #: Who may call us and how often (see ``sip.admission``); None: anyone, as a test peer or CLI tool.
     admission: Admission | None = None
+    #: Takes REGISTER from devices (``sip.registrar``); None: REGISTER is refused (admission's 403).
+    registrar: Registrar | None = None
 
 
 InviteHandler = Callable[[IncomingCall], None]
@@ -101,10 +106,14 @@ class UserAgent:
                 self.config.tls_context,
                 self.config.tls_client_context,
             )
+        if self.config.registrar is not None:
+            self.config.registrar.start(self.qualify)
         log.info("SIP user agent on %s:%s", host, port)
         return host, port
 
     def close(self) -> None:
+        if self.config.registrar is not None:
+            self.config.registrar.close()
         self.transactions.close()
         self.transport.close()
 
@@ -145,12 +154,22 @@ class UserAgent:
             )
         request.headers.add("Content-Type", SDP)
         request.body = bytes(offer)
-        return OutgoingCall(self, request, offer, on_offer)
+        call = OutgoingCall(self, request, offer, on_offer)
+        if self.config.registrar is not None:
+            call.flow = self.config.registrar.flow(uri)  # a device behind NAT: its dialog keeps there
+        return call
 
     async def options(self, target: str | SipUri) -> SipResponse:
         uri = SipUri.parse(target) if isinstance(target, str) else target
         request = self._out_of_dialog("OPTIONS", uri, Address(None, uri, {}))
         return await self.send_request(request, self.peer_for(uri))
+
+    async def qualify(self, target: SipUri) -> bool:
+        """Whether ``target`` answers an OPTIONS at all (any status: it is there). A timeout or a
+        transport failure ends the transaction with a response made here, which has no To tag: a UAS
+        always adds one to its responses (RFC 3261 8.2.6.2)."""
+        response = await self.options(target)
+        return response.to_address.tag is not None
 
     def _out_of_dialog(
         self,
@@ -254,7 +273,12 @@ class UserAgent:
     # -- incoming ------------------------------------------------------------------------------
     def _on_message(self, message: SipRequest | SipResponse, peer: Peer) -> None:
         admission = self.config.admission
-        if isinstance(message, SipRequest) and admission and admission.ignores(message, peer.host):
+        if (
+            isinstance(message, SipRequest)
+            and admission
+            and not self._registers(message)
+            and admission.ignores(message, peer.host)
+        ):
             return  # not even a transaction: a dropped request leaves nothing behind
         self.transactions.handle(message, peer)
 
@@ -269,15 +293,22 @@ class UserAgent:
             return
         if transaction is None:
             return  # an ACK that belongs to nothing: absorb
-        refusal = self.config.admission.check(request, peer.host) if self.config.admission else None
-        if refusal is not None:
-            response = self._response(request, refusal.status)
-            for name, value in refusal.headers:
+        if self._registers(request):
+            assert self.config.registrar is not None
+            response = self.config.registrar.handle(request, peer)
+            self.decorate(response)
+            transaction.respond(response)
+            return
+        admitted = self.config.admission.check(request, peer.host) if self.config.admission else None
+        if isinstance(admitted, Refusal):
+            response = self._response(request, admitted.status)
+            for name, value in admitted.headers:
                 response.headers.add(name, value)
             transaction.respond(response)
             return
         if request.method == "INVITE":
-            self._on_invite(request, peer, transaction)  # type: ignore[arg-type]
+            user = admitted.user if admitted is not None else None
+            self._on_invite(request, peer, transaction, user)  # type: ignore[arg-type]
         elif request.method == "CANCEL":
             self._on_cancel(request, transaction)
         elif request.method == "OPTIONS":
@@ -293,7 +324,13 @@ class UserAgent:
             response.headers.add("Allow", self.ALLOW)
             transaction.respond(response)
 
-    def _on_invite(self, request: SipRequest, peer: Peer, transaction: InviteServerTransaction) -> None:
+    def _registers(self, request: SipRequest) -> bool:
+        """Whether ``request`` is a REGISTER our registrar takes (it authenticates devices itself)."""
+        return request.method == "REGISTER" and self.config.registrar is not None
+
+    def _on_invite(
+        self, request: SipRequest, peer: Peer, transaction: InviteServerTransaction, user: str | None
+    ) -> None:
         transaction.respond(self._response(request, 100))
         if self.on_invite is None:
             transaction.respond(self._response(request, 480))
@@ -302,6 +339,12 @@ class UserAgent:
         if call is None:
             return  # refused (400, 415) with the reason
         assert call.dialog is not None
+        call.authenticated_user = user
+        registrar = self.config.registrar
+        if user is not None and registrar is not None and registrar.accounts(user) is not None:
+            # A device (it proved who it is) is reached where its requests come from: behind NAT its
+            # Contact names a private address (RFC 3581 symmetric signalling, as for its registration).
+            call.dialog.flow = peer
         self.remember_dialog(call.dialog, call)
         branch = transaction.branch
         self._early[branch] = call
@@ -369,7 +412,8 @@ class Registration:
             caller=self.aor.user,
         )
         request.headers.set("From", str(Address(None, self.aor, {"tag": self.from_tag})))
-        request.headers.add("Contact", self.ua.contact())
+        contact = self.ua.contact()
+        request.headers.add("Contact", contact)
         request.headers.add("Expires", str(self.expires if expires is None else expires))
         response, sent = await self.ua.send_request(
             request, self.ua.peer_for(self.registrar), return_request=True
@@ -378,7 +422,7 @@ class Registration:
         self.last_status = response.status
         if response.status >= 300:
             raise RegistrationError(response.status, response.reason)
-        self.granted = _granted_expires(response, self.expires)
+        self.granted = _granted_expires(response, self.expires, Address.parse(contact).uri)
         if self.granted and expires != 0:
             # Refresh well before expiry: at most halfway, never later than 30 s before the end.
             delay = max(min(self.granted / 2, self.granted - 30), 1)
@@ -414,10 +458,13 @@ class RegistrationError(Exception):
         self.status = status
 
 
-def _granted_expires(response: SipResponse, asked: int) -> int:
-    for contact in response.headers.get_all("Contact"):
-        granted = decimal(Address.parse(contact).params.get("expires"))
-        if granted is not None:
+def _granted_expires(response: SipResponse, asked: int, ours: SipUri) -> int:
+    """The expiry the registrar gave our contact: its expires parameter on our Contact among the bindings
+    listed (other devices of the same address of record have their own), else the Expires header."""
+    for value in response.headers.get_all("Contact"):
+        contact = Address.parse(value)
+        granted = decimal(contact.params.get("expires"))
+        if granted is not None and contact.uri.hostport == ours.hostport and contact.uri.user == ours.user:
             return granted
     granted = decimal(response.headers.get("Expires"))
     return asked if granted is None else granted

@@ -37,8 +37,10 @@ class RawSip:
         headers: dict[str, str] | None = None,
         body: bytes = b"",
     ) -> SipRequest:
-        """Send a new out-of-dialog request (fresh Call-ID, tags and branch) to ``target``."""
+        """Send a new out-of-dialog request (fresh Call-ID, tags and branch) to ``target``; its Contact is
+        this socket's unless ``headers`` name one."""
         uri = f"sip:{user}@{target[0]}:{target[1]}"
+        own_contact = not any(name.lower() == "contact" for name in headers or {})
         lines = [
             f"{method} {uri} SIP/2.0",
             f"Via: SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport",
@@ -47,7 +49,7 @@ class RawSip:
             f"To: <{uri}>",
             f"Call-ID: {new_call_id(self.host)}",
             f"CSeq: 1 {method}",
-            f"Contact: <sip:+15557777@{self.host}:{self.port}>",
+            *([f"Contact: <sip:+15557777@{self.host}:{self.port}>"] if own_contact else []),
             *(f"{name}: {value}" for name, value in (headers or {}).items()),
             f"Content-Length: {len(body)}",
             "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from faxgw.sip import session_timer
-from faxgw.sip.message import SipResponse, decimal, parse_message
+from faxgw.sip.message import SipResponse, SipUri, decimal, parse_message
 from faxgw.sip.ua import _granted_expires
 
 STRANGE = ["²", "٣", "\uff11\uff12", "-1", "+5", " 5", "", "12345678901"]
@@ -36,7 +36,8 @@ def _response(header: str) -> SipResponse:
 @pytest.mark.parametrize("text", ["²", "٣"])
 def test_headers_with_other_digits_are_unreadable_not_fatal(text: str) -> None:
     assert session_timer.min_se_from_422(_response(f"Min-SE: {text}")) is None
-    assert _granted_expires(_response(f"Expires: {text}"), 3600) == 3600
-    assert _granted_expires(_response(f"Contact: <sip:a@127.0.0.1>;expires={text}"), 60) == 60
+    ours = SipUri.parse("sip:a@127.0.0.1")
+    assert _granted_expires(_response(f"Expires: {text}"), 3600, ours) == 3600
+    assert _granted_expires(_response(f"Contact: <sip:a@127.0.0.1>;expires={text}"), 60, ours) == 60
     with pytest.raises(ValueError, match="bad Session-Expires"):
         session_timer.parse_session_expires(f"{text};refresher=uac")
