@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,32 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall
-from faxgw.sip.fax import (
-    AudioTerminal,
-    Completed,
-    FaxEvent,
-    FaxOptions,
-    G711Codec,
-    Law,
-    Negotiated,
-    T38Terminal,
-)
+from faxgw.sip.call_media import CallMedia
+from faxgw.sip.fax import AudioTerminal, Completed, FaxEvent, FaxOptions, Negotiated, T38Terminal
 from faxgw.sip.fax.audio import BLOCK_SAMPLES
 from faxgw.sip.fax_terms import CallStatus, T38Policy
-from faxgw.sip.media import RtpEndpoint, Ticker, UdptlEndpoint
+from faxgw.sip.media import Ticker
 from faxgw.sip.rtp import Gap
 from faxgw.sip.sdp import (
     NegotiatedMedia,
     NotAcceptable,
-    SdpError,
     SessionDescription,
     T38Params,
-    answer_offer,
-    answer_removal,
-    audio_offer,
     negotiated_from_answer,
     removes_every_stream,
-    t38_offer,
 )
 from faxgw.sip.ua import UserAgent
 
@@ -51,14 +37,6 @@ log = logging.getLogger("sip.fax_call")
 
 #: How long the receiver waits for the sender's BYE after T.30 has finished.
 BYE_GRACE = 2.0
-#: The smallest T38FaxMaxDatagram we honour, paced and unpaced: the largest UDPTL datagram our T.38
-#: terminal needs for one IFP packet without redundancy, with a few octets to spare (measured with
-#: SpanDSP 0.0.6: paced, image data goes in 30 ms chunks of at most 59 octets of IFP at 14,400 bit/s,
-#: a 64-octet datagram; unpaced, in chunks of up to 305, a 311-octet one). A peer that states less
-#: (1, a few octets) states a mistake: honoured, no image data could be sent and the fax would fail.
-#: We clamp to this and log it rather than stay on audio: the peer did accept T.38, and a datagram of
-#: this size is ordinary UDPTL that any T.38 stack takes (Asterisk reads a stated 0 as 400).
-MIN_T38_MAX_DATAGRAM = {True: 72, False: 320}
 
 
 @dataclass(frozen=True)
@@ -102,7 +80,7 @@ class FaxOutcome:
         return asdict(self)
 
 
-class FaxMedia:
+class FaxMedia(CallMedia):
     """The media half of a fax call: sockets, the current SpanDSP session, and the switch to T.38."""
 
     def __init__(
@@ -116,7 +94,13 @@ class FaxMedia:
         ticker: Ticker,
         on_event: Callable[[FaxEvent], None] | None,
     ) -> None:
-        self.host = host
+        super().__init__(
+            host=host,
+            t38=options.t38,
+            t38_params=options.t38_params,
+            latch=options.media_latch,
+            paced=options.paced,
+        )
         self.sending = sending
         self.calling = calling
         self.path = path
@@ -129,23 +113,7 @@ class FaxMedia:
         self.negotiated: Negotiated | None = None
         self.t38 = False
         self.error: BaseException | None = None
-        self.call: Call | None = None
-        self._codec = G711Codec(Law.ULAW)
         self._tick_handle: int | None = None
-        self._sdp_id = random.randint(1, 2**31)
-        self._sdp_version = 0
-        self.rtp: RtpEndpoint
-        self.udptl: UdptlEndpoint
-
-    async def open(self) -> None:
-        self.rtp = await RtpEndpoint.open(self.host, latch=self.options.media_latch)
-        try:
-            self.udptl = await UdptlEndpoint.open(
-                self.host, self._ifp_received, latch=self.options.media_latch
-            )
-        except BaseException:
-            self.rtp.close()  # out of descriptors or ports: keep no half of the pair
-            raise
 
     def close(self) -> None:
         if self._tick_handle is not None:
@@ -153,59 +121,17 @@ class FaxMedia:
             self._tick_handle = None
         if self.session is not None:
             self.session.close()
-        self.rtp.close()
-        self.udptl.close()
+        super().close()
 
     # -- SDP ---------------------------------------------------------------------------------------
-    def _next_version(self) -> int:
-        self._sdp_version += 1
-        return self._sdp_version
-
-    def audio_offer(self) -> SessionDescription:
-        return audio_offer(self.host, self.rtp.port, session_id=self._sdp_id, version=self._next_version())
-
-    def t38_offer(self) -> SessionDescription:
-        return t38_offer(
-            self.host,
-            self.udptl.port,
-            session_id=self._sdp_id,
-            version=self._next_version(),
-            params=self.options.t38_params,
-        )
-
-    def answer(self, offer: SessionDescription) -> tuple[SessionDescription, NegotiatedMedia]:
-        return answer_offer(
-            offer,
-            address=self.host,
-            audio_port=self.rtp.port,
-            image_port=self.udptl.port,
-            session_id=self._sdp_id,
-            version=self._next_version(),
-            accept_t38=self.options.t38 is not T38Policy.AUDIO,
-            t38=self.options.t38_params,
-        )
-
     async def on_offer(self, offer: SessionDescription) -> SessionDescription:
         """The peer re-INVITEs (to T.38, or back to audio): answer and switch the media."""
         if removes_every_stream(offer):
-            return self._streams_removed(offer)
+            # Media stops; the SpanDSP session stays, so T.30's own outcome is what the fax reports.
+            return self.streams_removed(offer)
         answer, media = self.answer(offer)  # NotAcceptable -> the Call answers 488
         self.use(media)
         return answer
-
-    def _streams_removed(self, offer: SessionDescription) -> SessionDescription:
-        """RFC 3264 8.2: a re-offer with port 0 on every m= line removes the streams. It is answered
-        (port 0 for each, 8.2: "the answerer MUST ... mark the stream with a port of zero"), not
-        refused: Asterisk ends the T.38 that we started this way once its fax is done, then sends BYE.
-        Media stops; the SpanDSP session stays, so T.30's own outcome is what the fax reports."""
-        log.info("call %s: the peer removed every media stream: media stops", self.call_id)
-        self.rtp.set_remote(self.host, 0)
-        self.udptl.set_remote(self.host, 0)
-        return answer_removal(offer, address=self.host, session_id=self._sdp_id, version=self._next_version())
-
-    @property
-    def call_id(self) -> str:
-        return self.call.call_id if self.call is not None else ""
 
     async def offer_t38(self, delay: float) -> None:
         """Our re-INVITE to T.38; a refusal (488 or anything else) leaves the fax on audio."""
@@ -217,39 +143,19 @@ class FaxMedia:
             or self.completed.done()
         ):
             return
-        offer = self.t38_offer()
-        try:
-            answer = await self.call.reinvite(
-                offer, still_wanted=lambda: not self.t38 and not self.completed.done()
-            )
-            media = negotiated_from_answer(offer, answer)
-        except (CallError, NotAcceptable) as error:
-            log.info("call %s: T.38 offer refused (%s): staying on audio", self.call_id, error)
-            return
-        except SdpError as error:
-            # The peer took the offer (2xx, ACKed) with an answer we cannot use: it may be on T.38 now or
-            # still on audio, and guessing wrong fails the fax only after T.30's timeouts. We hang up
-            # at once and say why, as RFC 3261 13.2.2.4 does with an unusable offer in a 2xx.
-            reason = f"unusable answer to our T.38 offer: {error}"
-            log.warning("call %s: %s; hanging up", self.call_id, reason)
-            await self.call.hangup(reason)
-            return
-        self.use(media)
+        media = await self.request_t38(still_wanted=lambda: not self.t38 and not self.completed.done())
+        if media is not None:
+            self.use(media)
 
     # -- switching ---------------------------------------------------------------------------------
     def use(self, media: NegotiatedMedia) -> None:
         """Start (or switch to) the negotiated media with a fresh SpanDSP session for it."""
+        self.point(media)
         if media.kind == "t38":
-            self.udptl.set_remote(media.remote_address, media.remote_port)
-            self.udptl.limit_datagram(self._far_max_datagram(media.t38))
             if not self.t38:
                 self._replace_session(self._t38_session(media.t38 or self.options.t38_params))
                 self.t38 = True
         else:
-            if media.payload_type is not None:
-                self.rtp.set_payload_type(media.payload_type)
-                self._codec = G711Codec(Law.ALAW if media.codec == "PCMA" else Law.ULAW)
-            self.rtp.set_remote(media.remote_address, media.remote_port)
             if self.session is None or (self.t38 and self.session.negotiated is None):
                 self._replace_session(self._audio_session())
                 self.t38 = False
@@ -259,20 +165,6 @@ class FaxMedia:
                 log.info("back to audio after T.38 training: the T.38 session finishes the fax")
         if self._tick_handle is None:
             self._tick_handle = self.ticker.add(self._tick)
-
-    def _far_max_datagram(self, params: T38Params | None) -> int | None:
-        """The far end's T38FaxMaxDatagram, clamped to ``MIN_T38_MAX_DATAGRAM`` (0: not stated)."""
-        stated = params.max_datagram if params is not None else None
-        least = MIN_T38_MAX_DATAGRAM[self.options.paced]
-        if stated and stated < least:
-            log.warning(
-                "call %s: the peer's T38FaxMaxDatagram %d cannot hold one IFP packet: %d used instead",
-                self.call_id,
-                stated,
-                least,
-            )
-            return least
-        return stated
 
     def _replace_session(self, session: AudioTerminal | T38Terminal) -> None:
         old = self.session
@@ -326,10 +218,10 @@ class FaxMedia:
                 return
             frame = self.rtp.next_frame()
             if isinstance(frame, bytes | bytearray):
-                session.receive_audio(self._codec.decode(frame))
+                session.receive_audio(self.codec.decode(frame))
             else:
                 session.receive_gap(frame.samples if isinstance(frame, Gap) else BLOCK_SAMPLES)
-            self.rtp.send(self._codec.encode(session.transmit_audio(BLOCK_SAMPLES)))
+            self.rtp.send(self.codec.encode(session.transmit_audio(BLOCK_SAMPLES)))
         except Exception as error:  # a bug or a handler error: end this fax, not the process
             self._fail(error)
 

@@ -3,6 +3,7 @@
 - ``AudioTerminal``: T.30 over 8 kHz audio (G.711 passthrough), with ``G711Codec`` for RTP payloads
 - ``T38Terminal``: T.30 over T.38 IFP packets
 - ``T38Gateway``: an audio call on one side, T.38 on the other
+- ``T38Monitor``, ``FaxProgress``: follow a fax other machines exchange (pages, idents, rate, ECM)
 - events: ``Negotiated``, ``PageDone`` (page readable at once), ``Completed``
 - ``write_tiff_f``: fax-ready TIFF-F files through libtiff
 """
@@ -12,7 +13,8 @@ from faxgw.sip.fax.events import Completed, FaxEvent, Negotiated, PageDone, Tran
 from faxgw.sip.fax.g711 import G711Codec, Law
 from faxgw.sip.fax.native import FaxError, ReentrantCallError, SessionClosedError
 from faxgw.sip.fax.options import BIT_RATES, Compression, FaxOptions, Resolution
-from faxgw.sip.fax.t38 import GatewayStats, T38Gateway, T38Terminal
+from faxgw.sip.fax.t30_progress import FaxProgress
+from faxgw.sip.fax.t38 import GatewayStats, T38Gateway, T38Monitor, T38Terminal
 from faxgw.sip.fax.tiff import PAGE_WIDTH, TiffWriteError, open_tiff, write_tiff_f
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "FaxError",
     "FaxEvent",
     "FaxOptions",
+    "FaxProgress",
     "G711Codec",
     "GatewayStats",
     "Law",
@@ -35,6 +38,7 @@ __all__ = [
     "Resolution",
     "SessionClosedError",
     "T38Gateway",
+    "T38Monitor",
     "T38Terminal",
     "TiffWriteError",
     "Transport",
