@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import ipaddress
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from faxgw.gateway.documents import ConversionError, CoverPage
 from faxgw.sip.fax import BIT_RATES, Completed, FaxEvent, FaxOptions, Negotiated, PageDone, Resolution
 from faxgw.sip.fax_call import FaxCallOptions
 from faxgw.sip.fax_terms import T38Policy
+from faxgw.sip.ua import Registration, UserAgent
 
 #: Exit codes: 0 done, 1 the fax failed, 2 bad input (nothing was sent).
 EXIT_FAILED = 1
@@ -120,6 +123,57 @@ def add_call_options(parser: argparse.ArgumentParser) -> None:
 def call_options(args: argparse.Namespace) -> FaxCallOptions:
     fax = FaxOptions(ident=args.ident, header=args.header, ecm=args.ecm, max_bit_rate=args.max_rate)
     return FaxCallOptions(t38=args.t38, fax=fax, paced=not args.unpaced, media_latch=args.latch)
+
+
+#: How long unregistering at exit may take before we leave anyway (the binding then expires by itself).
+UNREGISTER_TIMEOUT = 5.0
+
+
+def add_registration_options(parser: argparse.ArgumentParser) -> None:
+    """Registration with a registrar (the gateway's, a PBX's), for ``send`` and ``receive``: acting as a
+    device, the way an ATA does."""
+    group = parser.add_argument_group("registration (acting as a device of a gateway or PBX)")
+    group.add_argument(
+        "--registrar",
+        type=host_port,
+        metavar="HOST[:PORT]",
+        help="register with this registrar first, keep the registration fresh, remove it at exit "
+        "(needs --username and --password)",
+    )
+    group.add_argument("--username", help="digest user name (the registrar's, or a peer's that challenges)")
+    group.add_argument("--password", help="digest password")
+    group.add_argument(
+        "--expires",
+        type=int,
+        default=600,
+        metavar="SECONDS",
+        help="registration lifetime asked for; refreshed before it ends (default 600)",
+    )
+
+
+def check_registration(args: argparse.Namespace) -> None:
+    """ValueError for registration options that cannot work together."""
+    if args.registrar is not None and not (args.username and args.password is not None):
+        raise ValueError("--registrar needs --username and --password")
+    if args.expires < 1:
+        raise ValueError("--expires must be at least 1 second")
+
+
+@contextlib.asynccontextmanager
+async def registered(ua: UserAgent, args: argparse.Namespace) -> AsyncIterator[Registration | None]:
+    """Registered with ``--registrar`` while inside (None without one); unregistered on the way out.
+    Raises ``sip.ua.RegistrationError`` when the registrar refuses."""
+    if args.registrar is None:
+        yield None
+        return
+    host, port = args.registrar
+    registrar = f"sip:[{host}]:{port}" if ":" in host else f"sip:{host}:{port}"
+    registration = await ua.register(registrar, expires=args.expires)
+    try:
+        yield registration
+    finally:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(registration.stop(), UNREGISTER_TIMEOUT)
 
 
 def host_port(text: str, default_port: int = 5060) -> tuple[str, int]:

@@ -9,16 +9,20 @@ import json
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import signal
 import sys
 import time
 from pathlib import Path
 
 from faxgw.gateway.cli.common import (
     add_call_options,
+    add_registration_options,
     call_options,
+    check_registration,
     host_port,
     network,
     progress,
+    registered,
     report_bad_input,
 )
 from faxgw.gateway.documents import render_received
@@ -27,7 +31,7 @@ from faxgw.sip.call import IncomingCall
 from faxgw.sip.fax_call import FaxCallOptions, receive_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.tasks import Tasks
-from faxgw.sip.ua import UaConfig, UserAgent
+from faxgw.sip.ua import RegistrationError, UaConfig, UserAgent
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -52,12 +56,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="take calls only from this network (CIDR; repeat for more); others get 403 (default: anyone)",
     )
     add_call_options(parser)
+    add_registration_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         options = call_options(args)
+        check_registration(args)
     except ValueError as error:
         return report_bad_input(error, args.json)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
     host, port = args.listen
-    finished = asyncio.Queue[None]()
+    finished = asyncio.Queue[bool]()  # True: a fax is done; False: stop (SIGTERM)
     ticker = Ticker()
     calls = Tasks(logging.getLogger("faxgw.receive"), "receiving a fax")
     counter = iter(range(1, 1_000_000))
@@ -82,7 +88,15 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
         calls.spawn(_receive_one(call, number, args, options, ticker, renders, finished))
 
     admission = Admission(args.allow) if args.allow else None
-    config = UaConfig(host=host, port=port, user="faxgw", tcp=args.tcp, admission=admission)
+    config = UaConfig(
+        host=host,
+        port=port,
+        user="faxgw",
+        tcp=args.tcp,
+        admission=admission,
+        username=args.username,
+        password=args.password,
+    )
     ua = UserAgent(config, on_invite=on_invite)
     try:
         await ua.start()
@@ -91,15 +105,25 @@ async def _serve(args: argparse.Namespace, options: FaxCallOptions) -> int:
         ua.close()
         ticker.close()
         return 2
-    # On stderr in every mode: stdout stays one JSON object per fax with --json, and whoever started
-    # us (a supervisor, a test) can tell when calls can come in.
-    transports = "UDP and TCP" if args.tcp else "UDP"
-    print(f"[receive] listening on sip:{host}:{ua.address[1]} ({transports})", file=sys.stderr, flush=True)
+    # SIGTERM ends us as Ctrl-C does, through the finally clauses: a registration is removed on the way.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, finished.put_nowait, False)
     try:
-        done = 0
-        while not args.count or done < args.count:
-            await finished.get()
-            done += 1
+        async with registered(ua, args) as registration:
+            # On stderr in every mode: stdout stays one JSON object per fax with --json, and whoever
+            # started us (a supervisor, a test) can tell when calls can come in (registered by then).
+            transports = "UDP and TCP" if args.tcp else "UDP"
+            as_device = f", registered as {registration.aor}" if registration else ""
+            print(
+                f"[receive] listening on sip:{host}:{ua.address[1]} ({transports}){as_device}",
+                file=sys.stderr,
+                flush=True,
+            )
+            done = 0
+            while (not args.count or done < args.count) and await finished.get():
+                done += 1
+    except RegistrationError as error:
+        print(f"error: --registrar: {error}", file=sys.stderr)
+        return 2
     finally:
         ua.close()
         ticker.close()
@@ -113,7 +137,7 @@ async def _receive_one(
     options: FaxCallOptions,
     ticker: Ticker,
     renders: asyncio.Semaphore,
-    finished: asyncio.Queue[None],
+    finished: asyncio.Queue[bool],
 ) -> None:
     stem = f"fax-{time.strftime('%Y%m%d-%H%M%S')}-{number}"
     tiff = args.out / f"{stem}.tif"
@@ -140,7 +164,7 @@ async def _receive_one(
                 flush=True,
             )
     finally:
-        finished.put_nowait(None)
+        finished.put_nowait(True)
 
 
 #: Received faxes become PDFs in processes forked from a fork server, one per fax and at most RENDERS at a

@@ -14,9 +14,12 @@ from faxgw.gateway.cli.common import (
     EXIT_FAILED,
     add_call_options,
     add_document_options,
+    add_registration_options,
     call_options,
+    check_registration,
     cover_page,
     progress,
+    registered,
     report_bad_input,
 )
 from faxgw.gateway.documents import ConversionError, convert
@@ -25,7 +28,7 @@ from faxgw.sip.fax import Resolution
 from faxgw.sip.fax_call import send_fax
 from faxgw.sip.fax_terms import CallStatus
 from faxgw.sip.message import SipParseError, SipUri
-from faxgw.sip.ua import UaConfig, UserAgent
+from faxgw.sip.ua import RegistrationError, UaConfig, UserAgent
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -33,10 +36,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_document_options(parser)
     parser.add_argument("--to", required=True, metavar="sip:NUMBER@HOST:PORT")
     parser.add_argument("--from-user", default="faxgw", metavar="NUMBER", help="our caller number")
-    parser.add_argument("--username", help="digest user name, if the peer challenges (401/407)")
-    parser.add_argument("--password", help="digest password")
     parser.add_argument("--ring-timeout", type=float, default=60.0, metavar="SECONDS")
     add_call_options(parser)
+    add_registration_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -54,8 +56,11 @@ def local_address_toward(host: str) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         target = SipUri.parse(args.to)
+        check_registration(args)
     except SipParseError as error:
         return report_bad_input(ValueError(f"--to: {error}"), args.json)
+    except ValueError as error:
+        return report_bad_input(error, args.json)
     with tempfile.TemporaryDirectory(prefix="faxgw-send-") as scratch:
         document_path = Path(scratch) / "fax.tif"
         try:
@@ -70,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
             return report_bad_input(error, args.json)
         if not args.json:
             print(f"[send] {document.pages} page(s) ready, calling {target}", flush=True)
-        outcome = asyncio.run(_send(args, target, document_path, options))
+        try:
+            outcome = asyncio.run(_send(args, target, document_path, options))
+        except RegistrationError as error:
+            return report_bad_input(ValueError(f"--registrar: {error}"), args.json)
     if args.json:
         print(json.dumps(outcome.to_dict()))
     else:
@@ -92,8 +100,9 @@ async def _send(args: argparse.Namespace, target: SipUri, document: Path, option
     await ua.start()
     try:
         options = dataclasses.replace(options, ring_timeout=args.ring_timeout)
-        return await send_fax(
-            ua, str(target), document, options=options, on_event=None if args.json else progress("send")
-        )
+        async with registered(ua, args):
+            return await send_fax(
+                ua, str(target), document, options=options, on_event=None if args.json else progress("send")
+            )
     finally:
         ua.close()

@@ -29,6 +29,7 @@ from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.message import SipUri
+from faxgw.sip.registrar import DEVICE_ALGORITHMS, Account, Registrar
 from faxgw.sip.tasks import Tasks
 from faxgw.sip.ua import UaConfig, UserAgent
 
@@ -62,6 +63,7 @@ class NativeEngine:
         self.config = config
         self.ticker = Ticker()
         self.ua: UserAgent | None = None
+        self.registrar: Registrar | None = None  # with [[devices]]: they register with us
         self._tasks = Tasks(log, "inbound call task")
         self._on_inbound: InboundHandler | None = None
         self._on_inbound_done: InboundDone | None = None
@@ -77,6 +79,7 @@ class NativeEngine:
 
     async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None:
         self._on_inbound, self._on_inbound_done = on_inbound, on_inbound_done
+        self.registrar = self._registrar()
         self.ua = UserAgent(
             UaConfig(
                 host=self.config.sip_host,
@@ -87,6 +90,7 @@ class NativeEngine:
                 tcp=self.config.sip_tcp,
                 tls_context=self._tls_context(),
                 tls_port=self.config.sip_tls_port or 0,
+                registrar=self.registrar,
             ),
             on_invite=self._invite,
         )
@@ -104,18 +108,33 @@ class NativeEngine:
             raise ConfigError(f"sip_tls_cert/sip_tls_key: {error}") from None
         return context
 
+    def _registrar(self) -> Registrar | None:
+        """The registrar of the configured devices; None without any (REGISTER is then refused)."""
+        accounts = {
+            device.username: Account(device.password, device.max_contacts, device.keepalive)
+            for device in self.config.devices
+        }
+        return Registrar(self.config.sip_realm, accounts.get) if accounts else None
+
     async def _admission(self) -> Admission:
-        """Who may call us: the trunk's networks, or a caller with the inbound credentials."""
+        """Who may call us: the trunk's networks, or a caller with the inbound credentials or a device's."""
         config = self.config
-        digest = None
+        credentials = {device.username: device.password for device in config.devices}
         if config.inbound_username is not None and config.inbound_password is not None:
-            credentials = {config.inbound_username: config.inbound_password}
-            digest = DigestServer(config.sip_realm, credentials.get, "SHA-256", "MD5")
+            credentials[config.inbound_username] = config.inbound_password
+        # Devices answer only the first challenge: with devices, MD5 leads (sip.registrar).
+        algorithms = DEVICE_ALGORITHMS if config.devices else ("SHA-256", "MD5")
+        digest = DigestServer(config.sip_realm, credentials.get, *algorithms) if credentials else None
+        # The names a device calls as: an INVITE claiming one must authenticate as that device.
+        devices = {
+            name: device.username for device in config.devices for name in (device.username, *device.numbers)
+        }
         return Admission(
             config.trunk_networks or await self._trunk_addresses(),
             digest=digest,
             drop_untrusted=config.sip_untrusted == "drop",
             rate=RateLimit(config.invite_rate, config.invite_burst),
+            devices=devices,
         )
 
     async def _trunk_addresses(self) -> list[str]:
@@ -167,7 +186,9 @@ class NativeEngine:
     async def _answer(self, call: IncomingCall) -> None:
         """Answer one INVITE, and report how the call ended, whatever goes wrong on the way."""
         assert self._on_inbound_done is not None
-        inbound = InboundCall(did=call.called, caller=call.caller, call_id=call.call_id)
+        user = call.authenticated_user
+        device = user if user is not None and self.config.device(user) is not None else None
+        inbound = InboundCall(did=call.called, caller=call.caller, call_id=call.call_id, device=device)
         try:
             result = await self._receive(call, inbound)
         except Exception as error:
@@ -194,6 +215,13 @@ class NativeEngine:
             call, document, options=self._options(call.called), ticker=self.ticker, on_event=pages
         )
         return _result(outcome)
+
+    async def _device_contacts(self, username: str) -> list[str]:
+        """The SIP URIs to call a device at: its registered contacts, reachable ones first (behind NAT the
+        address its REGISTER came from); empty when it is not registered."""
+        if self.registrar is None:
+            return []
+        return [str(binding.target) for binding in self.registrar.contacts(username)]
 
     def _failed(self, call: IncomingCall, error: Exception) -> CallResult:
         if call.state is CallState.ESTABLISHED:
