@@ -191,7 +191,9 @@ class Config:
     devices: tuple[DeviceConfig, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.trunks and self.trunk is not None:
+        # Derived again each time, so that dataclasses.replace(config, trunk=...) moves the trunk too (a
+        # "default" trunk next to the shorthand is the one derived before; load_config refuses both).
+        if self.trunk is not None and all(trunk.name == DEFAULT_TRUNK for trunk in self.trunks):
             object.__setattr__(self, "trunks", (self._default_trunk(),))
         # A setting with a vocabulary holds its enum (load_config reads the words): a string here is a
         # mistake in the code that built this Config, stopped before "audio" silently means something else.

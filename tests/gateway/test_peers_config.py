@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,8 @@ def test_the_one_trunk_shorthand_is_a_trunk_named_default() -> None:
         name=DEFAULT_TRUNK, hosts=("127.0.0.1:5070",), username="u", password="p", t38=T38Policy.T38
     )
     assert Config().trunks == ()
+    moved = dataclasses.replace(config, trunk="127.0.0.2:5080", t38=T38Policy.AUDIO)
+    assert moved.trunks == (dataclasses.replace(trunk, hosts=("127.0.0.2:5080",), t38=T38Policy.AUDIO),)
 
 
 @pytest.mark.parametrize(
