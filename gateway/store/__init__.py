@@ -6,6 +6,7 @@ from faxgw.gateway.store.protocol import FaxStore
 from faxgw.gateway.store.records import (
     ApiKey,
     AttemptRecord,
+    DeliveryProfile,
     EventRecord,
     FaxOrder,
     FaxQuery,
@@ -19,6 +20,7 @@ from faxgw.gateway.store.sqlite import Store, new_id
 __all__ = [
     "ApiKey",
     "AttemptRecord",
+    "DeliveryProfile",
     "EventRecord",
     "FaxOrder",
     "FaxQuery",

@@ -16,6 +16,7 @@ from faxgw.gateway.store.records import (
     ApiKey,
     AttemptChanges,
     AttemptRecord,
+    DeliveryProfile,
     EventRecord,
     FaxChanges,
     FaxQuery,
@@ -70,6 +71,13 @@ class FaxStore(Protocol):
     async def update_attempt(self, fax_id: str, number: int, **changes: Unpack[AttemptChanges]) -> None: ...
 
     async def attempts(self, fax_id: str) -> list[AttemptRecord]: ...
+
+    # -- what was learned about reaching each destination, per trunk (gateway.jobs.delivery)
+    async def delivery_profiles(
+        self, destination: str, trunks: Iterable[str]
+    ) -> dict[str, DeliveryProfile]: ...
+
+    async def save_delivery_profile(self, destination: str, trunk: str, profile: DeliveryProfile) -> None: ...
 
     # -- events
     async def add_event(

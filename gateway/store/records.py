@@ -176,6 +176,20 @@ class AttemptChanges(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
+class DeliveryProfile:
+    """How to fax one destination through one trunk (or device) next time, as learned from the attempts
+    before (``gateway.jobs.delivery``): kept per (destination, trunk) in ``delivery_profiles``."""
+
+    t38: bool  # T.38 may be used; False: G.711 from the start (T.38 refused or failed to train there)
+    ecm: bool
+    max_rate: int  # bit/s cap: 4800, 9600 or 14400
+    failures: int = 0  # attempts failed since the last success
+    succeeded_at: float | None = None  # when the last success there was
+    #: Why the profile last stepped down ("T.38 refused with 488", "training failed at 14400"); None: never.
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Subscription:
     """A tenant's standing webhook in one provider's envelope (Fax.Plus hooks, Dropbox's callback URL).
 

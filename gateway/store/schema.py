@@ -184,6 +184,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (destination, trunk)
     );
     """,
+    # 7: a delivery profile says why it last stepped down ("T.38 refused with 488"), so that an attempt
+    # started on G.711 because of it can say why.
+    """
+    ALTER TABLE delivery_profiles ADD COLUMN reason TEXT;
+    """,
 ]
 
 

@@ -26,6 +26,7 @@ from faxgw.gateway.store.records import (
     ApiKey,
     AttemptChanges,
     AttemptRecord,
+    DeliveryProfile,
     EventRecord,
     FaxChanges,
     FaxQuery,
@@ -41,6 +42,7 @@ _BOOL_FIELDS = {"t38", "ecm"}
 _STATUS_FIELDS = {"status", "error_code"}  # faxes' and attempts': a FaxStatus, stored as its value
 _FAX_COLUMNS = [f.name for f in dataclasses.fields(FaxRecord)]
 _ATTEMPT_COLUMNS = [f.name for f in dataclasses.fields(AttemptRecord)]
+_PROFILE_COLUMNS = [f.name for f in dataclasses.fields(DeliveryProfile)]
 #: The columns an update may set, in the order the records declare them (and only those).
 _FAX_CHANGES = tuple(FaxChanges.__annotations__)
 _ATTEMPT_CHANGES = tuple(AttemptChanges.__annotations__)
@@ -274,6 +276,44 @@ class Store:
     def attempts(self, db: sqlite3.Connection, fax_id: str) -> list[AttemptRecord]:
         rows = db.execute("SELECT * FROM attempts WHERE fax_id = ? ORDER BY number", (fax_id,)).fetchall()
         return [AttemptRecord(**_decoded(row)) for row in rows]
+
+    # -- delivery profiles --------------------------------------------------------------------------------
+    @in_thread
+    def delivery_profiles(
+        self, db: sqlite3.Connection, destination: str, trunks: Iterable[str]
+    ) -> dict[str, DeliveryProfile]:
+        """What was learned about faxing ``destination`` through each of ``trunks``, by trunk; a trunk
+        with nothing learned yet is not in it."""
+        names = list(dict.fromkeys(trunks))
+        if not names:
+            return {}
+        rows = db.execute(
+            f"SELECT trunk, {', '.join(_PROFILE_COLUMNS)} FROM delivery_profiles"
+            f" WHERE destination = ? AND trunk IN ({', '.join('?' * len(names))})",
+            [destination, *names],
+        ).fetchall()
+        return {
+            row["trunk"]: DeliveryProfile(**{name: _decode(name, row[name]) for name in _PROFILE_COLUMNS})
+            for row in rows
+        }
+
+    @in_thread
+    def save_delivery_profile(
+        self, db: sqlite3.Connection, destination: str, trunk: str, profile: DeliveryProfile
+    ) -> None:
+        """Keep ``profile`` as what is known about faxing ``destination`` through ``trunk`` (replacing it)."""
+        columns = ["destination", "trunk", *_PROFILE_COLUMNS, "updated_at"]
+        values = [
+            destination,
+            trunk,
+            *(_encode(n, getattr(profile, n)) for n in _PROFILE_COLUMNS),
+            time.time(),
+        ]
+        db.execute(
+            f"INSERT OR REPLACE INTO delivery_profiles ({', '.join(columns)})"
+            f" VALUES ({', '.join('?' * len(values))})",
+            values,
+        )
 
     # -- events ------------------------------------------------------------------------------------------
     @in_thread
