@@ -40,6 +40,9 @@ log = logging.getLogger("sip.call_media")
 #: We clamp to this and log it rather than stay on audio: the peer did accept T.38, and a datagram of
 #: this size is ordinary UDPTL that any T.38 stack takes (Asterisk reads a stated 0 as 400).
 MIN_T38_MAX_DATAGRAM = {True: 72, False: 320}
+#: Failed re-INVITEs that say nothing of T.38: glare left unresolved (491: the peer's own offer may have
+#: done the job), the dialog gone (481) or no answer (408; the call then ends, RFC 3261 12.2.1.2).
+_NOT_A_REFUSAL = frozenset((408, 481, 491))
 
 
 class CallMedia:
@@ -156,8 +159,8 @@ class CallMedia:
         return stated
 
     async def request_t38(self, still_wanted: Callable[[], bool]) -> NegotiatedMedia | None:
-        """Our re-INVITE to T.38: the negotiated T.38 stream, or None when the peer refused it (488 or
-        anything else: the call stays as it was; ``t38_refused`` keeps the status) or we hung up."""
+        """Our re-INVITE to T.38: the negotiated T.38 stream, or None when it failed (refused with 488 or
+        the like: the call stays as it was, and ``t38_refused`` keeps the status) or we hung up."""
         assert self.call is not None
         offer = self.t38_offer()
         try:
@@ -165,7 +168,8 @@ class CallMedia:
             return negotiated_from_answer(offer, answer)
         except CallError as error:
             log.info("call %s: T.38 offer refused (%s): staying on audio", self.call_id, error)
-            self.t38_refused = error.status
+            if error.status not in _NOT_A_REFUSAL:
+                self.t38_refused = error.status
         except NotAcceptable as error:
             log.info("call %s: T.38 offer refused (%s): staying on audio", self.call_id, error)
         except SdpError as error:

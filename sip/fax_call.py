@@ -378,7 +378,7 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
     elif pages:
         status = CallStatus.PARTIAL
     elif hangup is not None and hangup.status is not None and hangup.status >= 300:
-        status = _setup_failure(hangup)
+        status = setup_failure(hangup)
     else:
         status = CallStatus.FAILED
     text = completed.text if completed else (str(media.error) if media.error else "")
@@ -402,7 +402,7 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
     )
 
 
-def _setup_failure(hangup: Hangup) -> CallStatus:
+def setup_failure(hangup: Hangup) -> CallStatus:
     """Tell busy, no answer, cancelled and rejected apart (RFC 3261 21.4, 21.6)."""
     if hangup.cause == "cancelled":
         return CallStatus.CANCELLED

@@ -60,8 +60,9 @@ class FaxRelay:
         self._last_udptl: list[int | None] = [None, None]
         self._queue: deque[tuple[int, bytes, int, int]] = deque()  # from side, packet, repeat, sequence
         self._pumping = False
-        #: A gateway was needed at some point (a side spoke audio while the fax ran).
-        self.gateway_used = False
+        self._pages = 0
+        #: A page went across while a side was on audio: SpanDSP's gateway carried it.
+        self.gateway_carried = False
 
     # -- what each side speaks ---------------------------------------------------------------------
     def kind(self, side: int) -> str | None:
@@ -81,7 +82,6 @@ class FaxRelay:
             version=self._version,
             name=f"{self._name} gateway {side}",
         )
-        self.gateway_used = True
         self._log_mode()
 
     def use_t38(self, side: int) -> None:
@@ -154,6 +154,9 @@ class FaxRelay:
             while self._queue:
                 side, packet, repeat, sequence = self._queue.popleft()
                 self._monitors[side].observe(packet, sequence)
+                if self.progress.pages > self._pages:  # this packet confirmed a page
+                    self._pages = self.progress.pages
+                    self.gateway_carried |= any(gateway is not None for gateway in self._gateways)
                 other = 1 - side
                 gateway = self._gateways[other]
                 if gateway is not None:

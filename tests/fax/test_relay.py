@@ -132,7 +132,7 @@ def test_a_fax_crosses_the_relay_and_the_relay_reads_it(
     assert (progress.calling_ident, progress.called_ident) == ("SENDER 100", "RECEIVER 200")
     assert progress.bit_rate == 14400
     assert progress.ecm is ecm
-    assert relay.gateway_used is ("audio" in (sender_kind, receiver_kind))
+    assert relay.gateway_carried is ("audio" in (sender_kind, receiver_kind))
     relay.close()
 
 
