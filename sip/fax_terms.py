@@ -28,3 +28,25 @@ class CallStatus(enum.StrEnum):
     NO_ANSWER = "no_answer"  # ring timeout, 408, 480
     REJECTED = "rejected"  # any other final response of 300 or above
     CANCELLED = "cancelled"  # the caller gave up (CANCEL, 487)
+
+
+class T30Error(enum.IntEnum):
+    """The T.30 completion codes (SpanDSP's ``T30_ERR_*``, spandsp/t30.h, named as it names them) that
+    say something about how to reach a destination next time; a ``FaxOutcome``'s ``t30_code`` may be any
+    other code too."""
+
+    OK = 0
+    #: Nothing answered as a fax machine: no DIS (the sender's T1) or no first exchange (T0).
+    T0_EXPIRED = 2
+    T1_EXPIRED = 3
+    #: Training: the receiver answered every rate with FTT, or DCS/TCF with something else or nothing.
+    CANNOT_TRAIN = 6
+    TX_BADDCS = 14
+    TX_PHBDEAD = 20
+    #: Error correction mode: an invalid ECM response, the receiver never ready (T5), or, with ECM on,
+    #: the retries spent (SpanDSP ends a page corrected in vain, PPR after PPR, with EOR -> ERR here).
+    TX_ECMPHD = 16
+    TX_T5EXP = 22
+    RX_ECMPHD = 23
+    RETRYDCN = 48
+    CALLDROPPED = 49

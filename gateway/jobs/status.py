@@ -10,13 +10,17 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from faxgw.gateway.domain import FaxStatus
-from faxgw.gateway.engines import CallResult, CallStatus
+from faxgw.gateway.engines import CallResult, CallStatus, T30Error
 
 #: A fax whose call is being prepared, placed or received: it cannot be deleted now.
 RUNNING = frozenset({FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS})
 
 #: SIP final responses that say the number itself is wrong: retrying cannot help (RFC 3261 21.4).
 _UNALLOCATED = {404, 410, 484, 604}
+#: The callee's own no (RFC 3261 21.4.4 403 Forbidden, 21.6.2 603 Decline): asked again, it says it again.
+_REFUSED = {403, 603}
+#: The call was answered, but by no fax machine: T.30 never heard one (no DIS: SpanDSP's T0 or T1 ran out).
+_NOT_A_FAX = {T30Error.T0_EXPIRED, T30Error.T1_EXPIRED}
 _TEMPORARY = {500, 502, 503, 504}
 _DESCRIPTIONS = {
     FaxStatus.FAILED_USER_BUSY: "The destination was busy.",
@@ -94,6 +98,15 @@ _RETRYABLE = frozenset(
 def retryable(status: FaxStatus) -> bool:
     """Worth another try (the seed's advice for each); a wrong number or a bad document is not."""
     return status in _RETRYABLE or status.t30_code is not None
+
+
+def permanent(result: CallResult) -> bool:
+    """A failure no other attempt can mend, whatever ``retryable`` says of its status: the number does
+    not exist (404, 410, 484, 604), the callee refuses the call (403, 603), or what answered is not a fax
+    machine. Busy, no answer, a call dropped mid-fax or a failed training may go better next time."""
+    if result.status is CallStatus.REJECTED:
+        return result.sip_code in _UNALLOCATED | _REFUSED
+    return result.status is CallStatus.FAILED and result.t30_code in _NOT_A_FAX
 
 
 def _failed(code: FaxStatus) -> Ending:
