@@ -72,6 +72,9 @@ class FaxOutcome:
     ecm: bool | None
     remote_ident: str
     call_id: str
+    #: The SIP status that refused our T.38 re-INVITE (488, 415 ...): the fax stayed on audio. None: not
+    #: refused, or never offered.
+    t38_refused: int | None = None
     #: Media packets that arrived: none at all on an answered call usually means a NAT or firewall problem.
     audio_packets_in: int = 0
     t38_packets_in: int = 0
@@ -397,6 +400,7 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
         ecm=negotiated.ecm if negotiated else None,
         remote_ident=completed.remote_ident if completed else "",
         call_id=call.call_id,
+        t38_refused=media.t38_refused,
         audio_packets_in=media.rtp.packets_in,
         t38_packets_in=media.udptl.datagrams_in,
     )

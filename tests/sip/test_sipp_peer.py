@@ -86,6 +86,7 @@ async def test_t38_refused_with_488_stays_on_audio(sipp: Sipp, document: Path) -
     finally:
         ua.close()
     assert outcome.hangup_cause == "remote_bye" and not outcome.t38
+    assert outcome.t38_refused == 488  # what refused it, for learned delivery to remember
     # SIPp echoed our G.711 for the three seconds after the 488: the audio fax session kept running.
     assert outcome.audio_packets_in >= 100
     assert outcome.t38_packets_in == 0
@@ -100,7 +101,7 @@ async def test_session_refresh_during_t38_keeps_t38(sipp: Sipp, document: Path) 
         outcome = await send_fax(ua, peer.uri, document, options=FaxCallOptions(t38=T38Policy.T38))
     finally:
         ua.close()
-    assert outcome.t38 and outcome.hangup_cause == "remote_bye"
+    assert outcome.t38 and outcome.hangup_cause == "remote_bye" and outcome.t38_refused is None
     # SIPp checked that our 200 to its refresh still carries m=image: the media was not renegotiated.
     assert await peer.finished() == 0, peer.errors()
 
