@@ -55,6 +55,7 @@ def _result(outcome: FaxOutcome) -> CallResult:
         ecm=outcome.ecm,
         remote_ident=outcome.remote_ident,
         call_id=outcome.call_id,
+        t38_refused=outcome.t38_refused,
     )
 
 
