@@ -24,6 +24,7 @@ from faxgw.gateway.asterisk import contract
 from faxgw.gateway.config import Config
 from faxgw.gateway.engines.ami import AmiLink
 from faxgw.gateway.engines.base import (
+    Bridge,
     CallResult,
     InboundCall,
     InboundDone,
@@ -163,6 +164,12 @@ class AsteriskEngine:
             # Q.850 causes: 1 unallocated number (404), 34 no circuit/channel available (503).
             cause = "34" if decision.status == 503 else "1"
             await self.link.action({"Action": "Hangup", "Channel": event.get("Channel", ""), "Cause": cause})
+            return
+        if isinstance(decision, Bridge):
+            # Asterisk relays a device's fax in real time in its dialplan (FAXOPT(gateway)); a call that
+            # reached fax-in names no device (InboundCall.device), so the job layer never bridges it.
+            log.error("call %s: a real-time relay asked of fax-in: hung up", inbound.call_id)
+            await self.link.action({"Action": "Hangup", "Channel": event.get("Channel", ""), "Cause": "34"})
             return
         document, on_page = decision
         asterisk_file = Path(event.get("File", ""))

@@ -122,9 +122,25 @@ class Refusal:
     retry_after: int | None = None
 
 
-#: Decides about an arriving call: where to write the fax and who hears about its pages, or a Refusal.
-#: Once it has said where, the engine always reports the call's end (InboundDone), however it ends.
-InboundDecision = tuple[Path, PageHandler] | Refusal
+@dataclass(frozen=True)
+class Bridge:
+    """An arriving call the job layer relays in real time (a device's fax to an external number, relay =
+    "real_time"): the engine places a leg to ``to_number`` from ``from_number`` through ``routes`` (in
+    order, as an outbound call's), answers the arriving call once that leg answers (or refuses it with a
+    matching status when no route reaches the callee), and joins the two calls: T.38 passed through when
+    both do T.38, SpanDSP's T.38 gateway between a G.711 leg and a T.38 leg. Nothing is written, so no
+    page is reported; the call's end is (InboundDone), with the pages the receiving machine confirmed,
+    ``t38`` for the routed leg and its ``legs``."""
+
+    routes: tuple[Route, ...]
+    to_number: str
+    from_number: str
+
+
+#: Decides about an arriving call: where to write the fax and who hears about its pages, a Bridge to
+#: relay it onward, or a Refusal. Once it has said where or whither, the engine always reports the call's
+#: end (InboundDone), however it ends.
+InboundDecision = tuple[Path, PageHandler] | Refusal | Bridge
 InboundHandler = Callable[[InboundCall], Awaitable[InboundDecision]]
 InboundDone = Callable[[InboundCall, CallResult], Awaitable[None]]
 

@@ -18,7 +18,14 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from faxgw.gateway.engines.base import CallResult, InboundCall, OutboundCall, PageTransferred, Refusal
+from faxgw.gateway.engines.base import (
+    Bridge,
+    CallResult,
+    InboundCall,
+    OutboundCall,
+    PageTransferred,
+    Refusal,
+)
 
 #: The largest frame either side sends or takes (a message is a few hundred octets; paths are the
 #: longest part, at most PATH_MAX = 4096). Anything longer is a broken peer, not a big message.
@@ -60,6 +67,14 @@ class Refuse:
     refusal: Refusal
 
 
+@dataclass(frozen=True)
+class Relay:
+    """Relay arriving call ``ref`` in real time as ``bridge`` says; its end comes back as ``Received``."""
+
+    ref: int
+    bridge: Bridge
+
+
 # -- media process -> gateway ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ready:
@@ -93,7 +108,7 @@ class Sent:
 
 @dataclass(frozen=True)
 class Offer:
-    """A call arrives: the gateway answers ``Accept`` or ``Refuse`` for ``ref``."""
+    """A call arrives: the gateway answers ``Accept``, ``Relay`` or ``Refuse`` for ``ref``."""
 
     ref: int
     call: InboundCall
@@ -101,13 +116,13 @@ class Offer:
 
 @dataclass(frozen=True)
 class Received:
-    """Accepted call ``ref`` has ended."""
+    """Accepted (or relayed) call ``ref`` has ended."""
 
     ref: int
     result: CallResult
 
 
-Message = Send | Cancel | Accept | Refuse | Ready | StartFailed | Page | Sent | Offer | Received
+Message = Send | Cancel | Accept | Refuse | Relay | Ready | StartFailed | Page | Sent | Offer | Received
 _TYPES: dict[str, type] = {kind.__name__: kind for kind in typing.get_args(Message)}
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from faxgw.gateway.config import Config, ConfigError
 from faxgw.gateway.engines import ipc
 from faxgw.gateway.engines.base import (
+    Bridge,
     CallResult,
     InboundCall,
     InboundDone,
@@ -65,7 +66,7 @@ class _Sending:
 class _Receiving:
     """An arriving call we accepted: on_inbound_done hears of ``call``'s end."""
 
-    on_page: PageHandler
+    on_page: PageHandler | None  # None: relayed (Bridge), nothing written, no pages reported
     call: InboundCall
     pages: int = 0
 
@@ -234,7 +235,7 @@ class MediaProcessEngine:
                 child.sending if message.page.sending else child.receiving
             )
             leg = legs.get(message.ref)
-            if leg is not None:  # else: a call whose sender has gone (cancelled)
+            if leg is not None and leg.on_page is not None:  # else: a sender gone (cancelled), a relay
                 leg.pages += 1
                 _deliver(leg.on_page, message.page)
         elif isinstance(message, ipc.Sent):
@@ -261,10 +262,14 @@ class MediaProcessEngine:
         if isinstance(decision, Refusal):
             child.post(ipc.Refuse(ref, decision))
             return
-        document, on_page = decision
         if child.ended.done():  # accepted, but the media process that had the call is gone
             await self._done(call, _lost(child.ended.result(), call.call_id, 0))
             return
+        if isinstance(decision, Bridge):
+            child.receiving[ref] = _Receiving(None, call)
+            child.post(ipc.Relay(ref, decision))
+            return
+        document, on_page = decision
         child.receiving[ref] = _Receiving(on_page, call)
         child.post(ipc.Accept(ref, document))
 

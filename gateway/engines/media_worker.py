@@ -38,8 +38,8 @@ class MediaWorker:
         self.writer = writer
         self._tasks = Tasks(log, "outbound call")
         self._sending: dict[int, asyncio.Task[None]] = {}
-        self._decisions: dict[int, asyncio.Future[ipc.Accept | ipc.Refuse]] = {}
-        self._receiving: dict[str, int] = {}  # Call-ID -> ref of an accepted call
+        self._decisions: dict[int, asyncio.Future[ipc.Accept | ipc.Refuse | ipc.Relay]] = {}
+        self._receiving: dict[str, int] = {}  # Call-ID -> ref of an accepted or relayed call
         self._last_ref = 0
 
     async def run(self) -> None:
@@ -66,7 +66,7 @@ class MediaWorker:
             task = self._sending.pop(message.ref, None)
             if task is not None:
                 task.cancel()
-        elif isinstance(message, ipc.Accept | ipc.Refuse):
+        elif isinstance(message, ipc.Accept | ipc.Refuse | ipc.Relay):
             decision = self._decisions.pop(message.ref, None)
             if decision is not None and not decision.done():
                 decision.set_result(message)
@@ -98,6 +98,8 @@ class MediaWorker:
         if isinstance(answer, ipc.Refuse):
             return answer.refusal
         self._receiving[call.call_id] = ref
+        if isinstance(answer, ipc.Relay):
+            return answer.bridge
 
         def page(page: PageTransferred) -> None:
             self._post(ipc.Page(ref, page))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.engines import ipc
 from faxgw.gateway.engines.base import (
+    Bridge,
     CallResult,
     InboundCall,
     LegResult,
@@ -43,6 +44,7 @@ MESSAGES: list[ipc.Message] = [
     ipc.Send(11, OutboundCall("fx_3", "+1", "+2", Path("/d.tif"), routes=ROUTES)),
     ipc.Sent(12, CallResult(**{**RESULT.__dict__, "legs": LEGS, "t38_refused": 488})),
     ipc.Offer(13, InboundCall("+15550199", "201", "c@h", device="ata1")),
+    ipc.Relay(14, Bridge(ROUTES, to_number="+15550199", from_number="+15550100")),
 ]
 
 
