@@ -1,4 +1,4 @@
-"""Fixtures that several test directories use: real webhook receivers, a running gateway, a throwaway
+"""Fixtures that several test directories use: real webhook receivers, a running gateway, SIPp, a throwaway
 TLS certificate. Each directory's conftest.py adds its own; the code behind them is in tests/helpers/."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from faxgw.gateway.sqlite_thread import THREAD_NAME
 
 from tests.helpers.gateway import Running, gateway_config, start_running
+from tests.helpers.sip import Sipp
 from tests.helpers.webhooks import Receiver
 
 
@@ -23,6 +24,18 @@ def no_database_thread_left() -> Iterator[None]:
     yield
     left = [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME) and t not in before]
     assert not left, f"database connection threads left running: {left}"
+
+
+@pytest.fixture
+async def sipp(tmp_path: Path) -> AsyncIterator[Sipp]:
+    """SIPp as an independent SIP peer: scenarios from tests/sip/sipp, stopped by PID at the end."""
+    if shutil.which("sipp") is None:
+        pytest.skip("SIPp not installed (Debian package sip-tester); CI installs it")
+    runner = Sipp(tmp_path)
+    yield runner
+    runner.stop()
+    for peer in runner.peers:
+        await peer.process.wait()
 
 
 @pytest.fixture

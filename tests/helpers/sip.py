@@ -54,6 +54,10 @@ class SippPeer:
     def errors(self) -> str:
         return "\n".join(path.read_text(errors="replace") for path in self.workdir.glob("*_errors.log"))
 
+    def messages(self) -> str:
+        """Every SIP message SIPp sent and received (started with ``trace=True``)."""
+        return "\n".join(path.read_text(errors="replace") for path in self.workdir.glob("*_messages.log"))
+
 
 class Sipp:
     """Starts SIPp scenarios from tests/sip/sipp on 127.0.0.1 and stops them (by PID) afterwards."""
@@ -69,6 +73,8 @@ class Sipp:
         target: str | None = None,
         keys: dict[str, str] | None = None,
         rtp_echo: bool = False,
+        calls: int = 1,
+        trace: bool = False,
     ) -> SippPeer:
         port = free_port()
         # SIPp checks status codes when it loads a scenario, before its own [keys] are filled in, so
@@ -88,7 +94,7 @@ class Sipp:
             "-p",
             str(port),
             "-m",
-            "1",
+            str(calls),
             "-nostdin",
             "-timeout",
             "40s",
@@ -101,6 +107,8 @@ class Sipp:
         ]
         if rtp_echo:
             command.append("-rtp_echo")
+        if trace:
+            command.append("-trace_msg")
         process = await asyncio.create_subprocess_exec(
             *command, cwd=self.workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
         )

@@ -1,17 +1,17 @@
-"""Fixtures for SIP tests: SIPp as an independent peer, free ports, a one-page fax document."""
+"""Fixtures for SIP tests: faxgw receive as a subprocess, free ports, a one-page fax document (SIPp as
+an independent peer is in tests/conftest.py: the gateway's tests use it too)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.clock import FakeClock
 from tests.helpers.pages import make_document
-from tests.helpers.sip import FAXGW, LOCALHOST, Sipp, free_port, start_receiver
+from tests.helpers.sip import FAXGW, LOCALHOST, free_port, start_receiver
 
 
 @pytest.fixture
@@ -53,17 +53,6 @@ def document(tmp_path: Path) -> Path:
     path = tmp_path / "one-page.tif"
     make_document(path, 1)
     return path
-
-
-@pytest.fixture
-async def sipp(tmp_path: Path) -> AsyncIterator[Sipp]:
-    if shutil.which("sipp") is None:
-        pytest.skip("SIPp not installed (Debian package sip-tester); CI installs it")
-    runner = Sipp(tmp_path)
-    yield runner
-    runner.stop()
-    for peer in runner.peers:
-        await peer.process.wait()
 
 
 @pytest.fixture
