@@ -264,6 +264,8 @@ class OutboundJobs:
         fax = await self.store.get_fax(fax.id) or fax
         if status == FaxStatus.SUCCESS:
             await self._finish(fax, FaxStatus.SUCCESS, None, None)
+        elif st.permanent(result):  # a wrong number, a refusal, no fax machine: another try cannot help
+            await self._finish(fax, status, code, description)
         else:
             await self._retry_or_finish(fax, status, code, description, sent_up_to)
 
