@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall, OutgoingCall
@@ -94,10 +94,13 @@ class BridgeOptions:
 
 @dataclass(frozen=True)
 class TrunkLeg:
-    """The answered trunk leg a ``Dial`` returns: its call, and the T.38 policy of the route it took."""
+    """The answered trunk leg a ``Dial`` returns: its call, and how the route it took faxes: its T.38
+    policy, ECM and bit-rate cap (the gateway lets no more through, and our T.38 SDP on it says so)."""
 
     call: OutgoingCall
     t38: T38Policy
+    ecm: bool = True
+    max_rate: int = 14400
 
 
 #: Places one call to the callee (``place(target, caller)`` makes its INVITE; ``await call.connect()``
@@ -365,6 +368,9 @@ class Bridge:
         trunk_call = trunk.call
         self.trunk.call = trunk_call
         self.trunk.t38_policy = trunk.t38
+        max_rate = min(self.options.max_bit_rate, trunk.max_rate)
+        self.trunk.t38_params = replace(self.trunk.t38_params, max_bit_rate=max_rate)
+        self.relay.limit(ecm=trunk.ecm, max_bit_rate=max_rate)
         offer, answer = trunk_call.local_sdp, trunk_call.remote_sdp
         assert offer is not None and answer is not None  # connect() returned: both are there
         try:

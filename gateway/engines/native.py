@@ -269,7 +269,7 @@ class NativeEngine:
                     failure = error
                     continue
                 legs.append(LegResult(route.via, 200, "answered", failed_over=False))
-                return TrunkLeg(call, route.t38)
+                return TrunkLeg(call, route.t38, route.ecm, route.max_rate)
             raise failure
 
         return dial

@@ -71,6 +71,11 @@ class FaxRelay:
             return "t38"
         return "audio" if self._gateways[side] is not None else None
 
+    def limit(self, *, ecm: bool, max_bit_rate: int) -> None:
+        """Let no more than this through the gateways started from now on (ECM off, a lower rate)."""
+        self._ecm = self._ecm and ecm
+        self._max_bit_rate = min(self._max_bit_rate, max_bit_rate)
+
     def use_audio(self, side: int) -> None:
         if self._gateways[side] is not None:
             return

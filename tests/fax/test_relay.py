@@ -249,3 +249,24 @@ def test_progress_with_ecm_counts_pages_not_blocks() -> None:
     progress.frame(frame(lib.T30_CSI))  # too short a FIF is an empty ident, never an error
     progress.frame(b"\xff\x13")  # no FCF at all: ignored
     assert progress.called_ident == ""
+
+
+@pytest.mark.parametrize("receiver_kind", ["t38", "audio"])
+def test_a_limited_relay_lets_no_ecm_and_no_more_than_its_rate_through_its_gateways(
+    tmp_path: Path, receiver_kind: str
+) -> None:
+    """A route's settings (ECM off, 9600 bit/s) hold though both machines would do ECM at 14,400."""
+    sent = make_document(tmp_path / "tx.tif", 1)
+    ends: list[End | None] = [None, None]
+    relay = relay_between(ends)
+    relay.limit(ecm=False, max_bit_rate=9600)
+    ends[0] = End(relay, SENDER, "audio", tmp_path / "tx.tif", ecm=True)
+    ends[1] = End(relay, RECEIVER, receiver_kind, tmp_path / "rx.tif", ecm=True)
+    sender, receiver = ends[0], ends[1]
+
+    run([sender, receiver], lambda: sender.session.completed and receiver.session.completed)
+
+    assert sender.session.completed is not None and sender.session.completed.success
+    assert_identical(tmp_path / "rx.tif", sent)
+    assert (relay.progress.bit_rate, relay.progress.ecm) == (9600, False)
+    relay.close()

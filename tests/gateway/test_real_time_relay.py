@@ -141,7 +141,8 @@ async def test_a_device_fax_relayed_in_real_time_fails_over_and_crosses_the_gate
     port, far_result = t38_receiver
     document = tmp_path / "two-pages.tif"
     make_document(document, 2)
-    relaying = Relaying((Route("first"), Route("second", t38=T38Policy.T38)))
+    # The second route faxes without ECM (as learned for this callee): the gateway holds to it.
+    relaying = Relaying((Route("first"), Route("second", t38=T38Policy.T38, ecm=False)))
     engine = NativeEngine(config(tmp_path, {"first": refusing_trunk, "second": port}))
     await engine.start(relaying.on_inbound, relaying.on_done)
     try:
@@ -156,7 +157,13 @@ async def test_a_device_fax_relayed_in_real_time_fails_over_and_crosses_the_gate
     assert far["status"] == "success" and far["t38"] is True and far["pages"] == 2, far
     assert page_differences(document, Path(far["tiff"])) == [0, 0]
     assert result.status is CallStatus.SUCCESS, result
-    assert (result.pages, result.t38, result.bit_rate, result.sip_code) == (2, True, 14400, 200)
+    assert (result.pages, result.t38, result.bit_rate, result.ecm, result.sip_code) == (
+        2,
+        True,
+        14400,
+        False,
+        200,
+    )
     assert result.remote_ident == FAR_IDENT
     assert result.legs == (
         LegResult("first", 503, "503 Service Unavailable", failed_over=True),

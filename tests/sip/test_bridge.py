@@ -106,14 +106,14 @@ def assert_identical(received: Path, sent: list) -> None:
 
 
 @pytest.mark.slow
-async def test_a_g711_device_faxes_a_t38_receiver_through_the_gateway(
-    tmp_path: Path, receiver: Callable
-) -> None:
-    """The device speaks G.711 only (it refuses T.38, as a fax machine on a plain ATA line); the
-    receiver behind the trunk (faxgw receive --t38, a process of its own) re-INVITEs the trunk leg to
-    T.38; the bridge tries the device leg, is refused, and SpanDSP's gateway joins the two."""
+@pytest.mark.parametrize("far", ["--t38", "--audio"])
+async def test_a_g711_device_faxes_through_the_gateway(tmp_path: Path, receiver: Callable, far: str) -> None:
+    """The device speaks G.711 only (it refuses T.38, as a fax machine on a plain ATA line). With --t38
+    the receiver behind the trunk (faxgw receive, a process of its own) re-INVITEs the trunk leg to T.38;
+    the bridge tries the device leg, is refused, and SpanDSP's gateway joins the two. With --audio both
+    legs stay on G.711 and two gateways meet back to back."""
     sent = make_document(tmp_path / "tx.tif", 2)
-    process, port = receiver("--t38")
+    process, port = receiver(far)
     async with relay_to(f"sip:+15550199@{LOCALHOST}:{port}") as relay:
         device = UserAgent(UaConfig(host=LOCALHOST))
         await device.start()
@@ -128,12 +128,13 @@ async def test_a_g711_device_faxes_a_t38_receiver_through_the_gateway(
     stdout, _ = process.communicate(timeout=30)
     received = json.loads(stdout.splitlines()[0])
 
+    t38 = far == "--t38"
     assert sender.status is CallStatus.SUCCESS and sender.pages == 2 and not sender.t38, sender
-    assert received["status"] == "success" and received["t38"] is True and received["pages"] == 2, received
+    assert received["status"] == "success" and received["t38"] is t38 and received["pages"] == 2, received
     assert_identical(Path(received["tiff"]), sent)
     assert bridged.status is CallStatus.SUCCESS, bridged
     assert bridged.pages == 2
-    assert bridged.t38 and not bridged.device_t38 and bridged.gateway
+    assert bridged.t38 is t38 and not bridged.device_t38 and bridged.gateway
     assert bridged.sip_code == 200 and bridged.device_code == 200
     assert bridged.called_ident == "+1 555 0199"
     assert bridged.bit_rate == 14400
