@@ -270,6 +270,17 @@ class Bridge:
             self.error = error
             self._broken.set_result(None)
 
+    def drop_calls(self) -> None:
+        """End whatever call of ours is still up or ringing (``run`` was cut short: a bug, the engine
+        closing): BYE or CANCEL, sent without waiting. A device still ringing is left to our caller,
+        who answers it with the reason."""
+        calls: list[Call] = list(self.placed)
+        if self.device.call is not None and self.device.call.state is CallState.ESTABLISHED:
+            calls.append(self.device.call)
+        for call in calls:
+            if call.state is not CallState.TERMINATED:
+                call.spawn(call.hangup("the relay stopped"))
+
     # -- placing the trunk leg ---------------------------------------------------------------------
     def place(self, target: str, caller: str | None) -> OutgoingCall:
         """A call to ``target`` for the trunk leg, offering the trunk leg's audio (see ``Dial``)."""
@@ -502,7 +513,10 @@ async def relay_fax(
 ) -> BridgeOutcome:
     """Answer ``device_call`` once ``dial`` has reached the callee, and relay the fax between them."""
     async with open_bridge(ua, options, ticker) as bridge:
-        return await bridge.run(device_call, dial)
+        try:
+            return await bridge.run(device_call, dial)
+        finally:
+            bridge.drop_calls()
 
 
 def dial_target(

@@ -260,3 +260,34 @@ async def test_a_device_that_gives_up_cancels_the_ringing_trunk_leg(tmp_path: Pa
     assert sender.status is CallStatus.NO_ANSWER
     assert far_leg.cause == "cancelled"  # our CANCEL reached the far end
     assert bridged.status is CallStatus.CANCELLED and bridged.ended_by == "device", bridged
+
+
+async def test_a_relay_cut_short_hangs_up_both_legs(tmp_path: Path) -> None:
+    """The engine closing cancels the relay mid-fax: neither the device nor the far end is left on a
+    call that nobody relays any more (each gets a BYE at once, not a T.30 timeout a minute later)."""
+    make_document(tmp_path / "tx.tif", 3)
+    options = FaxCallOptions(t38=T38Policy.AUDIO)
+    ticker, received = Ticker(), []
+    try:
+        on_call = receive_into(tmp_path / "rx.tif", options, ticker, received)
+        async with far_end(on_call) as far, relay_to(uri(far)) as relay:
+            device = UserAgent(UaConfig(host=LOCALHOST))
+            await device.start()
+            try:
+                sending = asyncio.ensure_future(
+                    send_fax(device, relay.uri, tmp_path / "tx.tif", options=options, ticker=ticker)
+                )
+                await asyncio.sleep(3)  # both legs up, T.30 under way
+                assert not sending.done()
+                relay.tasks[0].cancel()
+                async with asyncio.timeout(5):
+                    sender = await sending
+                    while not received:
+                        await asyncio.sleep(0.05)
+            finally:
+                device.close()
+    finally:
+        ticker.close()
+
+    assert sender.hangup_cause == "remote_bye" and sender.status is CallStatus.FAILED, sender
+    assert received[0].hangup_cause == "remote_bye", received[0]
