@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from faxgw.sip import session_timer
+from faxgw.sip.auth import DigestClient
 from faxgw.sip.dialog import Dialog, remote_target
 from faxgw.sip.message import SipParseError, SipRequest, SipResponse, SipUri, new_tag, response_to
 from faxgw.sip.sdp import NotAcceptable, SdpError, SessionDescription
@@ -75,6 +76,7 @@ class CallHost(Protocol):
         return_request: bool = False,
         on_provisional: Callable[[SipResponse], None] | None = None,
         on_transaction: Callable[[ClientTransaction], None] | None = None,
+        credentials: DigestClient | None = None,
     ) -> Any: ...
 
     def remember_dialog(self, dialog: Dialog, call: Call) -> None:
@@ -96,7 +98,7 @@ class Hangup:
     """How a call ended. ``status`` is the SIP final response when the set-up failed."""
 
     cause: str  # remote_bye | local_bye | rejected | cancelled | no_answer | timeout | no_ack
-    #             | session_expired | transport_error
+    #             | session_expired | transport_error (timeout, transport_error: no response to our INVITE)
     status: int | None = None
     reason: str = ""
 
@@ -162,6 +164,8 @@ class Call:
         self.final_status: int | None = None
         #: Where the dialog's requests go whatever its Contact says (``Dialog.flow``: a device behind NAT).
         self.flow: Peer | None = None
+        #: Our digest credentials toward this call's peer (a trunk's own); None: the user agent's.
+        self.credentials: DigestClient | None = None
 
     # -- state --------------------------------------------------------------------------------
     def _enter(self, state: CallState) -> None:
@@ -191,7 +195,7 @@ class Call:
         if self.state is CallState.ESTABLISHED and self.dialog is not None:
             self._end(Hangup("local_bye", reason=reason))
             request = self._in_dialog("BYE")
-            await self.ua.send_request(request, self.dialog.next_hop())
+            await self.ua.send_request(request, self.dialog.next_hop(), credentials=self.credentials)
 
     # -- re-INVITE from us (RFC 3261 14.1) -------------------------------------------------------
     async def reinvite(
@@ -238,7 +242,9 @@ class Call:
             session_timer.add_request_headers(
                 request.headers, self.timer.interval if self.timer else self.ua.config.session_expires
             )
-        response, sent = await self.ua.send_request(request, self.dialog.next_hop(), return_request=True)
+        response, sent = await self.ua.send_request(
+            request, self.dialog.next_hop(), return_request=True, credentials=self.credentials
+        )
         return response, sent
 
     def _glare_backoff(self) -> float:
@@ -441,7 +447,9 @@ class Call:
         log.warning("call %s: session timer expired without a refresh", self.call_id)
         if self.state is CallState.ESTABLISHED and self.dialog is not None:
             self._end(Hangup("session_expired"))
-            await self.ua.send_request(self._in_dialog("BYE"), self.dialog.next_hop())
+            await self.ua.send_request(
+                self._in_dialog("BYE"), self.dialog.next_hop(), credentials=self.credentials
+            )
 
 
 class OutgoingCall(Call):
@@ -479,13 +487,14 @@ class OutgoingCall(Call):
                 return_request=True,
                 on_provisional=self._provisional,
                 on_transaction=self._set_transaction,
+                credentials=self.credentials,
             )
         finally:
             timeout_handle.cancel()
         self.invite = request
         self.final_status = response.status
         if response.status >= 300:
-            self._end(Hangup(self._failure_cause(response.status), response.status, response.reason))
+            self._end(Hangup(self._failure_cause(response), response.status, response.reason))
             raise CallError(response.status, response.reason)
         self.dialog = Dialog.from_uac(request, response, self.ua.peer_for(request.uri).transport)
         self.dialog.flow = self.flow
@@ -501,10 +510,14 @@ class OutgoingCall(Call):
             raise CallError(488, "Not Acceptable Here")
         return self.remote_sdp
 
-    def _failure_cause(self, status: int) -> str:
-        if status == 487 and self._cancel_requested:
+    def _failure_cause(self, response: SipResponse) -> str:
+        if response.status == 487 and self._cancel_requested:
             return "no_answer" if self._ring_timed_out else "cancelled"
-        return "timeout" if status == 408 else "rejected"
+        if response.to_address.tag is None:
+            # Made here, not by the peer (its final responses carry a To tag, RFC 3261 8.2.6.2): Timer B
+            # ran out without a response (408) or the transport failed (503) (17.1.1.2, 8.1.3.1).
+            return "timeout" if response.status == 408 else "transport_error"
+        return "rejected"
 
     def _set_transaction(self, transaction: ClientTransaction) -> None:
         self._transaction = transaction

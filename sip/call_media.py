@@ -18,6 +18,7 @@ from faxgw.sip.fax import G711Codec, Law
 from faxgw.sip.fax_terms import T38Policy
 from faxgw.sip.media import RtpEndpoint, UdptlEndpoint
 from faxgw.sip.sdp import (
+    CODECS,
     NegotiatedMedia,
     NotAcceptable,
     SdpError,
@@ -56,8 +57,10 @@ class CallMedia:
         t38_params: T38Params,
         latch: bool,
         paced: bool,
+        codecs: tuple[str, ...] = tuple(CODECS),
     ) -> None:
         self.host = host
+        self.codecs = codecs  # G.711 laws our audio offers name, in order of preference
         self.t38_policy = t38
         self.t38_params = t38_params
         self.latch = latch
@@ -98,7 +101,13 @@ class CallMedia:
         return self._sdp_version
 
     def audio_offer(self) -> SessionDescription:
-        return audio_offer(self.host, self.rtp.port, session_id=self._sdp_id, version=self._next_version())
+        return audio_offer(
+            self.host,
+            self.rtp.port,
+            session_id=self._sdp_id,
+            version=self._next_version(),
+            codecs=self.codecs,
+        )
 
     def t38_offer(self) -> SessionDescription:
         return t38_offer(

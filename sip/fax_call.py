@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faxgw.sip.auth import DigestClient
 from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall
 from faxgw.sip.call_media import CallMedia
 from faxgw.sip.fax import AudioTerminal, Completed, FaxEvent, FaxOptions, Negotiated, T38Terminal
@@ -24,6 +25,7 @@ from faxgw.sip.fax_terms import CallStatus, T38Policy
 from faxgw.sip.media import Ticker
 from faxgw.sip.rtp import Gap
 from faxgw.sip.sdp import (
+    CODECS,
     NegotiatedMedia,
     NotAcceptable,
     SessionDescription,
@@ -54,6 +56,8 @@ class FaxCallOptions:
     #: Send media to where the peer's media comes from, not to its SDP address (a peer behind NAT):
     #: once, early in the call (see ``sip.media``). Off: media only to and from the SDP address.
     media_latch: bool = False
+    #: The G.711 laws our audio offer names, in order of preference (a trunk may take only one).
+    codecs: tuple[str, ...] = tuple(CODECS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class FaxMedia(CallMedia):
             t38_params=options.t38_params,
             latch=options.media_latch,
             paced=options.paced,
+            codecs=options.codecs,
         )
         self.sending = sending
         self.calling = calling
@@ -289,16 +294,17 @@ async def send_fax(
     on_event: Callable[[FaxEvent], None] | None = None,
     caller: str | None = None,
     first_page: int = 1,
+    credentials: DigestClient | None = None,
 ) -> FaxOutcome:
     """Call ``target`` and send the TIFF-F ``document`` from ``first_page`` on, as ``caller`` (the
-    user part of our From: our fax number)."""
+    user part of our From: our fax number); ``credentials``: ours toward the peer, if not the UA's."""
     options = options or FaxCallOptions()
     async with _fax_media(
         ua.address[0], sending=True, document=document, options=options, ticker=ticker, on_event=on_event
     ) as media:
         media.first_page = first_page
         offer = media.audio_offer()
-        call = ua.call(target, offer, on_offer=media.on_offer, caller=caller)
+        call = ua.call(target, offer, on_offer=media.on_offer, caller=caller, credentials=credentials)
         try:
             answer = await call.connect(options.ring_timeout)
             media.call = call

@@ -48,6 +48,8 @@ from faxgw.sip.transport import Peer, TransportLayer
 log = logging.getLogger("sip.ua")
 
 USER_AGENT = "faxgw/0.1"
+#: Seconds before a failed REGISTER refresh is tried again.
+RETRY_AFTER = 30.0
 
 
 @dataclass
@@ -142,8 +144,10 @@ class UserAgent:
         *,
         caller: str | None = None,
         on_offer: OfferHandler | None = None,
+        credentials: DigestClient | None = None,
     ) -> OutgoingCall:
-        """Prepare a call to ``target``; ``await call.connect()`` places it."""
+        """Prepare a call to ``target``; ``await call.connect()`` places it. ``credentials``: ours toward
+        this peer (a trunk's own), used for the whole call; None: the user agent's."""
         uri = SipUri.parse(target) if isinstance(target, str) else target
         request = self._out_of_dialog("INVITE", uri, Address(None, uri, {}), caller=caller)
         request.headers.add("Contact", self.contact(self.peer_for(uri).transport))
@@ -155,6 +159,7 @@ class UserAgent:
         request.headers.add("Content-Type", SDP)
         request.body = bytes(offer)
         call = OutgoingCall(self, request, offer, on_offer)
+        call.credentials = credentials
         if self.config.registrar is not None:
             call.flow = self.config.registrar.flow(uri)  # a device behind NAT: its dialog keeps there
         return call
@@ -206,10 +211,12 @@ class UserAgent:
         return_request: bool = False,
         on_provisional: Callable[[SipResponse], None] | None = None,
         on_transaction: Callable[[ClientTransaction], None] | None = None,
+        credentials: DigestClient | None = None,
     ):
         """Send and wait for the final response, answering one digest challenge (401/407) and
         one 422 (RFC 4028) by re-sending with a new CSeq and branch. Returns the final response,
-        or ``(response, request actually sent)`` with ``return_request``.
+        or ``(response, request actually sent)`` with ``return_request``. ``credentials`` answer the
+        challenge (default: the user agent's own).
         """
         challenged: set[str] = set()
         while True:
@@ -222,15 +229,19 @@ class UserAgent:
             if on_transaction is not None:
                 on_transaction(transaction)
             response = await transaction.final
-            retry = self._retry_for(request, response, challenged)
+            retry = self._retry_for(request, response, challenged, credentials or self._digest)
             if retry is None:
                 return (response, request) if return_request else response
             request = retry
 
     def _retry_for(
-        self, request: SipRequest, response: SipResponse, challenged: set[str]
+        self,
+        request: SipRequest,
+        response: SipResponse,
+        challenged: set[str],
+        digest: DigestClient | None,
     ) -> SipRequest | None:
-        if response.status in (401, 407) and self._digest is not None:
+        if response.status in (401, 407) and digest is not None:
             header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
             try:
                 challenge = choose_challenge(response.headers.get_all(header))
@@ -245,7 +256,7 @@ class UserAgent:
             retry.headers.remove(field_name)
             retry.headers.add(
                 field_name,
-                self._digest.authorization(challenge, request.method, str(request.uri), request.body),
+                digest.authorization(challenge, request.method, str(request.uri), request.body),
             )
             return retry
         if response.status == 422 and "422" not in challenged:
@@ -261,11 +272,21 @@ class UserAgent:
 
     # -- registration ----------------------------------------------------------------------------
     async def register(
-        self, registrar: str | SipUri, *, aor: str | None = None, expires: int = 3600
+        self,
+        registrar: str | SipUri,
+        *,
+        aor: str | None = None,
+        expires: int = 3600,
+        credentials: DigestClient | None = None,
     ) -> Registration:
-        """Register our Contact and keep it refreshed until ``Registration.stop()``."""
+        """Register our Contact and keep it refreshed until ``Registration.stop()``; ``credentials``:
+        ours toward this registrar (a trunk's own), else the user agent's."""
         registration = Registration(
-            self, SipUri.parse(registrar) if isinstance(registrar, str) else registrar, aor, expires
+            self,
+            SipUri.parse(registrar) if isinstance(registrar, str) else registrar,
+            aor,
+            expires,
+            credentials,
         )
         await registration.refresh()
         return registration
@@ -383,13 +404,23 @@ class UserAgent:
 
 
 class Registration:
-    """A REGISTER binding (RFC 3261 10.2) refreshed before it expires."""
+    """A REGISTER binding (RFC 3261 10.2) refreshed before it expires (a failed refresh: again after
+    ``RETRY_AFTER`` seconds)."""
 
-    def __init__(self, ua: UserAgent, registrar: SipUri, aor: str | None, expires: int) -> None:
+    def __init__(
+        self,
+        ua: UserAgent,
+        registrar: SipUri,
+        aor: str | None,
+        expires: int,
+        credentials: DigestClient | None = None,
+    ) -> None:
         self.ua = ua
         self.registrar = registrar
+        self.credentials = credentials
         domain = _host(registrar.host)
-        self.aor = SipUri.parse(aor or f"sip:{ua.config.username or ua.config.user}@{domain}")
+        user = credentials.username if credentials else ua.config.username or ua.config.user
+        self.aor = SipUri.parse(aor or f"sip:{user}@{domain}")
         self.expires = expires
         self.granted: int | None = None
         self.call_id = new_call_id(ua.address[0])
@@ -416,7 +447,7 @@ class Registration:
         request.headers.add("Contact", contact)
         request.headers.add("Expires", str(self.expires if expires is None else expires))
         response, sent = await self.ua.send_request(
-            request, self.ua.peer_for(self.registrar), return_request=True
+            request, self.ua.peer_for(self.registrar), return_request=True, credentials=self.credentials
         )
         self.cseq = sent.cseq[0]
         self.last_status = response.status
@@ -439,7 +470,11 @@ class Registration:
         try:
             await self.refresh()
         except RegistrationError as error:
-            log.warning("registration refresh with %s failed: %s", self.registrar, error)
+            # Tried again later: a registrar that restarts or refuses once must not lose us for good.
+            log.warning(
+                "registration refresh with %s failed: %s (again in %g s)", self.registrar, error, RETRY_AFTER
+            )
+            self._refresh = asyncio.get_running_loop().call_later(RETRY_AFTER, self._refresh_in_background)
 
     async def stop(self) -> None:
         """Remove the binding (Expires: 0)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faxgw.sip.auth import DigestClient
 from faxgw.sip.fax_call import FaxCallOptions, T38Policy, send_fax
 from faxgw.sip.ua import UaConfig, UserAgent
 
@@ -66,6 +67,24 @@ async def test_digest_challenge_is_answered(sipp: Sipp, document: Path, scenario
     assert await peer.finished() == 0, peer.errors()
 
 
+async def test_a_calls_own_credentials_answer_the_challenge(sipp: Sipp, document: Path) -> None:
+    """A trunk's credentials go with each call to it: the user agent itself has none."""
+    peer = await sipp.start("uas_challenge.xml")
+    ua = await started()
+    try:
+        outcome = await send_fax(
+            ua,
+            peer.uri,
+            document,
+            options=FaxCallOptions(t38=T38Policy.AUDIO),
+            credentials=DigestClient("alice", "secret"),
+        )
+    finally:
+        ua.close()
+    assert (outcome.sip_code, outcome.hangup_cause) == (200, "remote_bye")
+    assert await peer.finished() == 0, peer.errors()
+
+
 async def test_wrong_password_is_refused(sipp: Sipp, document: Path) -> None:
     peer = await sipp.start("uas_challenge.xml")
     ua = await started(username="alice", password="wrong")
@@ -123,6 +142,21 @@ async def test_register_with_digest_and_refresh(sipp: Sipp) -> None:
         registration = await ua.register(f"sip:{LOCALHOST}:{peer.port}", expires=60)
         assert registration.granted == 2  # the registrar's expires=2 wins over our 60
         # The refresh (due after 1 s) must answer a fresh challenge; SIPp fails the call otherwise.
+        assert await peer.finished(timeout=10) == 0, peer.errors()
+        assert registration.last_status == 200
+    finally:
+        ua.close()
+
+
+async def test_register_with_a_registrations_own_credentials(sipp: Sipp) -> None:
+    """A trunk's registration answers challenges with the trunk's credentials, refreshes included."""
+    peer = await sipp.start("uas_register.xml")
+    ua = await started(username="mallory", password="not-this-one")
+    try:
+        registration = await ua.register(
+            f"sip:{LOCALHOST}:{peer.port}", expires=60, credentials=DigestClient("alice", "secret")
+        )
+        assert registration.aor.user == "alice"
         assert await peer.finished(timeout=10) == 0, peer.errors()
         assert registration.last_status == 200
     finally:
