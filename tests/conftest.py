@@ -6,14 +6,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from faxgw.gateway.sqlite_thread import THREAD_NAME
 
 from tests.helpers.gateway import Running, gateway_config, start_running
-from tests.helpers.sip import Sipp
+from tests.helpers.sip import FAXGW, LOCALHOST, Sipp, free_port, start_receiver
 from tests.helpers.webhooks import Receiver
 
 
@@ -36,6 +36,27 @@ async def sipp(tmp_path: Path) -> AsyncIterator[Sipp]:
     runner.stop()
     for peer in runner.peers:
         await peer.process.wait()
+
+
+@pytest.fixture
+def fax_receiver(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen, int]]]:
+    """Starts ``faxgw receive`` for one fax (with the flags given; its JSON report on stdout, its files in
+    tmp_path/received), returning the process and its port; stopped by PID if a test leaves it running."""
+    started: list[subprocess.Popen] = []
+
+    def start(*flags: str) -> tuple[subprocess.Popen, int]:
+        port = free_port()
+        out = tmp_path / "received"
+        listen = ["--listen", f"{LOCALHOST}:{port}", "--out", out, "--count", "1", "--json"]
+        process = start_receiver([FAXGW, "receive", *listen, "--ident", "+1 555 0199", *flags])
+        started.append(process)
+        return process, port
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 @pytest.fixture

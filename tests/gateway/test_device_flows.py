@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,22 +17,10 @@ from faxgw.gateway.peers import DeviceConfig
 
 from tests.helpers.gateway import gateway_config, start_running
 from tests.helpers.pages import make_document
-from tests.helpers.sip import FAXGW, LOCALHOST, ROOT, free_port, start_receiver
+from tests.helpers.sip import FAXGW, LOCALHOST, ROOT
 
 DEVICE_NUMBER, EXTERNAL = "+15550300", "+15557000"
 ATA = DeviceConfig("ata1", "s3cret", (DEVICE_NUMBER,), tenant="acme", keepalive=0)
-
-
-@pytest.fixture
-def trunk(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen]]:
-    """The trunk's far end: ``faxgw receive`` for one fax, stopped by PID."""
-    port, out = free_port(), tmp_path / "trunk-side"
-    command = [FAXGW, "receive", "--listen", f"{LOCALHOST}:{port}", "--out", out, "--count", "1", "--json"]
-    process = start_receiver(command)
-    yield port, process
-    if process.poll() is None:
-        process.kill()
-    process.communicate()
 
 
 async def device_sends(document: Path, gateway_sip: str, *flags: str) -> dict:
@@ -64,9 +52,9 @@ async def device_sends(document: Path, gateway_sip: str, *flags: str) -> dict:
 
 @pytest.mark.slow
 async def test_store_and_forward_delivers_the_devices_pages_to_the_trunk_unchanged(
-    tmp_path: Path, trunk: tuple[int, subprocess.Popen]
+    tmp_path: Path, fax_receiver: Callable[..., tuple[subprocess.Popen, int]]
 ) -> None:
-    port, far_end = trunk
+    far_end, port = fax_receiver()  # the trunk's far end
     config = dataclasses.replace(
         gateway_config(tmp_path / "var"),
         trunk=f"{LOCALHOST}:{port}",

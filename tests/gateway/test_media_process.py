@@ -15,46 +15,27 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from faxgw.gateway.demo import free_port
 from faxgw.gateway.engines.media_process import LOST, MediaProcessEngine
 from faxgw.gateway.service import Gateway
 from faxgw.sip.fax_call import T38Policy
 
 from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
 from tests.helpers.pages import make_document
-from tests.helpers.sip import FAXGW, LOCALHOST, start_receiver
+from tests.helpers.sip import LOCALHOST
 
 pytestmark = pytest.mark.slow
 FAR = "+15550000"  # a number behind the trunk: the far-end receiver
 
 
 @pytest.fixture
-def far_end(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen]]:
-    """``faxgw receive --audio`` for one fax (G.711 only: a two-page fax takes ~20 s); stopped by PID."""
-    port = free_port(socket.SOCK_DGRAM)
-    out = tmp_path / "far-end"
-    process = start_receiver(
-        [
-            FAXGW,
-            "receive",
-            "--listen",
-            f"{LOCALHOST}:{port}",
-            "--out",
-            out,
-            "--count",
-            "1",
-            "--json",
-            "--audio",
-        ]
-    )
-    yield port, process
-    if process.poll() is None:
-        process.kill()
-    process.communicate()
+def far_end(fax_receiver: Callable[..., tuple[subprocess.Popen, int]]) -> tuple[int, subprocess.Popen]:
+    """``faxgw receive --audio`` for one fax (G.711 only: a two-page fax takes ~20 s)."""
+    process, port = fax_receiver("--audio")
+    return port, process
 
 
 @pytest.fixture
