@@ -215,6 +215,9 @@ class Config:
             networks=self.trunk_networks,
             t38=self.t38,
             ecm=self.ecm,
+            # The one-trunk setup as before: no OPTIONS pings (with one trunk there is nothing to fail
+            # over to, and a peer that does not expect them, e.g. a scripted one, would take them badly).
+            keepalive=0,
         )
 
     def trunk_named(self, name: str) -> TrunkConfig | None:

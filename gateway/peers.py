@@ -125,13 +125,15 @@ class TrunkConfig:
                 return True
         return False
 
-    def uri(self, number: str, host: str | None = None) -> str:
-        """The Request-URI of a call to ``number`` through this trunk (its first host by default)."""
+    def uri(self, number: str | None, host: str | None = None) -> str:
+        """The Request-URI of a call to ``number`` through this trunk (its first host by default); with
+        no number, the host's own (OPTIONS pings, REGISTER)."""
         host = host or self.hosts[0]
         if ":" not in host.rsplit("]", 1)[-1]:
             host = f"{host}:{self.port}"
         transport = "" if self.transport == "udp" else f";transport={self.transport}"
-        return f"sip:{number}@{host}{transport}"
+        user = f"{number}@" if number else ""
+        return f"sip:{user}{host}{transport}"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,12 @@ class OutboundCall:
     routes: tuple[Route, ...] = ()
 
 
+#: Hang-up causes of an attempt whose routes placed no call at all: the device it was to call has no
+#: registered contact; every trunk was down, at its max_calls or over its calls_per_second.
+DEVICE_NOT_REGISTERED = "device_not_registered"
+NO_TRUNK_AVAILABLE = "no_trunk_available"
+
+
 @dataclass(frozen=True)
 class LegResult:
     """What one route of an attempt came to: the call it placed, or why it placed none."""

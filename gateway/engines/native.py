@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from dataclasses import replace
 from pathlib import Path
 
 from faxgw.gateway.config import Config, ConfigError
 from faxgw.gateway.engines.base import (
+    DEVICE_NOT_REGISTERED,
+    NO_TRUNK_AVAILABLE,
     Bridge,
     CallResult,
     InboundCall,
@@ -23,16 +26,20 @@ from faxgw.gateway.engines.base import (
     PageHandler,
     PageTransferred,
     Refusal,
+    Route,
 )
+from faxgw.gateway.engines.trunks import Trunks, fails_over
+from faxgw.gateway.peers import TrunkConfig
 from faxgw.sip.admission import Admission, RateLimit
-from faxgw.sip.auth import DigestServer
+from faxgw.sip.auth import DigestClient, DigestServer
 from faxgw.sip.bridge import BridgeOptions, BridgeOutcome, Dial, Place, TrunkLeg, relay_fax
 from faxgw.sip.call import CallError, CallState, IncomingCall
 from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
 from faxgw.sip.media import Ticker
-from faxgw.sip.message import SipUri
+from faxgw.sip.message import REASONS, SipUri
 from faxgw.sip.registrar import DEVICE_ALGORITHMS, Account, Registrar
+from faxgw.sip.sdp import CODECS, T38Params
 from faxgw.sip.tasks import Tasks
 from faxgw.sip.ua import UaConfig, UserAgent
 
@@ -71,14 +78,21 @@ class NativeEngine:
         self._tasks = Tasks(log, "inbound call task")
         self._on_inbound: InboundHandler | None = None
         self._on_inbound_done: InboundDone | None = None
+        self.trunks = Trunks(config.trunks)  # up or down, calls in progress, registrations
 
-    def _options(self, ident: str) -> FaxCallOptions:
-        fax = FaxOptions(ident=ident[-20:], ecm=self.config.ecm)
+    def _options(self, ident: str, route: Route | None = None) -> FaxCallOptions:
+        """How to fax: over ``route`` as it says (T.38 policy, ECM, rate cap, the trunk's G.711 laws), else
+        as the gateway's own settings say."""
+        if route is None:
+            route = Route("", t38=self.config.t38, ecm=self.config.ecm)
+        trunk = None if route.device else self.config.trunk_named(route.via)
         return FaxCallOptions(
-            t38=self.config.t38,
-            fax=fax,
+            t38=route.t38,
+            fax=FaxOptions(ident=ident[-20:], ecm=route.ecm, max_bit_rate=route.max_rate),
+            t38_params=T38Params(max_bit_rate=route.max_rate),
             paced=not self.config.unpaced_t38,
             media_latch=self.config.media_latch,
+            codecs=trunk.codecs if trunk is not None else CODECS,
         )
 
     async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None:
@@ -99,6 +113,7 @@ class NativeEngine:
             on_invite=self._invite,
         )
         await self.ua.start()
+        self.trunks.start(self.ua)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         """Our certificate for SIP over TLS (RFC 3261 26.2), when sip_tls_port is set."""
@@ -134,55 +149,127 @@ class NativeEngine:
             name: device.username for device in config.devices for name in (device.username, *device.numbers)
         }
         return Admission(
-            config.trunk_networks or await self._trunk_addresses(),
+            await self._trunk_networks(),
             digest=digest,
             drop_untrusted=config.sip_untrusted == "drop",
             rate=RateLimit(config.invite_rate, config.invite_burst),
             devices=devices,
         )
 
-    async def _trunk_addresses(self) -> list[str]:
-        """The addresses the trunk's host resolves to now, at start (none without a trunk)."""
-        if self.config.trunk is None:
-            return []
-        host = SipUri.parse(f"sip:{self.config.trunk}").host
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError as error:
-            log.error("cannot resolve the trunk %s (%s): only callers with credentials get in", host, error)
-            return []
-        return sorted({str(info[4][0]) for info in infos})
+    async def _trunk_networks(self) -> list[str]:
+        """Where trunks may call us from: each trunk's networks, else the addresses its hosts resolve to
+        now, at start (and trunk_networks, the one-trunk setting)."""
+        networks = list(self.config.trunk_networks)
+        for trunk in self.config.trunks:
+            networks += trunk.networks or await self._trunk_addresses(trunk)
+        return list(dict.fromkeys(networks))
+
+    @staticmethod
+    async def _trunk_addresses(trunk: TrunkConfig) -> list[str]:
+        """The addresses a trunk's hosts resolve to now."""
+        addresses: set[str] = set()
+        for host in trunk.hosts:
+            name = SipUri.parse(trunk.uri(None, host)).host
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(name, None)
+            except OSError as error:
+                log.error("trunk %s: cannot resolve %s (%s): not trusted", trunk.name, name, error)
+                continue
+            addresses |= {str(info[4][0]) for info in infos}
+        return sorted(addresses)
 
     @property
     def sip_address(self) -> tuple[str, int]:
         assert self.ua is not None
         return self.ua.address
 
-    def _target(self, number: str) -> str:
-        if number.startswith("sip:"):
-            return number
-        if self.config.trunk is None:
-            raise ValueError(f"no trunk configured to reach {number}")
-        return f"sip:{number}@{self.config.trunk}"
-
     async def send(self, call: OutboundCall, on_page: PageHandler) -> CallResult:
-        assert self.ua is not None
+        """Send over ``call.routes`` in order: a route that cannot take the call now (a trunk down, at
+        max_calls, over calls_per_second; a device not registered) or whose call fails as a trunk
+        (``trunks.fails_over``: no response, 408, 5xx, 403) hands on to the next, a host of a trunk to its
+        next host first; the callee's own answer (busy, no answer, not found) or an answered call ends the
+        attempt. Without routes, ``to_number`` is a SIP URI called directly."""
+        ua = self.ua
+        assert ua is not None
 
         def pages(event: FaxEvent) -> None:
             if isinstance(event, PageDone):
                 on_page(PageTransferred(event.page, event.path, sending=True))
 
-        outcome = await send_fax(
-            self.ua,
-            self._target(call.to_number),
-            call.document,
-            options=self._options(call.from_number),
-            ticker=self.ticker,
-            on_event=pages,
-            caller=call.from_number,
-            first_page=call.first_page,
-        )
-        return _result(outcome)
+        async def place(target: str, route: Route | None, credentials: DigestClient | None) -> FaxOutcome:
+            return await send_fax(
+                ua,
+                target,
+                call.document,
+                options=self._options(call.from_number, route),
+                ticker=self.ticker,
+                on_event=pages,
+                caller=call.from_number,
+                first_page=call.first_page,
+                credentials=credentials,
+            )
+
+        if not call.routes:
+            if not call.to_number.startswith("sip:"):
+                return CallResult.failed(NO_TRUNK_AVAILABLE, f"No route to {call.to_number} was given.")
+            return _result(await place(call.to_number, None, None))
+        legs: list[LegResult] = []
+        failed: FaxOutcome | None = None  # the last call that failed as a trunk
+        for route in call.routes:
+            if route.device:
+                contacts = await self._device_contacts(route.via)
+                if not contacts:
+                    legs.append(LegResult(route.via, None, "not registered", failed_over=True))
+                for contact in contacts:
+                    outcome = await place(contact, route, None)
+                    if not self._leg(route, outcome, legs):
+                        return replace(_result(outcome), legs=tuple(legs))
+                    failed = outcome
+                continue
+            trunk = self.trunks.get(route.via)
+            if trunk is None:  # the job layer routes only through configured trunks
+                legs.append(LegResult(route.via, None, "no such trunk", failed_over=True))
+                continue
+            for target in trunk.targets(call.to_number) or [None]:
+                async with self.trunks.carrying(trunk) as refused:
+                    if refused is not None or target is None:
+                        legs.append(LegResult(route.via, None, refused or "down", failed_over=True))
+                        break
+                    outcome = await place(target, route, trunk.credentials)
+                if not self._leg(route, outcome, legs, target if len(trunk.reachable) > 1 else None):
+                    return replace(_result(outcome), legs=tuple(legs))
+                failed = outcome
+        if failed is not None:
+            return replace(_result(failed), legs=tuple(legs))
+        return replace(self._unrouted(call, legs), legs=tuple(legs))
+
+    @staticmethod
+    def _leg(route: Route, outcome: FaxOutcome, legs: list[LegResult], target: str | None = None) -> bool:
+        """Note what one call over ``route`` came to in ``legs``; True: it failed as a trunk (go on)."""
+        answered = outcome.sip_code is not None and outcome.sip_code < 300
+        unanswered = outcome.hangup_cause in ("timeout", "transport_error")  # no response came
+        code = None if unanswered else outcome.sip_code
+        if answered:
+            reason = "answered"
+        elif unanswered:
+            reason = "no response" if outcome.hangup_cause == "timeout" else "transport error"
+        else:
+            reason = f"{code} {REASONS.get(code or 0, '')}".strip()
+        over = not answered and fails_over(code)
+        where = f" at {SipUri.parse(target).hostport}" if target is not None else ""
+        legs.append(LegResult(route.via, code, reason + where, failed_over=over))
+        return over
+
+    @staticmethod
+    def _unrouted(call: OutboundCall, legs: list[LegResult]) -> CallResult:
+        """The attempt whose routes placed no call: why, route by route."""
+        why = "; ".join(f"{leg.via}: {leg.reason}" for leg in legs)
+        if all(route.device for route in call.routes):
+            devices = ", ".join(route.via for route in call.routes)
+            text = f"Device {devices} (number {call.to_number}) is not registered: nowhere to call it."
+            return CallResult.failed(DEVICE_NOT_REGISTERED, text)
+        text = f"No trunk could take the call to {call.to_number} ({why})."
+        return CallResult.failed(NO_TRUNK_AVAILABLE, text)
 
     def _invite(self, call: IncomingCall) -> None:
         self._tasks.spawn(self._answer(call))
@@ -251,20 +338,20 @@ class NativeEngine:
         async def dial(place: Place) -> TrunkLeg:
             failure = CallError(503, "no route to the callee")
             for route in bridge.routes:
-                target = await self._route_target(route.via, route.device, bridge.to_number)
-                if target is None:
-                    reason = "not registered" if route.device else "no such trunk"
+                found = await self._route_target(route.via, route.device, bridge.to_number)
+                if found is None:
+                    reason = "not registered" if route.device else "down, or no such trunk"
                     legs.append(LegResult(route.via, None, reason, failed_over=True))
                     continue
+                target, credentials = found
                 call = place(target, bridge.from_number)
+                call.credentials = credentials  # the trunk's own account, for the whole call
                 try:
                     await call.connect(ring_timeout)
                 except CallError as error:
-                    fails_over = error.status in (403, 408) or error.status >= 500
-                    legs.append(
-                        LegResult(route.via, error.status, f"{error.status} {error.reason}", fails_over)
-                    )
-                    if not fails_over:
+                    over = fails_over(error.status)
+                    legs.append(LegResult(route.via, error.status, f"{error.status} {error.reason}", over))
+                    if not over:
                         raise
                     failure = error
                     continue
@@ -274,13 +361,17 @@ class NativeEngine:
 
         return dial
 
-    async def _route_target(self, via: str, device: bool, number: str) -> str | None:
-        """The Request-URI of a call to ``number`` over one route (None: the route cannot be used now)."""
+    async def _route_target(
+        self, via: str, device: bool, number: str
+    ) -> tuple[str, DigestClient | None] | None:
+        """The Request-URI of a call to ``number`` over one route and our credentials there (None: the
+        route cannot be used now: a device not registered, a trunk down or not configured)."""
         if device:
             contacts = await self._device_contacts(via)
-            return contacts[0] if contacts else None
-        trunk = self.config.trunk_named(via)
-        return trunk.uri(number) if trunk is not None else None
+            return (contacts[0], None) if contacts else None
+        trunk = self.trunks.get(via)
+        targets = trunk.targets(number) if trunk is not None else []
+        return (targets[0], trunk.credentials) if trunk is not None and targets else None
 
     @staticmethod
     def _relayed(outcome: BridgeOutcome, legs: list[LegResult]) -> CallResult:
@@ -327,6 +418,7 @@ class NativeEngine:
 
     async def close(self) -> None:
         if self.ua is not None:
+            await self.trunks.close()  # unregisters from trunks while the user agent is still up
             self.ua.close()
         await self._tasks.cancel()
         self.ticker.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
@@ -27,6 +28,7 @@ from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.relay import origin
+from faxgw.gateway.jobs.routing import routes_for
 from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore
 from faxgw.sip.tasks import Tasks
 
@@ -168,6 +170,7 @@ class OutboundJobs:
             fax = await self.store.get_fax(fax.id) or fax
             try:  # checked again at every attempt: the policy or the name's addresses may have changed
                 destination = await dialable(self.config, fax.tenant_id, fax.to_number)
+                routes = routes_for(self.config, destination)  # the trunks (or device), as configured
             except DestinationRefused as error:
                 refused = FaxStatus.FAILED_DESTINATION_NOT_SUPPORTED
                 await self._finish(fax, refused, refused, str(error))
@@ -180,7 +183,8 @@ class OutboundJobs:
             fax = await self.store.get_fax(fax.id) or fax
             started = {"attempt": attempt, "first_page": fax.first_page}
             await self.events.publish(fax, EventType.SENDING_STARTED, started)
-            call = OutboundCall(fax.id, number, destination, Path(fax.document or ""), fax.first_page)
+            document = Path(fax.document or "")
+            call = OutboundCall(fax.id, number, destination, document, fax.first_page, routes=routes)
             result = await self.engine.send(
                 call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
             )
@@ -252,6 +256,8 @@ class OutboundJobs:
             pages_sent=result.pages,
             t38=result.t38,
             call_id=result.call_id,
+            legs=[dataclasses.asdict(leg) for leg in result.legs],
+            route=result.legs[-1].via if result.legs and not result.legs[-1].failed_over else None,
         )
         await self.store.update_fax(
             fax.id,

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.engines import CallResult, CallStatus, T30Error
+from faxgw.gateway.engines.base import DEVICE_NOT_REGISTERED, NO_TRUNK_AVAILABLE
 
 #: A fax whose call is being prepared, placed or received: it cannot be deleted now.
 RUNNING = frozenset({FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS})
@@ -22,6 +23,13 @@ _REFUSED = {403, 603}
 #: The call was answered, but by no fax machine: T.30 never heard one (no DIS: SpanDSP's T0 or T1 ran out).
 _NOT_A_FAX = {T30Error.T0_EXPIRED, T30Error.T1_EXPIRED}
 _TEMPORARY = {500, 502, 503, 504}
+#: An attempt whose routes placed no call, in the seed's words (the engine's text says why): nobody to
+#: answer (the device is not registered: "Retry when you know the recipient is available"), and no trunk
+#: free or up ("System was busy. Try again later."). Both retried.
+_UNROUTED = {
+    DEVICE_NOT_REGISTERED: FaxStatus.FAILED_NO_ANSWER,
+    NO_TRUNK_AVAILABLE: FaxStatus.FAILED_TO_SEND,
+}
 _DESCRIPTIONS = {
     FaxStatus.FAILED_USER_BUSY: "The destination was busy.",
     FaxStatus.FAILED_NO_ANSWER: "No answer at the destination.",
@@ -64,6 +72,8 @@ def outbound_status(result: CallResult) -> Ending:
         # The call was up but T.30 failed: the seed names these after the T.30 completion code.
         code = FaxStatus.t30_failure(result.t30_code)
         return Ending(code, code, result.t30_text)
+    if (unrouted := _UNROUTED.get(result.hangup_cause or "")) is not None:
+        return Ending(unrouted, unrouted, result.t30_text)
     failed = FaxStatus.FAILED
     return Ending(failed, failed, result.t30_text or result.hangup_cause or "The fax could not be sent.")
 
@@ -91,6 +101,7 @@ _RETRYABLE = frozenset(
         FaxStatus.FAILED_NORMAL_TEMPORARY_FAILURE,
         FaxStatus.FAILED_NORMAL_CLEARING,
         FaxStatus.FAILED_INTERNAL_PROCESS_ERROR,
+        FaxStatus.FAILED_TO_SEND,  # no trunk could take the call now
     }
 )
 

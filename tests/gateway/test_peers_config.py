@@ -65,8 +65,14 @@ def test_trunks_and_devices_are_read_with_their_types(tmp_path: Path) -> None:
 def test_the_one_trunk_shorthand_is_a_trunk_named_default() -> None:
     config = Config(trunk="127.0.0.1:5070", trunk_username="u", trunk_password="p", t38=T38Policy.T38)
     (trunk,) = config.trunks
+    # Not pinged: the one-trunk setup works as it did before [[trunks]] (no OPTIONS to its peer).
     assert trunk == TrunkConfig(
-        name=DEFAULT_TRUNK, hosts=("127.0.0.1:5070",), username="u", password="p", t38=T38Policy.T38
+        name=DEFAULT_TRUNK,
+        hosts=("127.0.0.1:5070",),
+        username="u",
+        password="p",
+        t38=T38Policy.T38,
+        keepalive=0,
     )
     assert Config().trunks == ()
     moved = dataclasses.replace(config, trunk="127.0.0.2:5080", t38=T38Policy.AUDIO)
