@@ -2,11 +2,13 @@
 
 The devices here are ``faxgw send`` and ``faxgw receive`` processes with ``--registrar``, acting as an ATA
 does; the engine runs in the test's event loop on 127.0.0.1, trusting 127.0.0.1 as its trunk's network.
+Last, a fax sent through the REST API of a whole gateway to a device's number reaches the device.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -22,10 +24,12 @@ from faxgw.gateway.peers import DeviceConfig
 from faxgw.sip.fax_call import FaxCallOptions, send_fax
 from faxgw.sip.ua import UaConfig, UserAgent
 
+from tests.helpers.gateway import SENDER, gateway_config, start_running
 from tests.helpers.pages import make_document
 from tests.helpers.sip import FAXGW, LOCALHOST, ROOT
 
 ATA = DeviceConfig("ata1", "s3cret", ("+15550100",), keepalive=0)
+DEVICE_NUMBER = "+15550300"
 
 
 class Engine:
@@ -81,7 +85,7 @@ async def faxgw(*args: str | Path) -> asyncio.subprocess.Process:
 
 
 async def receiver(
-    tmp_path: Path, engine: Engine, password: str = "s3cret"
+    tmp_path: Path, registrar: str, password: str = "s3cret", *flags: str
 ) -> tuple[asyncio.subprocess.Process, str]:
     """``faxgw receive`` registered as ata1 (its "listening" line comes once it is); and that line."""
     port = free_port(socket.SOCK_DGRAM)
@@ -93,13 +97,14 @@ async def receiver(
         tmp_path / "out",
         "--json",
         "--registrar",
-        engine.registrar,
+        registrar,
         "--username",
         "ata1",
         "--password",
         password,
         "--expires",
         "60",
+        *flags,
     )
     assert process.stderr is not None
     line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
@@ -110,7 +115,7 @@ async def test_faxgw_receive_registers_as_the_device_and_unregisters_at_exit(
     tmp_path: Path, engine: Engine
 ) -> None:
     assert await engine.engine._device_contacts("ata1") == []
-    process, line = await receiver(tmp_path, engine)
+    process, line = await receiver(tmp_path, engine.registrar)
     try:
         assert "listening on sip:" in line and "registered as sip:ata1@127.0.0.1" in line, line
         port = int(line.split("listening on sip:127.0.0.1:")[1].split()[0])
@@ -124,7 +129,7 @@ async def test_faxgw_receive_registers_as_the_device_and_unregisters_at_exit(
 
 
 async def test_faxgw_receive_with_a_wrong_password_says_so(tmp_path: Path, engine: Engine) -> None:
-    process, line = await receiver(tmp_path, engine, password="wrong")
+    process, line = await receiver(tmp_path, engine.registrar, "wrong")
     await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 2
     assert "--registrar" in line and "403" in line, line
@@ -177,3 +182,34 @@ async def test_a_call_claiming_the_device_without_credentials_is_challenged(
         assert [call.device for call in engine.offered] == [None]
     finally:
         ua.close()
+
+
+@pytest.mark.slow  # a two-page fax through the whole gateway
+async def test_a_fax_to_the_devices_number_reaches_the_registered_device(
+    tmp_path: Path, document: Path
+) -> None:
+    device = dataclasses.replace(ATA, numbers=(DEVICE_NUMBER,), tenant="acme")
+    config = dataclasses.replace(gateway_config(tmp_path / "var"), devices=(device,))
+    registrar = f"{LOCALHOST}:{config.sip_port}"
+    async for running in start_running(config):
+        process, line = await receiver(tmp_path, registrar, "s3cret", "--count", "1", "--unpaced")
+        try:
+            assert "registered as sip:ata1@" in line, line
+            file_id = await running.upload(document)
+            sent = await running.client.post(
+                "/v1/faxes",
+                json={"from": SENDER, "to": [DEVICE_NUMBER], "files": [file_id], "return_ids": True},
+            )
+            assert sent.status_code == 201, sent.text
+            fax = await running.final(sent.json()["ids"][DEVICE_NUMBER], timeout=120)
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert (fax["status"], fax["pages"]) == ("success", {"total": 2, "transferred": 2}), fax
+    assert [(attempt["route"], attempt["status"]) for attempt in fax["attempts"]] == [("ata1", "success")]
+    assert process.returncode == 0, stderr.decode()
+    received = json.loads(stdout.decode().splitlines()[-1])
+    assert (received["status"], received["pages"]) == ("success", 2)
+    assert page_differences(document, Path(received["tiff"])) == [0, 0]
