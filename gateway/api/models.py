@@ -397,6 +397,10 @@ class FaxAttempt(_Response):
     pages_sent: int = Field(default=0, ge=0)
     #: The SIP Call-ID, to find the call in the gateway's logs and packet captures.
     call_id: str | None = None
+    #: How the attempt went, in one sentence: "503 on trunk a; T.38 refused with 488 on trunk b; G.711 at 9600
+    #: succeeded" (and where it went otherwise than its trunk's settings say because of an earlier attempt,
+    #: why). None while the call is on, and for attempts made before the gateway told them.
+    summary: str | None = None
 
 
 class FaxOrigin(_Response):

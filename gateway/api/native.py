@@ -74,6 +74,7 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
             t30_text=a.t30_text,
             pages_sent=a.pages_sent,
             call_id=a.call_id,
+            summary=a.summary,
         )
         for a in await gateway.attempts(fax.id)
     ]

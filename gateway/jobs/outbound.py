@@ -24,6 +24,7 @@ from faxgw.gateway.engines import Resolution
 from faxgw.gateway.engines.base import CallResult, Engine, OutboundCall, PageTransferred
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import Channels
+from faxgw.gateway.jobs.delivery import Learned
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
@@ -183,13 +184,15 @@ class OutboundJobs:
             fax = await self.store.get_fax(fax.id) or fax
             started = {"attempt": attempt, "first_page": fax.first_page}
             await self.events.publish(fax, EventType.SENDING_STARTED, started)
+            # The routes as what was learned about this destination says to use them (jobs.delivery).
+            learned = await Learned.load(self.store, destination, routes)
             document = Path(fax.document or "")
-            call = OutboundCall(fax.id, number, destination, document, fax.first_page, routes=routes)
+            call = OutboundCall(fax.id, number, destination, document, fax.first_page, routes=learned.routes)
             result = await self.engine.send(
                 call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
             )
             await self.pages.drained()  # its pages are recorded before how the attempt ended
-            await self._settle(fax, attempt, result)
+            await self._settle(fax, attempt, result, summary=await learned.learn(result))
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not leave the fax "sending" forever
@@ -241,7 +244,9 @@ class OutboundJobs:
         await self.store.update_fax(fax.id, pages_transferred=page.page, lease_until=time.time() + LEASE)
         await self.events.publish(fax, EventType.PAGE_SENT, {"page": page.page})
 
-    async def _settle(self, fax: FaxRecord, attempt: int, result: CallResult) -> None:
+    async def _settle(
+        self, fax: FaxRecord, attempt: int, result: CallResult, *, summary: str | None = None
+    ) -> None:
         status, code, description = st.outbound_status(result)
         sent_up_to = fax.first_page - 1 + result.pages
         await self.store.update_attempt(
@@ -258,6 +263,7 @@ class OutboundJobs:
             call_id=result.call_id,
             legs=[dataclasses.asdict(leg) for leg in result.legs],
             route=result.legs[-1].via if result.legs and not result.legs[-1].failed_over else None,
+            summary=summary,
         )
         await self.store.update_fax(
             fax.id,
