@@ -380,6 +380,19 @@ class PageCount(_Response):
     transferred: int = Field(default=0, ge=0)
 
 
+class FaxLeg(_Response):
+    """One route an attempt tried (a trunk, or the device the number belongs to) and what came of it."""
+
+    via: str  # the trunk's name, or the device's username
+    #: The final response to its INVITE; None: no response came, or no INVITE was sent (see reason).
+    sip_code: int | None = Field(default=None, ge=100, le=699)
+    #: In words: "503 Service Unavailable", "no response", "down (no answer to OPTIONS)", "at max_calls (2)",
+    #: "not registered", "answered".
+    reason: str
+    #: It failed as a trunk (or could not be used), and the next route was tried.
+    failed_over: bool
+
+
 class FaxAttempt(_Response):
     """One call made for an outbound fax (the first, then each retry)."""
 
@@ -397,6 +410,10 @@ class FaxAttempt(_Response):
     pages_sent: int = Field(default=0, ge=0)
     #: The SIP Call-ID, to find the call in the gateway's logs and packet captures.
     call_id: str | None = None
+    #: The trunk (or device) whose call reached the callee; None when no route did.
+    route: str | None = None
+    #: Each route the attempt tried, in order (failover): the last one carried the call if any did.
+    legs: list[FaxLeg] = Field(default_factory=list)
     #: How the attempt went, in one sentence: "503 on trunk a; T.38 refused with 488 on trunk b; G.711 at 9600
     #: succeeded" (and where it went otherwise than its trunk's settings say because of an earlier attempt,
     #: why). None while the call is on, and for attempts made before the gateway told them.

@@ -22,6 +22,7 @@ from faxgw.gateway.api.models import (
     MAX_TOTAL_UPLOAD_BYTES,
     FaxAttempt,
     FaxError,
+    FaxLeg,
     FaxList,
     FaxObject,
     FaxOrigin,
@@ -74,6 +75,8 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
             t30_text=a.t30_text,
             pages_sent=a.pages_sent,
             call_id=a.call_id,
+            route=a.route,
+            legs=[FaxLeg.model_validate(leg) for leg in a.legs],
             summary=a.summary,
         )
         for a in await gateway.attempts(fax.id)
