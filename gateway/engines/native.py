@@ -92,7 +92,7 @@ class NativeEngine:
             t38_params=T38Params(max_bit_rate=route.max_rate),
             paced=not self.config.unpaced_t38,
             media_latch=self.config.media_latch,
-            codecs=trunk.codecs if trunk is not None else CODECS,
+            codecs=trunk.codecs if trunk is not None else tuple(CODECS),
         )
 
     async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None:
@@ -230,10 +230,13 @@ class NativeEngine:
             if trunk is None:  # the job layer routes only through configured trunks
                 legs.append(LegResult(route.via, None, "no such trunk", failed_over=True))
                 continue
-            for target in trunk.targets(call.to_number) or [None]:
+            targets = trunk.targets(call.to_number)
+            if not targets:  # every host silent to OPTIONS
+                legs.append(LegResult(route.via, None, trunk.refusal() or "down", failed_over=True))
+            for target in targets:
                 async with self.trunks.carrying(trunk) as refused:
-                    if refused is not None or target is None:
-                        legs.append(LegResult(route.via, None, refused or "down", failed_over=True))
+                    if refused is not None:
+                        legs.append(LegResult(route.via, None, refused, failed_over=True))
                         break
                     outcome = await place(target, route, trunk.credentials)
                 if not self._leg(route, outcome, legs, target if len(trunk.reachable) > 1 else None):
