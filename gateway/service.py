@@ -136,6 +136,7 @@ class Gateway:
         self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels, self.pages)
         self.inbound = InboundJobs(config, self.store, self.events, self.channels, self.pages)
         self.inbound.on_queued = self.outbound.wake  # a device's relayed fax is due at once
+        self.inbound.settle_bridged = self.outbound.settle_bridged
         self._tasks = Tasks(log, "the outbound job loop or the webhook dispatcher")
 
     async def start(self) -> None:

@@ -10,22 +10,36 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from faxgw.gateway.config import Config, RouteConfig
 from faxgw.gateway.documents import render_received
 from faxgw.gateway.domain import EventType, FaxStatus
-from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision, PageTransferred, Refusal
+from faxgw.gateway.engines.base import (
+    CallResult,
+    InboundCall,
+    InboundDecision,
+    PageTransferred,
+    Refusal,
+    Route,
+)
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
+from faxgw.gateway.jobs.delivery import Learned
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
-from faxgw.gateway.jobs.relay import StoreAndForward, origin
+from faxgw.gateway.jobs.relay import StoreAndForward, origin, start_real_time
+from faxgw.gateway.jobs.routing import routes_for
+from faxgw.gateway.peers import DeviceConfig, Relay
 from faxgw.gateway.store import FaxRecord, FaxStore, new_id
 
 log = logging.getLogger("gateway.inbound")
+
+
+async def _unwired(fax: FaxRecord, result: CallResult, summary: str) -> None:
+    raise RuntimeError("InboundJobs.settle_bridged was not set (gateway.service wires it)")
 
 
 class InboundJobs:
@@ -42,6 +56,10 @@ class InboundJobs:
         self.on_queued: Callable[[], None] = lambda: None
         self._faxes: dict[str, str] = {}  # call id -> fax id
         self._relayed: dict[str, str] = {}  # call id -> the outbound fax a device's call is received into
+        #: call id -> the outbound fax a bridged call is recorded as, and what it may teach
+        self._bridged: dict[str, tuple[str, Learned]] = {}
+        #: How a bridged call's fax is settled: as an outbound attempt (OutboundJobs.settle_bridged).
+        self.settle_bridged: Callable[[FaxRecord, CallResult, str], Awaitable[None]] = _unwired
 
     async def offer(self, call: InboundCall) -> InboundDecision:
         """Accept a call for a DID we route while a channel is free (refused at the SIP level otherwise)."""
@@ -85,10 +103,13 @@ class InboundJobs:
         if route is not None and route.tenant == tenant:
             return await self._receive(call, route)
         try:
-            await dialable(self.config, tenant, call.did)
+            destination = await dialable(self.config, tenant, call.did)
+            routes = routes_for(self.config, destination)  # refused now if no trunk carries it
         except DestinationRefused as error:
             log.info("call %s from device %s to %r refused: %s", call.call_id, username, call.did, error)
             return Refusal(403 if error.forbidden else 404)
+        if device.relay is Relay.REAL_TIME:
+            return await self._bridge(call, device, tenant, destination, routes)
         if not self._take_channel(call):
             return Refusal(503, BUSY_RETRY_AFTER)
         try:
@@ -99,6 +120,33 @@ class InboundJobs:
         self._relayed[call.call_id] = fax.id
         document = Path(origin(fax)["document"])  # type: ignore[index]
         return document, self.pages.handler(fax.id, functools.partial(self._relay_page, fax))
+
+    async def _bridge(
+        self,
+        call: InboundCall,
+        device: DeviceConfig,
+        tenant: str,
+        destination: str,
+        routes: tuple[Route, ...],
+    ) -> InboundDecision:
+        """Relay a device's call in real time: the engine bridges it to a leg through ``routes`` (as learned
+        for the destination). Two calls' media, so two channels."""
+        if not self._take_channel(call):
+            return Refusal(503, BUSY_RETRY_AFTER)
+        if not self._take_channel(call):
+            self.channels.release()
+            return Refusal(503, BUSY_RETRY_AFTER)
+        try:
+            learned = await Learned.load(self.store, destination, routes)
+            fax, bridge = await start_real_time(
+                self.config, self.store, self.events, call, device, tenant, destination, learned.routes
+            )
+        except BaseException:
+            self.channels.release()
+            self.channels.release()
+            raise
+        self._bridged[call.call_id] = (fax.id, learned)
+        return bridge
 
     async def _relay_page(self, fax: FaxRecord, page: PageTransferred) -> None:
         await self.relay.page(fax, page.page)
@@ -131,6 +179,15 @@ class InboundJobs:
 
     async def done(self, call: InboundCall, result: CallResult) -> None:
         """Settle the fax of an accepted call (a call never accepted is not ours to settle)."""
+        bridged = self._bridged.pop(call.call_id, None)
+        if bridged is not None:
+            self.channels.release()
+            self.channels.release()
+            fax_id, learned = bridged
+            fax = await self.store.get_fax(fax_id)
+            if fax is not None:
+                await self.settle_bridged(fax, result, await learned.learn(result))
+            return
         relayed = self._relayed.pop(call.call_id, None)
         if relayed is not None:
             self.channels.release()

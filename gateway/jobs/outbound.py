@@ -281,6 +281,13 @@ class OutboundJobs:
         else:
             await self._retry_or_finish(fax, status, code, description, sent_up_to)
 
+    async def settle_bridged(self, fax: FaxRecord, result: CallResult, summary: str) -> None:
+        """A device's call relayed in real time ended: its fax is settled as its one attempt (never retried:
+        the fax machine on the line saw how it went). The document's length is what the callee was told."""
+        await self.store.update_fax(fax.id, pages_total=result.pages_expected or result.pages)
+        fax = await self.store.get_fax(fax.id) or fax
+        await self._settle(fax, 1, result, summary=summary)
+
     async def _retry_or_finish(
         self,
         fax: FaxRecord,

@@ -1,4 +1,4 @@
-"""Faxes a device sends to a number that is not its tenant's own: store and forward.
+"""Faxes a device sends to a number that is not its tenant's own: store and forward, or real time.
 
 A fax machine behind an ATA dials an external number. The gateway answers as a fax machine would,
 receives every page, then sends them on as an outbound fax of the device's tenant, from the device's
@@ -9,6 +9,10 @@ its origin (``request.origin``: the device, the relay mode, the call) from the s
 Only a whole fax is sent on: a device call that ends early fails its fax, saying after how many pages.
 The fax machine has seen the failure itself and sends again; half a fax sent to a stranger would be
 worse than none.
+
+A device with ``relay = "real_time"`` is instead bridged to the trunk while its fax machine is on the line
+(the engine's ``Bridge``). The call is recorded as an outbound fax with one attempt, settled like any
+attempt when the call ends and never retried: the fax machine on the line saw how it went.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from typing import Any
 from faxgw.gateway.config import Config
 from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.engines import CallResult, CallStatus, InboundCall
+from faxgw.gateway.engines.base import Bridge, Route
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.peers import DeviceConfig, Relay
-from faxgw.gateway.store import FaxRecord, FaxStore, new_id
+from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore, new_id
 
 log = logging.getLogger("gateway.relay")
 
@@ -41,6 +46,57 @@ def origin(fax: FaxRecord) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def _relayed_fax(
+    config: Config, call: InboundCall, device: DeviceConfig, tenant_id: str, relay: Relay, status: FaxStatus
+) -> FaxRecord:
+    """The outbound fax of ``tenant_id`` that a device's call to ``call.did`` becomes (not yet stored)."""
+    now = time.time()
+    tenant = next((entry for entry in config.tenants if entry.id == tenant_id), None)
+    retry = {"count": tenant.retries, "delay": tenant.retry_delay} if tenant else {}
+    return FaxRecord(
+        id=new_id("fx"),
+        tenant_id=tenant_id,
+        direction="outbound",
+        from_number=device.numbers[0],
+        to_number=call.did,
+        status=status,
+        created_at=now,
+        updated_at=now,
+        lease_owner=config.node,
+        lease_until=now + RECEIVING_LEASE,
+        request={
+            "from_pool": [device.numbers[0]],
+            "options": {"retry": retry if relay is Relay.STORE_AND_FORWARD else {}},
+            "origin": {
+                "device": device.username,
+                "relay": relay.value,
+                "caller": call.caller,
+                "call_id": call.call_id,
+            },
+        },
+    )
+
+
+async def start_real_time(
+    config: Config,
+    store: FaxStore,
+    events: EventBus,
+    call: InboundCall,
+    device: DeviceConfig,
+    tenant_id: str,
+    destination: str,
+    routes: tuple[Route, ...],
+) -> tuple[FaxRecord, Bridge]:
+    """The fax a bridged call is recorded as (sending, its one attempt started), and the engine's Bridge
+    to ``destination`` (the dialled number, or its SIP URI as ``jobs.destinations`` checked it)."""
+    fax = _relayed_fax(config, call, device, tenant_id, Relay.REAL_TIME, FaxStatus.SENDING)
+    fax.attempts_made = 1
+    fax = await store.add_fax(fax)
+    await store.add_attempt(AttemptRecord(fax.id, 1, fax.created_at, from_number=fax.from_number))
+    await events.publish(fax, EventType.SENDING_STARTED, {"attempt": 1, "first_page": 1})
+    return fax, Bridge(routes, destination, fax.from_number)
+
+
 class StoreAndForward:
     """Receives a device's fax into an outbound fax of its tenant, then queues that fax."""
 
@@ -51,30 +107,8 @@ class StoreAndForward:
 
     async def start(self, call: InboundCall, device: DeviceConfig, tenant_id: str) -> FaxRecord:
         """The outbound fax a device's call is being received into (``document``: where its pages go)."""
-        now = time.time()
-        tenant = next((entry for entry in self.config.tenants if entry.id == tenant_id), None)
-        retry = {"count": tenant.retries, "delay": tenant.retry_delay} if tenant else {}
-        fax = FaxRecord(
-            id=new_id("fx"),
-            tenant_id=tenant_id,
-            direction="outbound",
-            from_number=device.numbers[0],
-            to_number=call.did,
-            status=FaxStatus.PROCESSING,
-            created_at=now,
-            updated_at=now,
-            lease_owner=self.config.node,
-            lease_until=now + RECEIVING_LEASE,
-            request={
-                "from_pool": [device.numbers[0]],
-                "options": {"retry": retry},
-                "origin": {
-                    "device": device.username,
-                    "relay": Relay.STORE_AND_FORWARD.value,
-                    "caller": call.caller,
-                    "call_id": call.call_id,
-                },
-            },
+        fax = _relayed_fax(
+            self.config, call, device, tenant_id, Relay.STORE_AND_FORWARD, FaxStatus.PROCESSING
         )
         directory = self.config.data_dir / "faxes" / fax.id
         directory.mkdir(parents=True, exist_ok=True)
