@@ -7,6 +7,7 @@ shares its event loop; ``media_process = false`` runs it in the gateway's proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from dataclasses import replace
@@ -28,12 +29,12 @@ from faxgw.gateway.engines.base import (
     Refusal,
     Route,
 )
-from faxgw.gateway.engines.trunks import Trunks, fails_over
+from faxgw.gateway.engines.trunks import Trunks, TrunkState, fails_over
 from faxgw.gateway.peers import TrunkConfig
 from faxgw.sip.admission import Admission, RateLimit
 from faxgw.sip.auth import DigestClient, DigestServer
 from faxgw.sip.bridge import BridgeOptions, BridgeOutcome, Dial, Place, TrunkLeg, relay_fax
-from faxgw.sip.call import CallError, CallState, IncomingCall
+from faxgw.sip.call import CallError, CallState, IncomingCall, OutgoingCall
 from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
 from faxgw.sip.media import Ticker
@@ -249,13 +250,20 @@ class NativeEngine:
     @staticmethod
     def _leg(route: Route, outcome: FaxOutcome, legs: list[LegResult], target: str | None = None) -> bool:
         """Note what one call over ``route`` came to in ``legs``; True: it failed as a trunk (go on)."""
-        answered = outcome.sip_code is not None and outcome.sip_code < 300
-        unanswered = outcome.hangup_cause in ("timeout", "transport_error")  # no response came
-        code = None if unanswered else outcome.sip_code
+        return NativeEngine._note(route, outcome.sip_code, outcome.hangup_cause, legs, target)
+
+    @staticmethod
+    def _note(
+        route: Route, sip_code: int | None, cause: str | None, legs: list[LegResult], target: str | None
+    ) -> bool:
+        """``_leg`` from a call's final status and hang-up cause (a fax's outcome, or a relay's leg)."""
+        answered = sip_code is not None and sip_code < 300
+        unanswered = cause in ("timeout", "transport_error")  # no response came
+        code = None if unanswered else sip_code
         if answered:
             reason = "answered"
         elif unanswered:
-            reason = "no response" if outcome.hangup_cause == "timeout" else "transport error"
+            reason = "no response" if cause == "timeout" else "transport error"
         else:
             reason = f"{code} {REASONS.get(code or 0, '')}".strip()
         over = not answered and fails_over(code)
@@ -324,57 +332,75 @@ class NativeEngine:
             trunk_latch=self.config.media_latch,
         )
         legs: list[LegResult] = []
-        outcome = await relay_fax(
-            self.ua, call, self._dial_routes(bridge, legs), options=options, ticker=self.ticker
-        )
+        # The answered leg's place on its trunk (max_calls) is held until the relayed call ends.
+        async with contextlib.AsyncExitStack() as held:
+            outcome = await relay_fax(
+                self.ua, call, self._dial_routes(bridge, legs, held), options=options, ticker=self.ticker
+            )
         return self._relayed(outcome, legs)
 
-    def _dial_routes(self, bridge: Bridge, legs: list[LegResult]) -> Dial:
-        """Place the relay's leg through ``bridge.routes`` in order, noting each in ``legs``; a route that
-        fails as a route (no response, 403, 408, 5xx; not configured, a device not registered) hands on to
-        the next, the callee's own answers (busy, no answer, not found) end it.
-
-        A minimal loop of its own: outbound calls' route-by-route failover (``send``) is being rewritten
-        meanwhile; this is to place the leg through the same step once that lands."""
+    def _dial_routes(self, bridge: Bridge, legs: list[LegResult], held: contextlib.AsyncExitStack) -> Dial:
+        """Place the relay's leg through ``bridge.routes`` as ``send`` places a fax: in order, a trunk's
+        hosts in order, a device's contacts in turn; a route that cannot take the call now (down, at
+        max_calls, over its rate, not registered) or whose call fails as a trunk (``fails_over``) hands on
+        to the next, the callee's own answer ends it; each noted in ``legs``. The answered call's place
+        on its trunk goes to ``held``."""
         ring_timeout = self._options(bridge.from_number).ring_timeout
 
         async def dial(place: Place) -> TrunkLeg:
-            failure = CallError(503, "no route to the callee")
+            failure = CallError(503, "no route could take the call")
             for route in bridge.routes:
-                found = await self._route_target(route.via, route.device, bridge.to_number)
-                if found is None:
-                    reason = "not registered" if route.device else "down, or no such trunk"
-                    legs.append(LegResult(route.via, None, reason, failed_over=True))
-                    continue
-                target, credentials = found
-                call = place(target, bridge.from_number)
-                call.credentials = credentials  # the trunk's own account, for the whole call
-                try:
-                    await call.connect(ring_timeout)
-                except CallError as error:
-                    over = fails_over(error.status)
-                    legs.append(LegResult(route.via, error.status, f"{error.status} {error.reason}", over))
-                    if not over:
+                for target, trunk in await self._relay_targets(route, bridge.to_number, legs):
+                    slot = contextlib.AsyncExitStack()
+                    call: OutgoingCall | None = None
+                    try:
+                        if trunk is not None:
+                            refused = await slot.enter_async_context(self.trunks.carrying(trunk))
+                            if refused is not None:
+                                legs.append(LegResult(route.via, None, refused, failed_over=True))
+                                await slot.aclose()
+                                break
+                        call = place(target, bridge.from_number)
+                        call.credentials = trunk.credentials if trunk is not None else None
+                        await call.connect(ring_timeout)
+                    except CallError as error:
+                        await slot.aclose()
+                        if call is None:  # the device hung up: nothing more to place
+                            raise
+                        cause = call.ended.result().cause if call.ended.done() else None
+                        several = trunk is not None and len(trunk.reachable) > 1
+                        if not self._note(route, error.status, cause, legs, target if several else None):
+                            raise
+                        failure = error
+                        continue
+                    except BaseException:
+                        await slot.aclose()
                         raise
-                    failure = error
-                    continue
-                legs.append(LegResult(route.via, 200, "answered", failed_over=False))
-                return TrunkLeg(call, route.t38, route.ecm, route.max_rate)
+                    held.push_async_exit(slot)
+                    self._note(route, call.final_status, None, legs, None)
+                    return TrunkLeg(call, route.t38, route.ecm, route.max_rate)
             raise failure
 
         return dial
 
-    async def _route_target(
-        self, via: str, device: bool, number: str
-    ) -> tuple[str, DigestClient | None] | None:
-        """The Request-URI of a call to ``number`` over one route and our credentials there (None: the
-        route cannot be used now: a device not registered, a trunk down or not configured)."""
-        if device:
-            contacts = await self._device_contacts(via)
-            return (contacts[0], None) if contacts else None
-        trunk = self.trunks.get(via)
-        targets = trunk.targets(number) if trunk is not None else []
-        return (targets[0], trunk.credentials) if trunk is not None and targets else None
+    async def _relay_targets(
+        self, route: Route, number: str, legs: list[LegResult]
+    ) -> list[tuple[str, TrunkState | None]]:
+        """Where a call to ``number`` over ``route`` may go now, in order, and the trunk it goes through;
+        none: why is noted in ``legs`` (as ``send`` notes it)."""
+        if route.device:
+            contacts = await self._device_contacts(route.via)
+            if not contacts:
+                legs.append(LegResult(route.via, None, "not registered", failed_over=True))
+            return [(contact, None) for contact in contacts]
+        trunk = self.trunks.get(route.via)
+        if trunk is None:
+            legs.append(LegResult(route.via, None, "no such trunk", failed_over=True))
+            return []
+        targets = trunk.targets(number)
+        if not targets:
+            legs.append(LegResult(route.via, None, trunk.refusal() or "down", failed_over=True))
+        return [(target, trunk) for target in targets]
 
     @staticmethod
     def _relayed(outcome: BridgeOutcome, legs: list[LegResult]) -> CallResult:

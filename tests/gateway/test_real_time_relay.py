@@ -145,10 +145,22 @@ async def test_a_device_fax_relayed_in_real_time_fails_over_and_crosses_the_gate
     relaying = Relaying((Route("first"), Route("second", t38=T38Policy.T38, ecm=False)))
     engine = NativeEngine(config(tmp_path, {"first": refusing_trunk, "second": port}))
     await engine.start(relaying.on_inbound, relaying.on_done)
+    second = engine.trunks.get("second")
+    assert second is not None
+    carried: list[int] = []
+
+    async def watch() -> None:  # the relayed call counts against the trunk's max_calls while it lasts
+        while True:
+            carried.append(second.calls)
+            await asyncio.sleep(0.5)
+
+    watching = asyncio.ensure_future(watch())
     try:
         device = await device_sends(engine.sip_address[1], document)
         result = await asyncio.wait_for(relaying.results.get(), 10)
+        assert max(carried) == 1 and second.calls == 0
     finally:
+        watching.cancel()
         await engine.close()
     far = far_result()
 
