@@ -183,8 +183,8 @@ class InboundJobs:
         if bridged is not None:
             self.channels.release()
             self.channels.release()
-            fax_id, learned = bridged
-            fax = await self.store.get_fax(fax_id)
+            bridged_id, learned = bridged
+            fax = await self.store.get_fax(bridged_id)
             if fax is not None:
                 await self.settle_bridged(fax, result, await learned.learn(result))
             return
