@@ -189,6 +189,9 @@ class Config:
     trunks: tuple[TrunkConfig, ...] = ()
     #: The devices that register with the gateway ([[devices]]).
     devices: tuple[DeviceConfig, ...] = ()
+    #: Days a destination's learned step down (G.711 after T.38 trouble, ECM off, a lower rate) holds before
+    #: the route's own settings are tried there again (gateway.jobs.delivery).
+    learned_delivery_days: float = 30.0
 
     def __post_init__(self) -> None:
         # Derived again each time, so that dataclasses.replace(config, trunk=...) moves the trunk too (a
@@ -304,6 +307,7 @@ _SCALARS = {
     "media_latch": bool,
     "api_docs": bool,
     "api_max_connections": int,
+    "learned_delivery_days": float,
 }
 
 # [asterisk] settings; FAXGW_ASTERISK_<NAME> overrides them (the AMI secret need not be in the file).

@@ -14,6 +14,9 @@ for the route that reached the callee:
 - any other failure (busy, no answer, a dropped call) is counted and changes nothing: it says nothing
   about how to fax there.
 
+A step down is remembered for ``learned_delivery_days`` (30 by default): then the route's own settings are
+tried again, since a destination on G.711 never gets the chance to show that T.38 works there now.
+
 ``summary`` tells an attempt in one sentence: "503 on trunk a; T.38 refused with 488 on trunk b; G.711 at
 9600 succeeded". ``Learned`` does all this for one attempt over the store.
 """
@@ -68,6 +71,9 @@ def learn(profile: DeliveryProfile, result: CallResult, *, now: float | None = N
     ecm_used = result.ecm if result.ecm is not None else learned.ecm
     if code in ECM_FAILURES or (code == ECM_RETRIES_SPENT and ecm_used):
         learned = replace(learned, ecm=not ecm_used, reason=f"ECM trouble: {result.t30_text}")
+    when = time.time() if now is None else now
+    if _below(learned, profile):
+        learned = replace(learned, stepped_at=when)
     if result.status is not CallStatus.SUCCESS:
         return replace(learned, failures=learned.failures + 1)
     return replace(
@@ -77,8 +83,21 @@ def learn(profile: DeliveryProfile, result: CallResult, *, now: float | None = N
         ecm=result.ecm if result.ecm is not None else learned.ecm,
         max_rate=_cap(result.bit_rate) if result.bit_rate else learned.max_rate,
         failures=0,
-        succeeded_at=time.time() if now is None else now,
+        succeeded_at=when,
     )
+
+
+def _below(learned: DeliveryProfile, before: DeliveryProfile) -> bool:
+    """Whether ``learned`` allows less than ``before`` (T.38 gone, ECM changed, a lower rate)."""
+    return (before.t38 and not learned.t38) or learned.ecm != before.ecm or learned.max_rate < before.max_rate
+
+
+def remembered(profile: DeliveryProfile, route: Route, forget_before: float) -> DeliveryProfile:
+    """``profile``, or the route's own settings again when its last step down is older than
+    ``forget_before`` (a time): the failures count stays, the step down is forgotten."""
+    if profile.stepped_at is None or profile.stepped_at >= forget_before:
+        return profile
+    return replace(fresh(route), failures=profile.failures, succeeded_at=profile.succeeded_at)
 
 
 def _lower(rate: int) -> int:
@@ -185,17 +204,27 @@ class Learned:
         destination: str,
         routes: Sequence[Route],
         stored: Mapping[str, DeliveryProfile],
+        forget_before: float = 0.0,
     ) -> None:
         self.store = store
         self.destination = destination
         self.configured = tuple(routes)
-        self.profiles = {route.via: stored.get(route.via) or fresh(route) for route in routes}
+        self.profiles = {
+            route.via: remembered(stored[route.via], route, forget_before)
+            if route.via in stored
+            else fresh(route)
+            for route in routes
+        }
         self.routes = tuple(apply(self.profiles[route.via], route) for route in routes)
 
     @classmethod
-    async def load(cls, store: FaxStore, destination: str, routes: Sequence[Route]) -> Learned:
+    async def load(
+        cls, store: FaxStore, destination: str, routes: Sequence[Route], *, memory_days: float
+    ) -> Learned:
+        """What the store knows about ``destination`` through ``routes``, step downs older than
+        ``memory_days`` forgotten."""
         stored = await store.delivery_profiles(destination, [route.via for route in routes])
-        return cls(store, destination, routes, stored)
+        return cls(store, destination, routes, stored, time.time() - memory_days * 86400)
 
     async def learn(self, result: CallResult) -> str:
         """Keep what ``result`` taught about the route that reached the callee; the attempt's story."""

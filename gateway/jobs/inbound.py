@@ -137,7 +137,8 @@ class InboundJobs:
             self.channels.release()
             return Refusal(503, BUSY_RETRY_AFTER)
         try:
-            learned = await Learned.load(self.store, destination, routes)
+            memory = self.config.learned_delivery_days
+            learned = await Learned.load(self.store, destination, routes, memory_days=memory)
             fax, bridge = await start_real_time(
                 self.config, self.store, self.events, call, device, tenant, destination, learned.routes
             )

@@ -185,7 +185,9 @@ class OutboundJobs:
             started = {"attempt": attempt, "first_page": fax.first_page}
             await self.events.publish(fax, EventType.SENDING_STARTED, started)
             # The routes as what was learned about this destination says to use them (jobs.delivery).
-            learned = await Learned.load(self.store, destination, routes)
+            learned = await Learned.load(
+                self.store, destination, routes, memory_days=self.config.learned_delivery_days
+            )
             document = Path(fax.document or "")
             call = OutboundCall(fax.id, number, destination, document, fax.first_page, routes=learned.routes)
             result = await self.engine.send(

@@ -187,6 +187,8 @@ class DeliveryProfile:
     succeeded_at: float | None = None  # when the last success there was
     #: Why the profile last stepped down ("T.38 refused with 488", "training failed at 14400"); None: never.
     reason: str | None = None
+    #: When it last stepped down: a step down older than ``learned_delivery_days`` is tried again.
+    stepped_at: float | None = None
 
 
 @dataclass(frozen=True)

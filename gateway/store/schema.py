@@ -189,6 +189,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE delivery_profiles ADD COLUMN reason TEXT;
     """,
+    # 8: when a delivery profile last stepped down, so that an old step down is tried again
+    """
+    ALTER TABLE delivery_profiles ADD COLUMN stepped_at REAL;
+    """,
 ]
 
 

@@ -115,6 +115,17 @@ def test_success_remembers_what_worked_and_resets_failures() -> None:
     assert delivery.learn(delivery.fresh(T38_TRUNK), result(CallStatus.SUCCESS, bit_rate=9600)).t38
 
 
+def test_a_step_down_says_when_and_is_forgotten_once_older_than_the_memory() -> None:
+    stepped = delivery.learn(delivery.fresh(T38_TRUNK), result(t38_refused=488), now=1000.0)
+    assert stepped.stepped_at == 1000.0
+    assert delivery.remembered(stepped, T38_TRUNK, forget_before=999.0) == stepped
+    again = delivery.remembered(stepped, T38_TRUNK, forget_before=1001.0)
+    assert delivery.apply(again, T38_TRUNK) == T38_TRUNK and again.failures == 1
+    # A success or a failure that steps nothing down leaves the time of the last step down alone.
+    assert delivery.learn(stepped, result(CallStatus.BUSY), now=2000.0).stepped_at == 1000.0
+    assert delivery.learn(delivery.fresh(T38_TRUNK), result(CallStatus.BUSY)).stepped_at is None
+
+
 def test_a_route_configured_for_audio_is_never_upgraded() -> None:
     audio = Route("a", t38=T38Policy.AUDIO, ecm=False, max_rate=9600)
     generous = DeliveryProfile(t38=True, ecm=True, max_rate=14400)
@@ -176,7 +187,7 @@ async def test_learned_keeps_what_the_attempt_taught_across_a_reopen(tmp_path: P
     store = Store(tmp_path / "faxgw.sqlite")
     await store.open()
     try:
-        first = await delivery.Learned.load(store, DESTINATION, routes)
+        first = await delivery.Learned.load(store, DESTINATION, routes, memory_days=30)
         assert first.routes == routes
         story = await first.learn(result(t38_refused=488, t30_code=T30Error.CALLDROPPED, legs=legs))
         assert story.startswith("503 on trunk a; T.38 refused with 488 on trunk b; G.711 failed")
@@ -185,11 +196,14 @@ async def test_learned_keeps_what_the_attempt_taught_across_a_reopen(tmp_path: P
     store = Store(tmp_path / "faxgw.sqlite")
     await store.open()
     try:
-        second = await delivery.Learned.load(store, DESTINATION, routes)
+        second = await delivery.Learned.load(store, DESTINATION, routes, memory_days=30)
         # Trunk a failed as a trunk: nothing learned about the destination there; b goes G.711 now.
         assert [route.t38 for route in second.routes] == [T38Policy.T38, T38Policy.AUDIO]
         assert (await store.delivery_profiles(DESTINATION, ["b"]))["b"].failures == 1
-        other = await delivery.Learned.load(store, "+15550111", routes)
+        other = await delivery.Learned.load(store, "+15550111", routes, memory_days=30)
         assert other.routes == routes  # another number learned nothing from this one
+        # A step down older than the memory is tried again (the failures stay counted).
+        forgetful = await delivery.Learned.load(store, DESTINATION, routes, memory_days=-1)
+        assert forgetful.routes == routes and forgetful.profiles["b"].failures == 1
     finally:
         await store.close()
