@@ -11,12 +11,11 @@ import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
 from faxgw.gateway.netpolicy import AddressPolicy
-from faxgw.gateway.peers import DEFAULT_TRUNK, DeviceConfig, PeerError, Relay, TrunkConfig
+from faxgw.gateway.peers import DEFAULT_TRUNK, DeviceConfig, PeerError, Relay, TrunkConfig, check_networks
 from faxgw.sip.fax_terms import T38Policy
 
 
@@ -418,6 +417,7 @@ _DEVICE_FIELDS: dict[str, Any] = {
     "keepalive": float,
     "relay": Relay,
     "max_contacts": int,
+    "media_latch": bool,
 }
 
 
@@ -492,13 +492,10 @@ def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:
 def _networks(name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(f'{name}: must be a list of networks, e.g. ["10.0.0.0/8", "fd00::/8"]')
-    for entry in value:
-        try:
-            if not isinstance(entry, str):  # ip_network would read the integer 5 as 0.0.0.5
-                raise TypeError(entry)
-            ip_network(entry, strict=False)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: {entry!r} is not an IP network (address/prefix)") from None
+    try:
+        check_networks(name, value)
+    except PeerError as error:
+        raise ConfigError(str(error)) from None
     return tuple(value)
 
 

@@ -40,7 +40,8 @@ def _check_name(kind: str, name: str) -> None:
         raise PeerError(f"{kind} name {name!r}: 1 to 63 letters, digits, '_', '.' or '-'")
 
 
-def _check_networks(where: str, networks: tuple[str, ...]) -> None:
+def check_networks(where: str, networks: tuple[str, ...] | list[str]) -> None:
+    """Every entry is an IP network (address/prefix); ``PeerError`` naming the first that is not."""
     for entry in networks:
         try:
             if not isinstance(entry, str):  # ip_network would read the integer 5 as 0.0.0.5
@@ -110,7 +111,7 @@ class TrunkConfig:
             raise PeerError(f"{where}: weight must be at least 1")
         if self.keepalive < 0:
             raise PeerError(f"{where}: keepalive must be 0 (off) or more seconds")
-        _check_networks(f"{where}: networks", self.networks)
+        check_networks(f"{where}: networks", self.networks)
         _check_patterns(f"{where}: destinations", self.destinations)
 
     def carries(self, number: str) -> bool:
@@ -150,6 +151,9 @@ class DeviceConfig:
     keepalive: float = 30.0  # seconds between OPTIONS to its contacts (qualify, and NAT bindings open)
     relay: Relay = Relay.STORE_AND_FORWARD
     max_contacts: int = 4  # registered contacts at once
+    #: Send media to where its media comes from, not to the (private) address its SDP states: a device
+    #: behind NAT (once, early in the call, as ``Config.media_latch`` for trunks; Asterisk's rtp_symmetric).
+    media_latch: bool = True
 
     def __post_init__(self) -> None:
         _check_name("device", self.username)

@@ -19,7 +19,7 @@ from faxgw.gateway.config import Config
 from faxgw.gateway.peers import TrunkConfig
 from faxgw.sip.fax_terms import T38Policy
 
-from tests.helpers.gateway import SENDER, Running, gateway_config, start_running
+from tests.helpers.gateway import Running, gateway_config, start_running
 from tests.helpers.sip import LOCALHOST, Sipp, SippPeer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,18 +48,7 @@ def through(peer: SippPeer, config: Config) -> Config:
 
 
 async def send(running: Running, file_id: str, retries: int) -> dict:
-    sent = await running.client.post(
-        "/v1/faxes",
-        json={
-            "from": SENDER,
-            "to": [NUMBER],
-            "files": [file_id],
-            "return_ids": True,
-            "options": {"retry": {"count": retries, "delay": 0}},
-        },
-    )
-    assert sent.status_code == 201, sent.text
-    return await running.final(sent.json()["ids"][NUMBER], timeout=60)
+    return await running.final(await running.submit(file_id, NUMBER, retries=retries), timeout=60)
 
 
 @pytest.mark.slow  # SIPp in real time: three calls of ~2 s

@@ -23,7 +23,7 @@ from faxgw.gateway.engines.media_process import LOST, MediaProcessEngine
 from faxgw.gateway.service import Gateway
 from faxgw.sip.fax_call import T38Policy
 
-from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
+from tests.helpers.gateway import RECEIVER, Running, gateway_config, start_running
 from tests.helpers.pages import make_document
 from tests.helpers.sip import LOCALHOST
 
@@ -52,12 +52,7 @@ def media_engine(running: Running) -> MediaProcessEngine:
 
 
 async def send(running: Running, document: Path, to: str) -> str:
-    file_id = await running.upload(document)
-    sent = await running.client.post(
-        "/v1/faxes", json={"from": SENDER, "to": [to], "files": [file_id], "return_ids": True}
-    )
-    assert sent.status_code == 201, sent.text
-    return sent.json()["ids"][to]
+    return await running.submit(await running.upload(document), to)
 
 
 async def until(running: Running, fax_id: str, done: object) -> dict:

@@ -22,7 +22,7 @@ from faxgw.gateway.demo import free_port
 from faxgw.gateway.documents import page_differences
 from faxgw.gateway.peers import DeviceConfig, TrunkConfig
 
-from tests.helpers.gateway import SENDER, Running, gateway_config, start_running
+from tests.helpers.gateway import Running, gateway_config, start_running
 from tests.helpers.pages import make_document
 from tests.helpers.sip import LOCALHOST, Sipp
 
@@ -44,19 +44,8 @@ def nowhere() -> int:
 
 
 async def send(running: Running, document: Path, to: str = FAR, retries: int = 0) -> dict:
-    file_id = await running.upload(document)
-    sent = await running.client.post(
-        "/v1/faxes",
-        json={
-            "from": SENDER,
-            "to": [to],
-            "files": [file_id],
-            "return_ids": True,
-            "options": {"retry": {"count": retries, "delay": 0}},
-        },
-    )
-    assert sent.status_code == 201, sent.text
-    return await running.final(sent.json()["ids"][to], timeout=90)
+    fax_id = await running.submit(await running.upload(document), to, retries=retries)
+    return await running.final(fax_id, timeout=90)
 
 
 def received(far_end: subprocess.Popen) -> dict:

@@ -37,6 +37,21 @@ class Running:
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
+    async def submit(self, file_id: str, to: str, *, retries: int = 0) -> str:
+        """POST /v1/faxes from SENDER to ``to`` with ``retries`` (no delay between them): the fax's id."""
+        sent = await self.client.post(
+            "/v1/faxes",
+            json={
+                "from": SENDER,
+                "to": [to],
+                "files": [file_id],
+                "return_ids": True,
+                "options": {"retry": {"count": retries, "delay": 0}},
+            },
+        )
+        assert sent.status_code == 201, sent.text
+        return sent.json()["ids"][to]
+
     async def final(self, fax_id: str, timeout: float = 60) -> dict:
         async with asyncio.timeout(timeout):
             while True:
