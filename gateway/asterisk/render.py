@@ -12,6 +12,7 @@ argument) is a ConfigError naming the setting.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from importlib import resources
@@ -20,8 +21,9 @@ from pathlib import Path
 from string import Template
 
 from faxgw.gateway.asterisk import contract
-from faxgw.gateway.asterisk.patterns import extension
+from faxgw.gateway.asterisk.patterns import CATCH_ALL, extension
 from faxgw.gateway.config import Config, ConfigError
+from faxgw.gateway.peers import CODECS, DEFAULT_TRUNK, DeviceConfig, TrunkConfig
 from faxgw.sip.fax_terms import T38Policy
 
 TEMPLATES = resources.files("faxgw.gateway.dialplan")
@@ -39,11 +41,8 @@ FILES = (
     "rtp.conf",
 )
 
-# SendFAX/ReceiveFAX options per t38 setting: f lets a refused T.38 re-INVITE fall back to audio,
-# z makes SendFAX offer T.38 itself (ReceiveFAX always asks for it on a T.38-capable endpoint),
-# F forces audio, s sends FAXStatus progress events.
-SEND_OPTIONS = {T38Policy.AUTO: "fs", T38Policy.T38: "fsz", T38Policy.AUDIO: "Fs"}
-RECEIVE_OPTIONS = {T38Policy.AUTO: "fs", T38Policy.T38: "fs", T38Policy.AUDIO: "Fs"}
+#: The peers' G.711 laws as PJSIP names them.
+CODEC_NAMES = {"PCMU": "ulaw", "PCMA": "alaw"}
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SIP_USER = re.compile(r"[A-Za-z0-9._~!$&'*+=%-]+")  # RFC 3261 user characters without ; , ? @ :
@@ -108,23 +107,10 @@ def _values(config: Config, templates: Traversable) -> dict[str, str]:
         raise ConfigError(f"asterisk.t38_ec = {ast.t38_ec!r}: use redundancy, fec or none")
     if ast.max_rate not in (2400, 4800, 7200, 9600, 12000, 14400):
         raise ConfigError(f"asterisk.max_rate = {ast.max_rate}: use 2400, 4800, 7200, 9600, 12000 or 14400")
-    media = fill(
-        templates / "parts" / "pjsip-media.conf",
-        {
-            "t38_udptl": _yes(config.t38 is not T38Policy.AUDIO),
-            "t38_ec": ast.t38_ec,
-            "t38_maxdatagram": str(_number("asterisk.t38_maxdatagram", ast.t38_maxdatagram, 64, 65535)),
-            "t38_nat": _yes(ast.t38_nat),
-        },
-    ).rstrip("\n")
-    trunk = _host_port("trunk", config.trunk) if config.trunk else None
-    peer = _host_port("asterisk.test_peer", ast.test_peer) if ast.test_peer else None
-    # Asterisk identifies callers by source address; when the trunk and the test peer share a host
-    # (both on 127.0.0.1 in tests), the source port tells them apart.
-    with_port = trunk is not None and peer is not None and trunk[0].lower() == peer[0].lower()
-    if with_port and trunk == peer:
-        raise ConfigError("asterisk.test_peer is the trunk itself: leave test_peer out")
+    peers = _Peers(config, templates)
     spool = _path("asterisk.spool_dir", ast.spool)
+    sip_bind = _address(_ip("sip_host", config.sip_host), _number("sip_port", config.sip_port, 1, 65535))
+    tcp = any(trunk.transport == "tcp" for trunk in config.trunks)
     return {
         "root": _path("asterisk.root", ast.root),
         "system_name": _name("node", config.node),
@@ -134,17 +120,25 @@ def _values(config: Config, templates: Traversable) -> dict[str, str]:
         "ami_username": _ami_username(ast.ami_username),
         "ami_secret": _secret("asterisk.ami_secret", ast.ami_secret),
         "ami_permit": _network("asterisk.ami_permit", ast.ami_permit),
-        "sip_bind": _address(
-            _ip("sip_host", config.sip_host), _number("sip_port", config.sip_port, 1, 65535)
+        "sip_bind": sip_bind,
+        "tcp_transport": (
+            f"\n[{contract.TCP_TRANSPORT}]\ntype = transport\nprotocol = tcp\nbind = {sip_bind}\n"
+            if tcp
+            else ""
         ),
-        "trunk": _trunk(config, templates, trunk, media, with_port) if trunk else "; no trunk configured",
-        "peer": _peer(templates, peer, media, with_port) if peer else "",
+        "trunks": peers.trunks() or "\n; no trunk configured\n",
+        "devices": peers.devices(),
+        "peer": peers.peer(),
         "did_extensions": _did_extensions(config),
+        "trunk_contexts": peers.trunk_contexts(),
+        "any_number": CATCH_ALL,
         "spool_in": f"{spool}/{contract.SPOOL_IN}",
+        "decision_timeout": str(contract.DECISION_TIMEOUT),
+        "ring_timeout": str(contract.RING_TIMEOUT),
+        "failover": failover_expression("FAXGW_CODE"),
+        "failover_words": ", ".join(map(str, contract.FAILOVER_CODES)) + ", 5xx",
         "ecm": _yes(config.ecm),
         "max_rate": str(ast.max_rate),
-        "send_options": SEND_OPTIONS[config.t38],
-        "receive_options": RECEIVE_OPTIONS[config.t38],
         "number_chars": contract.NUMBER_CHARS,
         "text_chars": contract.TEXT_CHARS,
         "rtp_start": str(_number("asterisk.rtp_start", ast.rtp_start, 1024, 65535)),
@@ -154,51 +148,195 @@ def _values(config: Config, templates: Traversable) -> dict[str, str]:
     }
 
 
-def _trunk(
-    config: Config, templates: Traversable, trunk: tuple[str, int], media: str, with_port: bool
-) -> str:
-    host, port = trunk
-    username, password = config.trunk_username, config.trunk_password
-    if (username is None) != (password is None):
-        raise ConfigError("trunk_username and trunk_password: set both, or neither")
-    values = {
-        "media": media,
-        "trunk_uri_host": _address(host, port),
-        # Who Asterisk takes for the trunk: the networks it may call from when they are configured (as
-        # the native engine's ACL), else its host (and port, when the test peer shares that host).
-        "trunk_match": ",".join(_network("trunk_networks", net) for net in config.trunk_networks)
-        or (_address(host, port) if with_port else host),
-        "outbound_auth": "; no trunk_username/trunk_password: the trunk trusts our address",
-        "credentials": "",
-    }
-    if username is not None and password is not None:
-        if not _SIP_USER.fullmatch(username):
-            raise ConfigError(
-                f"trunk_username {username!r}: letters, digits and - . _ ~ ! $ & ' * + = % only"
-            )
-        credentials = {
-            "trunk_username": username,
-            "trunk_password": _secret("trunk_password", password),
-            "trunk_uri_host": values["trunk_uri_host"],
+def failover_expression(variable: str) -> str:
+    """The dialplan's test (``$[...]``: 1 or 0) of whether the SIP final response in ``variable`` fails
+    over to the next route: contract.FAILOVER_CODES or any 5xx, as ``engines.trunks.fails_over``."""
+    code = f"${{{variable}}}"
+    tests = [f"{code} = {status}" for status in contract.FAILOVER_CODES]
+    return f"$[{' | '.join(tests)} | ({code} >= 500 & {code} <= 599)]"
+
+
+class _Peers:
+    """The PJSIP sections and dialplan subroutines of the trunks, the devices and the test peer."""
+
+    def __init__(self, config: Config, templates: Traversable) -> None:
+        self.config = config
+        self.templates = templates
+        ast = config.asterisk
+        self.t38_maxdatagram = str(_number("asterisk.t38_maxdatagram", ast.t38_maxdatagram, 64, 65535))
+        self.hosts = {
+            trunk.name: [_host_port(f"trunk {trunk.name}: hosts", host, trunk.port) for host in trunk.hosts]
+            for trunk in config.trunks
         }
-        credentials["registration"] = (
-            fill(templates / "parts" / "pjsip-registration.conf", credentials)
-            if config.asterisk.register
-            else "; asterisk.register = false: no REGISTER, the trunk knows our address"
-        )
-        values["outbound_auth"] = "outbound_auth = faxgw-trunk-auth"
-        values["credentials"] = "\n" + fill(templates / "parts" / "pjsip-credentials.conf", credentials)
-    return fill(templates / "parts" / "pjsip-trunk.conf", values).rstrip("\n")
+        self.test_peer = _host_port("asterisk.test_peer", ast.test_peer) if ast.test_peer else None
+        # Asterisk identifies trunks and the test peer by source address; where two of them share a host
+        # (all on 127.0.0.1 in tests), the source port tells them apart.
+        addresses = [address for hosts in self.hosts.values() for address in dict.fromkeys(hosts)]
+        if self.test_peer is not None:
+            if self.test_peer in addresses:
+                raise ConfigError("asterisk.test_peer is a trunk's host itself: leave test_peer out")
+            addresses.append(self.test_peer)
+        hosts = [host.lower() for host, _ in addresses]
+        self.shared = {host for host in hosts if hosts.count(host) > 1}
 
+    def _media(self, t38: T38Policy, codecs: tuple[str, ...], nat: bool, ecm: bool, max_rate: int) -> str:
+        values = {
+            "codecs": ",".join(CODEC_NAMES[codec] for codec in codecs),
+            "t38_udptl": _yes(t38 is not T38Policy.AUDIO),
+            "t38_ec": self.config.asterisk.t38_ec,
+            "t38_maxdatagram": self.t38_maxdatagram,
+            "t38_nat": _yes(nat),
+            "ecm": _yes(ecm),
+            "max_rate": str(min(max_rate, self.config.asterisk.max_rate)),
+        }
+        return fill(self.templates / "parts" / "pjsip-media.conf", values).rstrip("\n")
 
-def _peer(templates: Traversable, peer: tuple[str, int], media: str, with_port: bool) -> str:
-    host, port = peer
-    values = {
-        "media": media,
-        "peer_uri_host": _address(host, port),
-        "peer_match": _address(host, port) if with_port else host,
-    }
-    return "\n" + fill(templates / "parts" / "pjsip-peer.conf", values).rstrip("\n")
+    def _match(self, host: str, port: int) -> str:
+        return _address(host, port) if host.lower() in self.shared else host
+
+    def trunks(self) -> str:
+        return "".join(self._trunk(trunk) for trunk in self.config.trunks)
+
+    def _trunk(self, trunk: TrunkConfig) -> str:
+        if trunk.transport not in ("udp", "tcp"):
+            raise ConfigError(
+                f"trunk {trunk.name}: transport = {trunk.transport!r}: the Asterisk engine renders udp and"
+                " tcp trunks (set TLS up in pjsip.conf by hand)"
+            )
+        endpoint = contract.trunk_endpoint(trunk.name)
+        hosts = self.hosts[trunk.name]
+        transport = contract.TCP_TRANSPORT if trunk.transport == "tcp" else contract.TRANSPORT
+        # "\;": a bare ";" starts a comment in Asterisk's config.
+        uri_params = "\\;transport=tcp" if trunk.transport == "tcp" else ""
+        ast = self.config.asterisk
+        values = {
+            "name": trunk.name,
+            "endpoint": endpoint,
+            "context": contract.trunk_context(trunk.name),
+            "transport": transport,
+            "media": self._media(trunk.t38, trunk.codecs, ast.t38_nat, trunk.ecm, trunk.max_rate),
+            "aors": ",".join(contract.trunk_aor(trunk.name, index) for index in range(1, len(hosts) + 1)),
+            # Who Asterisk takes for the trunk: the networks it may call from when they are configured (as
+            # the native engine's ACL), else its hosts.
+            "match": ",".join(_network(f"trunk {trunk.name}: networks", net) for net in trunk.networks)
+            or ",".join(dict.fromkeys(self._match(host, port) for host, port in hosts)),
+            "hosts": "".join(
+                fill(
+                    self.templates / "parts" / "pjsip-trunk-host.conf",
+                    {
+                        "name": trunk.name,
+                        "index": str(index),
+                        "aor": contract.trunk_aor(trunk.name, index),
+                        "contact": f"sip:{_address(host, port)}{uri_params}",
+                        "qualify": str(math.ceil(trunk.keepalive)),
+                        "qualify_text": (
+                            f"OPTIONS every {math.ceil(trunk.keepalive)} s, skipped while it does not answer"
+                            if trunk.keepalive
+                            else "never pinged (keepalive = 0): always tried"
+                        ),
+                    },
+                )
+                for index, (host, port) in enumerate(hosts, 1)
+            ),
+            "outbound_auth": "; no username/password: the trunk trusts our address",
+            "credentials": "",
+        }
+        if trunk.username is not None and trunk.password is not None:
+            if not _SIP_USER.fullmatch(trunk.username):
+                raise ConfigError(
+                    f"trunk {trunk.name}: username {trunk.username!r}: letters, digits and"
+                    " - . _ ~ ! $ & ' * + = % only"
+                )
+            credentials = {
+                "endpoint": endpoint,
+                "transport": transport,
+                "username": trunk.username,
+                "password": _secret(f"trunk {trunk.name}: password", trunk.password),
+                "uri_host": _address(*hosts[0]) + uri_params,
+            }
+            credentials["registration"] = (
+                fill(self.templates / "parts" / "pjsip-registration.conf", credentials)
+                if self._registers(trunk)
+                else "; no registration: the trunk knows our address"
+            )
+            values["outbound_auth"] = f"outbound_auth = {endpoint}-auth"
+            values["credentials"] = fill(self.templates / "parts" / "pjsip-credentials.conf", credentials)
+        return fill(self.templates / "parts" / "pjsip-trunk.conf", values).rstrip("\n") + "\n"
+
+    def _registers(self, trunk: TrunkConfig) -> bool:
+        """A [[trunks]] entry registers as its ``register`` says; the one-trunk shorthand's trunk as
+        asterisk.register says (true by default: as it did before there were several trunks)."""
+        shorthand = self.config.trunk is not None and trunk.name == DEFAULT_TRUNK
+        return trunk.register or (shorthand and self.config.asterisk.register)
+
+    def trunk_contexts(self) -> str:
+        """One dialplan subroutine per trunk: its hosts in order, the calls it carries counted."""
+        return "".join(self._trunk_context(trunk) for trunk in self.config.trunks)
+
+    def _trunk_context(self, trunk: TrunkConfig) -> str:
+        name, group = trunk.name, contract.TRUNK_GROUP
+        limit = f"at most {trunk.max_calls} calls at once" if trunk.max_calls else "no call limit"
+        lines = [
+            "",
+            f"; Trunk {name}: its hosts in order, the next while the one before failed as a trunk; {limit}.",
+            f"[{contract.trunk_context(name)}]",
+            f"exten => s,1,Set(GROUP({group})={name})",
+        ]
+        if trunk.max_calls:
+            lines.append(f" same => n,GotoIf($[${{GROUP_COUNT({name}@{group})}} > {trunk.max_calls}]?full)")
+        lines.append(" same => n,Set(FAXGW_PLACED=0)")
+        endpoint = contract.trunk_endpoint(name)
+        for index, (host, port) in enumerate(self.hosts[name], 1):
+            if index > 1:
+                lines.append(" same => n,GotoIf($[${FAXGW_OVER}]?:done)")
+            aor = contract.trunk_aor(name, index)
+            lines.append(
+                f" same => n,Gosub(fax-try,s,1({endpoint},{aor},${{FAXGW_NUMBER}},{_address(host, port)}))"
+            )
+        lines += [
+            " same => n(done),GotoIf($[${FAXGW_PLACED}]?placed)",
+            " same => n,Gosub(fax-leg,s,1(down,1,))",
+            " same => n(placed),Return()",
+        ]
+        if trunk.max_calls:
+            lines += [
+                f" same => n(full),Set(GROUP({group})=)",
+                " same => n,Gosub(fax-leg,s,1(full,1,))",
+                " same => n,Return()",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def devices(self) -> str:
+        return "".join(self._device(device) for device in self.config.devices)
+
+    def _device(self, device: DeviceConfig) -> str:
+        where = f"device {device.username}"
+        if device.username.lower().startswith(contract.RESERVED_PREFIX):
+            raise ConfigError(
+                f"{where}: names starting with {contract.RESERVED_PREFIX!r} are the gateway's own"
+            )
+        values = {
+            "username": device.username,
+            "password": _secret(f"{where}: password", device.password),
+            "numbers": " ".join(_text(f"{where}: numbers", number) for number in device.numbers),
+            "max_contacts": str(device.max_contacts),
+            "qualify": str(math.ceil(device.keepalive)),
+            # Devices sit behind NAT as often as not: UDPTL goes back where it comes from, as RTP does.
+            "media": self._media(device.t38, CODECS, True, device.ecm, self.config.asterisk.max_rate),
+        }
+        return fill(self.templates / "parts" / "pjsip-device.conf", values).rstrip("\n") + "\n"
+
+    def peer(self) -> str:
+        if self.test_peer is None:
+            return ""
+        host, port = self.test_peer
+        ast = self.config.asterisk
+        values = {
+            "media": self._media(self.config.t38, CODECS, ast.t38_nat, self.config.ecm, ast.max_rate),
+            "peer_uri_host": _address(host, port),
+            "peer_match": self._match(host, port),
+        }
+        return fill(self.templates / "parts" / "pjsip-peer.conf", values).rstrip("\n") + "\n"
 
 
 def _did_extensions(config: Config) -> str:

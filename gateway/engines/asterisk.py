@@ -1,11 +1,18 @@
 """The Asterisk engine: Asterisk places and answers the calls and runs SpanDSP (res_fax_spandsp); we
 drive it over AMI. The dialplan's side of the contract is ``gateway/asterisk/contract.py``.
 
+An outgoing fax is one Originate of a Local channel: its ``;2`` half dials the attempt's routes in order
+(the dialplan fails over from a route that fails as a route, as the native engine does), its ``;1`` half
+sends the fax once one answers. An arriving call waits, unanswered, for the job layer's decision:
+receive it, relay it in real time through the trunks (``Bridge``: Asterisk's T.38 gateway between the
+legs), or refuse it (hung up with a cause PJSIP answers as 404, 403 or 503).
+
 Asterisk's own SendFAX/ReceiveFAX events carry no status and only come on success, so every leg's
-outcome is the one ``FaxResult`` UserEvent of the dialplan's hangup handler. Pages in progress come
-from polling ``FAXSessions``/``FAXSession``. A lost AMI link (or an Asterisk restart) is followed by a
-reconciliation: a call whose channel is gone and whose result never came is settled with what was
-seen of it, so no job waits forever.
+outcome is the one ``FaxResult`` UserEvent of the dialplan's hangup handler, with the routes it tried
+(``Legs``). Pages in progress come from polling ``FAXSessions``/``FAXSession`` (a relayed call's from
+its T.38 gateway session, which Asterisk reports nowhere else). A lost AMI link (or an Asterisk
+restart) is followed by a reconciliation: a call whose channel is gone and whose result never came is
+settled with what was seen of it, so no job waits forever.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +31,34 @@ from faxgw.gateway.asterisk import contract
 from faxgw.gateway.config import Config
 from faxgw.gateway.engines.ami import AmiLink
 from faxgw.gateway.engines.base import (
+    NO_TRUNK_AVAILABLE,
     Bridge,
     CallResult,
     InboundCall,
     InboundDone,
     InboundHandler,
+    LegResult,
     OutboundCall,
     PageHandler,
     PageTransferred,
     Refusal,
+    Route,
 )
+from faxgw.sip.call import Hangup
 from faxgw.sip.fax import Resolution, open_tiff, write_tiff_f
+from faxgw.sip.fax_call import setup_failure
 from faxgw.sip.fax_terms import CallStatus
+from faxgw.sip.message import REASONS
 from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.engines.asterisk")
 
 POLL = 1.0  # seconds between FAXSessions polls while a fax runs
+#: ... and while a call is relayed: its gateway session's page count is gone the moment the call ends,
+#: a second or two after the last page.
+BRIDGE_POLL = 0.25
+#: How long a route's call may take to be answered (ring time, and an INVITE's 32 s without response).
+TARGET_TIME = contract.RING_TIMEOUT + 35
 FAX_TIMEOUT = 3600.0  # a fax call still without a result after this is given up
 
 # Q.850 cause -> (our status, the SIP response it stands for; RFC 3398 mapping)
@@ -58,6 +76,25 @@ _CAUSES: dict[int, tuple[CallStatus, int]] = {
     42: (CallStatus.REJECTED, 503),
 }
 
+#: A refusal's SIP status as the Q.850 cause PJSIP turns back into it (Asterisk's hangup_cause2sip).
+_REFUSAL_CAUSES = {404: 1, 403: 21, 486: 17, 503: 34}
+
+#: How the dialplan says a route came to nothing (contract.LEG), in the words the native engine uses.
+_LEG_WORDS = {
+    "answered": "answered",
+    "down": "down",
+    "full": "at max_calls",
+    "unregistered": "not registered",
+    "unknown": "no such trunk",
+    "CHANUNAVAIL": "no response",
+    "CONGESTION": "no response",
+    "NOANSWER": "no answer",
+    "BUSY": "busy",
+    "CANCEL": "cancelled",
+}
+#: ... and of those, the words of routes over which no call was placed at all.
+_UNPLACED = {"down", "full", "unregistered", "unknown"}
+
 
 @dataclass
 class _Leg:
@@ -71,6 +108,10 @@ class _Leg:
     expected: int | None = None
     channel: str = ""
     uniqueid: str = ""
+    #: A device's call relayed in real time (no file: pages are counted by its T.38 gateway session).
+    bridged: bool = False
+    #: The attempt's outbound call (sending), to word a call over none of its routes.
+    call: OutboundCall | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -87,6 +128,7 @@ class AsteriskEngine:
         )
         self._outbound: dict[str, _Leg] = {}  # by fax id
         self._inbound: dict[str, _Leg] = {}  # by Asterisk Uniqueid
+        self._gateways: dict[str, _Leg] = {}  # relayed calls by their T.38 gateway session number
         self._on_inbound: InboundHandler | None = None
         self._on_inbound_done: InboundDone | None = None
         self._tasks = Tasks(log, "Asterisk engine task")
@@ -107,42 +149,61 @@ class AsteriskEngine:
 
     # -- sending --------------------------------------------------------------------------------
     async def send(self, call: OutboundCall, on_page: PageHandler) -> CallResult:
+        """Originate the fax's Local channel: the dialplan dials ``call.routes`` in order (failing over
+        from a route that fails as a route) and sends the fax over the one that answers."""
+        if not call.routes:
+            return CallResult.failed(
+                NO_TRUNK_AVAILABLE,
+                f"No route to {call.to_number}: the Asterisk engine calls through trunks and devices only.",
+            )
         settings = self.config.asterisk
         name = f"{call.fax_id}-{uuid.uuid4().hex[:8]}.tif"
         local = settings.local_spool / contract.SPOOL_OUT / name
+        inside = settings.spool / contract.SPOOL_OUT / name
+        # Our own Uniqueids for the Local channel's halves: after an AMI outage we can ask whether the
+        # call still exists, and the sending half waits for the other to join the route's call.
+        uniqueid = f"faxgw-{uuid.uuid4().hex}"
+        try:
+            variables = contract.originate_variables(
+                call.fax_id,
+                str(inside),
+                call.from_number[-20:],
+                routes=self._route_variables(call.routes, call.to_number, call.from_number),
+                routed=f"{uniqueid}-2",
+            )
+        except ValueError as error:
+            return CallResult.failed("gateway_error", f"The call cannot be placed through Asterisk: {error}")
         expected = await asyncio.to_thread(_stage_document, call.document, local, call.first_page)
-        # Our own Uniqueid for the channel: after an AMI outage we can ask whether it still exists.
         leg = _Leg(
             local,
             on_page,
             sending=True,
             result=asyncio.get_running_loop().create_future(),
             expected=expected,
-            uniqueid=f"faxgw-{uuid.uuid4().hex}",
+            uniqueid=uniqueid,
+            call=call,
             extra={"first_page": call.first_page},
         )
         self._outbound[call.fax_id] = leg
-        inside = settings.spool / contract.SPOOL_OUT / name
         try:
             response = await self.link.action(
                 {
                     "Action": "Originate",
-                    "Channel": f"PJSIP/{call.to_number}@{contract.TRUNK_ENDPOINT}",
+                    "Channel": contract.SEND_CHANNEL,
                     "Context": contract.OUT_CONTEXT,
                     "Exten": contract.OUT_EXTEN,
                     "Priority": "1",
                     "CallerID": call.from_number,
                     "Async": "true",
                     "ChannelId": leg.uniqueid,
-                    "Timeout": "60000",
-                    "Variable": contract.originate_variables(
-                        call.fax_id, str(inside), call.from_number[-20:]
-                    ),
+                    "OtherChannelId": f"{leg.uniqueid}-2",
+                    "Timeout": str(self._answer_time(call.routes) * 1000),
+                    "Variable": variables,
                 },
                 as_list=False,
             )
             if _first(response).get("Response") != "Success":
-                return _result_from({"Status": "", "HangupCause": "34"}, leg, call_id="")
+                return self._result_from({"Status": "", "HangupCause": "34"}, leg, call_id="")
             fields = await asyncio.wait_for(leg.result, FAX_TIMEOUT)
         except TimeoutError:
             fields = {"Status": "FAILED", "Error": "TIMEOUT", "HangupCause": "102"}
@@ -151,54 +212,98 @@ class AsteriskEngine:
             with contextlib.suppress(OSError):
                 local.unlink()
         self._pages_up_to(leg, int(fields.get("Pages") or 0))
-        return _result_from(fields, leg, call_id=fields.get("Uniqueid", ""))
+        return self._result_from(fields, leg, call_id=fields.get("Uniqueid", ""))
+
+    def _route_variables(self, routes: tuple[Route, ...], number: str, from_number: str) -> dict[str, str]:
+        """The dialplan's FAXGW_NUMBER, FAXGW_FROM and FAXGW_ROUTE_n; ValueError for a value it cannot
+        take."""
+        cap = self.config.asterisk.max_rate
+        values = [
+            contract.route_value(route.device, route.via, route.t38, route.ecm, min(route.max_rate, cap))
+            for route in routes
+        ]
+        variables = contract.route_variables(number, from_number, values)
+        for value in variables.values():
+            contract.originate_value(value)
+        return variables
+
+    def _answer_time(self, routes: tuple[Route, ...]) -> int:
+        """Seconds the routes may take before one answers: each target (a trunk's host, a device) rings
+        or goes unanswered in turn."""
+        targets = 0
+        for route in routes:
+            trunk = None if route.device else self.config.trunk_named(route.via)
+            targets += len(trunk.hosts) if trunk is not None else 1
+        return targets * TARGET_TIME
 
     # -- receiving --------------------------------------------------------------------------------
     async def _inbound_call(self, event: dict[str, str]) -> None:
+        """An arriving call waits in the dialplan for the job layer's decision, which we pass on."""
         assert self._on_inbound is not None
+        channel = event.get("Channel", "")
         inbound = InboundCall(
-            did=event.get("DID", ""), caller=event.get("Caller", ""), call_id=event.get("Uniqueid", "")
+            did=event.get("DID", ""),
+            caller=event.get("Caller", ""),
+            call_id=event.get("Uniqueid", ""),
+            device=event.get("Device") or None,
         )
         decision = await self._on_inbound(inbound)
         if isinstance(decision, Refusal):
-            # Q.850 causes: 1 unallocated number (404), 34 no circuit/channel available (503).
-            cause = "34" if decision.status == 503 else "1"
-            await self.link.action({"Action": "Hangup", "Channel": event.get("Channel", ""), "Cause": cause})
+            cause = _REFUSAL_CAUSES.get(decision.status, 21)
+            await self.link.action({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
             return
-        if isinstance(decision, Bridge):
-            # Asterisk relays a device's fax in real time in its dialplan (FAXOPT(gateway)); a call that
-            # reached fax-in names no device (InboundCall.device), so the job layer never bridges it.
-            log.error("call %s: a real-time relay asked of fax-in: hung up", inbound.call_id)
-            await self.link.action({"Action": "Hangup", "Channel": event.get("Channel", ""), "Cause": "34"})
-            return
-        document, on_page = decision
-        asterisk_file = Path(event.get("File", ""))
-        local = self.config.asterisk.local_spool / asterisk_file.relative_to(self.config.asterisk.spool)
-        # The gateway serves pages from its own path while Asterisk writes: point it at Asterisk's file.
-        with contextlib.suppress(FileExistsError):
-            os.symlink(local, document)
         leg = _Leg(
-            local,
-            on_page,
+            Path(),
+            lambda page: None,
             sending=False,
             result=asyncio.get_running_loop().create_future(),
-            channel=event.get("Channel", ""),
+            channel=channel,
             uniqueid=inbound.call_id,
-            extra={"document": document},
         )
+        if isinstance(decision, Bridge):
+            leg.bridged = True
+            variables = self._bridge_variables(decision)
+        else:
+            document, leg.on_page = decision
+            asterisk_file = Path(event.get("File", ""))
+            leg.file_local = self.config.asterisk.local_spool / asterisk_file.relative_to(
+                self.config.asterisk.spool
+            )
+            leg.extra["document"] = document
+            # The gateway serves pages from its own path while Asterisk writes: point it at Asterisk's file.
+            with contextlib.suppress(FileExistsError):
+                os.symlink(leg.file_local, document)
+            variables = {contract.DECISION_VAR: contract.RECEIVE}
         self._inbound[inbound.call_id] = leg
         try:
+            for name, value in variables.items():  # the decision last: the dialplan goes on when it comes
+                await self.link.action(
+                    {"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value}
+                )
             fields = await asyncio.wait_for(leg.result, FAX_TIMEOUT)
         except TimeoutError:
             fields = {"Status": "FAILED", "Error": "TIMEOUT", "HangupCause": "102"}
-        self._inbound.pop(inbound.call_id, None)
+        except ValueError as error:  # a value the dialplan cannot take: the call is not placed
+            log.error("call %s: cannot relay it through Asterisk: %s", inbound.call_id, error)
+            await self.link.action({"Action": "Hangup", "Channel": channel, "Cause": "34"})
+            fields = await asyncio.wait_for(leg.result, FAX_TIMEOUT)
+        finally:
+            self._inbound.pop(inbound.call_id, None)
+            for session in [key for key, value in self._gateways.items() if value is leg]:
+                del self._gateways[session]
         self._pages_up_to(leg, int(fields.get("Pages") or 0))
-        if Path(document).is_symlink():
+        document = leg.extra.get("document")
+        if document is not None and Path(document).is_symlink():
             Path(document).unlink()
-            if local.exists():
-                shutil.copyfile(local, document)  # the gateway keeps its own copy
+            if leg.file_local.exists():
+                shutil.copyfile(leg.file_local, document)  # the gateway keeps its own copy
         assert self._on_inbound_done is not None
-        await self._on_inbound_done(inbound, _result_from(fields, leg, call_id=inbound.call_id))
+        await self._on_inbound_done(inbound, self._result_from(fields, leg, call_id=inbound.call_id))
+
+    def _bridge_variables(self, bridge: Bridge) -> dict[str, str]:
+        """What fax-bridge needs, the decision last; ValueError for a value the dialplan cannot take."""
+        variables = self._route_variables(bridge.routes, bridge.to_number, bridge.from_number)
+        return {**variables, contract.DECISION_VAR: contract.BRIDGE}
 
     # -- events and progress ------------------------------------------------------------------------
     def _user_event(self, event: dict[str, str]) -> None:
@@ -216,32 +321,49 @@ class AsteriskEngine:
 
     async def _poll_pages(self) -> None:
         """Pages as they go across. Received pages are counted in the TIFF Asterisk writes (SpanDSP adds
-        each page whole at its end); sent pages come from ``FAXSession`` events (PageNumber is the page
-        in progress), asked for on every fax session the poll finds."""
+        each page whole at its end); sent and relayed pages come from ``FAXSession`` events (PageNumber
+        is the page in progress), asked for on every fax session the poll finds."""
         while True:
-            await asyncio.sleep(POLL)
+            bridging = any(leg.bridged for leg in self._inbound.values())
+            await asyncio.sleep(BRIDGE_POLL if bridging else POLL)
             for leg in list(self._inbound.values()):
-                self._pages_up_to(leg, await asyncio.to_thread(_pages_in, leg.file_local))
-            if not self._outbound or not self.link.ready.is_set():
+                if not leg.bridged:
+                    self._pages_up_to(leg, await asyncio.to_thread(_pages_in, leg.file_local))
+            if not (self._outbound or bridging) or not self.link.ready.is_set():
                 continue
             try:
-                sessions = await self.link.action({"Action": "FAXSessions"}, as_list=True)
-                for entry in sessions if isinstance(sessions, list) else [sessions]:
-                    if entry.get("Event") == "FAXSessionsEntry" and entry.get("Operation") == "send":
-                        # The answer comes as a FAXSession event (see _session_event).
-                        await self.link.action(
-                            {"Action": "FAXSession", "SessionNumber": entry.get("SessionNumber", "")},
-                            as_list=False,
-                        )
+                await self._ask_sessions()
             except Exception:  # a poll must never take the engine down
                 log.exception("polling fax sessions failed")
 
+    async def _ask_sessions(self) -> None:
+        sessions = await self.link.action({"Action": "FAXSessions"}, as_list=True)
+        bridged = {leg.channel: leg for leg in self._inbound.values() if leg.bridged}
+        for entry in sessions if isinstance(sessions, list) else [sessions]:
+            if entry.get("Event") != "FAXSessionsEntry":
+                continue
+            number = entry.get("SessionNumber", "")
+            operation = entry.get("Operation")
+            if operation == "gateway" and entry.get("Channel") in bridged:
+                leg = self._gateways[number] = bridged[entry.get("Channel", "")]
+                # The session runs on the device's channel; its type is T.38 when that is the T.38 side.
+                leg.extra["gateway"] = entry.get("SessionType", "")
+            elif operation != "send":
+                continue
+            # The answer comes as a FAXSession event (see _session_event).
+            await self.link.action({"Action": "FAXSession", "SessionNumber": number}, as_list=False)
+
     def _session_event(self, event: dict[str, str]) -> None:
-        if event.get("Operation") != "send" or event.get("State") != "Active":
+        if event.get("State") != "Active":
             return
-        leg = next(
-            (leg for leg in self._outbound.values() if leg.file_local.name in event.get("FileName", "")), None
-        )
+        leg: _Leg | None
+        if event.get("Operation") == "gateway":
+            leg = self._gateways.get(event.get("SessionNumber", ""))
+        elif event.get("Operation") == "send":
+            name = event.get("FileName", "")
+            leg = next((leg for leg in self._outbound.values() if leg.file_local.name in name), None)
+        else:
+            return
         page = event.get("PageNumber") or ""
         if leg is not None and page.isdigit():
             self._pages_up_to(leg, int(page) - 1)  # the page in progress is not done yet
@@ -271,6 +393,60 @@ class AsteriskEngine:
                     "HangupCause": "",
                 }
             )
+
+    # -- results ------------------------------------------------------------------------------------
+    def _legs(self, words: str) -> tuple[LegResult, ...]:
+        """The FaxResult's Legs (contract.LEG words) in the engine interface's terms."""
+        legs = []
+        for leg in contract.parse_legs(words):
+            code = int(leg.what) if leg.what.isdigit() else None
+            reason = _LEG_WORDS.get(leg.what) or f"{code} {REASONS.get(code or 0, '')}".strip()
+            trunk = self.config.trunk_named(leg.via)
+            if leg.host and trunk is not None and len(trunk.hosts) > 1:
+                reason += f" at {leg.host}"
+            sip_code = 200 if leg.what == "answered" else code
+            legs.append(LegResult(leg.via, sip_code, reason, failed_over=leg.over))
+        return tuple(legs)
+
+    def _result_from(self, fields: dict[str, str], leg: _Leg, *, call_id: str) -> CallResult:
+        legs = self._legs(fields.get("Legs", ""))
+        words = [word.what for word in contract.parse_legs(fields.get("Legs", ""))]
+        if leg.call is not None and words and all(word in _UNPLACED for word in words):
+            return CallResult.unrouted(leg.call, legs)
+        result = _result_from(fields, leg, call_id=call_id)
+        answered = any(word == "answered" for word in words)
+        last = legs[-1] if legs else None
+        if not answered and last is not None and last.sip_code is not None and not result.pages:
+            # Not answered: the last route's own final response says why (Q.850 causes lose 403 vs 603).
+            status = setup_failure(Hangup("rejected", last.sip_code))
+            result = replace(result, status=status, sip_code=last.sip_code)
+        if leg.bridged:
+            result = _relayed(result, fields, leg, answered)
+        return replace(result, legs=legs)
+
+
+def _relayed(result: CallResult, fields: dict[str, str], leg: _Leg, answered: bool) -> CallResult:
+    """A relayed call's outcome. Asterisk's T.38 gateway reports its pages only once the channel is gone
+    (after the FaxResult): they are the pages its session counted while we polled it. It cannot tell a
+    fax that ended early from a whole one: a normal end with pages across is a success."""
+    if not answered:
+        return result
+    pages = leg.pages_seen
+    if pages and (fields.get("HangupCause") or "16") == "16":
+        status = CallStatus.SUCCESS
+    else:
+        status = CallStatus.PARTIAL if pages else CallStatus.FAILED
+    gateway = leg.extra.get("gateway")
+    how = " through Asterisk's T.38 gateway" if gateway is not None else ""
+    return replace(
+        result,
+        status=status,
+        sip_code=200,
+        pages=pages,
+        # The gateway ran between a T.38 leg and a G.711 leg: the routed leg is the one the device's is not.
+        t38=gateway is not None and gateway != "T.38",
+        t30_text=f"relayed in real time{how}: {pages} page(s)",
+    )
 
 
 def _pages_in(tiff: Path) -> int:

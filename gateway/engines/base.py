@@ -8,11 +8,14 @@ Engines never call the API or the store: the job layer listens and decides.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from faxgw.sip.fax_terms import CallStatus, T38Policy
+
+if TYPE_CHECKING:
+    from faxgw.gateway.peers import DeviceConfig, TrunkConfig
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,16 @@ class Route:
     t38: T38Policy = T38Policy.AUTO
     ecm: bool = True
     max_rate: int = 14400  # bit/s cap: 4800, 9600 or 14400
+
+    @classmethod
+    def of_trunk(cls, trunk: TrunkConfig) -> Route:
+        """Through ``trunk``, as its settings say."""
+        return cls(trunk.name, t38=trunk.t38, ecm=trunk.ecm, max_rate=trunk.max_rate)
+
+    @classmethod
+    def of_device(cls, device: DeviceConfig) -> Route:
+        """To ``device``'s registered contacts, as its settings say."""
+        return cls(device.username, device=True, t38=device.t38, ecm=device.ecm)
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,18 @@ class CallResult:
             remote_ident="",
             call_id=call_id,
         )
+
+    @classmethod
+    def unrouted(cls, call: OutboundCall, legs: tuple[LegResult, ...]) -> CallResult:
+        """The attempt whose routes placed no call (a device not registered; every trunk down, at its
+        max_calls or over its calls_per_second): why, route by route. Every engine words it so."""
+        if all(route.device for route in call.routes):
+            devices = ", ".join(route.via for route in call.routes)
+            text = f"Device {devices} (number {call.to_number}) is not registered: nowhere to call it."
+            return replace(cls.failed(DEVICE_NOT_REGISTERED, text), legs=legs)
+        why = "; ".join(f"{leg.via}: {leg.reason}" for leg in legs)
+        text = f"No trunk could take the call to {call.to_number} ({why})."
+        return replace(cls.failed(NO_TRUNK_AVAILABLE, text), legs=legs)
 
 
 PageHandler = Callable[[PageTransferred], None]

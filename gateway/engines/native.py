@@ -11,11 +11,11 @@ import contextlib
 import logging
 import ssl
 from dataclasses import replace
+from ipaddress import ip_network
 from pathlib import Path
 
 from faxgw.gateway.config import Config, ConfigError
 from faxgw.gateway.engines.base import (
-    DEVICE_NOT_REGISTERED,
     NO_TRUNK_AVAILABLE,
     Bridge,
     CallResult,
@@ -31,7 +31,7 @@ from faxgw.gateway.engines.base import (
 )
 from faxgw.gateway.engines.trunks import Trunks, TrunkState, fails_over
 from faxgw.gateway.peers import TrunkConfig
-from faxgw.sip.admission import Admission, RateLimit
+from faxgw.sip.admission import Admission, Network, RateLimit, in_networks
 from faxgw.sip.auth import DigestClient, DigestServer
 from faxgw.sip.bridge import BridgeOptions, BridgeOutcome, Dial, Place, TrunkLeg, relay_fax
 from faxgw.sip.call import CallError, CallState, IncomingCall, OutgoingCall
@@ -80,10 +80,12 @@ class NativeEngine:
         self._on_inbound: InboundHandler | None = None
         self._on_inbound_done: InboundDone | None = None
         self.trunks = Trunks(config.trunks)  # up or down, calls in progress, registrations
+        #: Where each trunk calls us from (set at start), in config order: a call's source names its trunk.
+        self._trunk_sources: list[tuple[TrunkConfig, tuple[Network, ...]]] = []
 
     def _options(self, ident: str, route: Route | None = None) -> FaxCallOptions:
-        """How to fax: over ``route`` as it says (T.38 policy, ECM, rate cap, the trunk's G.711 laws), else
-        as the gateway's own settings say."""
+        """How to fax: over ``route`` as it says (T.38 policy, ECM, rate cap, the trunk's G.711 laws, the
+        device's media_latch), else as the gateway's own settings say."""
         if route is None:
             route = Route("", t38=self.config.t38, ecm=self.config.ecm)
         trunk = None if route.device else self.config.trunk_named(route.via)
@@ -92,9 +94,14 @@ class NativeEngine:
             fax=FaxOptions(ident=ident[-20:], ecm=route.ecm, max_bit_rate=route.max_rate),
             t38_params=T38Params(max_bit_rate=route.max_rate),
             paced=not self.config.unpaced_t38,
-            media_latch=self.config.media_latch,
+            media_latch=self._latch(route.via if route.device else None),
             codecs=trunk.codecs if trunk is not None else tuple(CODECS),
         )
+
+    def _latch(self, device: str | None) -> bool:
+        """Whether media follows where it comes from: a device's media_latch, else the gateway's."""
+        config = self.config.device(device) if device is not None else None
+        return config.media_latch if config is not None else self.config.media_latch
 
     async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None:
         self._on_inbound, self._on_inbound_done = on_inbound, on_inbound_done
@@ -159,10 +166,14 @@ class NativeEngine:
 
     async def _trunk_networks(self) -> list[str]:
         """Where trunks may call us from: each trunk's networks, else the addresses its hosts resolve to
-        now, at start (and trunk_networks, the one-trunk setting)."""
+        now, at start (and trunk_networks, the one-trunk setting, which the "default" trunk has as its
+        networks). Each trunk's are kept, for ``_caller_route``."""
         networks = list(self.config.trunk_networks)
+        self._trunk_sources = []
         for trunk in self.config.trunks:
-            networks += trunk.networks or await self._trunk_addresses(trunk)
+            sources = trunk.networks or await self._trunk_addresses(trunk)
+            self._trunk_sources.append((trunk, tuple(ip_network(net, strict=False) for net in sources)))
+            networks += sources
         return list(dict.fromkeys(networks))
 
     @staticmethod
@@ -245,7 +256,7 @@ class NativeEngine:
                 failed = outcome
         if failed is not None:
             return replace(_result(failed), legs=tuple(legs))
-        return replace(self._unrouted(call, legs), legs=tuple(legs))
+        return CallResult.unrouted(call, tuple(legs))
 
     @staticmethod
     def _leg(route: Route, outcome: FaxOutcome, legs: list[LegResult], target: str | None = None) -> bool:
@@ -270,17 +281,6 @@ class NativeEngine:
         where = f" at {SipUri.parse(target).hostport}" if target is not None else ""
         legs.append(LegResult(route.via, code, reason + where, failed_over=over))
         return over
-
-    @staticmethod
-    def _unrouted(call: OutboundCall, legs: list[LegResult]) -> CallResult:
-        """The attempt whose routes placed no call: why, route by route."""
-        why = "; ".join(f"{leg.via}: {leg.reason}" for leg in legs)
-        if all(route.device for route in call.routes):
-            devices = ", ".join(route.via for route in call.routes)
-            text = f"Device {devices} (number {call.to_number}) is not registered: nowhere to call it."
-            return CallResult.failed(DEVICE_NOT_REGISTERED, text)
-        text = f"No trunk could take the call to {call.to_number} ({why})."
-        return CallResult.failed(NO_TRUNK_AVAILABLE, text)
 
     def _invite(self, call: IncomingCall) -> None:
         self._tasks.spawn(self._answer(call))
@@ -315,10 +315,22 @@ class NativeEngine:
             if isinstance(event, PageDone):
                 on_page(PageTransferred(event.page, Path(event.path), sending=False))
 
-        outcome = await receive_fax(
-            call, document, options=self._options(call.called), ticker=self.ticker, on_event=pages
-        )
+        options = self._options(call.called, self._caller_route(call, inbound))
+        outcome = await receive_fax(call, document, options=options, ticker=self.ticker, on_event=pages)
         return _result(outcome)
+
+    def _caller_route(self, call: IncomingCall, inbound: InboundCall) -> Route | None:
+        """How to fax with who called: a device (it authenticated) as its settings say, a trunk (the first
+        in config order whose networks hold the call's source) as its settings say; None: anyone else,
+        as the gateway's own settings say."""
+        device = self.config.device(inbound.device) if inbound.device is not None else None
+        if device is not None:
+            return Route.of_device(device)
+        source = call.source or ""
+        for trunk, networks in self._trunk_sources:
+            if in_networks(source, networks):
+                return Route.of_trunk(trunk)
+        return None
 
     async def _relay(self, call: IncomingCall, inbound: InboundCall, bridge: Bridge) -> CallResult:
         """Relay a device's fax in real time to ``bridge.to_number`` (``sip.bridge``): a leg placed through
@@ -328,7 +340,7 @@ class NativeEngine:
         options = BridgeOptions(
             device_t38=device.t38 if device is not None else self.config.t38,
             ecm=device.ecm if device is not None else self.config.ecm,
-            device_latch=self.config.media_latch,
+            device_latch=self._latch(inbound.device),
             trunk_latch=self.config.media_latch,
         )
         legs: list[LegResult] = []

@@ -10,39 +10,23 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from faxgw.gateway.asterisk.render import render_texts
 from faxgw.gateway.config import AsteriskConfig, Config, EngineKind, NumberConfig, RouteConfig, TenantConfig
 from faxgw.gateway.documents import page_differences
 from faxgw.gateway.service import Gateway, NewFax
 from faxgw.gateway.store import FaxQuery
 from faxgw.sip.fax_terms import T38Policy
 
-from tests.helpers.asterisk import SCRIPT, AsteriskInstance, free_port
+from tests.helpers.asterisk import PLACEHOLDER, SCRIPT, final, free_port, start_asterisk
 from tests.helpers.pages import make_document
 
 FAXGW = Path(sys.executable).parent / "faxgw"
-PLACEHOLDER = "/opt/faxtest-placeholder"  # rendered paths; the fixture puts the instance's own in
 SENDER, REMOTE, DID = "+15550100", "+15550300", "+15550199"
 
 pytestmark = pytest.mark.slow
-
-
-def start_asterisk(asterisk: Callable[[Mapping[str, str]], AsteriskInstance], config: Config) -> Config:
-    """Render Asterisk's configuration from ``config``, boot it, and point the gateway's spool at it."""
-    texts = render_texts(config)
-    instance = asterisk({name: text.replace(PLACEHOLDER, "@BASE@") for name, text in texts.items()})
-    spool_inside = Path(instance.base_inside) / "data"
-    settings = dataclasses.replace(
-        config.asterisk,
-        root=Path(instance.base_inside),
-        spool_dir=spool_inside,
-        local_spool_dir=instance.host(str(spool_inside)),
-    )
-    return dataclasses.replace(config, asterisk=settings)
 
 
 def gateway_config(tmp_path: Path, *, trunk_port: int, test_peer: str | None = None) -> Config:
@@ -60,18 +44,6 @@ def gateway_config(tmp_path: Path, *, trunk_port: int, test_peer: str | None = N
             root=Path(PLACEHOLDER), ami_port=free_port(), ami_secret="ami-test-secret", test_peer=test_peer
         ),
     )
-
-
-async def final(gateway: Gateway, fax_id: str, timeout: float = 240) -> dict:
-    async with asyncio.timeout(timeout):
-        while (fax := await gateway.store.get_fax(fax_id)).status in (
-            "queued",
-            "processing",
-            "sending",
-            "in_progress",
-        ):
-            await asyncio.sleep(0.5)
-    return dataclasses.asdict(fax)
 
 
 @contextlib.contextmanager

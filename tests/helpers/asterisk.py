@@ -3,17 +3,26 @@ its running instances, and the Asterisk prototype's configuration.
 
 `prototype_configs(ami_port=..., sip_port=...)` gives the configuration of the Asterisk prototype
 (AMI user faxgw, PJSIP endpoint faxpeer looping to itself, [fax-in]/[fax-out] dialplan) until the
-gateway renders its own.
+gateway renders its own; `start_asterisk(asterisk, config)` boots an Asterisk configured by the
+gateway's own renderer and points the gateway's spool at it; `final(gateway, fax_id)` waits for a fax
+to end.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from faxgw.gateway.asterisk.render import render_texts
+from faxgw.gateway.config import Config
+from faxgw.gateway.service import Gateway
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "asterisk-chroot"
@@ -22,6 +31,8 @@ INSTANCE_DIRS = ("etc", "lib", "cache", "spool", "run", "log", "data/in", "data/
 
 AMI_USER = "faxgw"
 AMI_SECRET = "faxgw-secret"
+#: asterisk.root of a gateway config to render for a test instance: start_asterisk puts the instance's in.
+PLACEHOLDER = "/opt/faxtest-placeholder"
 
 # Printed at the end of the pytest run (pytest_terminal_summary in tests/asterisk/conftest.py).
 TIMINGS: list[str] = []
@@ -161,6 +172,34 @@ class AsteriskInstance:
         if proc.returncode != 0:
             raise RuntimeError(f"stopping asterisk pid {self.pid} failed: {proc.stderr}")
         self.stopped = True
+
+
+def start_asterisk(asterisk: Callable[[Mapping[str, str]], AsteriskInstance], config: Config) -> Config:
+    """Render Asterisk's configuration from ``config`` (asterisk.root = PLACEHOLDER), boot it with the
+    ``asterisk`` fixture, and point the gateway's spool at the instance: the config to start it with."""
+    texts = render_texts(config)
+    instance = asterisk({name: text.replace(PLACEHOLDER, "@BASE@") for name, text in texts.items()})
+    spool_inside = Path(instance.base_inside) / "data"
+    settings = dataclasses.replace(
+        config.asterisk,
+        root=Path(instance.base_inside),
+        spool_dir=spool_inside,
+        local_spool_dir=instance.host(str(spool_inside)),
+    )
+    return dataclasses.replace(config, asterisk=settings)
+
+
+async def final(gateway: Gateway, fax_id: str, timeout: float = 240) -> dict:
+    """The fax as the store has it once it has ended (as a dict)."""
+    async with asyncio.timeout(timeout):
+        while (fax := await gateway.store.get_fax(fax_id)).status in (
+            "queued",
+            "processing",
+            "sending",
+            "in_progress",
+        ):
+            await asyncio.sleep(0.5)
+    return dataclasses.asdict(fax)
 
 
 def process_running(pid: int) -> bool:
