@@ -57,6 +57,17 @@ class Admitted:
 ADMITTED = Admitted()
 
 
+def in_networks(host: str, networks: Iterable[Network]) -> bool:
+    """Whether the IP literal ``host`` is in one of ``networks`` (False for anything but an IP literal)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 peer seen through a dual-stack socket
+    return any(address in network for network in networks)
+
+
 class RateLimit:
     """A token bucket per source address: ``rate`` tokens a second, at most ``burst`` saved up."""
 
@@ -112,13 +123,7 @@ class Admission:
             raise ValueError("devices call with digest credentials: give a DigestServer that knows them")
 
     def trusts(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # an IPv4 peer seen through a dual-stack socket
-        return any(address in network for network in self.trusted)
+        return in_networks(host, self.trusted)
 
     def ignores(self, request: SipRequest, host: str) -> bool:
         """Whether to drop ``request`` without a word, before any transaction exists for it.

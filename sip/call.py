@@ -573,6 +573,8 @@ class IncomingCall(Call):
         self.dialog = Dialog.from_uas(request, new_tag(), transport)
         #: The user the INVITE authenticated as with digest (``sip.admission``); None: admitted without.
         self.authenticated_user: str | None = None
+        #: The address the INVITE came from (its transport's source, not what its headers claim).
+        self.source: str | None = None
         self._acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod

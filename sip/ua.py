@@ -361,6 +361,7 @@ class UserAgent:
             return  # refused (400, 415) with the reason
         assert call.dialog is not None
         call.authenticated_user = user
+        call.source = peer.host
         registrar = self.config.registrar
         if user is not None and registrar is not None and registrar.accounts(user) is not None:
             # A device (it proved who it is) is reached where its requests come from: behind NAT its

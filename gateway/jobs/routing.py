@@ -31,7 +31,7 @@ def routes_for(config: Config, destination: str, rng: random.Random | None = Non
         return ()
     device = config.device_for(destination)
     if device is not None:
-        return (Route(device.username, device=True, t38=device.t38, ecm=device.ecm),)
+        return (Route.of_device(device),)
     carriers = [trunk for trunk in config.trunks if trunk.carries(destination)]
     if not carriers:
         if not config.trunks:
@@ -41,9 +41,7 @@ def routes_for(config: Config, destination: str, rng: random.Random | None = Non
     for priority in sorted({trunk.priority for trunk in carriers}):
         same = [trunk for trunk in carriers if trunk.priority == priority]
         ordered += _weighted_order(same, rng or _RANDOM)
-    return tuple(
-        Route(trunk.name, t38=trunk.t38, ecm=trunk.ecm, max_rate=trunk.max_rate) for trunk in ordered
-    )
+    return tuple(Route.of_trunk(trunk) for trunk in ordered)
 
 
 def _weighted_order(trunks: Sequence[TrunkConfig], rng: random.Random) -> list[TrunkConfig]:
