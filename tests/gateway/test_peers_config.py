@@ -37,6 +37,7 @@ username = "ata1"
 password = "secret"
 numbers = ["+15550001", "201"]
 relay = "real_time"
+media_latch = false
 """
 
 
@@ -58,6 +59,7 @@ def test_trunks_and_devices_are_read_with_their_types(tmp_path: Path) -> None:
     assert second.uri("+1555") == "sip:+1555@sip.example.net:5060;transport=tcp"
     (device,) = config.devices
     assert device.relay is Relay.REAL_TIME and config.device_for("201") is device
+    assert device.media_latch is False  # on by default: a device behind NAT
     assert config.device_tenant(device) == "acme" and config.device("ata1") is device
     assert config.device_for("+15550002") is None
 
