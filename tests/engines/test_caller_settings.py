@@ -21,7 +21,7 @@ import pytest
 from faxgw.gateway.config import Config
 from faxgw.gateway.demo import free_port
 from faxgw.gateway.documents import page_differences
-from faxgw.gateway.engines.base import CallResult, InboundCall, InboundDecision, OutboundCall, Route
+from faxgw.gateway.engines.base import Bridge, CallResult, InboundCall, InboundDecision, OutboundCall, Route
 from faxgw.gateway.engines.native import NativeEngine
 from faxgw.gateway.peers import DeviceConfig, TrunkConfig
 from faxgw.sip.call import IncomingCall
@@ -43,6 +43,7 @@ T38_TRUNK = TrunkConfig(
 ATA = DeviceConfig("ata1", "s3cret", ("+15550100",), t38=T38Policy.AUDIO, keepalive=0)
 #: An ATA behind NAT.
 NATTED = DeviceConfig("ata2", "s3cret", ("+15550101",), keepalive=0)
+FAR = "+15550199"
 NOWHERE = "127.0.0.5"  # the private address the NATted device states: nothing listens there
 
 #: A caller that offers T.38 as soon as the call is up (re-INVITE).
@@ -50,11 +51,13 @@ OFFERS_T38 = FaxCallOptions(t38=T38Policy.T38, paced=False)
 
 
 class Engine:
-    """A NativeEngine that receives every call it is offered; its results in ``results``."""
+    """A NativeEngine that receives every call it is offered (a device's is relayed in real time to FAR
+    through the trunk ``relay`` when there is one); its results in ``results``."""
 
-    def __init__(self, tmp_path: Path, config: Config) -> None:
+    def __init__(self, tmp_path: Path, config: Config, relay: str | None = None) -> None:
         self.engine = NativeEngine(config)
         self.tmp_path = tmp_path
+        self.relay = relay
         self.offered: list[InboundCall] = []
         self.results: asyncio.Queue[CallResult] = asyncio.Queue()
 
@@ -68,6 +71,8 @@ class Engine:
 
     async def on_inbound(self, call: InboundCall) -> InboundDecision:
         self.offered.append(call)
+        if self.relay is not None and call.device is not None:
+            return Bridge((Route(self.relay),), to_number=FAR, from_number=call.caller)
         return self.received(len(self.offered)), lambda page: None
 
     async def on_done(self, call: InboundCall, result: CallResult) -> None:
@@ -77,20 +82,24 @@ class Engine:
 @pytest.fixture
 async def engines(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Engine]]]:
     """Starts an engine with both trunks and both devices, the gateway's t38 and the NATted device's
-    media_latch as given; closed at the end."""
+    media_latch as given (and a trunk "far" to ``relay_to``, a port on 127.0.0.1, that devices' calls
+    are relayed to); closed at the end."""
     started: list[Engine] = []
 
-    async def start(t38: T38Policy = T38Policy.AUTO, media_latch: bool = True) -> Engine:
+    async def start(
+        t38: T38Policy = T38Policy.AUTO, media_latch: bool = True, relay_to: int | None = None
+    ) -> Engine:
+        far = (TrunkConfig("far", (f"{LOCALHOST}:{relay_to}",), keepalive=0),) if relay_to else ()
         config = Config(
             data_dir=tmp_path / "var",
             sip_host=LOCALHOST,
             sip_port=free_port(socket.SOCK_DGRAM),
             unpaced_t38=True,
             t38=t38,
-            trunks=(PLAIN, T38_TRUNK),
+            trunks=(PLAIN, T38_TRUNK, *far),
             devices=(ATA, dataclasses.replace(NATTED, media_latch=media_latch)),
         )
-        engine = Engine(tmp_path, config)
+        engine = Engine(tmp_path, config, "far" if far else None)
         started.append(engine)
         await engine.engine.start(engine.on_inbound, engine.on_done)
         return engine
@@ -140,7 +149,7 @@ async def call_in(
         behind_nat(ua)
     caller = device.numbers[0] if device is not None else "+15557000"
     try:
-        return await send_fax(ua, f"sip:+15550199@{engine.address}", document, options=options, caller=caller)
+        return await send_fax(ua, f"sip:{FAR}@{engine.address}", document, options=options, caller=caller)
     finally:
         ua.close()
 
@@ -248,3 +257,38 @@ async def test_a_fax_to_a_device_behind_nat(
     else:
         assert (outcome.audio_packets_in, outcome.t38_packets_in) == (0, 0), outcome
         assert result.status is not CallStatus.SUCCESS and outcome.status != "success"
+
+
+@pytest.mark.parametrize("media_latch", [True, False], ids=["latched", "not-latched"])
+async def test_a_fax_from_a_device_behind_nat_relayed_in_real_time(
+    engines: Callable[..., Awaitable[Engine]], document: Path, tmp_path: Path, media_latch: bool
+) -> None:
+    """The device leg of the relay follows the device's media_latch (the far end offers T.38, the relay
+    moves the device leg to it too and passes T.38 through)."""
+    received: asyncio.Future[FaxOutcome] = asyncio.get_running_loop().create_future()
+
+    async def receive(call: IncomingCall) -> None:
+        received.set_result(await receive_fax(call, tmp_path / "far.tif", options=OFFERS_T38))
+
+    tasks: list[asyncio.Task] = []
+    far = UserAgent(
+        UaConfig(host=LOCALHOST), on_invite=lambda call: tasks.append(asyncio.ensure_future(receive(call)))
+    )
+    await far.start()
+    try:
+        engine = await engines(media_latch=media_latch, relay_to=far.address[1])
+        sent = await call_in(engine, LOCALHOST, document, NAT_OPTIONS[media_latch], device=NATTED)
+        result = await asyncio.wait_for(engine.results.get(), 10)
+        outcome = await asyncio.wait_for(received, 10)
+    finally:
+        far.close()
+
+    assert [call.device for call in engine.offered] == ["ata2"]
+    if media_latch:
+        assert (sent.status, sent.pages, sent.t38) == ("success", 1, True), sent
+        assert (outcome.status, outcome.pages, outcome.t38) == ("success", 1, True), outcome
+        assert (result.status, result.pages) == (CallStatus.SUCCESS, 1), result
+        assert page_differences(document, tmp_path / "far.tif") == [0]
+    else:
+        assert (sent.audio_packets_in, sent.t38_packets_in) == (0, 0), sent
+        assert sent.status != "success" and outcome.status != "success"
