@@ -7,7 +7,6 @@ shares its event loop; ``media_process = false`` runs it in the gateway's proces
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from dataclasses import replace
@@ -29,16 +28,17 @@ from faxgw.gateway.engines.base import (
     Refusal,
     Route,
 )
-from faxgw.gateway.engines.trunks import Trunks, TrunkState, fails_over
+from faxgw.gateway.engines.native_relay import RealTimeRelay
+from faxgw.gateway.engines.trunks import Trunks, note_leg
 from faxgw.gateway.peers import TrunkConfig
 from faxgw.sip.admission import Admission, Network, RateLimit, in_networks
 from faxgw.sip.auth import DigestClient, DigestServer
-from faxgw.sip.bridge import BridgeOptions, BridgeOutcome, Dial, Place, TrunkLeg, relay_fax
-from faxgw.sip.call import CallError, CallState, IncomingCall, OutgoingCall
+from faxgw.sip.bridge import BridgeOptions
+from faxgw.sip.call import CallState, IncomingCall
 from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
 from faxgw.sip.media import Ticker
-from faxgw.sip.message import REASONS, SipUri
+from faxgw.sip.message import SipUri
 from faxgw.sip.registrar import DEVICE_ALGORITHMS, Account, Registrar
 from faxgw.sip.sdp import CODECS, T38Params
 from faxgw.sip.tasks import Tasks
@@ -234,7 +234,7 @@ class NativeEngine:
                     legs.append(LegResult(route.via, None, "not registered", failed_over=True))
                 for contact in contacts:
                     outcome = await place(contact, route, None)
-                    if not self._leg(route, outcome, legs):
+                    if not note_leg(route, outcome.sip_code, outcome.hangup_cause, legs):
                         return replace(_result(outcome), legs=tuple(legs))
                     failed = outcome
                 continue
@@ -251,36 +251,13 @@ class NativeEngine:
                         legs.append(LegResult(route.via, None, refused, failed_over=True))
                         break
                     outcome = await place(target, route, trunk.credentials)
-                if not self._leg(route, outcome, legs, target if len(trunk.reachable) > 1 else None):
+                where = target if len(trunk.reachable) > 1 else None
+                if not note_leg(route, outcome.sip_code, outcome.hangup_cause, legs, where):
                     return replace(_result(outcome), legs=tuple(legs))
                 failed = outcome
         if failed is not None:
             return replace(_result(failed), legs=tuple(legs))
         return CallResult.unrouted(call, tuple(legs))
-
-    @staticmethod
-    def _leg(route: Route, outcome: FaxOutcome, legs: list[LegResult], target: str | None = None) -> bool:
-        """Note what one call over ``route`` came to in ``legs``; True: it failed as a trunk (go on)."""
-        return NativeEngine._note(route, outcome.sip_code, outcome.hangup_cause, legs, target)
-
-    @staticmethod
-    def _note(
-        route: Route, sip_code: int | None, cause: str | None, legs: list[LegResult], target: str | None
-    ) -> bool:
-        """``_leg`` from a call's final status and hang-up cause (a fax's outcome, or a relay's leg)."""
-        answered = sip_code is not None and sip_code < 300
-        unanswered = cause in ("timeout", "transport_error")  # no response came
-        code = None if unanswered else sip_code
-        if answered:
-            reason = "answered"
-        elif unanswered:
-            reason = "no response" if cause == "timeout" else "transport error"
-        else:
-            reason = f"{code} {REASONS.get(code or 0, '')}".strip()
-        over = not answered and fails_over(code)
-        where = f" at {SipUri.parse(target).hostport}" if target is not None else ""
-        legs.append(LegResult(route.via, code, reason + where, failed_over=over))
-        return over
 
     def _invite(self, call: IncomingCall) -> None:
         self._tasks.spawn(self._answer(call))
@@ -333,8 +310,7 @@ class NativeEngine:
         return None
 
     async def _relay(self, call: IncomingCall, inbound: InboundCall, bridge: Bridge) -> CallResult:
-        """Relay a device's fax in real time to ``bridge.to_number`` (``sip.bridge``): a leg placed through
-        ``bridge.routes``, the device answered once it answers, the two joined."""
+        """Relay a device's fax in real time (``native_relay``), its leg as the device's settings say."""
         assert self.ua is not None
         device = self.config.device(inbound.device) if inbound.device is not None else None
         options = BridgeOptions(
@@ -343,98 +319,9 @@ class NativeEngine:
             device_latch=self._latch(inbound.device),
             trunk_latch=self.config.media_latch,
         )
-        legs: list[LegResult] = []
-        # The answered leg's place on its trunk (max_calls) is held until the relayed call ends.
-        async with contextlib.AsyncExitStack() as held:
-            outcome = await relay_fax(
-                self.ua, call, self._dial_routes(bridge, legs, held), options=options, ticker=self.ticker
-            )
-        return self._relayed(outcome, legs)
-
-    def _dial_routes(self, bridge: Bridge, legs: list[LegResult], held: contextlib.AsyncExitStack) -> Dial:
-        """Place the relay's leg through ``bridge.routes`` as ``send`` places a fax: in order, a trunk's
-        hosts in order, a device's contacts in turn; a route that cannot take the call now (down, at
-        max_calls, over its rate, not registered) or whose call fails as a trunk (``fails_over``) hands on
-        to the next, the callee's own answer ends it; each noted in ``legs``. The answered call's place
-        on its trunk goes to ``held``."""
         ring_timeout = self._options(bridge.from_number).ring_timeout
-
-        async def dial(place: Place) -> TrunkLeg:
-            failure = CallError(503, "no route could take the call")
-            for route in bridge.routes:
-                for target, trunk in await self._relay_targets(route, bridge.to_number, legs):
-                    slot = contextlib.AsyncExitStack()
-                    call: OutgoingCall | None = None
-                    try:
-                        if trunk is not None:
-                            refused = await slot.enter_async_context(self.trunks.carrying(trunk))
-                            if refused is not None:
-                                legs.append(LegResult(route.via, None, refused, failed_over=True))
-                                await slot.aclose()
-                                break
-                        call = place(target, bridge.from_number)
-                        call.credentials = trunk.credentials if trunk is not None else None
-                        await call.connect(ring_timeout)
-                    except CallError as error:
-                        await slot.aclose()
-                        if call is None:  # the device hung up: nothing more to place
-                            raise
-                        cause = call.ended.result().cause if call.ended.done() else None
-                        several = trunk is not None and len(trunk.reachable) > 1
-                        if not self._note(route, error.status, cause, legs, target if several else None):
-                            raise
-                        failure = error
-                        continue
-                    except BaseException:
-                        await slot.aclose()
-                        raise
-                    held.push_async_exit(slot)
-                    self._note(route, call.final_status, None, legs, None)
-                    return TrunkLeg(call, route.t38, route.ecm, route.max_rate)
-            raise failure
-
-        return dial
-
-    async def _relay_targets(
-        self, route: Route, number: str, legs: list[LegResult]
-    ) -> list[tuple[str, TrunkState | None]]:
-        """Where a call to ``number`` over ``route`` may go now, in order, and the trunk it goes through;
-        none: why is noted in ``legs`` (as ``send`` notes it)."""
-        if route.device:
-            contacts = await self._device_contacts(route.via)
-            if not contacts:
-                legs.append(LegResult(route.via, None, "not registered", failed_over=True))
-            return [(contact, None) for contact in contacts]
-        trunk = self.trunks.get(route.via)
-        if trunk is None:
-            legs.append(LegResult(route.via, None, "no such trunk", failed_over=True))
-            return []
-        targets = trunk.targets(number)
-        if not targets:
-            legs.append(LegResult(route.via, None, trunk.refusal() or "down", failed_over=True))
-        return [(target, trunk) for target in targets]
-
-    @staticmethod
-    def _relayed(outcome: BridgeOutcome, legs: list[LegResult]) -> CallResult:
-        """The engine interface's view of a relayed fax: the routed leg's facts, the relay's reading."""
-        how = "through the T.38 gateway" if outcome.gateway else "T.38 passed through" if outcome.t38 else ""
-        text = f"relayed in real time{' ' + how if how and outcome.pages else ''}: {outcome.reason}"
-        return CallResult(
-            status=outcome.status,
-            sip_code=outcome.sip_code,
-            hangup_cause=outcome.hangup_cause,
-            t30_code=None,
-            t30_text=text,
-            pages=outcome.pages,
-            pages_expected=None,
-            t38=outcome.t38,
-            bit_rate=outcome.bit_rate,
-            ecm=outcome.ecm,
-            remote_ident=outcome.called_ident,
-            call_id=outcome.call_id,
-            legs=tuple(legs),
-            t38_refused=outcome.t38_refused,
-        )
+        relay = RealTimeRelay(self.ua, self.trunks, self._device_contacts, self.ticker, ring_timeout)
+        return await relay.run(call, bridge, options)
 
     async def _device_contacts(self, username: str) -> list[str]:
         """The SIP URIs to call a device at: its registered contacts, reachable ones first (behind NAT the

@@ -24,10 +24,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 
+from faxgw.gateway.engines.base import LegResult, Route
 from faxgw.gateway.peers import TrunkConfig
 from faxgw.sip.admission import RateLimit
 from faxgw.sip.auth import DigestClient
-from faxgw.sip.message import SipUri
+from faxgw.sip.message import REASONS, SipUri
 from faxgw.sip.tasks import Tasks
 from faxgw.sip.ua import RETRY_AFTER, Registration, RegistrationError, UserAgent
 
@@ -49,6 +50,27 @@ def fails_over(status: int | None) -> bool:
     credentials). Busy (486, 600), no answer (480), unallocated (404, 484) and other 6xx are the callee's
     own answers: another trunk would reach the same callee."""
     return status is None or status in (401, 403, 407, 408) or 500 <= status < 600
+
+
+def note_leg(
+    route: Route, sip_code: int | None, cause: str | None, legs: list[LegResult], target: str | None = None
+) -> bool:
+    """Note in ``legs`` what one call over ``route`` came to, from its final status and hang-up cause (a
+    fax's outcome, or a relay's leg), at ``target`` when the trunk has several hosts; True: it failed as
+    a trunk (``fails_over``), the next host or route is tried."""
+    answered = sip_code is not None and sip_code < 300
+    unanswered = cause in ("timeout", "transport_error")  # no response came
+    code = None if unanswered else sip_code
+    if answered:
+        reason = "answered"
+    elif unanswered:
+        reason = "no response" if cause == "timeout" else "transport error"
+    else:
+        reason = f"{code} {REASONS.get(code or 0, '')}".strip()
+    over = not answered and fails_over(code)
+    where = f" at {SipUri.parse(target).hostport}" if target is not None else ""
+    legs.append(LegResult(route.via, code, reason + where, failed_over=over))
+    return over
 
 
 class TrunkState:
