@@ -427,15 +427,13 @@ class AsteriskEngine:
 
 def _relayed(result: CallResult, fields: dict[str, str], leg: _Leg, answered: bool) -> CallResult:
     """A relayed call's outcome. Asterisk's T.38 gateway reports its pages only once the channel is gone
-    (after the FaxResult): they are the pages its session counted while we polled it. It cannot tell a
-    fax that ended early from a whole one: a normal end with pages across is a success."""
+    (after the FaxResult): they are the pages its session counted while we polled it. Nothing tells a fax
+    that ended early from a whole one (nor does the hangup cause: a refused T.38 re-INVITE leaves 58 on a
+    call that went well), so an answered call with pages across is a success."""
     if not answered:
         return result
     pages = leg.pages_seen
-    if pages and (fields.get("HangupCause") or "16") == "16":
-        status = CallStatus.SUCCESS
-    else:
-        status = CallStatus.PARTIAL if pages else CallStatus.FAILED
+    status = CallStatus.SUCCESS if pages else CallStatus.FAILED
     gateway = leg.extra.get("gateway")
     how = " through Asterisk's T.38 gateway" if gateway is not None else ""
     return replace(
