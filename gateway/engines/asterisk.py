@@ -90,7 +90,7 @@ _LEG_WORDS = {
     "CONGESTION": "no response",
     "NOANSWER": "no answer",
     "BUSY": "busy",
-    "CANCEL": "cancelled",
+    "CANCEL": "caller hung up",
 }
 #: ... and of those, the words of routes over which no call was placed at all.
 _UNPLACED = {"down", "full", "unregistered", "unknown"}
@@ -292,11 +292,11 @@ class AsteriskEngine:
             for session in [key for key, value in self._gateways.items() if value is leg]:
                 del self._gateways[session]
         self._pages_up_to(leg, int(fields.get("Pages") or 0))
-        document = leg.extra.get("document")
-        if document is not None and Path(document).is_symlink():
-            Path(document).unlink()
+        kept = leg.extra.get("document")
+        if kept is not None and Path(kept).is_symlink():
+            Path(kept).unlink()
             if leg.file_local.exists():
-                shutil.copyfile(leg.file_local, document)  # the gateway keeps its own copy
+                shutil.copyfile(leg.file_local, kept)  # the gateway keeps its own copy
         assert self._on_inbound_done is not None
         await self._on_inbound_done(inbound, self._result_from(fields, leg, call_id=inbound.call_id))
 
