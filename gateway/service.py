@@ -134,9 +134,15 @@ class Gateway:
         self.channels = Channels(config.channels)  # inbound and outbound calls together
         self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages
         self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels, self.pages)
-        self.inbound = InboundJobs(config, self.store, self.events, self.channels, self.pages)
-        self.inbound.on_queued = self.outbound.wake  # a device's relayed fax is due at once
-        self.inbound.settle_bridged = self.outbound.settle_bridged
+        self.inbound = InboundJobs(
+            config,
+            self.store,
+            self.events,
+            self.channels,
+            self.pages,
+            on_queued=self.outbound.wake,  # a device's relayed fax is due at once
+            settle_bridged=self.outbound.settle_bridged,
+        )
         self._tasks = Tasks(log, "the outbound job loop or the webhook dispatcher")
 
     async def start(self) -> None:

@@ -20,12 +20,12 @@ class Channels:
     def free(self) -> int:
         return max(self.limit - self.busy, 0)
 
-    def take(self) -> bool:
-        """Hold a channel if one is free."""
-        if not self.free:
+    def take(self, count: int = 1) -> bool:
+        """Hold ``count`` channels if that many are free (a bridged call holds two), else none."""
+        if self.free < count:
             return False
-        self.busy += 1
+        self.busy += count
         return True
 
-    def release(self) -> None:
-        self.busy -= 1
+    def release(self, count: int = 1) -> None:
+        self.busy -= count

@@ -30,7 +30,7 @@ from faxgw.gateway.jobs.delivery import Learned
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.pages import PageQueue
-from faxgw.gateway.jobs.relay import StoreAndForward, origin, start_real_time
+from faxgw.gateway.jobs.relay import StoreAndForward, received_document, start_real_time
 from faxgw.gateway.jobs.routing import routes_for
 from faxgw.gateway.peers import DeviceConfig, Relay
 from faxgw.gateway.store import FaxRecord, FaxStore, new_id
@@ -38,28 +38,32 @@ from faxgw.gateway.store import FaxRecord, FaxStore, new_id
 log = logging.getLogger("gateway.inbound")
 
 
-async def _unwired(fax: FaxRecord, result: CallResult, summary: str) -> None:
-    raise RuntimeError("InboundJobs.settle_bridged was not set (gateway.service wires it)")
-
-
 class InboundJobs:
     def __init__(
-        self, config: Config, store: FaxStore, events: EventBus, channels: Channels, pages: PageQueue
+        self,
+        config: Config,
+        store: FaxStore,
+        events: EventBus,
+        channels: Channels,
+        pages: PageQueue,
+        *,
+        on_queued: Callable[[], None],
+        settle_bridged: Callable[[FaxRecord, CallResult, str], Awaitable[None]],
     ) -> None:
+        """``on_queued`` tells the outbound loop a relayed fax is due (OutboundJobs.wake); ``settle_bridged``
+        settles a bridged call's fax as an outbound attempt (OutboundJobs.settle_bridged)."""
         self.config = config
         self.store = store
         self.events = events
         self.channels = channels
         self.pages = pages
+        self.on_queued = on_queued
+        self.settle_bridged = settle_bridged
         self.relay = StoreAndForward(config, store, events)
-        #: Queued faxes (a device's relayed fax, whole) are for the outbound loop: it hears of them here.
-        self.on_queued: Callable[[], None] = lambda: None
         self._faxes: dict[str, str] = {}  # call id -> fax id
         self._relayed: dict[str, str] = {}  # call id -> the outbound fax a device's call is received into
         #: call id -> the outbound fax a bridged call is recorded as, and what it may teach
         self._bridged: dict[str, tuple[str, Learned]] = {}
-        #: How a bridged call's fax is settled: as an outbound attempt (OutboundJobs.settle_bridged).
-        self.settle_bridged: Callable[[FaxRecord, CallResult, str], Awaitable[None]] = _unwired
 
     async def offer(self, call: InboundCall) -> InboundDecision:
         """Accept a call for a DID we route while a channel is free (refused at the SIP level otherwise)."""
@@ -85,8 +89,8 @@ class InboundJobs:
         await self.events.publish(fax, EventType.RECEIVING_STARTED, {"call_id": call.call_id})
         return Path(fax.document or ""), self.pages.handler(fax.id, functools.partial(self._page, fax))
 
-    def _take_channel(self, call: InboundCall) -> bool:
-        if self.channels.take():
+    def _take_channel(self, call: InboundCall, count: int = 1) -> bool:
+        if self.channels.take(count):
             return True
         busy = self.channels.limit
         log.warning("call %s to %s refused: all %d channels busy", call.call_id, call.did, busy)
@@ -118,8 +122,7 @@ class InboundJobs:
             self.channels.release()
             raise
         self._relayed[call.call_id] = fax.id
-        document = Path(origin(fax)["document"])  # type: ignore[index]
-        return document, self.pages.handler(fax.id, functools.partial(self._relay_page, fax))
+        return received_document(fax), self.pages.handler(fax.id, functools.partial(self._relay_page, fax))
 
     async def _bridge(
         self,
@@ -131,10 +134,7 @@ class InboundJobs:
     ) -> InboundDecision:
         """Relay a device's call in real time: the engine bridges it to a leg through ``routes`` (as learned
         for the destination). Two calls' media, so two channels."""
-        if not self._take_channel(call):
-            return Refusal(503, BUSY_RETRY_AFTER)
-        if not self._take_channel(call):
-            self.channels.release()
+        if not self._take_channel(call, 2):
             return Refusal(503, BUSY_RETRY_AFTER)
         try:
             memory = self.config.learned_delivery_days
@@ -143,8 +143,7 @@ class InboundJobs:
                 self.config, self.store, self.events, call, device, tenant, destination, learned.routes
             )
         except BaseException:
-            self.channels.release()
-            self.channels.release()
+            self.channels.release(2)
             raise
         self._bridged[call.call_id] = (fax.id, learned)
         return bridge
@@ -182,8 +181,7 @@ class InboundJobs:
         """Settle the fax of an accepted call (a call never accepted is not ours to settle)."""
         bridged = self._bridged.pop(call.call_id, None)
         if bridged is not None:
-            self.channels.release()
-            self.channels.release()
+            self.channels.release(2)
             bridged_id, learned = bridged
             fax = await self.store.get_fax(bridged_id)
             if fax is not None:

@@ -97,6 +97,14 @@ async def start_real_time(
     return fax, Bridge(routes, destination, fax.from_number)
 
 
+def received_document(fax: FaxRecord) -> Path:
+    """Where a store-and-forward fax's pages are received from the device (``request.origin.document``)."""
+    found = origin(fax)
+    if found is None or not isinstance(found.get("document"), str):
+        raise ValueError(f"fax {fax.id} is not a fax a device is sending through the gateway")
+    return Path(found["document"])
+
+
 class StoreAndForward:
     """Receives a device's fax into an outbound fax of its tenant, then queues that fax."""
 
@@ -121,7 +129,7 @@ class StoreAndForward:
 
     async def done(self, fax: FaxRecord, result: CallResult) -> bool:
         """The device's call ended: queue the fax when it came whole (True), else fail it."""
-        document = Path(origin(fax)["document"])  # type: ignore[index]
+        document = received_document(fax)
         if result.status is CallStatus.SUCCESS and result.pages:
             await self.store.update_fax(
                 fax.id,

@@ -85,6 +85,10 @@ async def parts(tmp_path: Path, guard: Guard) -> AsyncIterator[tuple[Config, Any
     await real.close()
 
 
+async def not_bridged(*_: object) -> None:
+    raise AssertionError("no call here is bridged")
+
+
 async def types_and_pages(store: Any, fax_id: str) -> list[tuple[str, int | None]]:
     return [(e.type, e.payload.get("page")) for e in await store.events(fax_id)]
 
@@ -93,7 +97,9 @@ async def test_a_received_page_is_recorded_after_the_callback_and_before_the_end
     parts: tuple[Config, Any, EventBus, PageQueue], guard: Guard
 ) -> None:
     config, store, events, pages = parts
-    inbound = InboundJobs(config, store, events, Channels(1), pages)
+    inbound = InboundJobs(
+        config, store, events, Channels(1), pages, on_queued=lambda: None, settle_bridged=not_bridged
+    )
     call = InboundCall(DID, SENDER, "call-1")
     decision = await inbound.offer(call)
     assert isinstance(decision, tuple)
