@@ -168,8 +168,18 @@ class Config:
     #: longest, or is answered 503 when every one is serving a request (gateway.api.connections).
     api_max_connections: int = 256
     #: This gateway's name in job leases: a restarted process takes back its own faxes at once,
-    #: another node only once their lease has run out.
+    #: another node only once their lease has run out. Several nodes: a different name each.
     node: str = field(default_factory=socket.gethostname)
+    #: PostgreSQL (``postgresql://user:password@host/dbname``) when several nodes share the work; None: the
+    #: embedded SQLite file in data_dir.
+    database_url: str | None = None
+    database_pool: int = 8  # PostgreSQL: connections (and store threads) per node
+    #: Seconds a node's claim on a fax (and its call slots) lasts without being renewed: a node that dies
+    #: holds its faxes this long before another node settles and resumes them. Renewed every third of it.
+    lease: float = 30.0
+    #: Calls at once to one destination number, across every node (a second call to a fax machine that is
+    #: already receiving would only hear busy); 0: no limit.
+    calls_per_destination: int = 1
     engine: EngineKind = EngineKind.NATIVE
     #: engine = native: run the SIP stack, media and SpanDSP in a media process of their own, so the API,
     #: jobs and store never delay a call's media (false: in the gateway's process, for debugging).
@@ -291,6 +301,10 @@ _SCALARS = {
     "webhook_initial_delay": float,
     "unpaced_t38": bool,
     "node": str,
+    "database_url": str,
+    "database_pool": int,
+    "lease": float,
+    "calls_per_destination": int,
     "engine": EngineKind,
     "media_process": bool,
     "sip_tcp": bool,
@@ -361,6 +375,14 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     for name in ("url_fetch_allow", "url_fetch_deny", "webhook_allow", "webhook_deny", "trunk_networks"):
         values[name] = _networks(name, raw.get(name, []))
     config = Config(**values)
+    if config.database_url is not None and not config.database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        raise ConfigError("database_url: give a postgresql://user:password@host/dbname URL")
+    if config.database_pool < 1 or config.lease < 3 or config.calls_per_destination < 0:
+        raise ConfigError(
+            "database_pool must be at least 1, lease at least 3 seconds, calls_per_destination 0 or more"
+        )
     if config.sip_untrusted not in ("reject", "drop"):
         raise ConfigError(f"sip_untrusted = {config.sip_untrusted!r}: use reject or drop")
     if config.sip_tls_port is not None and (config.sip_tls_cert is None or config.sip_tls_key is None):

@@ -44,6 +44,7 @@ from faxgw.gateway.store import (
     FileRecord,
     Store,
     Subscription,
+    database,
     new_id,
 )
 from faxgw.gateway.store import FaxOrder as FaxOrder  # for the API's queries
@@ -112,9 +113,11 @@ class Gateway:
     def __init__(self, config: Config, engine: Engine | None = None) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(config.database)  # opened by start(): it connects and migrates in its own thread
+        store = Store(
+            database(config.database_url, config.database, config.database_pool)
+        )  # opened by start(): it connects and migrates, off the loop
         self.store: FaxStore = store
-        self.deliveries = DeliveryStore(store.thread)  # the outbox: the same database, the same thread
+        self.deliveries = DeliveryStore(store.database)  # the outbox: the same database
         self.telnyx_key = keys.load_or_create(config.data_dir / keys.KEY_FILE)
         self.webhooks = WebhookDispatcher(
             self.deliveries,

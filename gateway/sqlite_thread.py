@@ -7,27 +7,23 @@ connection, as aiosqlite does: ``run(work)`` queues ``work(connection)`` and ret
 awaitable. The thread runs calls one at a time in the order they came, so statements that must stay
 atomic (a ``BEGIN IMMEDIATE`` ... ``COMMIT``) are one call, and nothing of another call runs between them.
 
-``in_thread`` writes a store's method as plain sqlite3 code on the connection and makes it a coroutine
-that runs in the store's thread; the store classes (``gateway.store.Store``, the webhook outbox) are
-written that way.
+``gateway.store.sqlite`` runs the stores' SQL (``gateway.database.in_database``) here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 #: Every connection thread's name starts with this (tests check that none is left behind).
 THREAD_NAME = "faxgw-sqlite"
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 _Work = Callable[[sqlite3.Connection], Any]
 _Call = tuple["concurrent.futures.Future[Any]", _Work]
@@ -127,26 +123,3 @@ class SqliteThread:
                 return
             if call is not None and call[0].set_running_or_notify_cancel():
                 call[0].set_exception(StoreClosed(f"{self._name}: {why}"))
-
-
-class OnThread(Protocol):
-    """A store whose methods run in its connection thread (``in_thread``)."""
-
-    @property
-    def thread(self) -> SqliteThread: ...
-
-
-S = TypeVar("S", bound=OnThread)
-
-
-def in_thread(
-    method: Callable[Concatenate[S, sqlite3.Connection, P], T],
-) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
-    """``method(self, connection, ...)``, plain sqlite3 code, as the coroutine ``method(self, ...)`` that runs
-    it in ``self.thread``: the whole method is one call, so a transaction in it stays atomic."""
-
-    @functools.wraps(method)
-    async def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self.thread.run(lambda connection: method(self, connection, *args, **kwargs))
-
-    return call

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.sqlite_thread import THREAD_NAME
 
+from tests.helpers import postgres
 from tests.helpers.gateway import Running, gateway_config, start_running
 from tests.helpers.sip import FAXGW, LOCALHOST, Sipp, free_port, start_receiver
 from tests.helpers.webhooks import Receiver
@@ -24,6 +26,27 @@ def no_database_thread_left() -> Iterator[None]:
     yield
     left = [t.name for t in threading.enumerate() if t.name.startswith(THREAD_NAME) and t not in before]
     assert not left, f"database connection threads left running: {left}"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[postgres.Cluster]:
+    """One real PostgreSQL 15 cluster for the session (tests/helpers/postgres.py), stopped at the end."""
+    why = postgres.available()
+    if why is not None:
+        pytest.skip(f"{why}; CI installs it")
+    directory = Path(
+        tempfile.mkdtemp(prefix="faxgw-postgres-")
+    )  # not under pytest's 0700 tmp: the server's user reads it
+    cluster = postgres.start(directory)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: postgres.Cluster) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL."""
+    return postgres_cluster.create_database()
 
 
 @pytest.fixture

@@ -89,43 +89,40 @@ class OutboundJobs:
         Pages confirmed by the far end are recorded as they go (``pages_transferred``), so a call cut
         by a crash after its last page is a success, not a fax to send again.
         """
-        for fax in await self.store.stranded([FaxStatus.PROCESSING, FaxStatus.SENDING]):
-            if fax.direction != "outbound" or (
-                fax.lease_until and fax.lease_until > time.time() and fax.lease_owner != self.node
-            ):
-                continue
-            if fax.status == FaxStatus.PROCESSING and fax.document is None and origin(fax) is not None:
-                # A device's fax being relayed: its call died with this process, and the fax with it.
-                failed = FaxStatus.FAILED
-                await self._finish(fax, failed, failed, "The gateway stopped while the device was sending.")
-                continue
-            if fax.status == FaxStatus.PROCESSING:
-                await self.store.update_fax(
-                    fax.id, status=FaxStatus.QUEUED, lease_owner=None, lease_until=None
-                )
-                continue
-            await self.store.update_attempt(
-                fax.id,
-                fax.attempts_made,
-                ended_at=time.time(),
-                status=FaxStatus.FAILED_INTERNAL_PROCESS_ERROR,
-                pages_sent=fax.pages_transferred,
-            )
-            if fax.pages_total and fax.pages_transferred >= fax.pages_total:
-                await self._finish(fax, FaxStatus.SUCCESS, None, None)
-            else:
-                status = (
-                    FaxStatus.PARTIALLY_SENT
-                    if fax.pages_transferred
-                    else FaxStatus.FAILED_INTERNAL_PROCESS_ERROR
-                )
-                await self._retry_or_finish(
-                    fax, status, status, "The gateway stopped during the call.", fax.pages_transferred
-                )
-        for fax in await self.store.stranded([FaxStatus.IN_PROGRESS]):
+        running = [FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS]
+        for fax in await self.store.claim_stranded(self.node, time.time(), LEASE, running, own=True):
             if fax.direction == "inbound":
                 status = FaxStatus.PARTIALLY_RECEIVED if fax.pages_transferred else FaxStatus.FAILED
                 await self._finish(fax, status, status, "The gateway stopped during the call.")
+            elif fax.status == FaxStatus.PROCESSING and fax.document is None and origin(fax) is not None:
+                # A device's fax being relayed: its call died with this process, and the fax with it.
+                failed = FaxStatus.FAILED
+                await self._finish(fax, failed, failed, "The gateway stopped while the device was sending.")
+            elif fax.status == FaxStatus.PROCESSING:
+                await self.store.update_fax(
+                    fax.id, status=FaxStatus.QUEUED, lease_owner=None, lease_until=None
+                )
+            else:
+                await self._settle_cut_call(fax)
+
+    async def _settle_cut_call(self, fax: FaxRecord) -> None:
+        """A fax whose call was cut when its node stopped: the pages the far end confirmed count."""
+        await self.store.update_attempt(
+            fax.id,
+            fax.attempts_made,
+            ended_at=time.time(),
+            status=FaxStatus.FAILED_INTERNAL_PROCESS_ERROR,
+            pages_sent=fax.pages_transferred,
+        )
+        if fax.pages_total and fax.pages_transferred >= fax.pages_total:
+            await self._finish(fax, FaxStatus.SUCCESS, None, None)
+            return
+        status = (
+            FaxStatus.PARTIALLY_SENT if fax.pages_transferred else FaxStatus.FAILED_INTERNAL_PROCESS_ERROR
+        )
+        await self._retry_or_finish(
+            fax, status, status, "The gateway stopped during the call.", fax.pages_transferred
+        )
 
     # -- the due loop -----------------------------------------------------------------------------
     async def _start_due(self) -> None:

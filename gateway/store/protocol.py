@@ -1,14 +1,14 @@
-"""What the service and the jobs need of a store, as a protocol: ``Store`` (SQLite) is one; a store on
-PostgreSQL (asyncpg or psycopg's async connections) would be another, behind the same methods.
+"""What the service and the jobs need of a store, as a protocol: ``Store`` is one, on SQLite or PostgreSQL
+(``gateway.database``); tests wrap it to watch what the jobs do.
 
 Every method is a coroutine: a store never blocks the event loop it is called from (``Store`` runs its
-SQL in a thread of its own). Each call is atomic: what must change together (claiming due faxes, a
-subscription replacing others) is one call, never a transaction held open across calls.
+SQL off the loop). Each call is atomic: what must change together (claiming due faxes, taking call slots,
+a subscription replacing others) is one call, never a transaction held open across calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, Unpack
 
 from faxgw.gateway.domain import EventType, FaxStatus
@@ -22,6 +22,7 @@ from faxgw.gateway.store.records import (
     FaxQuery,
     FaxRecord,
     FileRecord,
+    Slot,
     Subscription,
     Tenant,
 )
@@ -63,7 +64,22 @@ class FaxStore(Protocol):
 
     async def claim_due(self, owner: str, now: float, lease: float, limit: int) -> list[FaxRecord]: ...
 
-    async def stranded(self, statuses: Iterable[FaxStatus]) -> list[FaxRecord]: ...
+    async def claim_stranded(
+        self, owner: str, now: float, lease: float, statuses: Iterable[FaxStatus], *, own: bool
+    ) -> list[FaxRecord]: ...
+
+    async def renew_leases(self, owner: str, fax_ids: Sequence[str], until: float) -> list[str]: ...
+
+    # -- limits across every node
+    async def take_slots(
+        self, owner: str, holder: str, wanted: Sequence[Slot], now: float, until: float
+    ) -> str | None: ...
+
+    async def release_slots(self, holder: str) -> None: ...
+
+    # -- news from other nodes (gateway.database: FAX_DUE, FAX_EVENT)
+    def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """``callback(payload)`` for each notification on ``channel`` from any node (before ``open``)."""
 
     # -- attempts
     async def add_attempt(self, attempt: AttemptRecord) -> None: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from faxgw.gateway.domain import EventType, FaxStatus
 
@@ -189,6 +189,16 @@ class DeliveryProfile:
     reason: str | None = None
     #: When it last stepped down: a step down older than ``learned_delivery_days`` is tried again.
     stepped_at: float | None = None
+
+
+class Slot(NamedTuple):
+    """One of ``limit`` places under ``name`` that calls hold across every node (``Store.take_slots``):
+    ``from:+15550100``, ``to:+15550200``, ``trunk:carrier``."""
+
+    name: str
+    limit: int
+    #: Not held by anyone, just counted until then (a trunk's calls per second); None: held by its taker.
+    lapse: float | None = None
 
 
 @dataclass(frozen=True)

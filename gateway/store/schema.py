@@ -193,6 +193,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE delivery_profiles ADD COLUMN stepped_at REAL;
     """,
+    # 9: several nodes. The due loop and the sweep for dead workers read partial indexes, which hold only
+    # queued and running faxes: finished faxes are never in the hot index, however many are kept. A call
+    # slot is one place under a limit that holds across nodes (gateway.store.Store.take_slots).
+    """
+    CREATE INDEX faxes_queue ON faxes (next_attempt_at, created_at)
+        WHERE status = 'queued' AND direction = 'outbound';
+    CREATE INDEX faxes_running ON faxes (lease_until)
+        WHERE status IN ('processing', 'sending', 'in_progress');
+    DROP INDEX faxes_due;
+    CREATE TABLE call_slots (
+        name TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        until REAL NOT NULL
+    );
+    CREATE INDEX call_slots_name ON call_slots (name, until);
+    CREATE INDEX call_slots_holder ON call_slots (holder);
+    """,
 ]
 
 

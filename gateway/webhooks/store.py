@@ -1,4 +1,4 @@
-"""The webhook outbox and delivery log in SQLite.
+"""The webhook outbox and delivery log, in the gateway's database (SQLite or PostgreSQL).
 
 An event is written to the outbox before it is first sent, so a crash between the two loses nothing:
 the next process finds it pending and sends it (at least once). Every attempt appends a row to the log,
@@ -7,15 +7,13 @@ which is what an operator (or the API) shows when a customer asks "did you call 
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from faxgw.gateway.sqlite_thread import SqliteThread, in_thread
+from faxgw.gateway.database import Database, Db, Row, in_database
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -76,39 +74,20 @@ _DELIVERY_COLUMNS = (
 )
 
 
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """Commit on the way out, whatever the connection's isolation_level.
-
-    In autocommit mode (isolation_level=None, as the gateway's store opens it) nothing would group our
-    statements, so we begin explicitly; IMMEDIATE takes the write lock up front, which keeps another
-    process in WAL mode from failing us half way with SQLITE_BUSY.
-    """
-    if not db.in_transaction:
-        db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.rollback()
-        raise
-    db.commit()
-
-
-def _delivery(row: sqlite3.Row | tuple) -> Delivery:
-    delivery_id, event_id, event_type, fax_id, tenant_id, url, body, status, attempts, due, created, fmt = row
+def _delivery(row: Row) -> Delivery:
     return Delivery(
-        delivery_id,
-        event_id,
-        event_type,
-        fax_id,
-        tenant_id,
-        url,
-        bytes(body),
-        DeliveryStatus(status),
-        attempts,
-        due,
-        created,
-        fmt,
+        row["id"],
+        row["event_id"],
+        row["event_type"],
+        row["fax_id"],
+        row["tenant_id"],
+        row["url"],
+        bytes(row["body"]),
+        DeliveryStatus(row["status"]),
+        row["attempts"],
+        row["next_attempt_at"],
+        row["created_at"],
+        row["format"],
     )
 
 
@@ -151,21 +130,21 @@ class Outbox(Protocol):
 
 
 class DeliveryStore:
-    """Outbox and log in the database whose connection ``thread`` owns (the gateway's store's: one thread
-    per database), started and closed by its owner. Every method is a coroutine run in that thread.
+    """Outbox and log in ``database`` (the gateway's store's), opened and closed by its owner. Every method
+    is a coroutine: its SQL runs off the event loop (``in_database``).
 
     The tables are the store's (``gateway.store.schema``, migrations 2 and 3). Every method that
     writes commits before returning ("persisted" means on disk, not in an open transaction).
     """
 
-    def __init__(self, thread: SqliteThread, *, clock: Callable[[], float] = time.time) -> None:
-        self.thread = thread
+    def __init__(self, database: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.database = database
         self._clock = clock
 
-    @in_thread
+    @in_database
     def enqueue(
         self,
-        db: sqlite3.Connection,
+        db: Db,
         event_id: str,
         fax_id: str,
         tenant_id: str,
@@ -183,7 +162,7 @@ class DeliveryStore:
         """
         now = self._clock()
         due = now if not_before is None else not_before
-        with _transaction(db):
+        with db.transaction():
             db.execute(
                 "INSERT INTO webhook_deliveries (event_id, event_type, fax_id, tenant_id, url, body,"
                 " next_attempt_at, created_at, updated_at, format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -193,10 +172,11 @@ class DeliveryStore:
             row = db.execute(
                 "SELECT id FROM webhook_deliveries WHERE event_id = ? AND url = ?", (event_id, url)
             ).fetchone()
-        return row[0]
+        assert row is not None  # inserted just now, or there before
+        return int(row["id"])
 
-    @in_thread
-    def get(self, db: sqlite3.Connection, delivery_id: int) -> Delivery:
+    @in_database
+    def get(self, db: Db, delivery_id: int) -> Delivery:
         row = db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?", (delivery_id,)
         ).fetchone()
@@ -204,8 +184,8 @@ class DeliveryStore:
             raise KeyError(delivery_id)
         return _delivery(row)
 
-    @in_thread
-    def due(self, db: sqlite3.Connection, now: float, limit: int) -> list[Delivery]:
+    @in_database
+    def due(self, db: Db, now: float, limit: int) -> list[Delivery]:
         """Pending deliveries whose next attempt is due, oldest due first."""
         rows = db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries"
@@ -214,22 +194,22 @@ class DeliveryStore:
         ).fetchall()
         return [_delivery(row) for row in rows]
 
-    @in_thread
-    def next_due_at(self, db: sqlite3.Connection) -> float | None:
+    @in_database
+    def next_due_at(self, db: Db) -> float | None:
         """When the earliest pending delivery falls due (None if nothing is pending)."""
         row = db.execute(
-            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'"
+            "SELECT MIN(next_attempt_at) AS due FROM webhook_deliveries WHERE status = 'pending'"
         ).fetchone()
-        return row[0]
+        return row["due"] if row else None
 
-    @in_thread
-    def claim(self, db: sqlite3.Connection, delivery_id: int, now: float, until: float) -> bool:
+    @in_database
+    def claim(self, db: Db, delivery_id: int, now: float, until: float) -> bool:
         """Take a due delivery for one attempt: pushes its next attempt to ``until`` (a lease).
 
         False if it is no longer pending and due, i.e. someone else took it. If the process dies in the
         middle of the attempt, the lease runs out and the delivery is sent again: at least once.
         """
-        with _transaction(db):
+        with db.transaction():
             cursor = db.execute(
                 "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?"
                 " WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
@@ -237,10 +217,10 @@ class DeliveryStore:
             )
         return cursor.rowcount == 1
 
-    @in_thread
+    @in_database
     def record_attempt(
         self,
-        db: sqlite3.Connection,
+        db: Db,
         delivery_id: int,
         *,
         status_code: int | None,
@@ -264,23 +244,23 @@ class DeliveryStore:
         else:
             outcome = Outcome.FAILED
         status = DeliveryStatus.PENDING if outcome is Outcome.RETRY else DeliveryStatus(outcome.value)
-        with _transaction(db):
+        with db.transaction():
             row = db.execute(
                 "SELECT status, attempts, next_attempt_at FROM webhook_deliveries WHERE id = ?",
                 (delivery_id,),
             ).fetchone()
             if row is None:
                 raise KeyError(delivery_id)
-            if row[0] != DeliveryStatus.PENDING:
-                raise ValueError(f"webhook delivery {delivery_id} is already {row[0]}")
-            attempt = row[1] + 1
+            if row["status"] != DeliveryStatus.PENDING:
+                raise ValueError(f"webhook delivery {delivery_id} is already {row['status']}")
+            attempt = row["attempts"] + 1
             db.execute(
                 "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?"
                 " WHERE id = ?",
                 (
                     status.value,
                     attempt,
-                    next_attempt_at if next_attempt_at is not None else row[2],
+                    next_attempt_at if next_attempt_at is not None else row["next_attempt_at"],
                     now,
                     delivery_id,
                 ),
@@ -300,15 +280,15 @@ class DeliveryStore:
             )
         return outcome
 
-    @in_thread
-    def deliveries_for_fax(self, db: sqlite3.Connection, fax_id: str) -> list[Delivery]:
+    @in_database
+    def deliveries_for_fax(self, db: Db, fax_id: str) -> list[Delivery]:
         rows = db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE fax_id = ? ORDER BY id", (fax_id,)
         ).fetchall()
         return [_delivery(row) for row in rows]
 
-    @in_thread
-    def log_for_fax(self, db: sqlite3.Connection, fax_id: str) -> list[DeliveryAttempt]:
+    @in_database
+    def log_for_fax(self, db: Db, fax_id: str) -> list[DeliveryAttempt]:
         """Every attempt at every webhook of a fax, in the order they were made."""
         rows = db.execute(
             "SELECT a.delivery_id, d.event_id, d.event_type, d.url, a.attempt, a.attempted_at, a.duration,"
@@ -318,7 +298,16 @@ class DeliveryStore:
         ).fetchall()
         return [
             DeliveryAttempt(
-                delivery_id, event_id, event_type, url, attempt, at, duration, code, error, Outcome(outcome)
+                row["delivery_id"],
+                row["event_id"],
+                row["event_type"],
+                row["url"],
+                row["attempt"],
+                row["attempted_at"],
+                row["duration"],
+                row["status_code"],
+                row["error"],
+                Outcome(row["outcome"]),
             )
-            for delivery_id, event_id, event_type, url, attempt, at, duration, code, error, outcome in rows
+            for row in rows
         ]

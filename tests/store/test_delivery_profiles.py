@@ -36,7 +36,7 @@ async def test_a_profile_survives_a_reopen_and_is_kept_per_destination_and_trunk
         recovered = DeliveryProfile(t38=False, ecm=True, max_rate=9600, succeeded_at=1700000100.0)
         await again.save_delivery_profile(DESTINATION, "a", recovered)
         assert await again.delivery_profiles(DESTINATION, ["a"]) == {"a": recovered}
-        rows = await again.thread.run(
+        rows = await again.database.thread.run(
             lambda db: db.execute("SELECT count(*) FROM delivery_profiles WHERE trunk = 'a'").fetchone()[0]
         )
         assert rows == 2

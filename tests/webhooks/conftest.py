@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from faxgw.gateway.sqlite_thread import SqliteThread
+from faxgw.gateway.store.sqlite import SqliteDatabase
 from faxgw.gateway.webhooks import DeliveryStore, WebhookDispatcher
 
 from tests.helpers.webhooks import FAST, RECEIVERS, SECRET, open_database
@@ -19,14 +19,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def connect(db_path: Path) -> AsyncIterator[Callable[..., Awaitable[SqliteThread]]]:
+async def connect(db_path: Path) -> AsyncIterator[Callable[..., Awaitable[SqliteDatabase]]]:
     """Opens the test database as a gateway process would, tables migrated, each time in a connection
     thread of its own (another process, to the database); closes every one."""
-    opened: list[SqliteThread] = []
+    opened: list[SqliteDatabase] = []
 
-    async def open_connection(autocommit: bool = True) -> SqliteThread:
-        opened.append(SqliteThread(functools.partial(open_database, db_path, autocommit=autocommit)))
-        await opened[-1].start()
+    async def open_connection(autocommit: bool = True) -> SqliteDatabase:
+        opened.append(SqliteDatabase(db_path, functools.partial(open_database, autocommit=autocommit)))
+        await opened[-1].open()
         return opened[-1]
 
     yield open_connection
@@ -35,7 +35,7 @@ async def connect(db_path: Path) -> AsyncIterator[Callable[..., Awaitable[Sqlite
 
 
 @pytest.fixture
-async def store(connect: Callable[[], Awaitable[SqliteThread]]) -> DeliveryStore:
+async def store(connect: Callable[[], Awaitable[SqliteDatabase]]) -> DeliveryStore:
     return DeliveryStore(await connect())
 
 

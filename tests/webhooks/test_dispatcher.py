@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from faxgw.gateway.sqlite_thread import SqliteThread
+from faxgw.gateway.store.sqlite import SqliteDatabase
 from faxgw.gateway.webhooks import (
     EVENT_ID_HEADER,
     DeliveryStatus,
@@ -27,7 +27,7 @@ from tests.helpers.clock import FakeClock
 from tests.helpers.webhooks import DROP, FAST, HANG, SECRET, Receiver, Reply, logged, wait_until
 
 Build = Callable[..., WebhookDispatcher]
-Connect = Callable[..., Awaitable[SqliteThread]]
+Connect = Callable[..., Awaitable[SqliteDatabase]]
 
 
 async def submit(dispatcher: WebhookDispatcher, url: str, event_id: str = "evt_1", **options: object) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from faxgw.gateway.sqlite_thread import SqliteThread
+from faxgw.gateway.store.sqlite import SqliteDatabase
 from faxgw.gateway.webhooks import DeliveryStatus, DeliveryStore, Outcome
 
 from tests.helpers.clock import FakeClock
@@ -23,7 +23,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture(params=[True, False], ids=["autocommit", "legacy-transactions"])
 async def store(
-    request: pytest.FixtureRequest, connect: Callable[..., Awaitable[SqliteThread]], clock: FakeClock
+    request: pytest.FixtureRequest, connect: Callable[..., Awaitable[SqliteDatabase]], clock: FakeClock
 ) -> DeliveryStore:
     return DeliveryStore(await connect(autocommit=request.param), clock=clock)
 
@@ -54,7 +54,7 @@ async def test_enqueue_is_idempotent_per_event_and_url(store: DeliveryStore, clo
 
 
 async def test_enqueue_is_on_disk_before_it_returns(
-    store: DeliveryStore, connect: Callable[..., Awaitable[SqliteThread]]
+    store: DeliveryStore, connect: Callable[..., Awaitable[SqliteDatabase]]
 ) -> None:
     delivery_id = await enqueue(store)
     other_process = DeliveryStore(await connect())

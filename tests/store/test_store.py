@@ -1,4 +1,6 @@
-"""The SQLite store on real files: schema, keys, tenant isolation, leases, events."""
+"""The store on both databases, real ones: SQLite files and a PostgreSQL 15 of the tests' own (the ``store``
+fixture runs each test on both): schema, keys, tenant isolation, leases, events. What only one of them has
+(WAL, SQLite's query plans) is tested on it alone."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.store import AttemptRecord, FaxOrder, FaxQuery, FaxRecord, Store, StoreClosed
+from faxgw.gateway.store.postgres import PostgresDatabase
 from faxgw.gateway.store.schema import MIGRATIONS
 
 
@@ -31,15 +34,25 @@ def fax(tenant_id: str, number: int, **changes) -> FaxRecord:
     return record
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    where: str | Path = tmp_path / "faxgw.sqlite"
+    if request.param == "postgresql":
+        where = request.getfixturevalue("postgres_url")
+    async with opened(where) as store:
+        yield store
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     async with opened(tmp_path / "faxgw.sqlite") as store:
         yield store
 
 
 @contextlib.asynccontextmanager
-async def opened(path: Path) -> AsyncIterator[Store]:
-    store = Store(path)
+async def opened(where: str | Path) -> AsyncIterator[Store]:
+    """The store on an SQLite file (a path) or a PostgreSQL database (a URL)."""
+    store = Store(PostgresDatabase(where) if isinstance(where, str) else where)
     await store.open()
     try:
         yield store
@@ -48,8 +61,10 @@ async def opened(path: Path) -> AsyncIterator[Store]:
 
 
 async def sql(store: Store, statement: str) -> list[tuple]:
-    """What ``statement`` reads, run as the store runs its own SQL: in its connection thread."""
-    return await store.thread.run(lambda db: [tuple(row) for row in db.execute(statement)])
+    """What ``statement`` reads, run as the store runs its own SQL."""
+    return await store.database.run(
+        lambda db: [tuple(dict(row).values()) for row in db.execute(statement).fetchall()]
+    )
 
 
 async def test_schema_is_migrated_once_and_in_wal_mode(tmp_path: Path) -> None:
@@ -199,13 +214,14 @@ def test_a_query_the_store_cannot_run_is_refused_with_a_clear_error(changes: dic
         FaxQuery(order=FaxOrder.UPDATED, exclude_statuses={"queued"}),
     ],
 )
-async def test_a_listing_reads_its_page_through_an_index(store: Store, query: FaxQuery) -> None:
+async def test_a_listing_reads_its_page_through_an_index(sqlite_store: Store, query: FaxQuery) -> None:
     """The filters and the order come from one index, so a page costs its rows, not the tenant's faxes:
     no full scan, and no sort of everything that matched."""
+    store = sqlite_store
     captured: list[str] = []
-    await store.thread.run(lambda db: db.set_trace_callback(captured.append))
+    await store.database.thread.run(lambda db: db.set_trace_callback(captured.append))
     await store.query_faxes("acme", query)
-    await store.thread.run(lambda db: db.set_trace_callback(None))
+    await store.database.thread.run(lambda db: db.set_trace_callback(None))
     select = next(statement for statement in captured if statement.startswith("SELECT * FROM faxes"))
     plan = [row[3] for row in await sql(store, f"EXPLAIN QUERY PLAN {select}")]
     assert plan and all(step.startswith("SEARCH faxes USING INDEX faxes_tenant_") for step in plan), plan
@@ -214,6 +230,11 @@ async def test_a_listing_reads_its_page_through_an_index(store: Store, query: Fa
 async def test_due_faxes_are_claimed_once_until_the_lease_runs_out(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite"
     async with opened(path) as node_a, opened(path) as node_b:  # two gateway processes sharing the file
+        await claimed_once(node_a, node_b)
+
+
+async def test_due_faxes_are_claimed_once_across_postgresql_nodes(postgres_url: str) -> None:
+    async with opened(postgres_url) as node_a, opened(postgres_url) as node_b:
         await claimed_once(node_a, node_b)
 
 
