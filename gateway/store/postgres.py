@@ -24,7 +24,7 @@ from faxgw.gateway.sqlite_thread import StoreClosed
 from faxgw.gateway.store.schema_postgres import migrate
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 log = logging.getLogger("gateway.store")
 
@@ -89,7 +89,12 @@ class PostgresDatabase:
         self._accepting = False
 
     async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._threads, self._open)
+        """Raises ConnectionError, saying where, when the database cannot be reached or refuses us."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._threads, self._open)
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            await asyncio.get_running_loop().run_in_executor(None, self._shut)
+            raise ConnectionError(f"PostgreSQL at {self._where}: {error}".strip()) from None
         self._accepting = True
         if self._listeners:
             self._listening = asyncio.get_running_loop().create_task(self._listen())

@@ -5,6 +5,7 @@ fixture runs each test on both): schema, keys, tenant isolation, leases, events.
 from __future__ import annotations
 
 import contextlib
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -15,6 +16,8 @@ from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.store import AttemptRecord, FaxOrder, FaxQuery, FaxRecord, Store, StoreClosed
 from faxgw.gateway.store.postgres import PostgresDatabase
 from faxgw.gateway.store.schema import MIGRATIONS
+
+from tests.helpers.sip import free_port
 
 
 def fax(tenant_id: str, number: int, **changes) -> FaxRecord:
@@ -311,3 +314,13 @@ async def test_an_update_sets_only_the_fields_a_stored_fax_may_change(store: Sto
         await store.update_attempt(record.id, 1, **{"started_at": 0.0})
     got = await store.get_fax(record.id)
     assert got is not None and (got.tenant_id, got.status) == (tenant.id, "sending")
+
+
+async def test_a_postgresql_that_cannot_be_reached_is_a_clear_error_naming_it() -> None:
+    url = f"postgresql://faxgw:secret-password@127.0.0.1:{free_port(socket.SOCK_STREAM)}/faxgw"
+    store = Store(PostgresDatabase(url))
+    with pytest.raises(ConnectionError, match=r"PostgreSQL at 127\.0\.0\.1:\d+/faxgw") as raised:
+        await store.open()
+    assert "secret-password" not in str(raised.value)
+    with pytest.raises(StoreClosed):  # and it takes no calls
+        await store.get_tenant("acme")
