@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faxgw.gateway.edge import EdgeConfig, EdgeError, NodeConfig
 from faxgw.gateway.netpolicy import AddressPolicy
 from faxgw.gateway.peers import DEFAULT_TRUNK, DeviceConfig, PeerError, Relay, TrunkConfig, check_networks
 from faxgw.sip.fax_terms import T38Policy
@@ -201,6 +202,11 @@ class Config:
     #: Days a destination's learned step down (G.711 after T.38 trouble, ECM off, a lower rate) holds before
     #: the route's own settings are tried there again (gateway.jobs.delivery).
     learned_delivery_days: float = 30.0
+    #: Kamailio in front of several nodes ([edge], ``faxgw kamailio-config``); no nodes: no edge.
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
+    #: Seconds a node stopped with SIGTERM waits for its calls in flight to end (it takes no new ones
+    #: meanwhile) before it stops anyway.
+    drain_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         # Derived again each time, so that dataclasses.replace(config, trunk=...) moves the trunk too (a
@@ -321,6 +327,7 @@ _SCALARS = {
     "api_docs": bool,
     "api_max_connections": int,
     "learned_delivery_days": float,
+    "drain_timeout": float,
 }
 
 # [asterisk] settings; FAXGW_ASTERISK_<NAME> overrides them (the AMI secret need not be in the file).
@@ -368,6 +375,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     except TypeError as error:
         raise ConfigError(f"{path}: {error}") from None
     values["asterisk"] = _load_asterisk(raw.get("asterisk", {}), environ)
+    values["edge"] = _load_edge(raw.get("edge", {}), environ)
     values["trunks"] = _load_peers("trunks", raw.get("trunks", []), _TRUNK_FIELDS, TrunkConfig)
     values["devices"] = _load_peers("devices", raw.get("devices", []), _DEVICE_FIELDS, DeviceConfig)
     if values["trunks"] and values.get("trunk") is not None:
@@ -391,6 +399,8 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError("inbound_username and inbound_password go together")
     if config.invite_rate <= 0 or config.invite_burst < 1:
         raise ConfigError("invite_rate must be above 0 and invite_burst at least 1")
+    if config.drain_timeout < 0:
+        raise ConfigError("drain_timeout cannot be negative")
     if config.api_max_connections < 1:
         raise ConfigError("api_max_connections must be at least 1")
     _check_owners(config)
@@ -509,6 +519,29 @@ def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:
             f"asterisk.max_rate = {asterisk.max_rate}: use 2400, 4800, 7200, 9600, 12000 or 14400"
         )
     return asterisk
+
+
+# [edge] settings besides its [[edge.nodes]]; FAXGW_EDGE_<NAME> overrides them.
+_EDGE_SCALARS = {"listen_host": str, "listen_port": int, "probe_interval": int, "node_timeout": float}
+_NODE_FIELDS = {"name": str, "sip_host": str, "sip_port": int}
+
+
+def _load_edge(table: Any, environ: dict[str, str]) -> EdgeConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("edge: must be a table ([edge])")
+    unknown = sorted(set(table) - set(_EDGE_SCALARS) - {"nodes"})
+    if unknown:
+        raise ConfigError(f"edge: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, kind in _EDGE_SCALARS.items():
+        value = environ.get(f"FAXGW_EDGE_{name.upper()}", table.get(name))
+        if value is not None:
+            values[name] = _convert(f"edge.{name}", value, kind)
+    try:
+        values["nodes"] = _load_peers("edge.nodes", table.get("nodes", []), _NODE_FIELDS, NodeConfig)
+        return EdgeConfig(**values)
+    except EdgeError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _networks(name: str, value: Any) -> tuple[str, ...]:
