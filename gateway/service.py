@@ -8,6 +8,7 @@ imports from here too, as this module imports them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
@@ -53,6 +54,9 @@ from faxgw.gateway.webhooks.formats import DropboxForm, SignedJson, TelnyxJson
 from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway")
+
+#: Seconds between looks at the calls still in flight while the gateway drains.
+DRAIN_POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,23 @@ class Gateway:
         await self.engine.start(self.inbound.offer, self.inbound.done)
         self._tasks.spawn(self.outbound.run())
         self._tasks.spawn(self.webhooks.run())
+
+    async def drain(self, timeout: float) -> bool:
+        """Take no new work and let the calls in flight end, for up to ``timeout`` seconds: no more faxes
+        claimed, new calls (and the edge's OPTIONS probes) answered 503. True when every call has ended
+        (a channel is held until its fax is settled), False when time ran out first."""
+        log.info(
+            "draining: no new calls or claims; waiting up to %g s for %d call(s)", timeout, self.channels.busy
+        )
+        self.outbound.drain()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.engine.drain()
+                while self.channels.busy:
+                    await asyncio.sleep(DRAIN_POLL)
+        if self.channels.busy:
+            log.warning("drained for %g s: %d call(s) still in flight are cut", timeout, self.channels.busy)
+        return not self.channels.busy
 
     async def stop(self) -> None:
         await self.outbound.stop()

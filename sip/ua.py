@@ -4,7 +4,8 @@
 registers with refresh (``register``), retries requests once with digest credentials on 401/407
 and with a larger interval on 422, and routes in-dialog requests to their ``Call``. With a
 ``sip.registrar.Registrar`` it is a registrar too: REGISTER goes there, and calls to a registered
-device behind NAT keep to the address its REGISTER came from.
+device behind NAT keep to the address its REGISTER came from. Once ``drain``ed it takes no new call
+(503) and says so to OPTIONS probes (503), while the calls it has go on.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ log = logging.getLogger("sip.ua")
 USER_AGENT = "faxgw/0.1"
 #: Seconds before a failed REGISTER refresh is tried again.
 RETRY_AFTER = 30.0
+#: Retry-After (seconds) of the 503 a draining user agent answers new INVITEs and OPTIONS with.
+DRAINING_RETRY_AFTER = 30
 
 
 @dataclass
@@ -95,6 +98,7 @@ class UserAgent:
             if self.config.username and self.config.password is not None
             else None
         )
+        self.draining = False
 
     # -- life -----------------------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
@@ -112,6 +116,14 @@ class UserAgent:
             self.config.registrar.start(self.qualify)
         log.info("SIP user agent on %s:%s", host, port)
         return host, port
+
+    def drain(self) -> None:
+        """Take no new call from now on: an INVITE outside any dialog is answered 503 with Retry-After (RFC
+        3261 21.5.4), and so is OPTIONS, so that whoever probes us (Kamailio's dispatcher) sends calls
+        elsewhere. Requests within dialogs are untouched: the calls under way go on to their end."""
+        if not self.draining:
+            log.info("draining: new calls and OPTIONS answered 503, calls under way go on")
+        self.draining = True
 
     def close(self) -> None:
         if self.config.registrar is not None:
@@ -325,6 +337,11 @@ class UserAgent:
             response = self._response(request, admitted.status)
             for name, value in admitted.headers:
                 response.headers.add(name, value)
+            transaction.respond(response)
+            return
+        if self.draining and request.method in ("INVITE", "OPTIONS"):
+            response = self._response(request, 503)
+            response.headers.add("Retry-After", str(DRAINING_RETRY_AFTER))
             transaction.respond(response)
             return
         if request.method == "INVITE":

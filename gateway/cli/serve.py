@@ -1,10 +1,16 @@
-"""``faxgw serve``: the gateway - REST API, jobs and the SIP engine - until stopped."""
+"""``faxgw serve``: the gateway - REST API, jobs and the SIP engine - until stopped.
+
+Ctrl-C (SIGINT) stops it at once. SIGTERM drains it first (``Gateway.drain``): no new faxes claimed, new
+calls and OPTIONS answered 503 so that the edge sends calls to other nodes, the calls in flight go on to
+their end (up to ``drain_timeout`` seconds), and then it stops and exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -42,7 +48,12 @@ async def _serve(config: Config) -> int:
         return 2
     try:
         async with serving(gateway, config.api_host, config.api_port, log_level="info"):
-            await asyncio.Event().wait()  # until interrupted
+            # uvicorn takes SIGINT and SIGTERM while it serves (it stops the API, then raises the signal
+            # again). SIGTERM is ours instead: the API keeps answering while the node drains.
+            terminated = asyncio.Event()
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
+            await terminated.wait()  # or until interrupted (SIGINT cancels this)
+            await gateway.drain(config.drain_timeout)
     finally:
         await gateway.stop()
     return 0

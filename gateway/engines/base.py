@@ -181,4 +181,10 @@ class Engine(Protocol):
 
     async def send(self, call: OutboundCall, on_page: PageHandler) -> CallResult: ...
 
+    async def drain(self) -> None:
+        """Take no new arriving call from now on (and say so to whoever probes the engine, so that the edge
+        sends calls to other nodes); the calls under way go on. Returns once every call offered before has
+        been decided (on_inbound answered), so that from then on the job layer knows every call in flight."""
+        ...
+
     async def close(self) -> None: ...

@@ -75,6 +75,11 @@ class Relay:
     bridge: Bridge
 
 
+@dataclass(frozen=True)
+class Drain:
+    """Take no new arriving call (the engine's ``drain``); the media process answers ``Drained``."""
+
+
 # -- media process -> gateway ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ready:
@@ -122,7 +127,26 @@ class Received:
     result: CallResult
 
 
-Message = Send | Cancel | Accept | Refuse | Relay | Ready | StartFailed | Page | Sent | Offer | Received
+@dataclass(frozen=True)
+class Drained:
+    """New calls are refused now, and every ``Offer`` made before this was decided."""
+
+
+Message = (
+    Send
+    | Cancel
+    | Accept
+    | Refuse
+    | Relay
+    | Drain
+    | Ready
+    | StartFailed
+    | Page
+    | Sent
+    | Offer
+    | Received
+    | Drained
+)
 _TYPES: dict[str, type] = {kind.__name__: kind for kind in typing.get_args(Message)}
 
 

@@ -82,6 +82,7 @@ class _Child:
     sending: dict[int, _Sending] = field(default_factory=dict)
     receiving: dict[int, _Receiving] = field(default_factory=dict)
     ended: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    drained: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     reading: asyncio.Task[None] | None = None  # its messages, until it goes
 
     @property
@@ -99,6 +100,7 @@ class MediaProcessEngine:
         self._child: _Child | None = None
         self._up = asyncio.Event()  # a media process is running and takes calls
         self._closing = False
+        self._draining = False
         self._refs = itertools.count(1)
         self._tasks = Tasks(log, "media process task")
         self._on_inbound: InboundHandler | None = None
@@ -135,6 +137,16 @@ class MediaProcessEngine:
             if child.sending.pop(ref, None) is not None:
                 child.post(ipc.Cancel(ref))
             raise
+
+    async def drain(self) -> None:
+        """The media process's user agent refuses new calls (``NativeEngine.drain``), a media process
+        started after this one too; returns when it says so (or is gone)."""
+        self._draining = True
+        child = self._child
+        if child is None or child.ended.done():
+            return
+        child.post(ipc.Drain())
+        await asyncio.wait((child.drained, child.ended), return_when=asyncio.FIRST_COMPLETED)
 
     async def close(self) -> None:
         self._closing = True
@@ -195,6 +207,8 @@ class MediaProcessEngine:
     def _run(self, child: _Child) -> None:
         self._child = child
         child.reading = self._tasks.spawn(self._read(child))
+        if self._draining:  # a media process started again while the node drains: it drains too
+            child.post(ipc.Drain())
         self._up.set()
 
     async def _supervise(self) -> None:
@@ -248,6 +262,9 @@ class MediaProcessEngine:
             receiving = child.receiving.pop(message.ref, None)
             if receiving is not None:
                 self._tasks.spawn(self._done(receiving.call, message.result))
+        elif isinstance(message, ipc.Drained):
+            if not child.drained.done():
+                child.drained.set_result(None)
         else:
             raise ipc.IpcError(f"{type(message).__name__} is not for the gateway")
 

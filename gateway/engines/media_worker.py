@@ -70,6 +70,8 @@ class MediaWorker:
             decision = self._decisions.pop(message.ref, None)
             if decision is not None and not decision.done():
                 decision.set_result(message)
+        elif isinstance(message, ipc.Drain):
+            self._tasks.spawn(self._drain())
         else:
             raise ipc.IpcError(f"{type(message).__name__} is not for the media process")
 
@@ -83,6 +85,10 @@ class MediaWorker:
         finally:
             self._sending.pop(ref, None)
         self._post(ipc.Sent(ref, result))
+
+    async def _drain(self) -> None:
+        await self.engine.drain()
+        self._post(ipc.Drained())
 
     async def _offer(self, call: InboundCall) -> InboundDecision:
         """Ask the gateway about an arriving call; meanwhile the call waits (100 Trying), media does not."""
@@ -132,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("fd", type=int, help="the socket to the gateway")
     parser.add_argument("log_level", type=int)
     args = parser.parse_args(argv)
-    # Ctrl-C reaches the whole process group: the gateway decides when we stop (it closes the socket).
+    # Ctrl-C reaches the whole process group, and so may a SIGTERM (systemd's stop): the gateway decides
+    # when we stop (it closes the socket), after draining on SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s media[%(process)d] %(name)s %(message)s"
     )

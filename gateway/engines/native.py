@@ -48,6 +48,8 @@ log = logging.getLogger("gateway.engines.native")
 
 #: Retry-After (seconds) when a call fails for want of a resource of ours (file descriptors, ports).
 FAILED_RETRY_AFTER = 5
+#: Seconds between looks at the calls still waiting for the job layer's decision, while draining.
+DRAIN_POLL = 0.05
 
 
 def _result(outcome: FaxOutcome) -> CallResult:
@@ -79,6 +81,7 @@ class NativeEngine:
         self._tasks = Tasks(log, "inbound call task")
         self._on_inbound: InboundHandler | None = None
         self._on_inbound_done: InboundDone | None = None
+        self._deciding = 0  # arriving calls waiting for on_inbound's answer
         self.trunks = Trunks(config.trunks)  # up or down, calls in progress, registrations
         #: Where each trunk calls us from (set at start), in config order: a call's source names its trunk.
         self._trunk_sources: list[tuple[TrunkConfig, tuple[Network, ...]]] = []
@@ -280,7 +283,11 @@ class NativeEngine:
 
     async def _receive(self, call: IncomingCall, inbound: InboundCall) -> CallResult | None:
         assert self._on_inbound is not None
-        decision = await self._on_inbound(inbound)
+        self._deciding += 1
+        try:
+            decision = await self._on_inbound(inbound)
+        finally:
+            self._deciding -= 1
         if isinstance(decision, Refusal):
             call.reject(decision.status, retry_after=decision.retry_after)
             return None
@@ -343,6 +350,14 @@ class NativeEngine:
             call_id=call.call_id,
             sip_code=call.final_status,
         )
+
+    async def drain(self) -> None:
+        """New INVITEs and OPTIONS answered 503 (``UserAgent.drain``); returns once the calls that came
+        before have been decided."""
+        if self.ua is not None:
+            self.ua.drain()
+        while self._deciding:
+            await asyncio.sleep(DRAIN_POLL)
 
     async def close(self) -> None:
         if self.ua is not None:

@@ -62,6 +62,7 @@ class OutboundJobs:
         self._running: dict[str, asyncio.Task] = {}  # by fax id
         self._wake = asyncio.Event()
         self._stopping = False
+        self._draining = False  # claim no more faxes; the attempts under way go on
 
     # -- life ----------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -75,6 +76,10 @@ class OutboundJobs:
             with contextlib.suppress(TimeoutError):  # the poll also catches retries coming due
                 await asyncio.wait_for(self._wake.wait(), POLL)
             self._wake.clear()
+
+    def drain(self) -> None:
+        """Claim no more faxes (the node is stopping): other nodes, or this one started again, send them."""
+        self._draining = True
 
     async def stop(self) -> None:
         self._stopping = True
@@ -127,7 +132,7 @@ class OutboundJobs:
     # -- the due loop -----------------------------------------------------------------------------
     async def _start_due(self) -> None:
         free = self.channels.free
-        if free <= 0:
+        if free <= 0 or self._draining:
             return
         for fax in await self.store.claim_due(self.node, time.time(), LEASE, free):
             number = self._pick_number(fax)
