@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,13 +30,17 @@ def load_or_create(path: Path) -> Ed25519PrivateKey:
         raise ValueError(f"{path}: not a raw 32-byte Ed25519 private key") from None
     key = Ed25519PrivateKey.generate()
     raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    # Written whole under a name of its own (mkstemp: mode 0600), then linked into place: when several
+    # nodes start at once (faxgw serve --workers), one link wins and the others read that key, never a
+    # file still being written.
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as file:
+        file.write(raw)
     try:
-        # O_EXCL: when two processes start at once, one writes and the other reads what it wrote.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.link(file.name, path)
     except FileExistsError:
         return load_or_create(path)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(raw)
+    finally:
+        os.unlink(file.name)
     return key
 
 

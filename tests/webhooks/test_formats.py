@@ -11,7 +11,9 @@ import hmac
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,23 @@ def test_key_is_made_once_private_to_the_user_and_kept(tmp_path: Path) -> None:
     path.write_bytes(b"short")
     with pytest.raises(ValueError, match="Ed25519"):
         keys.load_or_create(path)
+
+
+def test_nodes_starting_at_once_all_get_the_one_key(tmp_path: Path) -> None:
+    """faxgw serve --workers starts its nodes together: none may read the file half written."""
+
+    def start(path: Path, together: threading.Barrier) -> str:
+        together.wait()
+        return keys.public_key(keys.load_or_create(path))
+
+    for round in range(20):
+        path = tmp_path / str(round) / keys.KEY_FILE
+        path.parent.mkdir()
+        together = threading.Barrier(8)
+        with ThreadPoolExecutor(8) as nodes:
+            made = list(nodes.map(start, [path] * 8, [together] * 8))
+        assert made == [keys.public_key(keys.load_or_create(path))] * 8
+        assert os.listdir(path.parent) == [keys.KEY_FILE]  # no file left half way
 
 
 async def test_telnyx_webhook_passes_the_sdks_signature_check_on_every_attempt(
