@@ -3,6 +3,7 @@ rendered configuration, its log in a file, stopped by its PID."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import subprocess
@@ -39,8 +40,9 @@ class Kamailio:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, pattern: str, timeout: float = 15.0, start: int = 0) -> int:
-        """Until ``pattern`` is in the log after offset ``start``; the offset just after it."""
+    async def wait_for(self, pattern: str, timeout: float = 15.0, start: int = 0) -> int:
+        """Until ``pattern`` is in the log after offset ``start``; the offset just after it. (Async: the
+        test's own SIP calls run on the same event loop meanwhile.)"""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.text()
@@ -48,7 +50,7 @@ class Kamailio:
             if found >= 0:
                 return found + len(pattern)
             assert self.process.poll() is None, f"Kamailio exited:\n{text[-3000:]}"
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         raise AssertionError(f"{pattern!r} not in Kamailio's log within {timeout} s:\n{self.text()[-3000:]}")
 
     def stop(self) -> None:
