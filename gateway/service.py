@@ -189,11 +189,7 @@ class Gateway:
     async def _bootstrap(self) -> None:
         """Tenants and keys named in the config exist (created once; tokens are stored hashed)."""
         for tenant in self.config.tenants:
-            if await self.store.get_tenant(tenant.id) is None:
-                await self.store.create_tenant(tenant.name or tenant.id, tenant.id)
-            for token, scopes in tenant.keys.items():
-                if await self.store.api_key(token) is None:
-                    await self.store.create_api_key(tenant.id, scopes, token)
+            await self.store.configure_tenant(tenant.id, tenant.name or tenant.id, tenant.keys)
 
     # -- for the API: its only door to the store and the jobs. Every method that reads or writes the store
     # is a coroutine: the store's calls are awaited, never run on the event loop.

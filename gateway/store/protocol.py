@@ -8,7 +8,7 @@ a subscription replacing others) is one call, never a transaction held open acro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Unpack
 
 from faxgw.gateway.domain import EventType, FaxStatus
@@ -45,6 +45,9 @@ class FaxStore(Protocol):
     ) -> tuple[ApiKey, str]: ...
 
     async def api_key(self, token: str) -> ApiKey | None: ...
+
+    async def configure_tenant(self, tenant_id: str, name: str, keys: Mapping[str, Iterable[str]]) -> None:
+        """The configuration's tenant and keys exist (made once, whichever node starts first)."""
 
     # -- files
     async def add_file(self, record: FileRecord) -> FileRecord: ...

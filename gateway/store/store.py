@@ -103,6 +103,20 @@ class Store:
         return key, token
 
     @in_database
+    def configure_tenant(self, db: Db, tenant_id: str, name: str, keys: Mapping[str, Iterable[str]]) -> None:
+        """Tenant ``tenant_id`` and its keys (token: scopes), as the configuration names them, exist: made
+        by whichever node comes first when several start at once, left as they are after (a key revoked
+        stays revoked)."""
+        now = time.time()
+        db.execute("INSERT INTO tenants VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", (tenant_id, name, now))
+        for token, scopes in keys.items():
+            db.execute(
+                "INSERT INTO api_keys (id, tenant_id, token_sha256, scopes, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_sha256) DO NOTHING",
+                (new_id("key"), tenant_id, _hash(token), ",".join(sorted(scopes)), now),
+            )
+
+    @in_database
     def api_key(self, db: Db, token: str) -> ApiKey | None:
         row = db.execute(
             "SELECT * FROM api_keys WHERE token_sha256 = ? AND revoked_at IS NULL", (_hash(token),)

@@ -170,3 +170,15 @@ async def test_notifications_reach_the_other_nodes_when_the_write_commits(postgr
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_nodes_starting_at_once_configure_a_tenant_once(where: str | Path) -> None:
+    """Every node makes the configuration's tenants and keys at start: together, none fails on another's."""
+    async with nodes(where) as stores:
+        keys = {"token-beta": ["read", "edit"]}
+        for _ in range(2):  # and again at the next start, when they exist
+            await asyncio.gather(*(store.configure_tenant("beta", "Beta", keys) for store in stores))
+        tenant = await stores[1].get_tenant("beta")
+        assert tenant is not None and tenant.name == "Beta"
+        key = await stores[2].api_key("token-beta")
+        assert key is not None and key.tenant_id == "beta" and key.scopes == {"read", "edit"}
