@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from faxgw.gateway.api.server import serving
+from faxgw.gateway.cli import workers
 from faxgw.gateway.config import Config, ConfigError, load_config
 from faxgw.gateway.service import Gateway
 
@@ -24,15 +25,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config", type=Path, help="TOML file (see faxgw.sample.toml); FAXGW_* variables override"
     )
+    parser.add_argument(
+        "--workers",
+        type=workers.count,
+        default=1,
+        metavar="N",
+        help="N nodes on this machine, node i on sip_port + i and api_port + i (N > 1 needs database_url)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    workers.follow_parent()
     try:
         config = load_config(args.config)
+        nodes = workers.plan(config, args.workers) if args.workers > 1 else []
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if nodes:
+        return workers.supervise(nodes, args)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_serve(config))
     return 0

@@ -36,6 +36,25 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     return demo.free_port(kind)
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free for UDP and TCP alike (``faxgw serve --workers``: node
+    i listens on port + i)."""
+    while True:
+        first = free_port()
+        if first + count <= 65536 and all(_free(port) for port in range(first + 1, first + count)):
+            return first
+
+
+def _free(port: int) -> bool:
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as probe:
+                probe.bind((LOCALHOST, port))
+    except OSError:
+        return False
+    return True
+
+
 @dataclass
 class SippPeer:
     process: asyncio.subprocess.Process
