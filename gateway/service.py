@@ -31,6 +31,7 @@ from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus, Renderer
 from faxgw.gateway.jobs.events import Rendered as Rendered  # for the API's renderers
 from faxgw.gateway.jobs.inbound import InboundJobs
+from faxgw.gateway.jobs.leases import Leases
 from faxgw.gateway.jobs.outbound import OutboundJobs
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.status import RUNNING
@@ -140,23 +141,28 @@ class Gateway:
         self.engine = engine or _engine(config)
         self.channels = Channels(config.channels)  # inbound and outbound calls together
         self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages
-        self.outbound = OutboundJobs(config, self.store, self.engine, self.events, self.channels, self.pages)
+        self.leases = Leases(self.store, config.node, config.lease)  # of every fax this node works on
+        self.outbound = OutboundJobs(
+            config, self.store, self.engine, self.events, self.channels, self.pages, self.leases
+        )
         self.inbound = InboundJobs(
             config,
             self.store,
             self.events,
             self.channels,
             self.pages,
+            leases=self.leases,
             on_queued=self.outbound.wake,  # a device's relayed fax is due at once
             settle_bridged=self.outbound.settle_bridged,
         )
-        self._tasks = Tasks(log, "the outbound job loop or the webhook dispatcher")
+        self._tasks = Tasks(log, "the lease heartbeat, the outbound job loop or the webhook dispatcher")
 
     async def start(self) -> None:
         await self.store.open()
         await self._bootstrap()
         self.pages.start()
         await self.engine.start(self.inbound.offer, self.inbound.done)
+        self._tasks.spawn(self.leases.run())  # the heartbeat: before any fax is claimed
         self._tasks.spawn(self.outbound.run())
         self._tasks.spawn(self.webhooks.run())
 

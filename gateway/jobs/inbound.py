@@ -29,6 +29,7 @@ from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
 from faxgw.gateway.jobs.delivery import Learned
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
+from faxgw.gateway.jobs.leases import Leases
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.relay import StoreAndForward, received_document, start_real_time
 from faxgw.gateway.jobs.routing import routes_for
@@ -47,16 +48,19 @@ class InboundJobs:
         channels: Channels,
         pages: PageQueue,
         *,
+        leases: Leases,
         on_queued: Callable[[], None],
         settle_bridged: Callable[[FaxRecord, CallResult, str], Awaitable[None]],
     ) -> None:
-        """``on_queued`` tells the outbound loop a relayed fax is due (OutboundJobs.wake); ``settle_bridged``
+        """``leases`` keeps the faxes of the calls in progress this node's (shared with OutboundJobs);
+        ``on_queued`` tells the outbound loop a relayed fax is due (OutboundJobs.wake); ``settle_bridged``
         settles a bridged call's fax as an outbound attempt (OutboundJobs.settle_bridged)."""
         self.config = config
         self.store = store
         self.events = events
         self.channels = channels
         self.pages = pages
+        self.leases = leases
         self.on_queued = on_queued
         self.settle_bridged = settle_bridged
         self.relay = StoreAndForward(config, store, events)
@@ -83,6 +87,9 @@ class InboundJobs:
         except BaseException:
             self.channels.release()
             raise
+        # The call cannot be cut from here if another node takes the fax (this node taken for dead): its
+        # pages and its end are then no longer recorded here.
+        self.leases.hold(fax.id)
         # From here on the engine reports the call's end (done), however it ends: the channel comes back
         # and the fax is settled there.
         self._faxes[call.call_id] = fax.id
@@ -121,6 +128,7 @@ class InboundJobs:
         except BaseException:
             self.channels.release()
             raise
+        self.leases.hold(fax.id)
         self._relayed[call.call_id] = fax.id
         return received_document(fax), self.pages.handler(fax.id, functools.partial(self._relay_page, fax))
 
@@ -145,11 +153,13 @@ class InboundJobs:
         except BaseException:
             self.channels.release(2)
             raise
+        self.leases.hold(fax.id)
         self._bridged[call.call_id] = (fax.id, learned)
         return bridge
 
     async def _relay_page(self, fax: FaxRecord, page: PageTransferred) -> None:
-        await self.relay.page(fax, page.page)
+        if self.leases.holds(fax.id):  # else another node settled the fax: what it recorded stands
+            await self.relay.page(fax, page.page)
 
     async def _new_fax(self, call: InboundCall, route: RouteConfig) -> FaxRecord:
         now = time.time()
@@ -164,6 +174,8 @@ class InboundJobs:
             updated_at=now,
             webhook_url=route.webhook_url,
             webhook_format=route.webhook_format,
+            lease_owner=self.config.node,
+            lease_until=self.leases.until(),
         )
         directory = Path(route.storage or self.config.data_dir / "faxes") / fax.id
         directory.mkdir(parents=True, exist_ok=True)
@@ -172,6 +184,8 @@ class InboundJobs:
 
     async def _page(self, fax: FaxRecord, page: PageTransferred) -> None:
         """Record a received page (from the page queue's task). It is whole in the TIFF: the API serves it."""
+        if not self.leases.holds(fax.id):  # another node settled the fax: what it recorded stands
+            return
         await self.store.update_fax(fax.id, pages_transferred=page.page)
         await self.events.publish(
             fax, EventType.PAGE_RECEIVED, {"page": page.page, "url": f"/v1/faxes/{fax.id}/pages/{page.page}"}
@@ -183,7 +197,7 @@ class InboundJobs:
         if bridged is not None:
             self.channels.release(2)
             bridged_id, learned = bridged
-            fax = await self.store.get_fax(bridged_id)
+            fax = await self.store.get_fax(bridged_id) if self.leases.holds(bridged_id) else None
             if fax is not None:
                 await self.settle_bridged(fax, result, await learned.learn(result))
             return
@@ -191,7 +205,8 @@ class InboundJobs:
         if relayed is not None:
             self.channels.release()
             await self.pages.drained()
-            fax = await self.store.get_fax(relayed)
+            fax = await self.store.get_fax(relayed) if self.leases.holds(relayed) else None
+            self.leases.drop(relayed)  # before relay.done gives its lease back
             if fax is not None and await self.relay.done(fax, result):
                 self.on_queued()
             return
@@ -200,8 +215,9 @@ class InboundJobs:
             return
         self.channels.release()
         await self.pages.drained()  # its pages are recorded before how it ended
-        fax = await self.store.get_fax(fax_id)
-        if fax is None:
+        fax = await self.store.get_fax(fax_id) if self.leases.holds(fax_id) else None
+        if fax is None:  # deleted, or settled by another node that took this node for dead
+            self.leases.drop(fax_id)
             return
         status, code, description = st.inbound_status(result)
         if result.pages:
@@ -215,6 +231,7 @@ class InboundJobs:
                 )
             except Exception as error:  # e.g. no file descriptor for gs: the pages are in the TIFF anyway
                 log.error("fax %s: received pages not rendered: %s", fax.id, error)
+        self.leases.drop(fax.id)  # before its lease is given back below
         await self.store.update_fax(
             fax.id,
             status=status,
@@ -227,6 +244,8 @@ class InboundJobs:
             bit_rate=result.bit_rate,
             ecm=result.ecm,
             completed_at=time.time(),
+            lease_owner=None,
+            lease_until=None,
         )
         fax = await self.store.get_fax(fax.id) or fax
         data = {"status": status, "pages": result.pages}

@@ -1,8 +1,13 @@
-"""Sending faxes: the due-fax loop, the number pool and channel limits, attempts and retries, and
-settling what a dead process left in flight.
+"""Sending faxes: the due-fax loop, the number pool and call limits, attempts and retries, and
+settling what a dead process or node left in flight.
 
 A fax goes queued -> processing (documents to TIFF-F, once) -> sending (attempt n) -> success |
 partially_sent | failed_*, with a retry putting it back to queued with a later ``next_attempt_at``.
+
+Several nodes share the queue: each claims due faxes for itself (``Store.claim_due``), holds them by a
+lease its heartbeat renews (``jobs.leases``) and the call slots of each attempt (``jobs.slots``), and
+every ``lease / 2`` seconds sweeps up the faxes of a node whose leases ran out (it died): they are
+settled as a restarted node settles its own.
 """
 
 from __future__ import annotations
@@ -12,12 +17,11 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import random
 import time
-from collections import Counter
 from pathlib import Path
 
 from faxgw.gateway.config import Config
+from faxgw.gateway.database import FAX_DUE
 from faxgw.gateway.documents import ConversionError, CoverPage, convert
 from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.engines import Resolution
@@ -27,17 +31,20 @@ from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.delivery import Learned
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
+from faxgw.gateway.jobs.leases import Leases
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.relay import origin
 from faxgw.gateway.jobs.routing import routes_for
+from faxgw.gateway.jobs.slots import NumberPicker
 from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore
 from faxgw.sip.tasks import Tasks
 
 log = logging.getLogger("gateway.jobs")
 
-#: How long a claimed fax stays ours without news; renewed while a call is up.
-LEASE = 120.0
 POLL = 0.5
+#: A fax whose call slots are all held elsewhere (its numbers, its destination or its trunk at their
+#: limits) is given back and not claimed again for this long: no node spins on it meanwhile.
+SLOTS_WAIT = POLL
 
 
 class OutboundJobs:
@@ -49,6 +56,7 @@ class OutboundJobs:
         events: EventBus,
         channels: Channels,
         pages: PageQueue,
+        leases: Leases,
     ) -> None:
         self.config = config
         self.store = store
@@ -56,8 +64,11 @@ class OutboundJobs:
         self.events = events
         self.channels = channels  # shared with inbound calls
         self.pages = pages
+        self.leases = leases  # shared with inbound calls
         self.node = config.node
-        self.busy_numbers: Counter[str] = Counter()
+        self.numbers = NumberPicker(config, store, config.node)
+        # A fax another node queued or gave back: an idle node takes it now, not at its next poll.
+        store.listen(FAX_DUE, lambda _: self.wake())
         self._attempts = Tasks(log, "fax attempt")
         self._running: dict[str, asyncio.Task] = {}  # by fax id
         self._wake = asyncio.Event()
@@ -70,9 +81,16 @@ class OutboundJobs:
         self._wake.set()
 
     async def run(self) -> None:
-        await self.settle_stranded()
+        await self.settle_stranded(own=True)
+        swept = time.monotonic()
         while not self._stopping:
-            await self._start_due()
+            try:
+                if time.monotonic() - swept >= self.config.lease / 2:
+                    swept = time.monotonic()
+                    await self.settle_stranded(own=False)
+                await self._start_due()
+            except Exception:  # the database away for a moment: look again at the next poll
+                log.exception("the outbound loop failed; trying again")
             with contextlib.suppress(TimeoutError):  # the poll also catches retries coming due
                 await asyncio.wait_for(self._wake.wait(), POLL)
             self._wake.clear()
@@ -88,14 +106,22 @@ class OutboundJobs:
             task.cancel()
 
     # -- recovery --------------------------------------------------------------------------------
-    async def settle_stranded(self) -> None:
-        """Faxes a previous process left running: settle each with what is known, never resend blindly.
+    async def settle_stranded(self, *, own: bool) -> None:
+        """Faxes a dead process left running: settle each with what is known, never resend blindly. At
+        start-up (``own``) this node's own from before it restarted; then, every ``lease / 2`` seconds, any
+        other node's whose leases ran out (that node died).
 
         Pages confirmed by the far end are recorded as they go (``pages_transferred``), so a call cut
         by a crash after its last page is a success, not a fax to send again.
         """
-        running = [FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS]
-        for fax in await self.store.claim_stranded(self.node, time.time(), LEASE, running, own=True):
+        stranded = await self.store.claim_stranded(
+            self.node, time.time(), self.config.lease, st.RUNNING, own=own
+        )
+        for fax in stranded:
+            if not own:
+                log.warning(
+                    "fax %s: its node stopped renewing its lease while %s: settled here", fax.id, fax.status
+                )
             if fax.direction == "inbound":
                 status = FaxStatus.PARTIALLY_RECEIVED if fax.pages_transferred else FaxStatus.FAILED
                 await self._finish(fax, status, status, "The gateway stopped during the call.")
@@ -134,39 +160,38 @@ class OutboundJobs:
         free = self.channels.free
         if free <= 0 or self._draining:
             return
-        for fax in await self.store.claim_due(self.node, time.time(), LEASE, free):
-            number = self._pick_number(fax)
-            if number is None or not self.channels.take():
-                # Every number of its pool is at its call limit (or an inbound call took the last
-                # channel): give it back, try again soon.
-                await self.store.update_fax(fax.id, lease_owner=None, lease_until=None)
+        for fax in await self.store.claim_due(self.node, time.time(), self.config.lease, free):
+            if not self.channels.take():  # an inbound call took the last channel: another node may send it
+                await self._give_back(fax)
                 continue
-            self.busy_numbers[number] += 1
-            task = self._attempts.spawn(self._attempt(fax, number))
+            task = self._attempts.spawn(self._attempt(fax))
             self._running[fax.id] = task
-            task.add_done_callback(functools.partial(self._done, fax.id, number))
+            self.leases.hold(fax.id, task.cancel)  # if another node takes the fax, this attempt stops
+            task.add_done_callback(functools.partial(self._done, fax.id))
 
-    def _done(self, fax_id: str, number: str, _: asyncio.Future[None]) -> None:
+    def _done(self, fax_id: str, _: asyncio.Future[None]) -> None:
         self._running.pop(fax_id, None)
-        self.busy_numbers[number] -= 1
         self.channels.release()
         self._wake.set()
 
-    def _pick_number(self, fax: FaxRecord) -> str | None:
-        """One number of the fax's ``from`` pool with a free call slot, the least busy first."""
-        pool = fax.request.get("from_pool") or [fax.from_number]
-        free = []
-        for number in pool:
-            entry = self.config.number(number)
-            if self.busy_numbers[number] < (entry.max_calls if entry else 1):
-                free.append(number)
-        if not free:
-            return None
-        least = min(self.busy_numbers[number] for number in free)
-        return random.choice([number for number in free if self.busy_numbers[number] == least])
+    async def _give_back(self, fax: FaxRecord, wait: float = 0.0) -> None:
+        """Nothing attempted: the fax is queued for any node, at once or after ``wait`` seconds."""
+        self.leases.drop(fax.id)
+        await self.store.update_fax(
+            fax.id,
+            status=FaxStatus.QUEUED,
+            next_attempt_at=time.time() + wait if wait else fax.next_attempt_at,
+            lease_owner=None,
+            lease_until=None,
+        )
+
+    async def _release_slots(self, fax_id: str) -> None:
+        # A fax another node took may hold slots of that node's now, under the same holder: left to lapse.
+        if self.leases.holds(fax_id):
+            await self.store.release_slots(fax_id)
 
     # -- one attempt --------------------------------------------------------------------------------
-    async def _attempt(self, fax: FaxRecord, number: str) -> None:
+    async def _attempt(self, fax: FaxRecord) -> None:
         try:
             if fax.document is None and not await self._process(fax):
                 return
@@ -178,23 +203,37 @@ class OutboundJobs:
                 refused = FaxStatus.FAILED_DESTINATION_NOT_SUPPORTED
                 await self._finish(fax, refused, refused, str(error))
                 return
-            attempt = fax.attempts_made + 1
-            await self.store.update_fax(
-                fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt
-            )
-            await self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
-            fax = await self.store.get_fax(fax.id) or fax
-            started = {"attempt": attempt, "first_page": fax.first_page}
-            await self.events.publish(fax, EventType.SENDING_STARTED, started)
             # The routes as what was learned about this destination says to use them (jobs.delivery).
             learned = await Learned.load(
                 self.store, destination, routes, memory_days=self.config.learned_delivery_days
             )
-            document = Path(fax.document or "")
-            call = OutboundCall(fax.id, number, destination, document, fax.first_page, routes=learned.routes)
-            result = await self.engine.send(
-                call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
+            pool = fax.request.get("from_pool") or [fax.from_number]
+            now = time.time()
+            number = await self.numbers.take(
+                fax.id, pool, fax.to_number, learned.routes, now, now + self.config.lease
             )
+            if number is None:  # its numbers, its destination or its trunk are busy on some node
+                await self._give_back(fax, SLOTS_WAIT)
+                return
+            try:
+                attempt = fax.attempts_made + 1
+                log.info("fax %s: attempt %d from %s on node %s", fax.id, attempt, number, self.node)
+                await self.store.update_fax(
+                    fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt
+                )
+                await self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
+                fax = await self.store.get_fax(fax.id) or fax
+                started = {"attempt": attempt, "first_page": fax.first_page}
+                await self.events.publish(fax, EventType.SENDING_STARTED, started)
+                document = Path(fax.document or "")
+                call = OutboundCall(
+                    fax.id, number, destination, document, fax.first_page, routes=learned.routes
+                )
+                result = await self.engine.send(
+                    call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
+                )
+            finally:  # the call is over: its slots go back before the fax is settled (and taken up again)
+                await self._release_slots(fax.id)
             await self.pages.drained()  # its pages are recorded before how the attempt ended
             await self._settle(fax, attempt, result, summary=await learned.learn(result))
         except asyncio.CancelledError:
@@ -245,7 +284,9 @@ class OutboundJobs:
     async def _page_sent(self, fax: FaxRecord, page: PageTransferred) -> None:
         """Record a page the far end confirmed (from the page queue's task), at once: if the process dies
         now, recovery knows this page went across."""
-        await self.store.update_fax(fax.id, pages_transferred=page.page, lease_until=time.time() + LEASE)
+        if not self.leases.holds(fax.id):  # another node took the fax: what it recorded stands
+            return
+        await self.store.update_fax(fax.id, pages_transferred=page.page)
         await self.events.publish(fax, EventType.PAGE_SENT, {"page": page.page})
 
     async def _settle(
@@ -303,6 +344,7 @@ class OutboundJobs:
         options = fax.request.get("options", {})
         retry = options.get("retry", {})
         attempts_allowed = 1 + int(retry.get("count", 0))
+        self.leases.drop(fax.id)  # before its lease is given back below
         if st.retryable(status) and fax.attempts_made < attempts_allowed:
             resume = options.get("partially_sent_retry") and status == FaxStatus.PARTIALLY_SENT
             first_page = sent_up_to + 1 if resume else 1
@@ -325,6 +367,7 @@ class OutboundJobs:
     async def _finish(
         self, fax: FaxRecord, status: FaxStatus, code: FaxStatus | None, description: str | None
     ) -> None:
+        self.leases.drop(fax.id)  # before its lease is given back below
         await self.store.update_fax(
             fax.id,
             status=status,

@@ -35,9 +35,6 @@ log = logging.getLogger("gateway.relay")
 
 #: How a relayed fax whose device call did not bring it whole is left.
 INCOMPLETE = FaxStatus.FAILED
-#: The node receiving a device's fax holds it this long (the longest fax call): another node settling
-#: stranded faxes leaves it alone, this node's own restart settles it at once.
-RECEIVING_LEASE = 3600.0
 
 
 def origin(fax: FaxRecord) -> dict[str, Any] | None:
@@ -49,7 +46,8 @@ def origin(fax: FaxRecord) -> dict[str, Any] | None:
 def _relayed_fax(
     config: Config, call: InboundCall, device: DeviceConfig, tenant_id: str, relay: Relay, status: FaxStatus
 ) -> FaxRecord:
-    """The outbound fax of ``tenant_id`` that a device's call to ``call.did`` becomes (not yet stored)."""
+    """The outbound fax of ``tenant_id`` that a device's call to ``call.did`` becomes (not yet stored),
+    leased by this node while the call lasts (``jobs.leases``; settled by another node if this one dies)."""
     now = time.time()
     tenant = next((entry for entry in config.tenants if entry.id == tenant_id), None)
     retry = {"count": tenant.retries, "delay": tenant.retry_delay} if tenant else {}
@@ -63,7 +61,7 @@ def _relayed_fax(
         created_at=now,
         updated_at=now,
         lease_owner=config.node,
-        lease_until=now + RECEIVING_LEASE,
+        lease_until=now + config.lease,
         request={
             "from_pool": [device.numbers[0]],
             "options": {"retry": retry if relay is Relay.STORE_AND_FORWARD else {}},

@@ -23,6 +23,7 @@ from faxgw.gateway.engines.base import CallResult, InboundCall, OutboundCall, Pa
 from faxgw.gateway.jobs.channels import Channels
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.inbound import InboundJobs
+from faxgw.gateway.jobs.leases import Leases
 from faxgw.gateway.jobs.outbound import OutboundJobs
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.store import FaxQuery, FaxRecord, Store
@@ -98,7 +99,14 @@ async def test_a_received_page_is_recorded_after_the_callback_and_before_the_end
 ) -> None:
     config, store, events, pages = parts
     inbound = InboundJobs(
-        config, store, events, Channels(1), pages, on_queued=lambda: None, settle_bridged=not_bridged
+        config,
+        store,
+        events,
+        Channels(1),
+        pages,
+        leases=Leases(store, config.node, config.lease),
+        on_queued=lambda: None,
+        settle_bridged=not_bridged,
     )
     call = InboundCall(DID, SENDER, "call-1")
     decision = await inbound.offer(call)
@@ -135,7 +143,8 @@ async def test_a_sent_page_is_recorded_after_the_callback_and_before_the_final_s
     parts: tuple[Config, Any, EventBus, PageQueue], guard: Guard, tmp_path: Path
 ) -> None:
     config, store, events, pages = parts
-    outbound = OutboundJobs(config, store, PagesThenEnd(guard, 3), events, Channels(1), pages)  # type: ignore[arg-type]
+    leases = Leases(store, config.node, config.lease)
+    outbound = OutboundJobs(config, store, PagesThenEnd(guard, 3), events, Channels(1), pages, leases)  # type: ignore[arg-type]
     now = time.time()
     fax = await store.add_fax(
         FaxRecord(
@@ -143,7 +152,8 @@ async def test_a_sent_page_is_recorded_after_the_callback_and_before_the_final_s
         )
     )
     fax.pages_total = 3
-    await outbound._attempt(fax, SENDER)
+    leases.hold(fax.id)  # claimed
+    await outbound._attempt(fax)
     assert await types_and_pages(store, fax.id) == [
         ("sending.started", None),
         ("page.sent", 1),
