@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -39,8 +40,8 @@ keys = {{ "{EDIT}" = ["read", "edit"] }}
 class Workers:
     """``faxgw serve --workers 2`` as a subprocess: its log, its nodes, its end."""
 
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
-        self.sip_port, self.api_port = free_ports(2), free_ports(2)
+    def __init__(self, tmp_path: Path, database_url: str, sip_port: int | None = None) -> None:
+        self.sip_port, self.api_port = sip_port or free_ports(2), free_ports(2)
         self.config = tmp_path / "gateway.toml"
         write_config(self.config, database_url, self.sip_port, self.api_port)
         self.log = tmp_path / "workers.log"
@@ -166,6 +167,30 @@ async def test_a_killed_worker_is_started_again(workers: Workers) -> None:
 
     workers.process.send_signal(signal.SIGTERM)
     assert workers.process.wait(timeout=60) == 0, workers.log.read_text()
+
+
+async def test_workers_end_when_their_parent_is_killed(workers: Workers) -> None:
+    workers.wait_up()
+    everything = descendants(workers.process.pid)
+    workers.process.kill()
+    workers.process.wait()
+    async with asyncio.timeout(60):  # each node is told (SIGTERM), drains and ends, its media process too
+        while left := [pid for pid in everything if running(pid)]:
+            await asyncio.sleep(0.1)
+    assert left == []
+
+
+async def test_a_worker_that_cannot_start_stops_them_all(tmp_path: Path, postgres_url: str) -> None:
+    sip_port = free_ports(2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind((LOCALHOST, sip_port + 1))  # node 1's SIP port
+        workers = Workers(tmp_path, postgres_url, sip_port)
+        try:
+            assert workers.process.wait(timeout=60) == 2
+        finally:
+            workers.stop()
+    log = workers.log.read_text()
+    assert "node wk-1" in log and "could not start (exited with status 2): stopping every node" in log
 
 
 def test_workers_without_a_database_url_is_a_clear_error(tmp_path: Path) -> None:
