@@ -22,9 +22,10 @@ class EdgeError(ValueError):
     """An ``[edge]`` setting the gateway cannot use (``gateway.config`` reports it as a ConfigError)."""
 
 
-def check_host(where: str, host: str, *, wildcard: bool = False) -> None:
-    """``host`` is an IP address or a host name (an unspecified address such as 0.0.0.0 only with
-    ``wildcard``); ``EdgeError`` naming ``where`` otherwise."""
+def check_host(where: str, host: str) -> None:
+    """``host`` is an IP address or a host name, not an unspecified address such as 0.0.0.0 (Kamailio puts
+    its own address into Record-Route and Via, and sends to the nodes'); ``EdgeError`` naming ``where``
+    otherwise."""
     if not isinstance(host, str) or not host:
         raise EdgeError(f"{where}: give an IP address or a host name")
     try:
@@ -33,8 +34,8 @@ def check_host(where: str, host: str, *, wildcard: bool = False) -> None:
         if _HOSTNAME.fullmatch(host) is None:
             raise EdgeError(f"{where} = {host!r}: not an IP address or a host name") from None
         return
-    if address.is_unspecified and not wildcard:
-        raise EdgeError(f"{where} = {host!r}: name the node's own address, not a wildcard")
+    if address.is_unspecified:
+        raise EdgeError(f"{where} = {host!r}: name an address of its own, not a wildcard")
 
 
 def check_port(where: str, port: int) -> None:
@@ -79,7 +80,7 @@ class EdgeConfig:
     node_timeout: float = 2.0
 
     def __post_init__(self) -> None:
-        check_host("edge.listen_host", self.listen_host, wildcard=True)
+        check_host("edge.listen_host", self.listen_host)
         check_port("edge.listen_port", self.listen_port)
         if isinstance(self.probe_interval, bool) or not isinstance(self.probe_interval, int):
             raise EdgeError(f"edge.probe_interval = {self.probe_interval!r}: whole seconds")

@@ -72,6 +72,7 @@ def test_the_edge_is_read_from_the_file_and_the_environment(tmp_path: Path) -> N
         (("5072", "5071"), "edge nodes: address 127.0.0.1:5071 given more than once"),
         (("sip_port = 5072", "sip_port = 0"), "edge node node-b: sip_port = 0: a port is 1 to 65535"),
         (("listen_port = 5080", "listen_port = 70000"), "edge.listen_port = 70000: a port is 1 to 65535"),
+        (('listen_host = "127.0.0.1"', 'listen_host = "::"'), "edge.listen_host = '::': name an address"),
         (("sip_port = 5072", 'sip_port = "x"'), "edge.nodes[1].sip_port: 'x' is not a valid int"),
         (("probe_interval = 3", "probe_interval = 0"), "edge.probe_interval must be at least 1 second"),
         (("node_timeout = 1.5", "node_timeout = 0"), "edge.node_timeout must be above 0 seconds"),
