@@ -76,7 +76,8 @@ class EdgeConfig:
     listen_port: int = 5060
     nodes: tuple[NodeConfig, ...] = ()
     probe_interval: int = 10  # seconds between OPTIONS probes of each node (Kamailio's ds_ping_interval)
-    #: Seconds a node has to answer an INVITE at all (it says 100 Trying at once) before the next is tried.
+    #: Seconds a node has to answer an INVITE at all (it says 100 Trying at once) before the next is tried,
+    #: and a probe before the node is taken for down.
     node_timeout: float = 2.0
 
     def __post_init__(self) -> None:

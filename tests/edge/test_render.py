@@ -139,6 +139,7 @@ def test_the_rendered_files_say_what_the_config_says(tmp_path: Path) -> None:
         f'#!define ADDRESS_LIST "{tmp_path}/address.list"',
         'ds_select_dst(NODES, "0")',  # a hash over the Call-ID
         'modparam("dispatcher", "ds_probing_mode", 1)',
+        'modparam("tm", "fr_timer", NODE_TIMEOUT)',  # a silent node is found by the probes in time
         "record_route();",
         "ds_next_dst()",
     ):
