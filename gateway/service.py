@@ -325,9 +325,10 @@ class Gateway:
         return await self.store.events(fax_id)
 
     @asynccontextmanager
-    async def watch(self, fax_id: str) -> AsyncIterator[asyncio.Queue[EventRecord]]:
-        """The fax's events from now on, as they happen, for the length of the ``async with``."""
-        queue = self.events.listen(fax_id)
+    async def watch(self, fax_id: str, after_seq: int = 0) -> AsyncIterator[asyncio.Queue[EventRecord]]:
+        """The fax's events after ``after_seq`` (all by default): those stored, then each as any node records
+        it, once each and in order, for the length of the ``async with``."""
+        queue = self.events.listen(fax_id, after_seq)
         try:
             yield queue
         finally:

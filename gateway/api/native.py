@@ -263,30 +263,23 @@ def _page_png(tiff: Path, number: int) -> bytes:
 async def _event_stream(
     gateway: Gateway, fax: FaxRecord, request: Request, last_event_id: str | None
 ) -> AsyncIterator[bytes]:
-    """Stored events first (after ``Last-Event-ID``), then live ones, until the fax is final."""
-    async with gateway.watch(fax.id) as queue:  # before reading the stored ones: none falls in between
-        stored = await gateway.fax_events(fax.id)
-        if last_event_id:
-            seen = next((event.seq for event in stored if event.id == last_event_id), 0)
-            stored = [event for event in stored if event.seq > seen]
-        last_seq = 0
-        pending = list(stored)
+    """Stored events first (after ``Last-Event-ID``), then live ones from any node, until the fax is final."""
+    seen = 0
+    if last_event_id:
+        seen = next((event.seq for event in await gateway.fax_events(fax.id) if event.id == last_event_id), 0)
+    async with gateway.watch(fax.id, seen) as queue:
         while True:
-            for event in pending:
-                if event.seq <= last_seq:
-                    continue
-                last_seq = event.seq
-                data = json.dumps({"type": event.type, "created": event.created_at, **event.payload})
-                yield f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
-                if event.type in FINAL_EVENTS:
-                    return
-            if await request.is_disconnected():
-                return
             try:
-                pending = [await asyncio.wait_for(queue.get(), 15)]
+                event = await asyncio.wait_for(queue.get(), 15)
             except TimeoutError:
-                pending = []
+                if await request.is_disconnected():
+                    return
                 yield b": keep-alive\n\n"
+                continue
+            data = json.dumps({"type": event.type, "created": event.created_at, **event.payload})
+            yield f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+            if event.type in FINAL_EVENTS or (queue.empty() and await request.is_disconnected()):
+                return
 
 
 DIALECT = Dialect("native", router, BEARER_KEYS, ApiError.to_response)

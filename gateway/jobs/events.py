@@ -1,5 +1,9 @@
 """Fax events: stored (for SSE replay and the record), sent as webhooks, pushed to live listeners.
 
+Live listeners (SSE) on any node hear every event of their fax, whichever node records it: an event
+recorded here is pushed at once; one recorded by another node is announced by PostgreSQL (``FAX_EVENT``,
+on commit) and read from the store. Each listener gets every event once, in the order of ``seq``.
+
 Webhooks go to the fax's own URL (in its own envelope: ``native`` or a dialect's, e.g. Telnyx's
 ``webhook_url``) and to the tenant's standing subscriptions (Fax.Plus hooks, Dropbox's callback URL),
 whichever API sent the fax. What a provider's webhook says is the API dialect's business: each registers
@@ -10,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from faxgw.gateway.database import FAX_EVENT
 from faxgw.gateway.domain import EventType
 from faxgw.gateway.store import EventRecord, FaxRecord, FaxStore, Subscription
 from faxgw.gateway.webhooks import WebhookDispatcher
@@ -37,17 +41,38 @@ class Rendered:
 Renderer = Callable[[FaxRecord, EventRecord, Subscription | None], Awaitable[Rendered | None]]
 
 
+@dataclass(eq=False)
+class _Listener:
+    """One live listener of a fax: its queue, and the seq of the last event put in it."""
+
+    queue: asyncio.Queue[EventRecord]
+    seen: int
+
+    def give(self, event: EventRecord) -> None:
+        self.queue.put_nowait(event)
+        self.seen = event.seq
+
+
 class EventBus:
+    """Built before the store opens (it listens for other nodes' events)."""
+
     def __init__(self, store: FaxStore, webhooks: WebhookDispatcher | None) -> None:
         self.store = store
         self.webhooks = webhooks
-        self._listeners: dict[str, set[asyncio.Queue[EventRecord]]] = defaultdict(set)
+        self._listeners: dict[str, list[_Listener]] = {}
         self._tasks = Tasks(log, "webhook of an event")
         self._renderers: dict[str, Renderer] = {}
+        self._reads = Tasks(log, "reading a fax's events for its live listeners")
+        self._reading: set[str] = set()  # faxes whose events are being read
+        self._again: set[str] = set()  # ... and heard of again meanwhile: read once more
+        self._closed = False
+        store.listen(FAX_EVENT, self._heard)
 
     async def close(self) -> None:
         """End the webhook work under way (before the store closes). A delivery already in the outbox is
         sent by the next process; one still being rendered is lost, as in a crash."""
+        self._closed = True
+        await self._reads.cancel()
         await self._tasks.cancel()
 
     def add_renderer(self, format: str, renderer: Renderer) -> None:
@@ -67,8 +92,7 @@ class EventBus:
         }
         event = await self.store.add_event(fax, event_type, payload)
         log.info("fax %s: %s %s", fax.id, event_type, data or "")
-        for queue in self._listeners.get(fax.id, ()):
-            queue.put_nowait(event)
+        self._push(event)
         if self.webhooks is not None:
             await self._send_webhooks(self.webhooks, fax, event)
         return event
@@ -120,12 +144,64 @@ class EventBus:
             event_id, fax.id, fax.tenant_id, url, rendered.body, event_type=rendered.event_type, format=format
         )
 
-    def listen(self, fax_id: str) -> asyncio.Queue[EventRecord]:
-        queue: asyncio.Queue[EventRecord] = asyncio.Queue()
-        self._listeners[fax_id].add(queue)
-        return queue
+    def listen(self, fax_id: str, after_seq: int = 0) -> asyncio.Queue[EventRecord]:
+        """A queue of the fax's events after ``after_seq`` (every one by default), those stored first, then
+        each as it is recorded on any node; until ``unlisten``."""
+        listener = _Listener(asyncio.Queue(), after_seq)
+        self._listeners.setdefault(fax_id, []).append(listener)
+        self._catch_up(fax_id)  # what is stored already
+        return listener.queue
 
     def unlisten(self, fax_id: str, queue: asyncio.Queue[EventRecord]) -> None:
-        self._listeners[fax_id].discard(queue)
-        if not self._listeners[fax_id]:
-            del self._listeners[fax_id]
+        listeners = [listener for listener in self._listeners.get(fax_id, ()) if listener.queue is not queue]
+        if listeners:
+            self._listeners[fax_id] = listeners
+        else:
+            self._listeners.pop(fax_id, None)
+
+    def _push(self, event: EventRecord) -> None:
+        """An event recorded here: to each listener at once, unless it lacks the event before (recorded by
+        another node, not read yet): then the store is read, this one with it, in order."""
+        missed = False
+        for listener in self._listeners.get(event.fax_id, ()):
+            if listener.seen >= event.seq:
+                continue  # a read got it first
+            if listener.seen >= event.previous:
+                listener.give(event)
+            else:
+                missed = True
+        if missed:
+            self._catch_up(event.fax_id)
+
+    def _heard(self, fax_id: str) -> None:
+        """A node recorded an event of ``fax_id`` (ours are heard too); "": the database connection came
+        back, and any event may have been missed meanwhile. Only listened faxes are read."""
+        for listened in list(self._listeners) if fax_id == "" else [fax_id]:
+            if listened in self._listeners:
+                self._catch_up(listened)
+
+    def _catch_up(self, fax_id: str) -> None:
+        if self._closed:
+            return
+        if fax_id in self._reading:
+            self._again.add(fax_id)  # what the read under way may not see yet
+            return
+        self._reading.add(fax_id)
+        self._reads.spawn(self._read(fax_id))
+
+    async def _read(self, fax_id: str) -> None:
+        """Give each listener of ``fax_id`` the stored events it has not had, in order. A failed read is
+        logged (``Tasks``); the fax's next event, or the database connection coming back, reads again."""
+        try:
+            while fax_id in self._listeners:
+                self._again.discard(fax_id)
+                after = min(listener.seen for listener in self._listeners[fax_id])
+                for event in await self.store.events(fax_id, after):
+                    for listener in self._listeners.get(fax_id, ()):
+                        # One that came during the read with an older seq waits for the next round.
+                        if after <= listener.seen < event.seq:
+                            listener.give(event)
+                if fax_id not in self._again:
+                    return
+        finally:
+            self._reading.discard(fax_id)

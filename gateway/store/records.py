@@ -226,3 +226,6 @@ class EventRecord:
     type: EventType
     payload: dict[str, Any]
     created_at: float
+    #: The seq of the fax's event before this one (0: it is the fax's first): a live listener that has not
+    #: seen that one missed an event (another node's) and reads what it lacks (``gateway.jobs.events``).
+    previous: int = 0

@@ -47,6 +47,10 @@ _FAX_CHANGES = tuple(FaxChanges.__annotations__)
 _ATTEMPT_CHANGES = tuple(AttemptChanges.__annotations__)
 #: A listing without a limit: the largest LIMIT both databases take.
 _NO_LIMIT = 2**63 - 1
+#: The seq of the event before an ``events`` row of the same fax, 0 for its first (index events_fax).
+_PREVIOUS_EVENT = (
+    "(SELECT COALESCE(MAX(p.seq), 0) FROM events p WHERE p.fax_id = events.fax_id AND p.seq < events.seq)"
+)
 
 
 def new_id(prefix: str) -> str:
@@ -390,19 +394,26 @@ class Store:
         self, db: Db, fax: FaxRecord, event_type: EventType, payload: dict[str, Any]
     ) -> EventRecord:
         event_id, now = new_id("evt"), time.time()
+        # One writer of the fax's events at a time (two nodes may record one fax's events at once): its
+        # events then commit in the order of their seq, so a reader that has seen seq n never sees a
+        # smaller one appear later, and each event knows the one before it (``previous``).
+        db.lock(f"events {fax.id}")
         row = db.execute(
             "INSERT INTO events (id, fax_id, tenant_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " RETURNING seq",
+            f" RETURNING seq, {_PREVIOUS_EVENT} AS previous",
             (event_id, fax.id, fax.tenant_id, event_type, json.dumps(payload), now),
         ).fetchone()
         assert row is not None  # an INSERT ... RETURNING gives its row
         db.notify(FAX_EVENT, fax.id)  # other nodes' live listeners (SSE) read it from here
-        return EventRecord(row["seq"], event_id, fax.id, fax.tenant_id, event_type, payload, now)
+        return EventRecord(
+            row["seq"], event_id, fax.id, fax.tenant_id, event_type, payload, now, row["previous"]
+        )
 
     @in_database
     def events(self, db: Db, fax_id: str, after_seq: int = 0) -> list[EventRecord]:
         rows = db.execute(
-            "SELECT * FROM events WHERE fax_id = ? AND seq > ? ORDER BY seq", (fax_id, after_seq)
+            f"SELECT *, {_PREVIOUS_EVENT} AS previous FROM events WHERE fax_id = ? AND seq > ? ORDER BY seq",
+            (fax_id, after_seq),
         ).fetchall()
         return [
             EventRecord(
@@ -413,6 +424,7 @@ class Store:
                 EventType(row["type"]),
                 json.loads(row["payload"]),
                 row["created_at"],
+                row["previous"],
             )
             for row in rows
         ]
