@@ -8,6 +8,7 @@ RUN apt-get update \
       build-essential pkg-config python3-dev python3-venv \
       libspandsp-dev libtiff-dev libtiff-tools \
       ghostscript fonts-dejavu-core \
+      libpq5 \
       libreoffice-writer-nogui libreoffice-calc-nogui \
  && rm -rf /var/lib/apt/lists/*
 
