@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.helpers.gateway import EDIT
+from tests.helpers.processes import children, descendants, running
 from tests.helpers.rawsip import RawSip
 from tests.helpers.sip import FAXGW, LOCALHOST, free_ports
 
@@ -84,30 +85,6 @@ def workers(tmp_path: Path, postgres_url: str) -> Iterator[Workers]:
     running = Workers(tmp_path, postgres_url)
     yield running
     running.stop()
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(FileNotFoundError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    found = children(pid)
-    for child in list(found):
-        found += descendants(child)
-    return found
-
-
-def running(pid: int) -> bool:
-    """Alive, and not a zombie waiting for a parent that does not reap it (PID 1 in a container)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def answers(port: int) -> bool:
