@@ -29,6 +29,7 @@ Row = Mapping[str, Any]
 #: Channels of ``Db.notify`` / ``Database.listen`` (PostgreSQL LISTEN/NOTIFY; nothing crosses on SQLite).
 FAX_DUE = "faxgw_due"  # a fax became due to be sent (payload: its id)
 FAX_EVENT = "faxgw_event"  # an event of a fax was recorded (payload: the fax's id)
+WEBHOOK_DUE = "faxgw_webhook"  # a webhook delivery falls due (payload: when, seconds since the epoch)
 
 
 class Rows(Protocol):

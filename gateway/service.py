@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from faxgw.gateway.config import Config, EngineKind
+from faxgw.gateway.database import WEBHOOK_DUE
 from faxgw.gateway.documents.detect import detect
 from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.domain import EventType, FaxStatus
@@ -137,7 +138,9 @@ class Gateway:
             # A route's webhook_url is the operator's, not a tenant's: posted to wherever it leads.
             trusted_urls={route.webhook_url for route in config.routes if route.webhook_url},
         )
-        self.events = EventBus(self.store, self.webhooks)
+        # The outbox is shared by every node: each hears when another's deliveries fall due.
+        self.store.listen(WEBHOOK_DUE, self.webhooks.heard)
+        self.events = EventBus(self.store, self.webhooks)  # it listens for other nodes' events
         self.engine = engine or _engine(config)
         self.channels = Channels(config.channels)  # inbound and outbound calls together
         self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages

@@ -5,6 +5,11 @@ the receiver may see an event again, never that it misses one; the event id lets
 Order is not guaranteed either (a retried ``page.sent`` may land after ``delivered``): receivers order
 events by ``created_at``.
 
+Several nodes' dispatchers share one outbox (PostgreSQL): each delivery is attempted by the one that claims
+it. The node that records an event attempts it at once; the others hear when a delivery falls due
+(``heard``: ``WEBHOOK_DUE``) and look at it a lease later, so a node that died before or while sending it is
+relieved by another (at least once), and a node that did not is not raced for its own.
+
 Webhook URLs come from tenants, but the gateway posts from its own place in the network, so every attempt
 goes through the address policy of ``gateway.netpolicy``: the host is resolved once, every address checked
 (internal ones refused unless ``webhook_allow`` has them, ``webhook_deny`` always refused), and the POST goes
@@ -91,7 +96,8 @@ class WebhookDispatcher:
         self._batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
         self._rng = rng
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # set when the next pass should come sooner than planned
+        self._next_pass: float | None = None  # when run() makes its next pass (None: when woken)
         self._stopped = asyncio.Event()
         self._passes = Tasks(log, "webhook delivery pass")
         self._pass: asyncio.Future[float | None] | None = None
@@ -180,8 +186,9 @@ class WebhookDispatcher:
         self._stopped.clear()
         try:
             while not self._stopping:
-                # Cleared before the pass, so a submit() during it makes the wait below return at once.
-                self._wake.clear()
+                # Forgotten before the pass, which reads when the next delivery falls due; news heard
+                # during it (``expect``) comes on top.
+                self._next_pass = None
                 # The pass runs as its own task so that stop() can cut it short without cancelling run().
                 work = self._pass = self._passes.spawn(self._one_pass())
                 try:
@@ -191,13 +198,49 @@ class WebhookDispatcher:
                 if self._stopping or work.cancelled():
                     break
                 next_due = work.result()
-                timeout = None if next_due is None else max(0.0, next_due - self._clock())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                if next_due is not None:
+                    self.expect(next_due)
+                await self._until_next_pass()
         finally:
             self._pass = None
             self._running = False
             self._stopped.set()
+
+    def expect(self, at: float) -> None:
+        """Make a pass at ``at`` (seconds since the epoch), or before if one was planned sooner."""
+        if self._next_pass is None or at < self._next_pass:
+            self._next_pass = at
+            self._wake.set()
+
+    def heard(self, payload: str) -> None:
+        """A ``WEBHOOK_DUE`` notification (``gateway.database``): a delivery, maybe another node's, falls due
+        at the time it says. Its node sends it; this one looks a lease later, in case that node died (a
+        claim says when its lease ends). "": the database connection came back, news may have been lost."""
+        now = self._clock()
+        try:
+            due = float(payload)
+        except ValueError:
+            due = now
+            if payload:
+                log.warning("webhook due notification not understood: %r", payload)
+        self.expect(max(due, now + self._lease) if payload else now)
+
+    async def _until_next_pass(self) -> None:
+        """Wait until the planned pass is due (or ``stop()``); ``expect`` may bring it forward meanwhile."""
+        while not self._stopping:
+            self._wake.clear()
+            planned = self._next_pass
+            if planned is not None and planned <= self._clock():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), None if planned is None else planned - self._clock()
+                )
+
+    @property
+    def _lease(self) -> float:
+        """How long a claimed delivery is left to its claimant."""
+        return self.policy.timeout + LEASE_MARGIN
 
     async def _one_pass(self) -> float | None:
         """deliver_due(), then when the next delivery falls due (None: nothing pending)."""
@@ -228,7 +271,7 @@ class WebhookDispatcher:
         """
         async with self._slots:
             now = self._clock()
-            if not await self._store.claim(delivery_id, now, now + self.policy.timeout + LEASE_MARGIN):
+            if not await self._store.claim(delivery_id, now, now + self._lease):
                 return None
             delivery = await self._store.get(delivery_id)
             started = self._clock()
@@ -256,8 +299,8 @@ class WebhookDispatcher:
             attempted_at=started,
         )
         self._log(delivery, attempt, status_code, error, outcome, next_attempt_at)
-        # A retry scheduled sooner than the sleeping run() expects must wake it.
-        self._wake.set()
+        if next_attempt_at is not None:
+            self.expect(next_attempt_at)  # sooner, maybe, than the sleeping run() planned
         return outcome
 
     async def _post(self, delivery: Delivery) -> tuple[int | None, str | None, float | None, bool]:

@@ -3,6 +3,10 @@
 An event is written to the outbox before it is first sent, so a crash between the two loses nothing:
 the next process finds it pending and sends it (at least once). Every attempt appends a row to the log,
 which is what an operator (or the API) shows when a customer asks "did you call my webhook?".
+
+Several nodes share one outbox (PostgreSQL): a delivery is sent by the node that claims it (a lease), and
+each write that sets when a delivery falls due tells the other nodes when (``WEBHOOK_DUE``, on commit), so
+a node that dies with a delivery in hand is relieved by another once its lease runs out.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from faxgw.gateway.database import Database, Db, Row, in_database
+from faxgw.gateway.database import WEBHOOK_DUE, Database, Db, Row, in_database
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -92,8 +96,8 @@ def _delivery(row: Row) -> Delivery:
 
 
 class Outbox(Protocol):
-    """What the dispatcher needs of an outbox: ``DeliveryStore`` (SQLite) is one; a store on another
-    database (PostgreSQL) would be another. Every method is a coroutine: none may block the event loop."""
+    """What the dispatcher needs of an outbox: ``DeliveryStore`` (on SQLite or PostgreSQL) is one. Every
+    method is a coroutine: none may block the event loop."""
 
     async def enqueue(
         self,
@@ -163,12 +167,14 @@ class DeliveryStore:
         now = self._clock()
         due = now if not_before is None else not_before
         with db.transaction():
-            db.execute(
+            inserted = db.execute(
                 "INSERT INTO webhook_deliveries (event_id, event_type, fax_id, tenant_id, url, body,"
                 " next_attempt_at, created_at, updated_at, format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (event_id, url) DO NOTHING",
                 (event_id, event_type, fax_id, tenant_id, url, body, due, now, now, format),
             )
+            if inserted.rowcount == 1:
+                db.notify(WEBHOOK_DUE, repr(due))
             row = db.execute(
                 "SELECT id FROM webhook_deliveries WHERE event_id = ? AND url = ?", (event_id, url)
             ).fetchone()
@@ -210,11 +216,15 @@ class DeliveryStore:
         middle of the attempt, the lease runs out and the delivery is sent again: at least once.
         """
         with db.transaction():
+            # One statement: of nodes claiming at once, the first to update the row has it; the others
+            # find it no longer due when they get to the row (PostgreSQL re-reads it after the lock).
             cursor = db.execute(
                 "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?"
                 " WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
                 (until, now, delivery_id, now),
             )
+            if cursor.rowcount == 1:
+                db.notify(WEBHOOK_DUE, repr(until))  # due again then, should this node die with it
         return cursor.rowcount == 1
 
     @in_database
@@ -245,26 +255,22 @@ class DeliveryStore:
             outcome = Outcome.FAILED
         status = DeliveryStatus.PENDING if outcome is Outcome.RETRY else DeliveryStatus(outcome.value)
         with db.transaction():
+            # Counted in the one UPDATE that checks it is pending: two nodes recording at once (one took
+            # over after the other's lease ran out) each get an attempt number of their own.
             row = db.execute(
-                "SELECT status, attempts, next_attempt_at FROM webhook_deliveries WHERE id = ?",
-                (delivery_id,),
+                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1,"
+                " next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ?"
+                " WHERE id = ? AND status = 'pending' RETURNING attempts",
+                (status.value, next_attempt_at, now, delivery_id),
             ).fetchone()
             if row is None:
-                raise KeyError(delivery_id)
-            if row["status"] != DeliveryStatus.PENDING:
-                raise ValueError(f"webhook delivery {delivery_id} is already {row['status']}")
-            attempt = row["attempts"] + 1
-            db.execute(
-                "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?"
-                " WHERE id = ?",
-                (
-                    status.value,
-                    attempt,
-                    next_attempt_at if next_attempt_at is not None else row["next_attempt_at"],
-                    now,
-                    delivery_id,
-                ),
-            )
+                found = db.execute(
+                    "SELECT status FROM webhook_deliveries WHERE id = ?", (delivery_id,)
+                ).fetchone()
+                if found is None:
+                    raise KeyError(delivery_id)
+                raise ValueError(f"webhook delivery {delivery_id} is already {found['status']}")
+            attempt = row["attempts"]
             db.execute(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, duration, status_code,"
                 " error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",

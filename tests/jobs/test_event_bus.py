@@ -56,8 +56,9 @@ async def new_fax(store: CountedStore, number: int) -> FaxRecord:
     if await store.get_tenant("acme") is None:
         await store.create_tenant("acme", "acme")
     now = time.time()
+    status = FaxStatus.IN_PROGRESS
     return await store.add_fax(
-        FaxRecord(f"fx_{number}", "acme", "inbound", "+15550100", "+15550199", FaxStatus.IN_PROGRESS, now, now)
+        FaxRecord(f"fx_{number}", "acme", "inbound", "+15550100", "+15551", status, now, now)
     )
 
 
@@ -71,7 +72,9 @@ async def take(queue: asyncio.Queue[EventRecord], count: int, timeout: float = 1
     return got
 
 
-async def test_a_listener_hears_another_nodes_events_and_its_own_once_each_in_order(postgres_url: str) -> None:
+async def test_a_listener_hears_another_nodes_events_and_its_own_each_once_in_order(
+    postgres_url: str,
+) -> None:
     async with node(postgres_url) as (store_a, bus_a), node(postgres_url) as (_, bus_b):
         fax = await new_fax(store_a, 1)
         started = await bus_b.publish(fax, EventType.RECEIVING_STARTED)

@@ -1,12 +1,17 @@
-"""The outbox and delivery log in SQLite, with both ways Python opens a connection."""
+"""The outbox and delivery log on both databases: SQLite (with both ways Python opens a connection) and a
+real PostgreSQL, where several processes (nodes) share it."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.database import Database
+from faxgw.gateway.store.postgres import PostgresDatabase
 from faxgw.gateway.store.sqlite import SqliteDatabase
 from faxgw.gateway.webhooks import DeliveryStatus, DeliveryStore, Outcome
 
@@ -21,11 +26,29 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=[True, False], ids=["autocommit", "legacy-transactions"])
-async def store(
-    request: pytest.FixtureRequest, connect: Callable[..., Awaitable[SqliteDatabase]], clock: FakeClock
-) -> DeliveryStore:
-    return DeliveryStore(await connect(autocommit=request.param), clock=clock)
+@pytest.fixture(params=["sqlite-autocommit", "sqlite-legacy-transactions", "postgresql"])
+async def database(
+    request: pytest.FixtureRequest, connect: Callable[..., Awaitable[SqliteDatabase]]
+) -> AsyncIterator[Callable[[], Awaitable[Database]]]:
+    """Opens the test's database, each time as another process (node) would; closes every one."""
+    if request.param != "postgresql":
+        yield functools.partial(connect, autocommit=request.param == "sqlite-autocommit")
+        return
+    url, opened = request.getfixturevalue("postgres_url"), []
+
+    async def open_postgres() -> Database:
+        opened.append(PostgresDatabase(url))
+        await opened[-1].open()
+        return opened[-1]
+
+    yield open_postgres
+    for database in opened:
+        await database.close()
+
+
+@pytest.fixture
+async def store(database: Callable[[], Awaitable[Database]], clock: FakeClock) -> DeliveryStore:
+    return DeliveryStore(await database(), clock=clock)
 
 
 async def enqueue(
@@ -54,10 +77,10 @@ async def test_enqueue_is_idempotent_per_event_and_url(store: DeliveryStore, clo
 
 
 async def test_enqueue_is_on_disk_before_it_returns(
-    store: DeliveryStore, connect: Callable[..., Awaitable[SqliteDatabase]]
+    store: DeliveryStore, database: Callable[[], Awaitable[Database]]
 ) -> None:
     delivery_id = await enqueue(store)
-    other_process = DeliveryStore(await connect())
+    other_process = DeliveryStore(await database())
     assert (await other_process.get(delivery_id)).event_id == "evt_1"
 
 
@@ -159,11 +182,44 @@ async def test_claim_is_a_lease_only_one_taker_gets(store: DeliveryStore, clock:
     assert await store.claim(delivery_id, now + 15, now + 30)
 
 
-async def test_a_write_waiting_for_another_process_lock_does_not_stop_the_event_loop(
-    store: DeliveryStore, db_path: Path
+async def test_claims_at_once_by_several_processes_give_a_delivery_to_one(
+    database: Callable[[], Awaitable[Database]], clock: FakeClock
 ) -> None:
-    """Another connection holds the write lock for 1.5 s: the enqueue waits for it in the store's thread
-    while the loop keeps ticking (run on the loop, sqlite3 stopped it for the whole wait)."""
+    nodes = [DeliveryStore(await database(), clock=clock) for _ in range(6)]
+    for round in range(5):
+        delivery_id = await enqueue(nodes[0], f"evt_{round}")
+        now = clock()
+        taken = await asyncio.gather(*(node.claim(delivery_id, now, now + 15) for node in nodes))
+        assert taken.count(True) == 1
+
+
+async def test_attempts_recorded_at_once_by_two_processes_each_count(
+    database: Callable[[], Awaitable[Database]], clock: FakeClock
+) -> None:
+    """A node that took over a delivery after the other's lease ran out, both recording at once: two
+    attempts, numbered 1 and 2, never one counted over the other."""
+    first, second = DeliveryStore(await database(), clock=clock), DeliveryStore(await database(), clock=clock)
+    retry = {"status_code": 503, "error": "HTTP 503", "duration": 0.1, "succeeded": False}
+    ids = [await enqueue(first, f"evt_{n}") for n in range(20)]
+    await asyncio.gather(
+        *(
+            node.record_attempt(delivery_id, next_attempt_at=clock() + 5, **retry)  # type: ignore[arg-type]
+            for delivery_id in ids
+            for node in (first, second)
+        )
+    )
+    for delivery_id in ids:
+        assert (await first.get(delivery_id)).attempts == 2
+    log = await first.log_for_fax("fax_1")
+    assert sorted((a.delivery_id, a.attempt) for a in log) == [(i, n) for i in ids for n in (1, 2)]
+
+
+async def test_a_write_waiting_for_another_process_lock_does_not_stop_the_event_loop(
+    connect: Callable[..., Awaitable[SqliteDatabase]], db_path: Path
+) -> None:
+    """SQLite: another connection holds the write lock for 1.5 s: the enqueue waits for it in the store's
+    thread while the loop keeps ticking (run on the loop, sqlite3 stopped it for the whole wait)."""
+    store = DeliveryStore(await connect())
     with write_lock_held(db_path, LOCK_HELD):
         started = time.monotonic()
         delivery_id, stall = await longest_stall(enqueue(store))
