@@ -125,6 +125,7 @@ class Supervisor:
         self.command = command
         self.stopping = asyncio.Event()
         self.status = 0
+        self._signal = signal.SIGTERM  # the one passed on, once stopping
         self._running: dict[int, asyncio.subprocess.Process] = {}  # by node index
 
     async def run(self) -> int:
@@ -137,6 +138,7 @@ class Supervisor:
     def stop(self, number: int, status: int = 0) -> None:
         """Pass signal ``number`` on to every node (each by its PID); none is started again."""
         self.status = max(self.status, status)
+        self._signal = signal.Signals(number)
         self.stopping.set()
         for process in self._running.values():
             with contextlib.suppress(ProcessLookupError):
@@ -154,6 +156,8 @@ class Supervisor:
                 process_group=0,
             )
             self._running[node.index] = process
+            if self.stopping.is_set():  # the signal came while it was being started
+                process.send_signal(self._signal)
             log.info(
                 "node %s started (pid %d): SIP port %d, API port %d",
                 node.name,
