@@ -12,7 +12,7 @@ import yaml
 from faxgw.gateway.config import load_config
 from faxgw.gateway.kamailio import render
 
-from tests.edge.kamailio import check_config, kamailio_missing
+from tests.helpers.kamailio import check_config, kamailio_missing
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 

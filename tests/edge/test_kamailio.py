@@ -21,7 +21,7 @@ from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, send_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.ua import UaConfig, UserAgent
 
-from tests.edge.kamailio import Kamailio, check_config, kamailio_missing
+from tests.helpers.kamailio import Kamailio, check_config, kamailio_missing
 from tests.helpers.pages import make_document
 from tests.helpers.sip import free_port
 

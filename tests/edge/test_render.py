@@ -13,7 +13,7 @@ from faxgw.gateway.config import Config, ConfigError, load_config
 from faxgw.gateway.edge import EdgeConfig, NodeConfig
 from faxgw.gateway.kamailio import FILES, render, render_texts
 
-from tests.edge.kamailio import check_config, kamailio_missing
+from tests.helpers.kamailio import check_config, kamailio_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "faxgw.sample.toml"
