@@ -39,6 +39,8 @@ log = logging.getLogger("sip.fax_call")
 
 #: How long the receiver waits for the sender's BYE after T.30 has finished.
 BYE_GRACE = 2.0
+#: How long a fax call whose task is cancelled waits for its BYE's answer before it goes anyway.
+CANCEL_HANGUP_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -305,18 +307,35 @@ async def send_fax(
         media.first_page = first_page
         offer = media.audio_offer()
         call = ua.call(target, offer, on_offer=media.on_offer, caller=caller, credentials=credentials)
-        try:
-            answer = await call.connect(options.ring_timeout)
-            media.call = call
-            media.use(negotiated_from_answer(offer, answer))
-        except (CallError, NotAcceptable):
-            if call.state is not CallState.TERMINATED:
+        async with _hung_up_if_cancelled(call):
+            try:
+                answer = await call.connect(options.ring_timeout)
+                media.call = call
+                media.use(negotiated_from_answer(offer, answer))
+            except (CallError, NotAcceptable):
+                if call.state is not CallState.TERMINATED:
+                    await call.hangup()
+                return _outcome(call, media, None)
+            completed = await _run(call, media, options, offer_t38=options.t38 is T38Policy.T38)
+            if call.state is CallState.ESTABLISHED:
                 await call.hangup()
-            return _outcome(call, media, None)
-        completed = await _run(call, media, options, offer_t38=options.t38 is T38Policy.T38)
-        if call.state is CallState.ESTABLISHED:
-            await call.hangup()
-        return _outcome(call, media, completed)
+            return _outcome(call, media, completed)
+
+
+@asynccontextmanager
+async def _hung_up_if_cancelled(call: Call) -> AsyncIterator[None]:
+    """A fax call whose task is cancelled (whoever placed it stopped, or gave the fax up) is still ended
+    toward the peer, CANCEL or BYE: the peer would otherwise hold the call open, waiting for pages that
+    never come, until its own timers give up."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        if call.state is not CallState.TERMINATED:
+            try:
+                await asyncio.wait_for(call.hangup("cancelled"), CANCEL_HANGUP_WAIT)
+            except (TimeoutError, CallError, OSError) as error:  # we are going anyway
+                log.info("call %s: cancelled, and its hang-up failed: %r", call.call_id, error)
+        raise
 
 
 async def receive_fax(

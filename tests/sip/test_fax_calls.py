@@ -96,6 +96,31 @@ async def test_bye_in_mid_page_is_partially_sent(tmp_path: Path) -> None:
     assert (received.status, received.pages, received.hangup_cause) == ("partial", 1, "local_bye")
 
 
+@pytest.mark.slow  # real-time paced T.38, ~10 s
+async def test_a_sender_cancelled_mid_fax_hangs_up(tmp_path: Path) -> None:
+    """Whoever ran the sending fax gave it up (its gateway stopped, or another node took the fax): the
+    call ends with a BYE at once, not when the receiver's timers give up on the missing pages."""
+    make_document(tmp_path / "tx.tif", 3)
+    async with Pair(tmp_path, FaxCallOptions(t38=T38Policy.AUTO)) as pair:
+        page_one: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_event(event: object) -> None:
+            if isinstance(event, PageDone) and event.page == 1 and not page_one.done():
+                page_one.set_result(None)
+
+        pair.on_receiver_event = on_event
+        sending = asyncio.ensure_future(pair.send(tmp_path / "tx.tif"))
+        await page_one
+        sending.cancel()
+        cancelled = asyncio.get_running_loop().time()
+        received = await asyncio.wait_for(pair.received, 5)
+        ended = asyncio.get_running_loop().time() - cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+    assert (received.status, received.pages, received.hangup_cause) == ("partial", 1, "remote_bye")
+    assert ended < 1.0
+
+
 @pytest.mark.slow  # real-time paced T.38, ~17 s
 async def test_session_refreshes_do_not_disturb_a_running_t38_fax(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
