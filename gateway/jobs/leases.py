@@ -30,7 +30,7 @@ class _Hold:
     """One fax held: what to do if its lease is lost. Each hold is its own object, so a renewal's answer
     about an earlier hold of the same fax never reaches a later one."""
 
-    def __init__(self, on_lost: Callable[[], None] | None) -> None:
+    def __init__(self, on_lost: Callable[[], object] | None) -> None:
         self.on_lost = on_lost
 
 
@@ -50,7 +50,7 @@ class Leases:
         """When a lease taken or renewed now runs out."""
         return time.time() + self.lease
 
-    def hold(self, fax_id: str, on_lost: Callable[[], None] | None = None) -> None:
+    def hold(self, fax_id: str, on_lost: Callable[[], object] | None = None) -> None:
         """Keep this node's lease on ``fax_id`` alive; ``on_lost`` stops the work if another node takes it."""
         self._held[fax_id] = _Hold(on_lost)
 
@@ -61,10 +61,6 @@ class Leases:
     def holds(self, fax_id: str) -> bool:
         """Is this node still working on ``fax_id`` (held, not lost)?"""
         return fax_id in self._held
-
-    @property
-    def held(self) -> list[str]:
-        return list(self._held)
 
     async def renew(self) -> None:
         """Renew every lease held, once; a fax another node took is dropped and its ``on_lost`` called."""
