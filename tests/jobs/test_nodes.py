@@ -306,6 +306,7 @@ async def test_a_dead_nodes_fax_is_settled_by_another_and_resumed_after_the_conf
     assert (fax.status, fax.pages_transferred, fax.pages_total) == (FaxStatus.SUCCESS, 3, 3)
 
 
+@pytest.mark.slow  # three leases of waiting, then a lease lost: ~13 s
 async def test_a_live_nodes_calls_are_never_swept_and_a_lost_fax_stops_its_call(
     where: str | None, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
