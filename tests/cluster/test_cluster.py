@@ -25,6 +25,7 @@ import pytest
 
 from tests.helpers.gateway import EDIT, SENDER
 from tests.helpers.pages import drawn_page, make_document, read_pages
+from tests.helpers.processes import children, running
 from tests.helpers.sip import FAXGW, LOCALHOST, free_port, start_receiver
 
 pytestmark = pytest.mark.slow  # three gateways and a receiver; real faxes (one of them paced): 15-45 s a test
@@ -59,11 +60,7 @@ class Node:
 
     def media_process(self) -> int:
         """The PID of the node's media process (its one child)."""
-        (child,) = [
-            int(pid)
-            for task in Path(f"/proc/{self.process.pid}/task").iterdir()
-            for pid in (task / "children").read_text().split()
-        ]
+        (child,) = children(self.process.pid)
         return child
 
 
@@ -130,7 +127,7 @@ keys = {{ "{EDIT}" = ["read", "edit"] }}
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, database_url: str, trunk_port: int, settings: str) -> Iterator[Cluster]:
+def nodes_running(tmp_path: Path, database_url: str, trunk_port: int, settings: str) -> Iterator[Cluster]:
     cluster = Cluster(tmp_path, database_url, trunk_port, settings)
     try:
         cluster.wait_up()
@@ -189,7 +186,7 @@ def test_thirty_faxes_through_three_nodes_are_each_sent_once(tmp_path: Path, pos
     make_document(tmp_path / "one.tif", 1)
     with (
         receiving(tmp_path, 30, "--unpaced") as (receiver, trunk_port),
-        running(tmp_path, postgres_url, trunk_port, "unpaced_t38 = true") as cluster,
+        nodes_running(tmp_path, postgres_url, trunk_port, "unpaced_t38 = true") as cluster,
     ):
         clients = [node.api() for node in cluster.nodes]
         # One upload, on one node: every node reads it from the shared data_dir.
@@ -222,7 +219,7 @@ def test_a_node_killed_mid_fax_is_settled_and_resumed_by_another(tmp_path: Path,
     lease = 4.0
     with (
         receiving(tmp_path, 2) as (receiver, trunk_port),  # paced: the fax lasts long enough to be cut
-        running(tmp_path, postgres_url, trunk_port, f"lease = {lease}") as cluster,
+        nodes_running(tmp_path, postgres_url, trunk_port, f"lease = {lease}") as cluster,
     ):
         with cluster.nodes[0].api() as client:
             file_id = client.post(
@@ -241,7 +238,7 @@ def test_a_node_killed_mid_fax_is_settled_and_resumed_by_another(tmp_path: Path,
         carrier.process.wait()
         killed = time.monotonic()
         # Its media process does not carry the call on (it would send pages 2 and 3 a second time).
-        while media_running(media):
+        while running(media):
             assert time.monotonic() - killed < 5, "the media process outlived its gateway"
             time.sleep(0.05)
         survivor = next(node for node in cluster.nodes if node is not carrier)
@@ -269,12 +266,3 @@ def test_a_node_killed_mid_fax_is_settled_and_resumed_by_another(tmp_path: Path,
     assert confirmed <= cut["pages"] <= confirmed + 1, cut
     assert same_pages(Path(cut["tiff"]), range(1, cut["pages"] + 1))
     assert resumed["status"] == "success" and same_pages(Path(resumed["tiff"]), range(confirmed + 1, 4))
-
-
-def media_running(pid: int) -> bool:
-    """Alive, and not a zombie nobody reaps (its parent is gone; PID 1 of a container may not reap)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
