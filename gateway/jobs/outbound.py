@@ -185,11 +185,6 @@ class OutboundJobs:
             lease_until=None,
         )
 
-    async def _release_slots(self, fax_id: str) -> None:
-        # A fax another node took may hold slots of that node's now, under the same holder: left to lapse.
-        if self.leases.holds(fax_id):
-            await self.store.release_slots(fax_id)
-
     # -- one attempt --------------------------------------------------------------------------------
     async def _attempt(self, fax: FaxRecord) -> None:
         try:
@@ -233,7 +228,7 @@ class OutboundJobs:
                     call, self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
                 )
             finally:  # the call is over: its slots go back before the fax is settled (and taken up again)
-                await self._release_slots(fax.id)
+                await self.store.release_slots(self.node, fax.id)
             await self.pages.drained()  # its pages are recorded before how the attempt ended
             await self._settle(fax, attempt, result, summary=await learned.learn(result))
         except asyncio.CancelledError:

@@ -324,9 +324,10 @@ class Store:
         return None
 
     @in_database
-    def release_slots(self, db: Db, holder: str) -> None:
-        """Give back every slot ``holder`` took."""
-        db.execute("DELETE FROM call_slots WHERE holder = ?", (holder,))
+    def release_slots(self, db: Db, owner: str, holder: str) -> None:
+        """Give back every slot ``holder`` took on node ``owner`` (a fax another node took over may already
+        hold slots there under the same holder: they stay)."""
+        db.execute("DELETE FROM call_slots WHERE holder = ? AND owner = ?", (holder, owner))
 
     # -- attempts ---------------------------------------------------------------------------------------
     @in_database

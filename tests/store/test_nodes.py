@@ -79,7 +79,10 @@ async def test_a_limit_holds_when_nodes_take_slots_at_once(where: str | Path) ->
         # All or none: a refused taker holds no slot of the other name either.
         again = await stores[1].take_slots("node1", "fx_other", [Slot("to:+15550200", 4)], now, now + 30)
         assert again is None  # 3 held + this one = 4
-        await stores[2].release_slots(holders[0])
+        await stores[2].release_slots("elsewhere", holders[0])  # taken on another node: not its to give back
+        assert await stores[0].take_slots("node0", "fx_next", wanted, now, now + 30) == "from:+15550100"
+        owner = f"node{int(holders[0].removeprefix('fx_')) % NODES}"
+        await stores[2].release_slots(owner, holders[0])
         assert await stores[0].take_slots("node0", "fx_next", wanted, now, now + 30) is None
 
 
@@ -108,7 +111,7 @@ async def test_a_calls_per_second_slot_just_lapses(where: str | Path) -> None:
         assert await stores[0].take_slots("node0", "fx_1", cps(now), now, now + 30) is None
         assert await stores[1].take_slots("node1", "fx_2", cps(now), now + 0.5, now + 30) is None
         assert await stores[0].take_slots("node0", "fx_3", cps(now), now + 0.6, now + 30) == "cps:carrier"
-        await stores[0].release_slots("fx_1")  # a call start is not given back when its call ends
+        await stores[0].release_slots("node0", "fx_1")  # a call start is not given back when its call ends
         assert await stores[0].take_slots("node0", "fx_3", cps(now), now + 0.7, now + 30) == "cps:carrier"
         assert await stores[0].take_slots("node0", "fx_3", cps(now), now + 1.1, now + 30) is None
 
