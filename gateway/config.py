@@ -500,18 +500,26 @@ def _check_peers(config: Config) -> None:
             )
 
 
-def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:
+def _table(
+    section: str, table: Any, environ: dict[str, str], scalars: dict[str, type], lists: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The scalar settings of the table ``[section]``, a FAXGW_<SECTION>_<NAME> variable over the file's;
+    a key that is neither one of ``scalars`` nor of ``lists`` is a ConfigError."""
     if not isinstance(table, dict):
-        raise ConfigError("asterisk: must be a table ([asterisk])")
-    unknown = sorted(set(table) - set(_ASTERISK_SCALARS))
+        raise ConfigError(f"{section}: must be a table ([{section}])")
+    unknown = sorted(set(table) - set(scalars) - set(lists))
     if unknown:
-        raise ConfigError(f"asterisk: unknown setting(s) {', '.join(unknown)}")
+        raise ConfigError(f"{section}: unknown setting(s) {', '.join(unknown)}")
     values: dict[str, Any] = {}
-    for name, kind in _ASTERISK_SCALARS.items():
-        value = environ.get(f"FAXGW_ASTERISK_{name.upper()}", table.get(name))
+    for name, kind in scalars.items():
+        value = environ.get(f"FAXGW_{section.upper()}_{name.upper()}", table.get(name))
         if value is not None:
-            values[name] = _convert(f"asterisk.{name}", value, kind)
-    asterisk = AsteriskConfig(**values)
+            values[name] = _convert(f"{section}.{name}", value, kind)
+    return values
+
+
+def _load_asterisk(table: Any, environ: dict[str, str]) -> AsteriskConfig:
+    asterisk = AsteriskConfig(**_table("asterisk", table, environ, _ASTERISK_SCALARS))
     if asterisk.t38_ec not in ("redundancy", "fec", "none"):
         raise ConfigError(f"asterisk.t38_ec = {asterisk.t38_ec!r}: use redundancy, fec or none")
     if asterisk.max_rate not in (2400, 4800, 7200, 9600, 12000, 14400):
@@ -527,16 +535,7 @@ _NODE_FIELDS = {"name": str, "sip_host": str, "sip_port": int}
 
 
 def _load_edge(table: Any, environ: dict[str, str]) -> EdgeConfig:
-    if not isinstance(table, dict):
-        raise ConfigError("edge: must be a table ([edge])")
-    unknown = sorted(set(table) - set(_EDGE_SCALARS) - {"nodes"})
-    if unknown:
-        raise ConfigError(f"edge: unknown setting(s) {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, kind in _EDGE_SCALARS.items():
-        value = environ.get(f"FAXGW_EDGE_{name.upper()}", table.get(name))
-        if value is not None:
-            values[name] = _convert(f"edge.{name}", value, kind)
+    values = _table("edge", table, environ, _EDGE_SCALARS, lists=("nodes",))
     try:
         values["nodes"] = _load_peers("edge.nodes", table.get("nodes", []), _NODE_FIELDS, NodeConfig)
         return EdgeConfig(**values)

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import processes
 from tests.helpers.gateway import EDIT, SENDER
 from tests.helpers.pages import drawn_page, make_document, read_pages
 from tests.helpers.processes import children, running
@@ -115,15 +116,11 @@ keys = {{ "{EDIT}" = ["read", "edit"] }}
         return made
 
     def stop(self) -> None:
-        for node in self.nodes:
+        for node in self.nodes:  # all told first: they stop together
             if node.process.poll() is None:
                 node.process.send_signal(signal.SIGINT)
         for node in self.nodes:
-            try:
-                node.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait()
+            processes.stop(node.process, timeout=20)
 
 
 @contextlib.contextmanager

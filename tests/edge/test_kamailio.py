@@ -21,6 +21,7 @@ from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, send_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.ua import UaConfig, UserAgent
 
+from tests.helpers import processes
 from tests.helpers.kamailio import Kamailio, check_config, kamailio_missing
 from tests.helpers.pages import make_document
 from tests.helpers.sip import free_port
@@ -183,13 +184,8 @@ node_timeout = 1.0
         if self.kamailio is not None:
             self.kamailio.stop()
         for node in self.nodes:
-            if node.process is not None and node.process.poll() is None:
-                node.process.send_signal(signal.SIGINT)
-                try:
-                    node.process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    node.process.kill()
-                    node.process.wait()
+            if node.process is not None:
+                processes.stop(node.process)
 
 
 @pytest.fixture

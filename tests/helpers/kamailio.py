@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.helpers import processes
+
 KAMAILIO = "kamailio"
 
 
@@ -55,10 +57,4 @@ class Kamailio:
 
     def stop(self) -> None:
         """SIGTERM to the main process, which stops its children; SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process, signal.SIGTERM, timeout=10)

@@ -1,9 +1,12 @@
 """Processes by what Linux says of them in /proc: a process's children and everything under it, whether it
-still runs (``faxgw serve --workers`` and its nodes, their media processes, PostgreSQL's backends)."""
+still runs (``faxgw serve --workers`` and its nodes, their media processes, PostgreSQL's backends); ``stop``
+ends one a test started."""
 
 from __future__ import annotations
 
 import contextlib
+import signal
+import subprocess
 from pathlib import Path
 
 
@@ -28,3 +31,15 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def stop(process: subprocess.Popen, how: signal.Signals = signal.SIGINT, timeout: float = 15) -> None:
+    """End a process a test started: ``how`` first, SIGKILL if it is still there after ``timeout`` s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(how)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
