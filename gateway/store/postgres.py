@@ -22,6 +22,7 @@ import psycopg
 from faxgw.gateway.database import Row, Rows
 from faxgw.gateway.sqlite_thread import StoreClosed
 from faxgw.gateway.store.schema_postgres import migrate
+from faxgw.sip.tasks import Tasks
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -84,7 +85,7 @@ class PostgresDatabase:
         )
         self._threads = concurrent.futures.ThreadPoolExecutor(pool_size, thread_name_prefix="faxgw-postgres")
         self._listeners: defaultdict[str, list[Callable[[str], None]]] = defaultdict(list)
-        self._listening: asyncio.Task[None] | None = None
+        self._listening = Tasks(log, "PostgreSQL LISTEN")
         self._running: set[asyncio.Future[Any]] = set()
         self._accepting = False
 
@@ -97,7 +98,7 @@ class PostgresDatabase:
             raise ConnectionError(f"PostgreSQL at {self._where}: {error}".strip()) from None
         self._accepting = True
         if self._listeners:
-            self._listening = asyncio.get_running_loop().create_task(self._listen())
+            self._listening.spawn(self._listen())
 
     def _open(self) -> None:
         with psycopg.connect(self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)) as connection:
@@ -106,10 +107,7 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         self._accepting = False
-        if self._listening is not None:
-            self._listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listening
+        await self._listening.cancel()
         if self._running:
             await asyncio.wait(self._running)
         await asyncio.get_running_loop().run_in_executor(None, self._shut)
