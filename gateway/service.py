@@ -119,9 +119,8 @@ class Gateway:
     def __init__(self, config: Config, engine: Engine | None = None) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(
-            database(config.database_url, config.database, config.database_pool)
-        )  # opened by start(): it connects and migrates, off the loop
+        # Opened by start(): it connects and migrates, off the loop.
+        store = Store(database(config.database_url, config.database, config.database_pool))
         self.store: FaxStore = store
         self.deliveries = DeliveryStore(store.database)  # the outbox: the same database
         self.telnyx_key = keys.load_or_create(config.data_dir / keys.KEY_FILE)
