@@ -122,19 +122,7 @@ async def test_webhooks_of_a_fax_sent_by_one_node_reach_the_receiver_once_and_an
     async with node(tmp_path, postgres_url, "a", paced=False) as a:
         a.gateway.outbound.drain()  # A claims no fax: B sends it, and records its events
         async with node(tmp_path, postgres_url, "b", paced=False) as b:
-            upload = await b.upload(document)
-            response = await b.client.post(
-                "/v1/faxes",
-                json={
-                    "from": SENDER,
-                    "to": [RECEIVER],
-                    "files": [upload],
-                    "webhook_url": receiver.url,
-                    "return_ids": True,
-                },
-            )
-            assert response.status_code == 201, response.text
-            fax_id = response.json()["ids"][RECEIVER]
+            fax_id = await b.submit(await b.upload(document), RECEIVER, webhook_url=receiver.url)
             fax = await b.final(fax_id)
             events = [event.id for event in await b.gateway.fax_events(fax_id)]
             async with asyncio.timeout(10):  # every one tried and refused at least once

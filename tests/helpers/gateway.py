@@ -37,18 +37,19 @@ class Running:
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
-    async def submit(self, file_id: str, to: str, *, retries: int = 0) -> str:
-        """POST /v1/faxes from SENDER to ``to`` with ``retries`` (no delay between them): the fax's id."""
-        sent = await self.client.post(
-            "/v1/faxes",
-            json={
-                "from": SENDER,
-                "to": [to],
-                "files": [file_id],
-                "return_ids": True,
-                "options": {"retry": {"count": retries, "delay": 0}},
-            },
-        )
+    async def submit(self, file_id: str, to: str, *, retries: int = 0, webhook_url: str | None = None) -> str:
+        """POST /v1/faxes from SENDER to ``to`` with ``retries`` (no delay between them) and its events
+        posted to ``webhook_url`` if given: the fax's id."""
+        request = {
+            "from": SENDER,
+            "to": [to],
+            "files": [file_id],
+            "return_ids": True,
+            "options": {"retry": {"count": retries, "delay": 0}},
+        }
+        if webhook_url is not None:
+            request["webhook_url"] = webhook_url
+        sent = await self.client.post("/v1/faxes", json=request)
         assert sent.status_code == 201, sent.text
         return sent.json()["ids"][to]
 
