@@ -139,6 +139,8 @@ class Config:
     t38: T38Policy = T38Policy.AUTO
     ecm: bool = True
     channels: int = 8  # calls at once, all numbers together
+    #: A fax longer than this fails before it is dialled (failed_page_count_limit_exceeded): Telnyx's 350.
+    max_pages: int = 350
     numbers: tuple[NumberConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     tenants: tuple[TenantConfig, ...] = ()
@@ -302,6 +304,7 @@ _SCALARS = {
     "t38": T38Policy,
     "ecm": bool,
     "channels": int,
+    "max_pages": int,
     "webhook_secret": str,
     "webhook_retries": int,
     "webhook_initial_delay": float,
@@ -401,6 +404,8 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError("invite_rate must be above 0 and invite_burst at least 1")
     if config.drain_timeout < 0:
         raise ConfigError("drain_timeout cannot be negative")
+    if config.max_pages < 1:
+        raise ConfigError("max_pages must be at least 1")
     if config.api_max_connections < 1:
         raise ConfigError("api_max_connections must be at least 1")
     _check_owners(config)

@@ -57,6 +57,9 @@ class FaxStatus(enum.StrEnum):
     FAILED_IMAGE_PREPARATION = "failed_image_preparation"
     #: Something failed inside the converter itself rather than in the client's file.
     FAILED_CONVERT_TO_TIFF_ISSUE = "failed_convert_to_tiff_issue"
+    #: Ours: the document has more pages than a fax may carry (``max_pages``; Telnyx's
+    #: ``page_count_limit_exceeded``).
+    FAILED_PAGE_COUNT_LIMIT_EXCEEDED = "failed_page_count_limit_exceeded"
 
     @classmethod
     def t30_failure(cls, t30_code: int) -> FaxStatus:

@@ -79,6 +79,9 @@ class NewFax:
     #: What a dialect keeps with the fax to show it back (Telnyx's client_state, Dropbox's title, ...), by
     #: dialect name: stored with the fax, in the same write.
     dialect_fields: dict[str, dict[str, Any]] | None = None
+    #: A test fax (Dropbox's ``test_mode``): it goes through every state and event, but nothing is dialled
+    #: (``gateway.jobs.simulated``).
+    test: bool = False
 
 
 #: The seed's ``from`` for members without a fax number of their own (Fax.Plus; Dropbox without a sender): the
@@ -269,6 +272,7 @@ class Gateway:
                     "comment": request.comment or {},
                     "reused_document": reused,
                     "dialects": request.dialect_fields or {},
+                    "test": request.test,
                 },
             )
             await self.store.add_fax(fax)
@@ -362,6 +366,36 @@ class Gateway:
             if subscription_id in (None, subscription.id):
                 dropped += await self.store.delete_subscription(tenant_id, subscription.id)
         return dropped
+
+    async def cancel(self, tenant_id: str, fax_id: str) -> FaxRecord:
+        """Stop a fax that has not finished: a queued one is never sent; a call under way is hung up (at
+        once on this node, within a lease renewal on another: ``jobs.leases``). The fax stays, ``cancelled``.
+        Raises ``Conflict`` when it has already finished, ``NotFound`` for no such fax."""
+        fax = await self.fax(tenant_id, fax_id)
+        if fax.direction != "outbound":
+            raise Conflict(f"fax {fax_id} is being received, not sent: it cannot be cancelled")
+        cancelled = await self.store.cancel_fax(fax.id, "Cancelled by the client.")
+        if cancelled is None:
+            raise Conflict(f"fax {fax_id} is {fax.status}: it has already finished")
+        await self.outbound.cancelled(cancelled)
+        return cancelled
+
+    async def amend(
+        self,
+        tenant_id: str,
+        fax_id: str,
+        *,
+        comment: dict[str, Any] | None = None,
+        dialect: str | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> FaxRecord:
+        """Change a fax's comment, or the fields ``dialect`` keeps with it (Fax.Plus's ``is_read``), at any
+        time in its life; the fax as it is now. Raises ``NotFound`` for no such fax."""
+        fax = await self.fax(tenant_id, fax_id)
+        amended = await self.store.amend_fax(fax.id, comment, dialect, fields or {})
+        if amended is None:  # deleted meanwhile
+            raise NotFound(f"fax {fax_id} not found")
+        return amended
 
     async def delete(self, tenant_id: str, fax_id: str) -> None:
         """Cancel a fax not yet sent, or delete a finished one and its files (not while its call is up)."""

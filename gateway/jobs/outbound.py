@@ -35,6 +35,7 @@ from faxgw.gateway.jobs.leases import Leases
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.relay import origin
 from faxgw.gateway.jobs.routing import routes_for
+from faxgw.gateway.jobs.simulated import simulated_send
 from faxgw.gateway.jobs.slots import NumberPicker
 from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore
 from faxgw.sip.tasks import Tasks
@@ -98,6 +99,14 @@ class OutboundJobs:
     def drain(self) -> None:
         """Claim no more faxes (the node is stopping): other nodes, or this one started again, send them."""
         self._draining = True
+
+    async def cancelled(self, fax: FaxRecord) -> None:
+        """``fax`` was cancelled (``Store.cancel_fax``): its attempt on this node, if any, stops now (its
+        call is hung up), and its end is told as any fax's."""
+        self.leases.drop(fax.id)
+        if (task := self._running.get(fax.id)) is not None:
+            task.cancel()
+        await self._publish_end(fax)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -191,6 +200,9 @@ class OutboundJobs:
             if fax.document is None and not await self._process(fax):
                 return
             fax = await self.store.get_fax(fax.id) or fax
+            if fax.test:
+                await self._simulate(fax)
+                return
             try:  # checked again at every attempt: the policy or the name's addresses may have changed
                 destination = await dialable(self.config, fax.tenant_id, fax.to_number)
                 routes = routes_for(self.config, destination)  # the trunks (or device), as configured
@@ -211,15 +223,7 @@ class OutboundJobs:
                 await self._give_back(fax, SLOTS_WAIT)
                 return
             try:
-                attempt = fax.attempts_made + 1
-                log.info("fax %s: attempt %d from %s on node %s", fax.id, attempt, number, self.node)
-                await self.store.update_fax(
-                    fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt
-                )
-                await self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
-                fax = await self.store.get_fax(fax.id) or fax
-                started = {"attempt": attempt, "first_page": fax.first_page}
-                await self.events.publish(fax, EventType.SENDING_STARTED, started)
+                fax, attempt = await self._begin_attempt(fax, number)
                 document = Path(fax.document or "")
                 call = OutboundCall(
                     fax.id, number, destination, document, fax.first_page, routes=learned.routes
@@ -238,6 +242,28 @@ class OutboundJobs:
             await self.pages.drained()
             failed = FaxStatus.FAILED_INTERNAL_PROCESS_ERROR
             await self._retry_or_finish(fax, failed, failed, "The gateway failed during the call.", 0)
+
+    async def _begin_attempt(self, fax: FaxRecord, number: str) -> tuple[FaxRecord, int]:
+        """The fax is ``sending`` its next attempt, from ``number``: recorded and told."""
+        attempt = fax.attempts_made + 1
+        log.info("fax %s: attempt %d from %s on node %s", fax.id, attempt, number, self.node)
+        await self.store.update_fax(
+            fax.id, status=FaxStatus.SENDING, from_number=number, attempts_made=attempt
+        )
+        await self.store.add_attempt(AttemptRecord(fax.id, attempt, time.time(), from_number=number))
+        fax = await self.store.get_fax(fax.id) or fax
+        started = {"attempt": attempt, "first_page": fax.first_page}
+        await self.events.publish(fax, EventType.SENDING_STARTED, started)
+        return fax, attempt
+
+    async def _simulate(self, fax: FaxRecord) -> None:
+        """A test fax's attempt: as a real one, but its call is ``jobs.simulated``'s (no number taken)."""
+        fax, attempt = await self._begin_attempt(fax, fax.from_number)
+        call = OutboundCall(fax.id, fax.from_number, fax.to_number, Path(fax.document or ""), fax.first_page)
+        on_page = self.pages.handler(fax.id, functools.partial(self._page_sent, fax))
+        result = await simulated_send(call, fax.pages_total or 0, on_page)
+        await self.pages.drained()
+        await self._settle(fax, attempt, result, summary="A test fax: nothing was dialled.")
 
     async def _process(self, fax: FaxRecord) -> bool:
         """Documents -> one validated TIFF-F, once per fax; a bad document fails the fax at once."""
@@ -270,6 +296,12 @@ class OutboundJobs:
             )
         except ConversionError as error:
             await self._finish(fax, error.code, error.code, error.message)
+            return False
+        if document.pages > self.config.max_pages:
+            too_long = FaxStatus.FAILED_PAGE_COUNT_LIMIT_EXCEEDED
+            limit = self.config.max_pages
+            why = f"The document has {document.pages} pages: a fax may have {limit} at most."
+            await self._finish(fax, too_long, too_long, why)
             return False
         await self.store.update_fax(fax.id, document=str(document.path), pages_total=document.pages)
         processed = await self.store.get_fax(fax.id) or fax
@@ -372,10 +404,12 @@ class OutboundJobs:
             lease_owner=None,
             lease_until=None,
         )
-        fax = await self.store.get_fax(fax.id) or fax
-        data = {"status": status, "pages": fax.pages_transferred, "pages_total": fax.pages_total}
-        if code:
-            data["error"] = {"code": code, "description": description}
-        await self.events.publish(
-            fax, EventType.DELIVERED if status == FaxStatus.SUCCESS else EventType.FAILED, data
-        )
+        await self._publish_end(await self.store.get_fax(fax.id) or fax)
+
+    async def _publish_end(self, fax: FaxRecord) -> None:
+        """The event of a fax that has ended (delivered, or failed as its status says)."""
+        data = {"status": fax.status, "pages": fax.pages_transferred, "pages_total": fax.pages_total}
+        if fax.error_code:
+            data["error"] = {"code": fax.error_code, "description": fax.error_description}
+        delivered = fax.status == FaxStatus.SUCCESS
+        await self.events.publish(fax, EventType.DELIVERED if delivered else EventType.FAILED, data)

@@ -63,6 +63,14 @@ class FaxStore(Protocol):
 
     async def update_fax(self, fax_id: str, **changes: Unpack[FaxChanges]) -> None: ...
 
+    async def cancel_fax(self, fax_id: str, description: str) -> FaxRecord | None:
+        """Cancelled if still pending (its lease given back); None if it had finished."""
+
+    async def amend_fax(
+        self, fax_id: str, comment: dict[str, Any] | None, dialect: str | None, fields: dict[str, Any]
+    ) -> FaxRecord | None:
+        """Its comment and ``dialect``'s fields changed, atomically; None: no such fax."""
+
     async def delete_fax(self, fax_id: str) -> None: ...
 
     async def claim_due(self, owner: str, now: float, lease: float, limit: int) -> list[FaxRecord]: ...

@@ -70,6 +70,14 @@ class FaxRecord:
     lease_owner: str | None = None
     lease_until: float | None = None
     completed_at: float | None = None
+    #: ``request["comment"]["text"]`` again ("" for none), as a column: listings sort by it
+    #: (``FaxOrder.COMMENT``). The store derives it from the request.
+    comment_text: str = ""
+
+    @property
+    def test(self) -> bool:
+        """A test fax (``NewFax.test``): its states are simulated, nothing is dialled (``jobs.simulated``)."""
+        return bool(self.request.get("test"))
 
 
 class FaxOrder(enum.Enum):
@@ -77,6 +85,10 @@ class FaxOrder(enum.Enum):
 
     CREATED = "created_at"
     UPDATED = "updated_at"
+    FROM = "from_number"
+    TO = "to_number"
+    PAGES = "pages_transferred"
+    COMMENT = "comment_text"
 
 
 @dataclass(frozen=True)

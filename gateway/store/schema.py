@@ -211,6 +211,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX call_slots_name ON call_slots (name, until);
     CREATE INDEX call_slots_holder ON call_slots (holder);
     """,
+    # 10: the comment's text in a column of its own (FaxRecord.comment_text, '' for none: NULLs sort
+    # differently in the two databases): a listing sorts by it in SQL.
+    """
+    ALTER TABLE faxes ADD COLUMN comment_text TEXT NOT NULL DEFAULT '';
+    UPDATE faxes SET comment_text = COALESCE(json_extract(request, '$.comment.text'), '');
+    """,
 ]
 
 

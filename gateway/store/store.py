@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from faxgw.gateway.database import FAX_DUE, FAX_EVENT, Database, Db, Row, in_database, placeholders
-from faxgw.gateway.domain import EventType, FaxStatus
+from faxgw.gateway.domain import PENDING, EventType, FaxStatus
 from faxgw.gateway.store.records import (
     ApiKey,
     AttemptChanges,
@@ -150,6 +150,7 @@ class Store:
     # -- faxes ----------------------------------------------------------------------------------------
     @in_database
     def add_fax(self, db: Db, fax: FaxRecord) -> FaxRecord:
+        fax.comment_text = _comment_text(fax.request)  # derived here, never set apart from the comment
         values = [_encode(name, getattr(fax, name)) for name in _FAX_COLUMNS]
         db.execute(
             f"INSERT INTO faxes ({', '.join(_FAX_COLUMNS)}) VALUES ({placeholders(len(_FAX_COLUMNS))})",
@@ -223,6 +224,43 @@ class Store:
             "lease_owner" in changes and not changes["lease_owner"]
         ):
             db.notify(FAX_DUE, fax_id)  # queued again, or given back: maybe due for another node
+
+    @in_database
+    def cancel_fax(self, db: Db, fax_id: str, description: str) -> FaxRecord | None:
+        """``fax_id`` cancelled if it is still pending, in one statement (no node settles it meanwhile); the
+        fax as it is now, or None when it had already finished. Its lease is given back: the node sending
+        it finds the lease gone at its next renewal and stops the call (``jobs.leases``)."""
+        pending, now = [status.value for status in PENDING], time.time()
+        row = db.execute(
+            "UPDATE faxes SET status = ?, error_code = ?, error_description = ?, completed_at = ?,"
+            " updated_at = ?, lease_owner = NULL, lease_until = NULL"
+            f" WHERE id = ? AND status IN ({placeholders(len(pending))}) RETURNING *",
+            [FaxStatus.CANCELLED, FaxStatus.CANCELLED, description, now, now, fax_id, *pending],
+        ).fetchone()
+        return _fax(row) if row else None
+
+    @in_database
+    def amend_fax(
+        self, db: Db, fax_id: str, comment: dict[str, Any] | None, dialect: str | None, fields: dict[str, Any]
+    ) -> FaxRecord | None:
+        """Change what a client may change of a fax after it was sent: its comment (``request.comment``)
+        and the fields ``dialect`` keeps with it (merged into ``request.dialects.<dialect>``). One
+        transaction under the fax's lock: two amendments at once both stand. None: no such fax."""
+        with db.transaction():
+            db.lock(f"fax {fax_id}")
+            row = db.execute("SELECT request FROM faxes WHERE id = ?", (fax_id,)).fetchone()
+            if row is None:
+                return None
+            request = json.loads(row["request"])
+            if comment is not None:
+                request["comment"] = comment
+            if dialect is not None:
+                request.setdefault("dialects", {}).setdefault(dialect, {}).update(fields)
+            changed = db.execute(
+                "UPDATE faxes SET request = ?, comment_text = ?, updated_at = ? WHERE id = ? RETURNING *",
+                (json.dumps(request), _comment_text(request), time.time(), fax_id),
+            ).fetchone()
+            return _fax(changed) if changed else None
 
     @in_database
     def delete_fax(self, db: Db, fax_id: str) -> None:
@@ -526,6 +564,11 @@ def _decode(name: str, value: Any) -> Any:
     if name in _STATUS_FIELDS and value is not None:
         return FaxStatus(value)
     return value
+
+
+def _comment_text(request: Mapping[str, Any]) -> str:
+    comment = request.get("comment")
+    return str(comment.get("text") or "") if isinstance(comment, dict) else ""
 
 
 def _fax(row: Row) -> FaxRecord:

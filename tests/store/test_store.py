@@ -324,3 +324,29 @@ async def test_a_postgresql_that_cannot_be_reached_is_a_clear_error_naming_it() 
     assert "secret-password" not in str(raised.value)
     with pytest.raises(StoreClosed):  # and it takes no calls
         await store.get_tenant("acme")
+
+
+async def test_cancel_takes_a_pending_fax_only_and_gives_its_lease_back(store: Store) -> None:
+    t1 = (await store.create_tenant("t1")).id
+    await store.add_fax(fax(t1, 1, lease_owner="n1", lease_until=time.time() + 30))
+    await store.add_fax(fax(t1, 2, status=FaxStatus.SUCCESS))
+    cancelled = await store.cancel_fax("fx_1", "Cancelled by the client.")
+    assert cancelled is not None and (cancelled.status, cancelled.lease_owner) == (FaxStatus.CANCELLED, None)
+    assert cancelled.error_description == "Cancelled by the client."
+    assert await store.cancel_fax("fx_1", "again") is None  # finished now
+    assert await store.cancel_fax("fx_2", "too late") is None
+    assert (await store.get_fax("fx_2")).status == FaxStatus.SUCCESS  # type: ignore[union-attr]
+
+
+async def test_amendments_merge_and_the_comment_sorts(store: Store) -> None:
+    t1 = (await store.create_tenant("t1")).id
+    await store.add_fax(fax(t1, 1, request={"comment": {"text": "b"}, "dialects": {"d": {"a": 1}}}))
+    await store.add_fax(fax(t1, 2, request={"comment": {"text": "c"}}))
+    amended = await store.amend_fax("fx_1", {"text": "z"}, "d", {"b": 2})
+    assert amended is not None and amended.request == {
+        "comment": {"text": "z"},
+        "dialects": {"d": {"a": 1, "b": 2}},
+    }
+    assert await store.amend_fax("fx_9", None, "d", {}) is None
+    listed, _ = await store.query_faxes(t1, FaxQuery(order=FaxOrder.COMMENT, descending=False))
+    assert [(f.id, f.comment_text) for f in listed] == [("fx_2", "c"), ("fx_1", "z")]
