@@ -25,18 +25,19 @@ class ReceivedDocument:
     pages: int
 
 
-def render_received(tiff: Path, pdf: Path, preview_dir: Path) -> ReceivedDocument:
+def render_received(tiff: Path, pdf: Path, preview_dir: Path, pages: int | None = None) -> ReceivedDocument:
     """Write ``pdf`` (lossless: bilevel pages go in as CCITT G4) and ``preview_dir``/page-N.png.
 
     Each PDF page gets its own size from its own resolution, so a 204x98 standard page is not stretched.
-    The PDF appears under its name only when complete.
+    The PDF appears under its name only when complete. ``pages``: only the first ones (a fax still arriving,
+    whose TIFF ends in a page being written).
     """
     preview_dir.mkdir(parents=True, exist_ok=True)
     partial = pdf.with_name(f".{pdf.name}.part")
     previews = []
     try:
         with open_tiff(tiff) as fax:
-            for index in range(fax.n_frames):
+            for index in range(fax.n_frames if pages is None else pages):
                 fax.seek(index)
                 page, dpi = _page(fax)
                 # One page at a time, appended: memory stays at one page whatever the fax's length.

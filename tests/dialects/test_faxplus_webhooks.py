@@ -82,7 +82,8 @@ async def test_hooks_get_the_sent_and_the_received_fax(running: Running, receive
     assert (data.id, data.uid, str(data.status), data.pages) == (fax_id, "acme", "success", fax.pages)
     assert data.pages >= 1
     assert (data.from_number, data.to_number) == (SENDER, RECEIVER)
-    assert (data.file, data.file_name, data.start_time) == (fax_id, f"{fax_id}.tiff", fax.start_time)
+    # The name the file was uploaded under (send() uploads the sample).
+    assert (data.file, data.file_name, data.start_time) == (fax_id, SAMPLE.name, fax.start_time)
     raw = json.loads(by_path["/hooks/fax/sent"].body)["data"]
     assert (raw["from"], raw["to"]) == (SENDER, RECEIVER)  # the keys Fax.Plus's documentation shows
 

@@ -44,21 +44,26 @@ the seed's shape ``{"error": ..., "description": ...}`` (``gateway.api.errors``)
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
-from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, error_route
+from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
+from faxgw.gateway.api.dialects import faxplus_files as files
 from faxgw.gateway.api.dialects import faxplus_webhooks as hooks
-from faxgw.gateway.api.documents import fax_document
-from faxgw.gateway.api.errors import ApiError, content, native_errors
+from faxgw.gateway.api.errors import ApiError, ApiErrorCode, content, native_errors
 from faxgw.gateway.api.inputs import MAX_OFFSET
-from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
+from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, CommentText, SendFaxRequest
 from faxgw.gateway.api.requests import deleted, owned_fax, refused, save_upload, submit_request
 from faxgw.gateway.domain import PENDING, FaxStatus
 from faxgw.gateway.service import ApiKey, FaxOrder, FaxQuery, FaxRecord, Gateway, NotFound, Refused, Renderer
+from pydantic import BaseModel, ConfigDict
+
+#: The dialect's name: where ``Gateway.amend`` keeps its fields of a fax (``is_read``).
+DIALECT_NAME = "faxplus"
 
 #: Our statuses among the values of the SDK's ``FaxStatus`` enum (faxplus-api 3.0.5), which are the same
 #: strings: any other would make it raise. (Its ``insufficient_credit`` is none of ours.)
@@ -94,8 +99,22 @@ OUTBOX_STATUSES: dict[FaxStatus, str] = {
     FaxStatus.PROCESSING: "converting",
     FaxStatus.SENDING: "sending",
 }
-#: The SDK's RetryOptions.delay and Fax.retry_delay stop at 30 s (the seed allows 180): above, omitted.
-SDK_MAX_RETRY_DELAY = 30
+#: ``list_faxes``'s ``sort_by``: the SDK's documented values (date, from, to, comment, pages), and the
+#: Fax object's time fields.
+SORT_BY: dict[str, FaxOrder] = {
+    "date": FaxOrder.CREATED,
+    "submit_time": FaxOrder.CREATED,
+    "start_time": FaxOrder.CREATED,
+    "last_update": FaxOrder.UPDATED,
+    "from": FaxOrder.FROM,
+    "to": FaxOrder.TO,
+    "comment": FaxOrder.COMMENT,
+    "pages": FaxOrder.PAGES,
+}
+SortBy = Literal["date", "submit_time", "start_time", "last_update", "from", "to", "comment", "pages"]
+#: Faxes that ``/faxes`` shows: finished ones, and inbound ones still arriving (the seed's ``in_progress``:
+#: "you can retrieve some pages via the API"). Outbound ones not finished are the outbox's.
+_NOT_ARCHIVED = PENDING - {FaxStatus.IN_PROGRESS}
 
 
 def fax_time(epoch: float | None, *, zone: bool = False) -> str | None:
@@ -116,10 +135,11 @@ def _parse_time(value: str | None, name: str) -> float | None:
     raise ApiError.invalid_request(f"{name} (query): expected YYYY-MM-DD HH:MM:SS")
 
 
-def _retry(fax: FaxRecord) -> dict[str, int] | None:
+def _retry(fax: FaxRecord) -> dict[str, int]:
+    # As given, up to the seed's 180 s. (The SDK 3.0.5 stops RetryOptions.delay and Fax.retry_delay at 30 s,
+    # client side: only a client other than the SDK can give more, and the SDK cannot read that fax back.)
     retry = (fax.request.get("options") or {}).get("retry") or {}
-    count, delay = int(retry.get("count", 0)), int(retry.get("delay", 0))
-    return {"count": count, "delay": delay} if delay <= SDK_MAX_RETRY_DELAY else None
+    return {"count": int(retry.get("count", 0)), "delay": int(retry.get("delay", 0))}
 
 
 def _comment(fax: FaxRecord) -> dict[str, Any]:
@@ -132,7 +152,7 @@ def _is_outbox(fax: FaxRecord) -> bool:
 
 
 def _is_archived(fax: FaxRecord) -> bool:
-    return not fax.status.pending
+    return fax.status not in _NOT_ARCHIVED
 
 
 def outbox_object(fax: FaxRecord) -> dict[str, Any]:
@@ -151,30 +171,45 @@ def outbox_object(fax: FaxRecord) -> dict[str, Any]:
         "to": [fax.to_number],
         "files": list(fax.file_ids),
         "comment": _comment(fax),
-        "options": {
-            "enhancement": bool(options.get("enhancement", True)),
-            **({"retry": retry} if retry else {}),
-        },
+        "options": {"enhancement": bool(options.get("enhancement", True)), "retry": retry},
         "should_enhance": bool(options.get("enhancement", True)),
         "page_count": fax.pages_total or 0,
         "submit_time": fax_time(fax.created_at),
         "send_time": fax_time(fax.send_at or fax.created_at, zone=True),
         "last_updated_status_time": fax_time(fax.updated_at),
         "extra_info": {},
+        "retry": retry,
     }
-    if retry:
-        body["retry"] = retry
     if fax.request.get("cover_page"):
         body["cover_page"] = fax.request["cover_page"]
     return body
 
 
-async def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
-    """A finished fax (either direction) as the SDK's ``Fax``."""
-    status = fax.status if fax.status in SDK_FAX_STATUSES else FaxStatus.FAILED
+def _sdk_status(fax: FaxRecord) -> tuple[str, str]:
+    """The fax's status among the SDK's ``FaxStatus`` values, and its description (the real status first
+    when that is not the SDK's)."""
     description = fax.error_description or ""
-    if status != fax.status:
-        description = f"{fax.status}: {description}" if description else fax.status
+    if fax.status is FaxStatus.IN_PROGRESS:
+        # The seed's in_progress, which the SDK's enum lacks: the pages so far are there, as in
+        # partially_received; the description says the call goes on.
+        return (
+            FaxStatus.PARTIALLY_RECEIVED,
+            f"{fax.status}: being received, {fax.pages_transferred} pages so far",
+        )
+    if fax.status in SDK_FAX_STATUSES:
+        return fax.status, description
+    return FaxStatus.FAILED, f"{fax.status}: {description}" if description else fax.status
+
+
+async def _file_name(gateway: Gateway, fax: FaxRecord) -> str:
+    """The uploaded files' names (a sent fax), else the document's."""
+    names = [file.name for file in await gateway.files(fax.tenant_id, fax.file_ids) if file.name]
+    return ", ".join(names) if names else f"{fax.id}.{'pdf' if fax.direction == 'inbound' else 'tiff'}"
+
+
+async def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
+    """A fax (either direction), finished or being received, as the SDK's ``Fax``."""
+    status, description = _sdk_status(fax)
     attempts = await gateway.attempts(fax.id)
     started = min((a.started_at for a in attempts), default=None)
     duration = sum(max(0, int((a.ended_at or a.started_at) - a.started_at)) for a in attempts)
@@ -192,9 +227,9 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
         "cost_details": {"multiplier": 1, "notification_cost": 0},
         "duration": duration,
         "file": fax.id,
-        "file_name": f"{fax.id}.tiff",
+        "file_name": await _file_name(gateway, fax),
         "header": fax.remote_station_id or "",
-        "is_read": False,
+        "is_read": bool(dialect_fields(fax, DIALECT_NAME).get("is_read", False)),
         "is_spam": False,
         "submit_time": fax_time(fax.created_at),
         "start_time": fax_time(started if started is not None else fax.created_at),
@@ -203,13 +238,27 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> dict[str, Any]:
     if description and status != FaxStatus.SUCCESS:
         body["description"] = description
     if fax.direction == "outbound":
-        if retry:
-            body["max_retry"], body["retry_delay"] = retry["count"], retry["delay"]
+        body["max_retry"], body["retry_delay"] = retry["count"], retry["delay"]
         if fax.send_at:
             body["scheduled_time"] = fax_time(fax.send_at)
         if fax.request.get("cover_page"):
             body["cover_page"] = fax.request["cover_page"]
     return body
+
+
+class OutboxModification(BaseModel):
+    """``PUT .../outbox/{id}``: the SDK's ``PayloadOutboxModification``."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: CommentText
+
+
+class FaxModification(BaseModel):
+    """``PUT .../faxes/{id}``: the SDK's ``PayloadFaxModification`` (either field may be left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: CommentText | None = None
+    is_read: bool | None = None
 
 
 # Errors are the native API's (the seed's Error schema).
@@ -329,7 +378,7 @@ async def list_faxes(
     before: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    sort_by: Literal["submit_time", "start_time", "last_update"] = "submit_time",
+    sort_by: SortBy = "date",
     order: Literal["asc", "desc"] = "desc",
 ) -> dict[str, Any]:
     tenant_id = tenant(key, user_id)
@@ -337,16 +386,44 @@ async def list_faxes(
         return {"data": {"records": []}}
     query = FaxQuery(
         {"inbox": "inbound", "sent": "outbound"}.get(category or ""),
-        exclude_statuses=PENDING,  # finished faxes only: the others are the outbox's
+        exclude_statuses=_NOT_ARCHIVED,
         created_gte=_parse_time(after, "after"),
         created_lt=_parse_time(before, "before"),
-        order=FaxOrder.UPDATED if sort_by == "last_update" else FaxOrder.CREATED,
+        order=SORT_BY[sort_by],
         descending=order == "desc",
         limit=limit,
         offset=offset,
     )
     faxes, _ = await gateway.list_faxes(tenant_id, query)
     return {"data": {"records": [await fax_object(gateway, fax) for fax in faxes]}}
+
+
+@router.put("/accounts/{user_id}/outbox/{outbox_fax_id}", status_code=204, responses=native_errors(400, 404))
+async def update_outbox_fax(
+    gateway: CurrentGateway, user_id: str, outbox_fax_id: str, body: OutboxModification, key: Editor
+) -> Response:
+    fax = await owned(gateway, key, user_id, outbox_fax_id, "outbox")
+    await _amend(gateway, fax, body.comment, None)
+    return Response(status_code=204)
+
+
+@router.put("/accounts/{user_id}/faxes/{fax_id}", status_code=204, responses=native_errors(400, 404))
+async def update_fax(
+    gateway: CurrentGateway, user_id: str, fax_id: str, body: FaxModification, key: Editor
+) -> Response:
+    fax = await owned(gateway, key, user_id, fax_id, "fax")
+    await _amend(gateway, fax, body.comment, body.is_read)
+    return Response(status_code=204)
+
+
+async def _amend(gateway: Gateway, fax: FaxRecord, comment: str | None, is_read: bool | None) -> None:
+    # Fax.Plus's comment here is its text: the tags given at sending stay.
+    text = None if comment is None else {**_comment(fax), "text": comment}
+    fields = {} if is_read is None else {"is_read": is_read}
+    try:
+        await gateway.amend(fax.tenant_id, fax.id, comment=text, dialect=DIALECT_NAME, fields=fields)
+    except NotFound:  # deleted meanwhile
+        raise ApiError.not_found("fax", fax.id) from None
 
 
 @router.get("/accounts/{user_id}/faxes/{fax_id}", responses=native_errors(404))
@@ -368,7 +445,72 @@ async def get_file(
     gateway: CurrentGateway, user_id: str, fax_id: str, key: Reader, format: Literal["pdf", "tiff"] = "pdf"
 ) -> FileResponse:
     tenant(key, user_id)
-    return fax_document(await owned_fax(gateway, key, fax_id), format)
+    return await files.fax_file(await owned_fax(gateway, key, fax_id), format)
+
+
+@router.get(
+    "/accounts/{user_id}/report/{fax_id}",
+    response_class=Response,
+    responses=content(200, "application/pdf") | native_errors(404),
+)
+async def get_fax_report(gateway: CurrentGateway, user_id: str, fax_id: str, key: Reader) -> Response:
+    fax = await owned(gateway, key, user_id, fax_id, "fax")
+    view = await fax_object(gateway, fax)
+    pdf = await asyncio.to_thread(files.report_pdf, view, fax)
+    headers = {"Content-Disposition": f'attachment; filename="{fax.id}-report.pdf"'}
+    return Response(pdf, media_type="application/pdf", headers=headers)
+
+
+def _number_object(number: str, tenant_id: str) -> dict[str, Any]:
+    """One of the tenant's numbers (the config's ``numbers``) as the SDK's ``Number``. The operator
+    configured it: no purchase or expiry date exists, so those read empty."""
+    return {
+        "id": number,
+        "number": number,
+        "owner_id": tenant_id,
+        "assigned_to": [tenant_id],
+        "status": "active",
+        "is_canceled": False,
+        "acquired_date": "",
+        "expiration_date": "",
+        "notifications": [],
+    }
+
+
+def _tenant_numbers(gateway: Gateway, tenant_id: str) -> list[str]:
+    return [
+        entry.number for entry in gateway.config.numbers if gateway.config.owner(entry.number) == tenant_id
+    ]
+
+
+def _own_number(gateway: Gateway, key: ApiKey, user_id: str, number: str) -> str:
+    tenant_id = tenant(key, user_id)
+    if number not in _tenant_numbers(gateway, tenant_id):
+        raise ApiError.not_found("number", number)
+    return tenant_id
+
+
+@router.get("/accounts/{user_id}/numbers", responses=native_errors(404))
+async def list_numbers(gateway: CurrentGateway, user_id: str, key: Reader) -> dict[str, Any]:
+    tenant_id = tenant(key, user_id)
+    return {"numbers": [_number_object(n, tenant_id) for n in _tenant_numbers(gateway, tenant_id)]}
+
+
+@router.get("/accounts/{user_id}/numbers/{number}", responses=native_errors(404))
+async def get_number(gateway: CurrentGateway, user_id: str, number: str, key: Reader) -> dict[str, Any]:
+    return _number_object(number, _own_number(gateway, key, user_id, number))
+
+
+@router.put("/accounts/{user_id}/numbers/{number}", responses=native_errors(403, 404))
+@router.delete("/accounts/{user_id}/numbers/{number}", responses=native_errors(403, 404))
+async def change_number(gateway: CurrentGateway, user_id: str, number: str, key: Editor) -> Response:
+    """``update_number`` and ``revoke_number``: the numbers are the gateway operator's configuration."""
+    _own_number(gateway, key, user_id, number)
+    raise ApiError.of(
+        ApiErrorCode.FORBIDDEN,
+        f"number {number} is set in the gateway's configuration ([[numbers]]): only its operator can "
+        "assign or revoke it",
+    )
 
 
 def _webhooks(gateway: Gateway) -> Renderer:
@@ -378,4 +520,4 @@ def _webhooks(gateway: Gateway) -> Renderer:
     return hooks.renderer(view, fax_time)
 
 
-DIALECT = Dialect("faxplus", router, BEARER_KEYS, ApiError.to_response, Webhooks(hooks.FORMAT, _webhooks))
+DIALECT = Dialect(DIALECT_NAME, router, BEARER_KEYS, ApiError.to_response, Webhooks(hooks.FORMAT, _webhooks))

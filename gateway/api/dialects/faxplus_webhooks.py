@@ -6,7 +6,7 @@ every fax of the tenant, whichever API sent it. Its target gets, as Fax.Plus pos
     {"hook": {"id": <hook id>, "event": "fax_sent", "event_time": "YYYY-MM-DD HH:MM:SS", "target": <url>},
      "data": {"id": <fax id>, "uid": <tenant id>, "pages": <pages transferred>, "from": ..., "to": ...,
               "from_number": ..., "to_number": ..., "start_time": ..., "file": <fax id>,
-              "file_name": "<fax id>.tiff", "cost": 0, "status": <the SDK's FaxStatus>}}
+              "file_name": <the uploaded files' names>, "cost": 0, "status": <the SDK's FaxStatus>}}
 
 with our ``X-Faxgw-*`` HMAC signature headers (``gateway.webhooks.formats.SignedJson``). Fields and status
 are those of the fax as ``GET /v3/accounts/self/faxes/{id}`` shows it (``faxplus.fax_object``).

@@ -1,0 +1,110 @@
+"""Fax.Plus's files of a fax (``FilesApi``): its document, as PDF or TIFF, and its confirmation report.
+
+* ``get_file``: a received fax's PDF or TIFF; a sent fax's TIFF-F, or a PDF made from it on first request
+  (``sent.pdf`` beside it, removed with the fax); a fax still arriving (``in_progress``): its pages so far,
+  made on each request (the seed: "you can retrieve some pages via the API, or wait for the final status").
+* ``get_fax_report``: a one-page PDF stating the fax's numbers, time, pages, status and the remote station's
+  id, drawn on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import Response
+from fastapi.responses import FileResponse
+from faxgw.gateway.api.documents import fax_document
+from faxgw.gateway.api.errors import ApiError, ApiErrorCode
+from faxgw.gateway.documents import render_received
+from faxgw.gateway.documents.fonts import dejavu
+from faxgw.gateway.domain import FaxStatus
+from faxgw.gateway.service import FaxRecord
+from faxgw.sip.fax import open_tiff
+from PIL import Image, ImageDraw
+
+#: The report's page: A4 at 100 dpi, for people to read or print.
+_REPORT_SIZE, _REPORT_DPI = (827, 1169), 100
+_MARGIN, _LINE = 80, 34
+
+
+async def fax_file(fax: FaxRecord, format: Literal["pdf", "tiff"]) -> Response:
+    """The document of ``fax`` in ``format`` (see the module docstring); 404 when it has none (yet)."""
+    tiff = Path(fax.document) if fax.document else None
+    if fax.status is FaxStatus.IN_PROGRESS:
+        if tiff is None or fax.pages_transferred < 1:
+            description = f"fax {fax.id} is being received and none of its pages has arrived yet"
+            raise ApiError.of(ApiErrorCode.NOT_FOUND, description)
+        data = await asyncio.to_thread(_pages_so_far, tiff, fax.pages_transferred, format)
+        return Response(data, media_type=_MEDIA[format], headers=_attachment(fax, format))
+    if fax.direction == "outbound" and format == "pdf" and tiff is not None and tiff.exists():
+        pdf = tiff.with_name("sent.pdf")
+        if not pdf.exists():
+            await asyncio.to_thread(_render_pdf, tiff, pdf, None)
+        return FileResponse(pdf, media_type=_MEDIA["pdf"], filename=f"{fax.id}.pdf")
+    return fax_document(fax, format)
+
+
+_MEDIA = {"pdf": "application/pdf", "tiff": "image/tiff"}
+
+
+def _attachment(fax: FaxRecord, format: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{fax.id}.{format}"'}
+
+
+def _render_pdf(tiff: Path, pdf: Path, pages: int | None) -> None:
+    # The received-fax renderer (lossless G4 pages, each its own size); its previews are not wanted here.
+    with tempfile.TemporaryDirectory() as previews:
+        render_received(tiff, pdf, Path(previews), pages)
+
+
+def _pages_so_far(tiff: Path, pages: int, format: Literal["pdf", "tiff"]) -> bytes:
+    """The first ``pages`` pages of a TIFF still being written (its last page may be half there)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if format == "pdf":
+            out = Path(scratch) / "so-far.pdf"
+            _render_pdf(tiff, out, pages)
+            return out.read_bytes()
+        buffer = io.BytesIO()
+        with open_tiff(tiff) as image:
+            frames = []
+            for index in range(pages):
+                image.seek(index)
+                frames.append(image.copy())
+        compression = "group4" if all(frame.mode == "1" for frame in frames) else "tiff_lzw"
+        frames[0].save(buffer, "TIFF", save_all=True, append_images=frames[1:], compression=compression)
+        return buffer.getvalue()
+
+
+def report_pdf(view: dict[str, Any], fax: FaxRecord) -> bytes:
+    """The confirmation report of ``fax``: what its Fax.Plus view (``faxplus.fax_object``) says, one page."""
+    page = Image.new("L", _REPORT_SIZE, 255)
+    draw = ImageDraw.Draw(page)
+    title, body = dejavu("Sans-Bold", 30), dejavu("Sans", 20)
+    draw.text((_MARGIN, _MARGIN), "Fax confirmation report", font=title, fill=0)
+    pages = f"{fax.pages_transferred}" + (f" of {fax.pages_total}" if fax.pages_total else "")
+    status = str(view["status"]) + (f" ({view['description']})" if view.get("description") else "")
+    rows = [
+        ("Fax ID", fax.id),
+        ("Direction", "sent" if fax.direction == "outbound" else "received"),
+        ("From", fax.from_number),
+        ("To", fax.to_number),
+        ("Submitted (UTC)", view["submit_time"] or ""),
+        ("Started (UTC)", view["start_time"] or ""),
+        ("Last update (UTC)", view["last_update"] or ""),
+        ("Duration", f"{view['duration']} s"),
+        ("Pages", pages),
+        ("Status", status),
+        ("Remote station id", fax.remote_station_id or "(none given)"),
+    ]
+    y = _MARGIN + 2 * _LINE
+    for name, value in rows:
+        draw.text((_MARGIN, y), f"{name}:", font=body, fill=0)
+        draw.text((_MARGIN + 240, y), value[:60], font=body, fill=0)
+        y += _LINE
+    out = io.BytesIO()
+    page.save(out, "PDF", resolution=_REPORT_DPI)
+    return out.getvalue()
