@@ -19,19 +19,28 @@ Routes, as the SDK calls them:
 * ``POST /fax/send``: multipart (``recipient``, ``sender``, ``files[0]``, ``files[1]``..., ``file_urls`` as a
   JSON list, ``cover_page_to``/``_from``/``_message``, ``title``, ``test_mode``) or JSON (``file_urls`` only)
   -> ``FaxGetResponse`` ``{"fax": {...}}``. ``recipient`` must be a fax number (not an e-mail address);
-  ``sender`` is the caller number (absent: no caller number). ``test_mode`` is accepted and echoed; the
-  fax is sent all the same. ``file_urls`` are fetched by the gateway (http/https only), but never from a
-  host that is or resolves to an internal address (loopback, private, link-local, ...) unless the config's
-  ``url_fetch_allow`` has it (see gateway.documents.fetch): 400 ``bad_request`` otherwise.
+  ``sender`` is the caller number (absent: no caller number). ``files`` or ``file_urls``, not both (400
+  ``bad_request``, as the API requires). An e-mail ``recipient`` is refused (400 ``bad_request``,
+  ``error_path`` ``recipient``): the gateway has no fax-to-email yet. ``test_mode=true`` makes a test fax
+  (``NewFax.test``): its documents are converted and checked, its call is simulated and nothing is dialled;
+  it goes through the same states and callbacks and reads back ``test_mode: true``. ``file_urls`` are
+  fetched by the gateway (http/https only), but never from a host that is or resolves to an internal
+  address (loopback, private, link-local, ...) unless the config's ``url_fetch_allow`` has it (see
+  gateway.documents.fetch): 400 ``bad_request`` otherwise.
 * ``GET /fax/{fax_id}`` -> ``FaxGetResponse``; ``GET /fax/list?page=&page_size=`` -> ``FaxListResponse``
   (newest first, both directions, ``page_size`` 1-100, default 20).
 * ``GET /fax/files/{fax_id}``: the fax's pages as one PDF (made from the TIFF-F that was sent or received).
+  A fax object's ``files_url`` is that link; so is its ``final_copy_uri`` once the fax is over (null before).
 * ``DELETE /fax/{fax_id}`` -> 204 (409 ``conflict`` while its call is up).
 * ``GET /account`` -> ``AccountGetResponse`` ``{"account": {"account_id": <tenant id>, "callback_url", ...}}``
   (read scope; no e-mail address: ``email_address`` is null); ``PUT /account`` (``AccountUpdateRequest``,
   edit scope) sets the account's one ``callback_url`` (http/https; ``""`` or null removes it, absent leaves
   it; ``locale`` is ignored) and answers the same. A callback URL whose host is or resolves to an internal
   address is refused (400 ``bad_request``) unless the config's ``webhook_allow`` has it.
+* ``GET /fax_line/list`` -> ``FaxLineListResponse``, ``GET /fax_line?number=`` -> ``FaxLineResponse``: the
+  tenant's configured numbers (``dropbox_lines``); ``fax_line/create``, ``DELETE /fax_line``,
+  ``fax_line/add_user``, ``fax_line/remove_user`` and ``fax_line/area_codes`` -> 403 ``forbidden``: lines are
+  the operator's configuration.
 
 Callbacks (``dropbox_callbacks``): the callback URL gets Dropbox Sign's signed ``fax_sent`` / ``fax_busy`` /
 ... / ``fax_received`` callbacks for every fax of the tenant, whichever API sent it. Their ``event_hash`` is
@@ -64,7 +73,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from faxgw.gateway.api.auth import BASIC_KEYS
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
-from faxgw.gateway.api.dialects import dropbox_callbacks
+from faxgw.gateway.api.dialects import dropbox_callbacks, dropbox_lines
 from faxgw.gateway.api.dialects.dropbox_callbacks import FORMAT
 from faxgw.gateway.api.errors import (
     ApiError,
@@ -283,12 +292,13 @@ async def fax_object(gateway: Gateway, fax: FaxRecord, files_url: str) -> dict[s
         "sender": fax.from_number if fax.from_number != NO_NUMBER else "",
         "files_url": files_url,
         "transmissions": [transmission],
-        "test_mode": bool(dropbox.get("test_mode", False)),
+        "test_mode": fax.test,
+        # Every field of the SDK's model is there: the optional ones null when the fax has none.
+        "subject": cover.get("subject") or None,
+        "message": cover.get("message") or None,
+        # The completed document: the same PDF as files_url, once the fax is over and has pages.
+        "final_copy_uri": files_url if fax.document and not fax.status.pending else None,
     }
-    if cover.get("subject"):
-        body["subject"] = cover["subject"]
-    if cover.get("message"):
-        body["message"] = cover["message"]
     return body
 
 
@@ -434,16 +444,26 @@ async def _send_request(
     if recipient is None:
         raise _bad("recipient: required", ["recipient"])
     sender = _text(fields, "sender")
+    if "@" in recipient:  # Dropbox Fax sends to an e-mail address too: not this gateway (issue 15)
+        raise _bad(
+            "recipient: e-mail recipients are not supported by this gateway yet; send to a fax number",
+            ["recipient"],
+        )
     try:
         recipient = _number.validate_python(recipient)
+    except ValidationError:
+        raise _bad("recipient must be a fax number (E.164)", ["recipient"]) from None
+    try:
         sender = _number.validate_python(sender) if sender else NO_NUMBER
     except ValidationError:
-        raise _bad("recipient and sender must be fax numbers (E.164)") from None
+        raise _bad("sender must be a fax number (E.164)", ["sender"]) from None
     try:  # before any document is fetched or kept
         gateway.check_senders(tenant_id, [sender])
     except Refused as error:
         raise _refused(error) from None
     urls = _file_urls(fields.get("file_urls"))
+    if files and urls:
+        raise _bad("files and file_urls: send one or the other, not both", ["file_urls"])
     if not files and not urls:
         raise _bad("files or file_urls: at least one document is required")
     if len(files) + len(urls) > MAX_FILES:
@@ -471,17 +491,14 @@ async def _send_request(
             raise _bad(f"{name}: {error.message}") from None
     original = ", ".join(name for name, _ in files)
     # The Dropbox-only fields the fax object shows back, kept with the fax as it is stored.
-    shown = {
-        "title": title or original,
-        "original_title": original,
-        "test_mode": _flag(fields.get("test_mode", False)),
-    }
+    shown = {"title": title or original, "original_title": original}
     return NewFax(
         from_numbers=[sender],
         to=[recipient],
         file_ids=file_ids,
         cover_page=cover,
         dialect_fields={FORMAT: shown},
+        test=_flag(fields.get("test_mode", False)),
     )
 
 
@@ -599,6 +616,59 @@ async def account_update(
     elif "callback_url" in update.model_fields_set:
         await gateway.unsubscribe(key.tenant_id, FORMAT)
     return await _account(gateway, key)
+
+
+@router.get("/fax_line/list", responses=dropbox_errors(400, 404))
+async def fax_line_list(
+    gateway: CurrentGateway,
+    key: Reader,
+    account_id: str | None = None,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    page_size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
+    show_team_lines: bool = False,  # a tenant is its own team: nothing more to show
+) -> dict[str, Any]:
+    _mine(key, account_id)
+    numbers = dropbox_lines.numbers(gateway.config, key.tenant_id)
+    shown = numbers[(page - 1) * page_size : page * page_size]
+    return {
+        "fax_lines": [dropbox_lines.line(number, key.tenant_id) for number in shown],
+        "list_info": {
+            "num_pages": max(1, math.ceil(len(numbers) / page_size)),
+            "num_results": len(numbers),
+            "page": page,
+            "page_size": page_size,
+        },
+    }
+
+
+@router.get("/fax_line", responses=dropbox_errors(404))
+async def fax_line_get(gateway: CurrentGateway, key: Reader, number: str) -> dict[str, Any]:
+    if number not in dropbox_lines.numbers(gateway.config, key.tenant_id):
+        raise ApiError(404, "not_found", f"Fax line not found: {printable(number[:40])}")
+    return {"fax_line": dropbox_lines.line(number, key.tenant_id)}
+
+
+async def fax_line_refused() -> None:
+    """What would buy, release, share or look up lines: refused (``dropbox_lines.REFUSAL``)."""
+    raise ApiError(403, "forbidden", dropbox_lines.REFUSAL)
+
+
+# The SDK's other FaxLineApi calls, each behind the scope it would need (a key without it gets that 403).
+for _method, _path, _scope in (
+    ("POST", "/fax_line/create", "edit"),
+    ("DELETE", "/fax_line", "edit"),
+    ("PUT", "/fax_line/add_user", "edit"),
+    ("PUT", "/fax_line/remove_user", "edit"),
+    ("GET", "/fax_line/area_codes", "read"),
+):
+    router.add_api_route(
+        _path,
+        fax_line_refused,
+        methods=[_method],
+        name=f"fax_line_refused_{_method}_{_path}",
+        dependencies=[Depends(BASIC_KEYS.scope(_scope))],
+        responses=dropbox_errors(),
+    )
 
 
 def _webhooks(gateway: Gateway) -> Renderer:
