@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import telnyx
+from faxgw.gateway.api.dialects.telnyx_ids import from_uuid, to_uuid
 
 from tests.helpers.dialects import SAMPLE, call, telnyx_client, telnyx_until_final
 from tests.helpers.gateway import EDIT, OTHER, RECEIVER, SENDER, Running
@@ -46,7 +47,7 @@ async def test_send_retrieve_list_delete(running: Running, samples_server: str, 
     listed = await call(client.faxes.list, page_size=1)
     assert len(listed.data) == 1 and listed.meta.total_pages == 2 and listed.has_next_page()
     everything = [f.id for f in await call(lambda: list(client.faxes.list(page_size=1)))]
-    assert sorted(everything) == sorted([fax.id, inbound_id])
+    assert sorted(everything) == sorted([fax.id, to_uuid(inbound_id)])
     outbound = await call(client.faxes.list, filter={"direction": {"eq": "outbound"}})
     assert [f.id for f in outbound.data] == [fax.id]
     to_receiver = await call(
@@ -76,7 +77,7 @@ async def test_multipart_contents_and_media_name(running: Running) -> None:
     assert response.status_code == 202, response.text
     fax = response.json()["data"]
     assert fax["quality"] == "very_high" and fax["status"] in ("queued", "media.processing", "sending")
-    assert (await running.gateway.fax("acme", fax["id"])).resolution == "superfine"
+    assert (await running.gateway.fax("acme", from_uuid(fax["id"]))).resolution == "superfine"
 
     file_id = await running.upload(SAMPLE)
     client = telnyx_client(running)
@@ -84,7 +85,7 @@ async def test_multipart_contents_and_media_name(running: Running) -> None:
         await call(client.faxes.create, connection_id="c", from_=SENDER, to=RECEIVER, media_name=file_id)
     ).data
     assert by_name.media_name == file_id
-    assert (await running.gateway.fax("acme", by_name.id)).file_ids == [file_id]
+    assert (await running.gateway.fax("acme", from_uuid(by_name.id))).file_ids == [file_id]
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import telnyx
+from faxgw.gateway.api.dialects.telnyx_ids import from_uuid, to_uuid
 from faxgw.gateway.config import ConfigError, RouteConfig
 
 from tests.helpers.dialects import UNROUTED, payload_of, telnyx_client, telnyx_send, telnyx_until_final
@@ -69,15 +71,17 @@ async def test_a_sent_fax_and_its_inbound_copy_in_telnyx_events(running: Running
             media,
         )
         assert event.meta.attempt == 1 and event.meta.delivered_to == receiver.url
-    [received] = by_fax[inbound_id]
+    [received] = by_fax[to_uuid(inbound_id)]
     assert received.data.event_type == "fax.received"
     payload = payload_of(received)
     assert (payload["direction"], payload["status"], payload["page_count"]) == ("inbound", "received", 2)
-    document = await running.client.get(payload["media_url"].removeprefix(running.base_url))
+    # A temporary link, fetched as the receiver would: with no API key.
+    async with httpx.AsyncClient() as anyone:
+        document = await anyone.get(payload["media_url"])
     assert document.status_code == 200 and document.content.startswith(b"%PDF")
 
     # The delivery log names Telnyx's event types.
-    log = (await running.client.get(f"/v1/faxes/{fax.id}/webhooks")).json()["deliveries"]
+    log = (await running.client.get(f"/v1/faxes/{from_uuid(fax.id)}/webhooks")).json()["deliveries"]
     assert [d["type"] for d in log] == sent and {d["outcome"] for d in log} == {"delivered"}
 
 

@@ -8,7 +8,11 @@ import asyncio
 import email.parser
 import email.policy
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +124,22 @@ def payload_of(event: Any) -> dict[str, Any]:
     """The payload as JSON: the SDK's union has no model for fax.received, which it leaves a dict."""
     payload = event.data.payload
     return payload if isinstance(payload, dict) else payload.to_dict()
+
+
+@contextmanager
+def serving_directory(directory: Path) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving ``directory``: its base URL, for the ``with`` block."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -53,26 +53,31 @@ import binascii
 import json
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
 from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
-from faxgw.gateway.api.dialects import telnyx_webhooks
+from faxgw.gateway.api.dialects import telnyx_links, telnyx_webhooks
+from faxgw.gateway.api.dialects.telnyx_ids import from_uuid, to_uuid
 from faxgw.gateway.api.dialects.telnyx_webhooks import FORMAT, iso_time
 from faxgw.gateway.api.errors import (
     ApiError,
     ApiErrorCode,
+    content,
     error_responses,
     first_location,
     from_validation_errors,
     printable,
 )
 from faxgw.gateway.api.inputs import MAX_PAGE, decimal, loads, url_problem
-from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, OutboxOptions
+from faxgw.gateway.api.models import OutboxOptions
+from faxgw.gateway.config import Config
 from faxgw.gateway.documents import ConversionError
 from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
 from faxgw.gateway.domain import FaxStatus
@@ -101,13 +106,23 @@ DATE_TIME = {"format": "date-time"}
 MAX_PAGE_SIZE = 250
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
 MEDIA_TIMEOUT = 30.0
+#: The seed's limits: a ``contents`` upload of at most 20 MB, a document (``media_url``, ``media_name``)
+#: of at most 50 MB; bigger ones are refused with ``file_size_limit_exceeded``.
+MAX_CONTENTS_BYTES = 20 * 1024 * 1024
+MAX_MEDIA_BYTES = 50 * 1024 * 1024
 
 #: The key check's errors (``gateway.api.auth``) as Telnyx words them (its API error codes).
 KEY_ERRORS: dict[str, tuple[str, str]] = {
     ApiErrorCode.UNAUTHORIZED: ("10009", "Authentication failed"),
     ApiErrorCode.FORBIDDEN: ("10010", "Authorization failed"),
 }
-TITLES = {403: "Forbidden", 404: "Resource not found", 413: "Payload Too Large", 422: "Unprocessable Entity"}
+TITLES = {
+    403: "Forbidden",
+    404: "Resource not found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+}
 
 #: Our error codes in Telnyx's ``failure_reason`` vocabulary; a ``failed_fs_<n>`` is a
 #: ``fax_signaling_error``, any other ``destination_unreachable``.
@@ -125,6 +140,8 @@ FAILURE_REASONS: dict[FaxStatus, str] = {
     FaxStatus.FAILED_UNKNOWN_CONVERTER_ISSUE: "media_processing_exception",
     FaxStatus.FAILED_IMAGE_PREPARATION: "media_processing_exception",
     FaxStatus.FAILED_CONVERT_TO_TIFF_ISSUE: "media_processing_exception",
+    FaxStatus.FAILED_PAGE_COUNT_LIMIT_EXCEEDED: "page_count_limit_exceeded",
+    FaxStatus.CANCELLED: "sender_canceled",
 }
 
 
@@ -251,20 +268,47 @@ def failure_reason(fax: FaxRecord) -> str | None:
     return "destination_unreachable"
 
 
-def fax_object(fax: FaxRecord) -> dict[str, Any]:
+def links_expire(fax: FaxRecord) -> float:
+    """When the fax's temporary links expire: LINK_SECONDS after it ended (or last changed), or after
+    the last ``actions/refresh``."""
+    refreshed = dialect_fields(fax, FORMAT).get("links_refreshed_at")
+    since = refreshed if refreshed is not None else (fax.completed_at or fax.updated_at)
+    return since + telnyx_links.LINK_SECONDS
+
+
+def _links(fax: FaxRecord, config: Config) -> dict[str, str | None]:
+    """``media_url`` of a received fax (its PDF); ``stored_media_url`` (the sent document as PDF) and
+    ``preview_url`` (in ``preview_format``) of a sent one that asked for them, once it has a document."""
+    extra = dialect_fields(fax, FORMAT)
+    found: dict[str, str | None] = {"media_url": extra.get("media_url"), "stored_media_url": None}
+    found["preview_url"] = None
+    if not fax.document:
+        return found
+    expires = links_expire(fax)
+    if fax.direction == "inbound":
+        found["media_url"] = telnyx_links.link(config, fax, "pdf", expires)
+    if extra.get("store_media"):
+        found["stored_media_url"] = telnyx_links.link(config, fax, "pdf", expires)
+    if extra.get("store_preview"):
+        preview_format = extra.get("preview_format", "tiff")
+        found["preview_url"] = telnyx_links.link(config, fax, preview_format, expires)
+    return found
+
+
+def fax_object(fax: FaxRecord, config: Config) -> dict[str, Any]:
     """The seed's Fax object (all the SDK's ``Fax`` fields we can fill)."""
     extra = dialect_fields(fax, FORMAT)
     failed = telnyx_status(fax) == "failed"
     return {
         "record_type": "fax",
-        "id": fax.id,
+        "id": to_uuid(fax.id),
         "connection_id": extra.get("connection_id"),
         "direction": fax.direction,
         "from": fax.from_number,
         "to": fax.to_number,
         "from_display_name": extra.get("from_display_name"),
-        "media_url": extra.get("media_url"),
         "media_name": extra.get("media_name"),
+        **_links(fax, config),
         "quality": extra.get("quality", "high"),
         "status": telnyx_status(fax),
         "failure_reason": failure_reason(fax),
@@ -370,16 +414,21 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _download(url: str, policy: FetchPolicy) -> tuple[str, bytes]:
-    """The document at ``media_url`` (at most MAX_TOTAL_UPLOAD_BYTES; see gateway.documents.fetch)."""
+def too_large(field: str, limit: int) -> ApiError:
+    """A document over the seed's limit: 422 ``file_size_limit_exceeded``."""
+    return telnyx_error(
+        f"The file of '{field}' is larger than {limit // (1024 * 1024)} MB ({limit} bytes).",
+        pointer=f"/{field}",
+        code="file_size_limit_exceeded",
+    )
+
+
+async def _download(url: str, policy: FetchPolicy, field: str = "media_url") -> tuple[str, bytes]:
+    """The document at ``url`` (at most MAX_MEDIA_BYTES; see gateway.documents.fetch)."""
     try:
-        return await fetch_document(url, limit=MAX_TOTAL_UPLOAD_BYTES, policy=policy, timeout=MEDIA_TIMEOUT)
+        return await fetch_document(url, limit=MAX_MEDIA_BYTES, policy=policy, timeout=MEDIA_TIMEOUT)
     except FetchTooLarge:
-        raise telnyx_error(
-            f"The file at 'media_url' is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
-            pointer="/media_url",
-            code="file_size_limit_exceeded",
-        ) from None
+        raise too_large(field, MAX_MEDIA_BYTES) from None
     except FetchError as error:
         raise telnyx_error(
             f"The 'media_url' could not be downloaded: {error}.",
@@ -397,8 +446,9 @@ router = APIRouter(
 
 
 async def owned(gateway: Gateway, key: ApiKey, fax_id: str) -> FaxRecord:
+    """The tenant's fax of the id the client has (``telnyx_ids``); 404 for any other."""
     try:
-        return await gateway.fax(key.tenant_id, fax_id)
+        return await gateway.fax(key.tenant_id, from_uuid(fax_id) or "")
     except NotFound:
         raise telnyx_error(f"Fax {fax_id} not found.", status=404, code="10005") from None
 
@@ -429,7 +479,7 @@ async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tupl
     """The request's fields and the id of the (saved) document it names."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=MAX_TOTAL_UPLOAD_BYTES)
+        form = await request.form(max_part_size=MAX_CONTENTS_BYTES)
         body: dict[str, Any] = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
         contents = form.get("contents")
         if not isinstance(contents, UploadFile):
@@ -438,13 +488,9 @@ async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tupl
             raise telnyx_error(
                 "contents and media_name/media_url can't be submitted together.", pointer="/contents"
             )
-        data = await contents.read(MAX_TOTAL_UPLOAD_BYTES + 1)
-        if len(data) > MAX_TOTAL_UPLOAD_BYTES:
-            raise telnyx_error(
-                f"The file is larger than {MAX_TOTAL_UPLOAD_BYTES} bytes.",
-                pointer="/contents",
-                code="file_size_limit_exceeded",
-            )
+        data = await contents.read(MAX_CONTENTS_BYTES + 1)
+        if len(data) > MAX_CONTENTS_BYTES:
+            raise too_large("contents", MAX_CONTENTS_BYTES)
         await _vet(gateway, tenant_id, body)  # refuse a bad request before keeping its file
         return body, await _save(gateway, tenant_id, contents.filename or "contents", data, "/contents")
     try:
@@ -462,9 +508,12 @@ async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tupl
     if media_name:
         if _boolean(body, "store_media", False):
             raise telnyx_error("store_media does not support media_name.", pointer="/store_media")
-        if not await gateway.files(tenant_id, [media_name]):
+        found = await gateway.files(tenant_id, [media_name])
+        if not found:
             raise telnyx_error(f"Media {media_name} not found.", pointer="/media_name")
-        return body, media_name
+        if found[0].size > MAX_MEDIA_BYTES:
+            raise too_large("media_name", MAX_MEDIA_BYTES)
+        return body, found[0].id
     assert media_url is not None
     name, data = await _download(media_url, gateway.config.fetch_policy)
     return body, await _save(gateway, tenant_id, name, data, "/media_url")
@@ -496,12 +545,12 @@ async def send_fax(gateway: CurrentGateway, request: Request, key: Editor) -> JS
         raise telnyx_error(str(error), pointer="/media_name") from None
     except Refused as error:
         raise refused(error) from None
-    return JSONResponse({"data": fax_object(fax)}, status_code=202)
+    return JSONResponse({"data": fax_object(fax, gateway.config)}, status_code=202)
 
 
 @router.get("/faxes/{fax_id}", responses=telnyx_errors(404))
 async def get_fax(gateway: CurrentGateway, fax_id: str, key: Reader) -> dict[str, Any]:
-    return {"data": fax_object(await owned(gateway, key, fax_id))}
+    return {"data": fax_object(await owned(gateway, key, fax_id), gateway.config)}
 
 
 @router.delete("/faxes/{fax_id}", status_code=204, responses=telnyx_errors(404, 422))
@@ -541,7 +590,7 @@ async def list_faxes(
     )
     faxes, total = await gateway.list_faxes(key.tenant_id, query)
     return {
-        "data": [fax_object(fax) for fax in faxes],
+        "data": [fax_object(fax, gateway.config) for fax in faxes],
         "meta": {
             "page_number": number,
             "page_size": size,
@@ -563,8 +612,79 @@ def _parse_time(value: str | None, op: str) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
+@router.post("/faxes/{fax_id}/actions/cancel", responses=telnyx_errors(404, 422))
+async def cancel_fax(gateway: CurrentGateway, fax_id: str, key: Editor) -> dict[str, Any]:
+    """Stop an outbound fax that has not ended: it becomes ``failed`` with ``sender_canceled``."""
+    fax = await owned(gateway, key, fax_id)
+    try:
+        await gateway.cancel(fax.tenant_id, fax.id)
+    except Conflict as error:
+        raise telnyx_error(f"The fax cannot be cancelled: {error}.") from None
+    except NotFound:
+        raise telnyx_error(f"Fax {fax_id} not found.", status=404, code="10005") from None
+    return {"data": {"result": "ok"}}
+
+
+@router.post("/faxes/{fax_id}/actions/refresh", responses=telnyx_errors(404, 422))
+async def refresh_fax(gateway: CurrentGateway, fax_id: str, key: Editor) -> dict[str, Any]:
+    """New temporary links (``media_url`` of a received fax, ``stored_media_url``, ``preview_url``),
+    good for another LINK_SECONDS."""
+    fax = await owned(gateway, key, fax_id)
+    if not fax.document:
+        raise telnyx_error(f"Fax {fax_id} has no media yet: there is nothing to refresh.")
+    try:
+        await gateway.amend(fax.tenant_id, fax.id, dialect=FORMAT, fields={"links_refreshed_at": time.time()})
+    except NotFound:
+        raise telnyx_error(f"Fax {fax_id} not found.", status=404, code="10005") from None
+    return {"data": {"result": "ok"}}
+
+
+@router.get(
+    telnyx_links.PATH.removeprefix("/v2") + "/{name}",
+    response_class=FileResponse,
+    responses=content(200, "application/pdf", "image/tiff") | error_responses(TelnyxErrors, 403, 404),
+)
+async def signed_media(
+    gateway: CurrentGateway, name: str, tenant: str = "", expires: int = 0, signature: str = ""
+) -> FileResponse:
+    """A temporary link's document (``telnyx_links``): no API key, the link's signature instead."""
+    shown, _, format = name.rpartition(".")
+    fax_id = from_uuid(shown) if format in ("pdf", "tiff") else None
+    if fax_id is None or not telnyx_links.valid(gateway.config, tenant, fax_id, format, expires, signature):
+        raise telnyx_error("The link is not valid, or it has expired.", status=403)
+    try:
+        fax = await gateway.fax(tenant, fax_id)
+    except NotFound:
+        raise telnyx_error("The fax of this link no longer exists.", status=404, code="10005") from None
+    return await telnyx_links.document(fax, "pdf" if format == "pdf" else "tiff")
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def elsewhere(request: Request, path: str, key: Reader) -> None:
+    """Any other request under ``/v2`` (last of the routes): Telnyx's 401 without a key, then a Telnyx
+    404 that says what this gateway serves, or 405 where the path is served but not with that method."""
+    allowed = {
+        method
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint is not elsewhere
+        and route.path_regex.match(request.url.path)
+        for method in route.methods
+    }  # fmt: skip
+    if allowed:
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(sorted(allowed))}."
+        raise ApiError(405, "405", detail, {"Allow": ", ".join(sorted(allowed))})
+    raise telnyx_error(
+        f"{request.method} /v2/{path} is not part of the Telnyx API this gateway offers: it serves "
+        "/v2/faxes (create, retrieve, list, delete, actions/cancel, actions/refresh) and /v2/media.",
+        status=404,
+        code="10005",
+    )
+
+
 def _webhooks(gateway: Gateway) -> Renderer:
-    return telnyx_webhooks.renderer(gateway, failure_reason)
+    return telnyx_webhooks.renderer(
+        gateway, failure_reason, lambda fax: _links(fax, gateway.config)["media_url"]
+    )
 
 
 DIALECT = Dialect("telnyx", router, BEARER_KEYS, error_response, Webhooks(FORMAT, _webhooks))

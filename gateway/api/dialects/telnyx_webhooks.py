@@ -11,8 +11,9 @@ signed as Telnyx signs (``gateway.webhooks.formats.TelnyxJson``): the SDK's
 ``client.webhooks.unwrap(body, headers=..., key=<public key>)`` checks it with the gateway's public key,
 from ``GET /v1/webhook-keys``. Events: ``fax.queued``, ``fax.media.processed``, ``fax.sending.started``
 (again at each retry), ``fax.delivered``, ``fax.failed``; inbound, ``fax.received`` (or ``fax.failed``).
-Its ``media_url`` is our ``/v1/faxes/{id}/file`` under ``public_url``: unlike Telnyx's pre-signed link it
-needs the API key. ``webhook_failover_url`` is kept and echoed but not used: a failing ``webhook_url``
+Its ``fax_id`` is the fax's id as the dialect shows it (a UUID: ``telnyx_ids``) and a received fax's
+``media_url`` is a temporary signed link to its PDF under ``public_url``, as the Fax object's
+(``telnyx_links``). ``webhook_failover_url`` is kept and echoed but not used: a failing ``webhook_url``
 is retried with back-off instead.
 """
 
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faxgw.gateway.api.dialect import dialect_fields
+from faxgw.gateway.api.dialects.telnyx_ids import to_uuid
 from faxgw.gateway.domain import EventType
 from faxgw.gateway.service import EventRecord, FaxRecord, Gateway, Rendered, Renderer, Subscription
 
@@ -54,8 +56,13 @@ def iso_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]) -> Renderer:
-    """The Telnyx envelope's renderer; ``failure_reason`` is the dialect's, as its Fax objects say it."""
+def renderer(
+    gateway: Gateway,
+    failure_reason: Callable[[FaxRecord], str | None],
+    media_url: Callable[[FaxRecord], str | None],
+) -> Renderer:
+    """The Telnyx envelope's renderer; ``failure_reason`` and ``media_url`` are the dialect's, as its Fax
+    objects say them."""
 
     async def render(
         fax: FaxRecord, event: EventRecord, subscription: Subscription | None
@@ -67,7 +74,7 @@ def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]
         payload: dict[str, Any] = {
             "connection_id": extra.get("connection_id"),
             "direction": fax.direction,
-            "fax_id": fax.id,
+            "fax_id": to_uuid(fax.id),
             "from": fax.from_number,
             "to": fax.to_number,
             "user_id": fax.tenant_id,
@@ -82,7 +89,7 @@ def renderer(gateway: Gateway, failure_reason: Callable[[FaxRecord], str | None]
             payload["page_count"] = fax.pages_transferred
             payload["call_duration_secs"] = await _call_seconds(gateway, fax)
         if event_type == "fax.received":
-            payload["media_url"] = f"{gateway.config.base_url}/v1/faxes/{fax.id}/file?format=pdf"
+            payload["media_url"] = media_url(fax)
         if event_type == "fax.failed":
             payload["failure_reason"] = failure_reason(fax)
             payload["internal_failure_reason"] = fax.error_code or fax.status
