@@ -29,9 +29,9 @@ from tests.helpers.webhooks import Receiver, Reply
 ACKNOWLEDGED = Reply(200, body=b"Hello API Event Received")
 
 
-async def send(running: Running, recipient: str) -> str:
+async def send(running: Running, recipient: str, test_mode: bool = False) -> str:
     with SAMPLE.open("rb") as document:
-        request = FaxSendRequest(recipient=recipient, sender=SENDER, files=[document])
+        request = FaxSendRequest(recipient=recipient, sender=SENDER, files=[document], test_mode=test_mode)
         return (await call(dropbox_fax(running).fax_send, request)).fax.fax_id
 
 
@@ -122,6 +122,24 @@ async def test_failed_fax_calls_back_its_failure_and_nothing_else(
     # The failure is the fax's last event: its progress events (queued, sending, ...) made no callback.
     log = await webhook_log(running, fax_id, bool)
     assert [entry.event_type for entry in log] == ["fax_blacklisted"]
+    assert len(receiver.requests) == 1
+
+
+async def test_test_fax_calls_back_fax_sent_marked_as_test_and_nothing_is_received(
+    running: Running, receiver: Receiver
+) -> None:
+    """A test fax to our own number: its fax_sent callback says test_mode, and no fax_received follows
+    (a real one would bring one: the gateway faxes itself)."""
+    receiver.default = ACKNOWLEDGED
+    await call(accounts(running).account_update, AccountUpdateRequest(callback_url=receiver.url))
+    fax_id = await send(running, RECEIVER, test_mode=True)
+
+    [request] = await receiver.wait_for(1, timeout=60)
+    callback, document = parse(request)
+    assert callback.event.event_type == "fax_sent" and EventCallbackHelper.is_valid(EDIT, callback)
+    sent = FaxResponse.from_dict(document["fax"])
+    assert sent.fax_id == fax_id and sent.test_mode is True
+    await asyncio.sleep(1)  # time for a fax_received, had the fax been dialled
     assert len(receiver.requests) == 1
 
 
