@@ -14,6 +14,7 @@ import pytest
 from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.store import FaxRecord
 from faxplus import (
+    AccountsApi,
     FaxesApi,
     FilesApi,
     NumbersApi,
@@ -23,6 +24,7 @@ from faxplus import (
     PayloadNumberModification,
     PayloadOutbox,
     PayloadOutboxModification,
+    ShopApi,
 )
 from faxplus.rest import ApiException
 from PIL import Image
@@ -148,6 +150,10 @@ async def test_sent_fax_file_name_pdf_and_report(running: Running, tmp_path: Pat
     with Image.open(tiff) as image:
         assert image.n_frames == 2
 
+    thumbnail = Path(await call(files.get_fax_thumbnail, "self", fax_id))
+    with Image.open(thumbnail) as image:
+        assert image.format == "PNG" and image.width < 1728  # a preview, smaller than the fax page
+
     report = Path(await call(files.get_fax_report, "self", fax_id)).read_bytes()
     assert report.startswith(b"%PDF") and pdf_pages(report) == 1
     other = FilesApi(faxplus_client(running, OTHER))
@@ -181,6 +187,8 @@ async def test_a_fax_being_received_is_shown_with_its_pages_so_far(running: Runn
     tiff = Path(await call(files.get_file, "self", "fx_arriving", format="tiff"))
     with Image.open(tiff) as image:
         assert image.n_frames == 1
+    with Image.open(Path(await call(files.get_fax_thumbnail, "self", "fx_arriving"))) as image:
+        assert image.format == "PNG"
     # Still arriving: it cannot be deleted yet.
     status, body = await error_of(faxes.delete_fax, "self", "fx_arriving")
     assert (status, body["error"]) == (409, "conflict")
@@ -212,3 +220,23 @@ async def test_numbers_are_the_tenants_configured_ones(running: Running) -> None
         status, body = await error_of(function, "self", *args, **kwargs)
         assert status == 403 and body["error"] == "forbidden" and "configuration" in body["description"]
     assert len((await call(numbers.list_numbers, "self")).numbers) == 2
+
+
+async def test_accounts_and_shop_say_why_they_are_not_here(running: Running) -> None:
+    client = faxplus_client(running)
+    accounts, shop = AccountsApi(client), ShopApi(client)
+    for function, args in (
+        (accounts.get_accounts, ()),
+        (accounts.get_user, ("self",)),
+        (accounts.update_user, ("self",)),
+        (accounts.get_member_details, ("m1",)),
+        (shop.get_balance, ()),
+        (shop.list_countries, ()),
+        (shop.list_shop_numbers, ("US", "1")),
+        (shop.purchase_number, ()),
+    ):
+        status, body = await error_of(function, *args)
+        assert (status, body["error"]) == (501, "not_implemented"), function
+        assert "configuration" in body["description"] and set(body) == {"error", "description"}
+    status, _ = await error_of(AccountsApi(faxplus_client(running, "wrong-token")).get_user, "self")
+    assert status == 401

@@ -54,7 +54,12 @@ from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
 from faxgw.gateway.api.dialects import faxplus_files as files
 from faxgw.gateway.api.dialects import faxplus_webhooks as hooks
-from faxgw.gateway.api.errors import ApiError, ApiErrorCode, content, native_errors
+from faxgw.gateway.api.errors import (
+    ApiError,
+    ApiErrorCode,
+    content,
+    native_errors,
+)
 from faxgw.gateway.api.inputs import MAX_OFFSET
 from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, CommentText, SendFaxRequest
 from faxgw.gateway.api.requests import deleted, owned_fax, refused, save_upload, submit_request
@@ -461,6 +466,16 @@ async def get_fax_report(gateway: CurrentGateway, user_id: str, fax_id: str, key
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
+@router.get(
+    "/accounts/{user_id}/thumbnail/{fax_id}",
+    response_class=Response,
+    responses=content(200, "image/png") | native_errors(404),
+)
+async def get_fax_thumbnail(gateway: CurrentGateway, user_id: str, fax_id: str, key: Reader) -> Response:
+    tenant(key, user_id)
+    return await files.thumbnail(await owned_fax(gateway, key, fax_id))
+
+
 def _number_object(number: str, tenant_id: str) -> dict[str, Any]:
     """One of the tenant's numbers (the config's ``numbers``) as the SDK's ``Number``. The operator
     configured it: no purchase or expiry date exists, so those read empty."""
@@ -511,6 +526,26 @@ async def change_number(gateway: CurrentGateway, user_id: str, number: str, key:
         f"number {number} is set in the gateway's configuration ([[numbers]]): only its operator can "
         "assign or revoke it",
     )
+
+
+#: AccountsApi and ShopApi: Fax.Plus's accounts, credit and number shop have no counterpart here.
+_NOT_HERE = (
+    "this fax gateway has no Fax.Plus accounts, members, credit or number shop: its tenants, keys and "
+    "numbers are set in its configuration by its operator (NumbersApi lists a tenant's numbers)"
+)
+
+
+@router.api_route("/accounts", methods=["GET"], responses=native_errors(501))
+@router.api_route("/accounts/{user_id}", methods=["GET", "PUT"], responses=native_errors(501))
+@router.api_route(
+    "/accounts/self/member-details/{member_user_id}",
+    methods=["GET", "PUT"],
+    responses=native_errors(501),
+)
+@router.api_route("/shop/{path:path}", methods=["GET", "POST"], responses=native_errors(501))
+async def not_here(key: Reader) -> Response:
+    """AccountsApi and ShopApi: 501 ``not_implemented`` in Fax.Plus's error shape, saying why."""
+    raise ApiError(501, "not_implemented", _NOT_HERE)
 
 
 def _webhooks(gateway: Gateway) -> Renderer:

@@ -3,6 +3,8 @@
 * ``get_file``: a received fax's PDF or TIFF; a sent fax's TIFF-F, or a PDF made from it on first request
   (``sent.pdf`` beside it, removed with the fax); a fax still arriving (``in_progress``): its pages so far,
   made on each request (the seed: "you can retrieve some pages via the API, or wait for the final status").
+* ``get_fax_thumbnail``: the first page as a PNG (gray, 100 dpi: ``documents.received``'s preview), once
+  there is one.
 * ``get_fax_report``: a one-page PDF stating the fax's numbers, time, pages, status and the remote station's
   id, drawn on request.
 """
@@ -49,6 +51,21 @@ async def fax_file(fax: FaxRecord, format: Literal["pdf", "tiff"]) -> Response:
 
 
 _MEDIA = {"pdf": "application/pdf", "tiff": "image/tiff"}
+
+
+async def thumbnail(fax: FaxRecord) -> Response:
+    """The first page of ``fax`` as a PNG; 404 while it has none (not converted yet, nothing arrived)."""
+    tiff = Path(fax.document) if fax.document else None
+    arrived = fax.pages_transferred if fax.direction == "inbound" else 1
+    if tiff is None or not tiff.exists() or arrived < 1:
+        raise ApiError.of(ApiErrorCode.NOT_FOUND, f"fax {fax.id} has no page to show (yet)")
+    return Response(await asyncio.to_thread(_first_page_png, tiff), media_type="image/png")
+
+
+def _first_page_png(tiff: Path) -> bytes:
+    with tempfile.TemporaryDirectory() as scratch:
+        [preview] = render_received(tiff, Path(scratch) / "first.pdf", Path(scratch), 1).previews
+        return preview.read_bytes()
 
 
 def _attachment(fax: FaxRecord, format: str) -> dict[str, str]:
