@@ -20,16 +20,20 @@ Routes, as the SDK calls them:
   what ``PayloadOutbox.files`` takes.
 * ``POST /accounts/{user_id}/outbox`` (``PayloadOutbox``, validated as the native ``SendFaxRequest``) -> one
   fax per destination; ``{"ids": {destination: fax id}}`` when ``return_ids``.
-* ``GET /accounts/{user_id}/outbox[/{id}]``, ``DELETE /accounts/{user_id}/outbox/{id}``: outbound faxes not
-  finished yet. Our ``queued`` is the SDK's ``submitted`` (``scheduled_for_sending`` while ``send_time`` is
-  ahead), ``processing`` is ``converting``, ``sending`` is ``sending``.
-* ``GET /accounts/{user_id}/faxes[/{id}]``, ``DELETE /accounts/{user_id}/faxes/{id}``: finished faxes, both
-  directions (``category`` ``sent``/``inbox``). Our final statuses are already Fax.Plus's; one the SDK's
-  ``FaxStatus`` enum lacks (most ``failed_fs_<n>``) reads ``failed``, with the real code first in
-  ``description``, since the SDK raises on an enum value it does not know. An inbound fax still arriving
-  (``in_progress``, also not in the SDK's enum) is listed only once it has ended.
-* ``GET /accounts/{user_id}/files/{fax_id}?format=pdf|tiff``: the fax's document (a sent fax is kept as
-  TIFF only, so ask it for ``tiff``).
+* ``GET /accounts/{user_id}/outbox[/{id}]``, ``PUT`` (its comment's text) and ``DELETE .../outbox/{id}``:
+  outbound faxes not finished yet. Our ``queued`` is the SDK's ``submitted`` (``scheduled_for_sending``
+  while ``send_time`` is ahead), ``processing`` is ``converting``, ``sending`` is ``sending``.
+* ``GET /accounts/{user_id}/faxes[/{id}]``, ``PUT`` (``comment``, ``is_read``: ``Gateway.amend``) and
+  ``DELETE .../faxes/{id}``: finished faxes, both directions (``category`` ``sent``/``inbox``), and inbound
+  ones still arriving. Our final statuses are already Fax.Plus's; one the SDK's ``FaxStatus`` enum lacks
+  (most ``failed_fs_<n>``) reads ``failed``, with the real code first in ``description``, since the SDK
+  raises on an enum value it does not know. An inbound fax still arriving (the seed's ``in_progress``, also
+  not in the SDK's enum) reads ``partially_received``, ``in_progress`` first in ``description``.
+* ``GET /accounts/{user_id}/files/{fax_id}?format=pdf|tiff``, ``.../thumbnail/{fax_id}``,
+  ``.../report/{fax_id}``: the fax's document, first page and confirmation report (``faxplus_files``).
+* ``GET /accounts/{user_id}/numbers[/{number}]``: the config's numbers of the key's tenant; ``PUT`` and
+  ``DELETE`` answer 403 (they are the operator's). ``/accounts``, ``/accounts/{user_id}``, member details
+  and ``/shop/...``: 501 ``not_implemented``, saying why.
 * ``POST /hooks`` (``Webhook``: ``target`` an http/https URL, ``event`` ``fax_sent`` or ``fax_received``)
   -> 201 ``{"id": hook id}``; ``GET /hooks?event=`` -> ``{"data": [Webhook]}``; ``DELETE /hooks/{hook_id}``
   -> 204. A key sees and deletes its own tenant's hooks only. A ``target`` whose host is or resolves to an
