@@ -193,6 +193,11 @@ async def test_a_fax_being_received_is_shown_with_its_pages_so_far(running: Runn
     status, body = await error_of(faxes.delete_fax, "self", "fx_arriving")
     assert (status, body["error"]) == (409, "conflict")
 
+    # A page counted but not readable in the file: a 404 that says so, not a 500.
+    await running.gateway.store.update_fax("fx_arriving", pages_transferred=3)
+    for format in ("pdf", "tiff"):
+        status, body = await error_of(files.get_file, "self", "fx_arriving", format=format)
+        assert status == 404 and "cannot be read" in body["description"], body
     await running.gateway.store.update_fax("fx_arriving", pages_transferred=0)
     status, body = await error_of(files.get_file, "self", "fx_arriving", format="pdf")
     assert status == 404 and "none of its pages has arrived yet" in body["description"]
