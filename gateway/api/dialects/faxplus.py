@@ -53,7 +53,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
-from fastapi.responses import FileResponse
 from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
 from faxgw.gateway.api.dialects import faxplus_files as files
@@ -447,12 +446,12 @@ async def delete_fax(gateway: CurrentGateway, user_id: str, fax_id: str, key: Ed
 
 @router.get(
     "/accounts/{user_id}/files/{fax_id}",
-    response_class=FileResponse,
+    response_class=Response,
     responses=content(200, "application/pdf", "image/tiff") | native_errors(400, 404),
 )
 async def get_file(
     gateway: CurrentGateway, user_id: str, fax_id: str, key: Reader, format: Literal["pdf", "tiff"] = "pdf"
-) -> FileResponse:
+) -> Response:
     tenant(key, user_id)
     return await files.fax_file(await owned_fax(gateway, key, fax_id), format)
 

@@ -27,7 +27,6 @@ from faxgw.gateway.documents import ConversionError, render_received
 from faxgw.gateway.documents.fonts import dejavu
 from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import FaxRecord
-from faxgw.sip.fax import open_tiff
 from PIL import Image, ImageDraw
 
 T = TypeVar("T")
@@ -107,7 +106,7 @@ def _pages_so_far(tiff: Path, pages: int, format: Literal["pdf", "tiff"]) -> byt
             _render_pdf(tiff, out, pages)
             return out.read_bytes()
         buffer = io.BytesIO()
-        with open_tiff(tiff) as image:
+        with Image.open(tiff) as image:
             frames = []
             for index in range(pages):
                 image.seek(index)
