@@ -189,7 +189,7 @@ async def delete_fax(gateway: CurrentGateway, key: Editor, fax_id: str) -> Respo
 async def download(
     gateway: CurrentGateway, key: Reader, fax_id: str, format: Literal["pdf", "tiff"] = "pdf"
 ) -> FileResponse:
-    return fax_document(await owned_fax(gateway, key, fax_id), format)
+    return await fax_document(await owned_fax(gateway, key, fax_id), format)
 
 
 @router.get(

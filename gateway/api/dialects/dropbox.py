@@ -61,8 +61,6 @@ see ``error_response`` and ``gateway.api.dialect.error_route``.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -75,6 +73,7 @@ from faxgw.gateway.api.auth import BASIC_KEYS
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
 from faxgw.gateway.api.dialects import dropbox_callbacks, dropbox_lines
 from faxgw.gateway.api.dialects.dropbox_callbacks import FORMAT
+from faxgw.gateway.api.documents import fax_document
 from faxgw.gateway.api.errors import (
     ApiError,
     content,
@@ -108,7 +107,6 @@ from faxgw.gateway.service import (
     Refused,
     Renderer,
 )
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
@@ -406,18 +404,6 @@ def _text(fields: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def _tiff_to_pdf(tiff: Path) -> bytes:
-    with Image.open(tiff) as image:
-        pages = []
-        for number in range(getattr(image, "n_frames", 1)):
-            image.seek(number)
-            pages.append(image.convert("1").copy())
-        dpi = image.info.get("dpi", (204, 196))
-    out = io.BytesIO()
-    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=float(dpi[1]))
-    return out.getvalue()
-
-
 Reader = Annotated[ApiKey, Depends(BASIC_KEYS.scope("read"))]
 Editor = Annotated[ApiKey, Depends(BASIC_KEYS.scope("edit"))]
 
@@ -543,18 +529,9 @@ async def fax_list(
 async def fax_files(gateway: CurrentGateway, fax_id: str, key: Reader) -> Response:
     fax = await owned(gateway, key, fax_id)
     tiff = Path(fax.document) if fax.document else None
-    received = tiff.with_name("received.pdf") if tiff else None
-    if received is not None and fax.direction == "inbound" and received.exists():
-        data = received.read_bytes()
-    elif tiff is not None and tiff.exists():
-        data = await asyncio.to_thread(_tiff_to_pdf, tiff)
-    else:
+    if tiff is None or not tiff.exists() or (fax.direction == "inbound" and fax.status.pending):
         raise ApiError(409, "conflict", f"the files of fax {fax_id} are not ready yet")
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{fax.id}.pdf"'},
-    )
+    return await fax_document(fax, "pdf")
 
 
 @router.get("/fax/{fax_id}", responses=dropbox_errors(404))

@@ -11,25 +11,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from fastapi import Response
-from fastapi.responses import FileResponse
-from faxgw.gateway.api.documents import fax_document
+from faxgw.gateway.api.documents import MEDIA_TYPES, fax_document, readable, render_pdf
 from faxgw.gateway.api.errors import ApiError, ApiErrorCode
-from faxgw.gateway.documents import ConversionError, render_received
+from faxgw.gateway.documents import render_received
 from faxgw.gateway.documents.fonts import dejavu
 from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import FaxRecord
 from PIL import Image, ImageDraw
 
-T = TypeVar("T")
 #: The report's page: A4 at 100 dpi, for people to read or print.
 _REPORT_SIZE, _REPORT_DPI = (827, 1169), 100
 _MARGIN, _LINE = 80, 34
@@ -42,17 +37,9 @@ async def fax_file(fax: FaxRecord, format: Literal["pdf", "tiff"]) -> Response:
         if tiff is None or fax.pages_transferred < 1:
             description = f"fax {fax.id} is being received and none of its pages has arrived yet"
             raise ApiError.of(ApiErrorCode.NOT_FOUND, description)
-        data = await _readable(fax, _pages_so_far, tiff, fax.pages_transferred, format)
-        return Response(data, media_type=_MEDIA[format], headers=_attachment(fax, format))
-    if fax.direction == "outbound" and format == "pdf" and tiff is not None and tiff.exists():
-        pdf = tiff.with_name("sent.pdf")
-        if not pdf.exists():
-            await _readable(fax, _render_sent_pdf, tiff, pdf)
-        return FileResponse(pdf, media_type=_MEDIA["pdf"], filename=f"{fax.id}.pdf")
-    return fax_document(fax, format)
-
-
-_MEDIA = {"pdf": "application/pdf", "tiff": "image/tiff"}
+        data = await readable(fax, _pages_so_far, tiff, fax.pages_transferred, format)
+        return Response(data, media_type=MEDIA_TYPES[format], headers=_attachment(fax, format))
+    return await fax_document(fax, format)
 
 
 async def thumbnail(fax: FaxRecord) -> Response:
@@ -61,16 +48,7 @@ async def thumbnail(fax: FaxRecord) -> Response:
     arrived = fax.pages_transferred if fax.direction == "inbound" else 1
     if tiff is None or not tiff.exists() or arrived < 1:
         raise ApiError.of(ApiErrorCode.NOT_FOUND, f"fax {fax.id} has no page to show (yet)")
-    return Response(await _readable(fax, _first_page_png, tiff), media_type="image/png")
-
-
-async def _readable(fax: FaxRecord, make: Callable[..., T], *args: Any) -> T:
-    """``make(*args)`` off the event loop; a fax image it cannot read is a 404 that says so, not a 500."""
-    try:
-        return await asyncio.to_thread(make, *args)
-    except (ConversionError, OSError, EOFError, ValueError) as error:
-        description = f"the pages of fax {fax.id} cannot be read: {error}"
-        raise ApiError.of(ApiErrorCode.NOT_FOUND, description) from None
+    return Response(await readable(fax, _first_page_png, tiff), media_type="image/png")
 
 
 def _first_page_png(tiff: Path) -> bytes:
@@ -83,27 +61,12 @@ def _attachment(fax: FaxRecord, format: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{fax.id}.{format}"'}
 
 
-def _render_sent_pdf(tiff: Path, pdf: Path) -> None:
-    # Made in a directory of its own beside the TIFF, then moved into place: two first requests at once
-    # each make a whole PDF, and either's is the one kept.
-    with tempfile.TemporaryDirectory(dir=tiff.parent) as scratch:
-        made = Path(scratch) / pdf.name
-        _render_pdf(tiff, made, None)
-        os.replace(made, pdf)
-
-
-def _render_pdf(tiff: Path, pdf: Path, pages: int | None) -> None:
-    # The received-fax renderer (lossless G4 pages, each its own size); its previews are not wanted here.
-    with tempfile.TemporaryDirectory() as previews:
-        render_received(tiff, pdf, Path(previews), pages)
-
-
 def _pages_so_far(tiff: Path, pages: int, format: Literal["pdf", "tiff"]) -> bytes:
     """The first ``pages`` pages of a TIFF still being written (its last page may be half there)."""
     with tempfile.TemporaryDirectory() as scratch:
         if format == "pdf":
             out = Path(scratch) / "so-far.pdf"
-            _render_pdf(tiff, out, pages)
+            render_pdf(tiff, out, pages)
             return out.read_bytes()
         buffer = io.BytesIO()
         with Image.open(tiff) as image:
