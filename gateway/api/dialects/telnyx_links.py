@@ -11,12 +11,9 @@ or time without the secret). Telnyx's links last 10 minutes (the seed); ``POST
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import tempfile
 import time
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -24,7 +21,6 @@ from fastapi.responses import FileResponse
 from faxgw.gateway.api.dialects.telnyx_ids import to_uuid
 from faxgw.gateway.api.documents import fax_document
 from faxgw.gateway.config import Config
-from faxgw.gateway.documents.received import render_received
 from faxgw.gateway.service import FaxRecord
 
 #: How long a link lasts (the seed: "Link expires after 10 minutes").
@@ -57,11 +53,4 @@ def valid(config: Config, tenant_id: str, fax_id: str, format: str, expires: int
 
 async def document(fax: FaxRecord, format: Format) -> FileResponse:
     """The fax's document: what it received, or what it sent (kept as TIFF-F, made a PDF on demand)."""
-    if fax.direction == "outbound" and format == "pdf" and fax.document:
-        tiff = Path(fax.document)
-        pdf = tiff.with_name("sent.pdf")
-        if not pdf.exists():
-            with tempfile.TemporaryDirectory() as previews:  # render_received's page PNGs: not needed
-                await asyncio.to_thread(render_received, tiff, pdf, Path(previews))
-        return FileResponse(pdf, media_type="application/pdf", filename=f"{to_uuid(fax.id)}.pdf")
-    return fax_document(fax, format)
+    return await fax_document(fax, format, name=to_uuid(fax.id))
