@@ -37,6 +37,8 @@ Routes, as the SDK calls them:
   edit scope) sets the account's one ``callback_url`` (http/https; ``""`` or null removes it, absent leaves
   it; ``locale`` is ignored) and answers the same. A callback URL whose host is or resolves to an internal
   address is refused (400 ``bad_request``) unless the config's ``webhook_allow`` has it.
+  ``POST /account/verify`` answers ``{}`` (no account here has an e-mail address); ``POST /account/create``
+  -> 403 ``forbidden``: accounts are the operator's configuration.
 * ``GET /fax_line/list`` -> ``FaxLineListResponse``, ``GET /fax_line?number=`` -> ``FaxLineResponse``: the
   tenant's configured numbers (``dropbox_lines``); ``fax_line/create``, ``DELETE /fax_line``,
   ``fax_line/add_user``, ``fax_line/remove_user`` and ``fax_line/area_codes`` -> 403 ``forbidden``: lines are
@@ -593,6 +595,29 @@ async def account_update(
     elif "callback_url" in update.model_fields_set:
         await gateway.unsubscribe(key.tenant_id, FORMAT)
     return await _account(gateway, key)
+
+
+class AccountVerify(BaseModel):
+    """``POST /account/verify``'s body, the SDK's ``AccountVerifyRequest``."""
+
+    email_address: str = Field(max_length=254)  # RFC 5321 4.5.3.1.3: a path is 256 octets with <>
+
+
+@router.post("/account/verify", responses=dropbox_errors(400))
+async def account_verify(verify: AccountVerify, key: Reader) -> dict[str, Any]:
+    # Dropbox Sign answers an ``AccountVerifyResponse`` without ``account`` for an address it does not know;
+    # no account here has an e-mail address (a tenant is named by its id), so none is known.
+    return {}
+
+
+@router.post("/account/create", responses=dropbox_errors(400))
+async def account_create(key: Editor) -> None:
+    raise ApiError(
+        403,
+        "forbidden",
+        "accounts are the gateway operator's configuration (its tenants and their API keys): they cannot "
+        "be created through the API; ask the operator",
+    )
 
 
 @router.get("/fax_line/list", responses=dropbox_errors(400, 404))
