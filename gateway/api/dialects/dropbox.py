@@ -31,7 +31,7 @@ Routes, as the SDK calls them:
   (newest first, both directions, ``page_size`` 1-100, default 20).
 * ``GET /fax/files/{fax_id}``: the fax's pages as one PDF (made from the TIFF-F that was sent or received).
   A fax object's ``files_url`` is that link; so is its ``final_copy_uri`` once the fax is over (null before).
-* ``DELETE /fax/{fax_id}`` -> 204 (409 ``conflict`` while its call is up).
+* ``DELETE /fax/{fax_id}`` -> 204 (409 ``conflict`` while its documents are converted or its call is up).
 * ``GET /account`` -> ``AccountGetResponse`` ``{"account": {"account_id": <tenant id>, "callback_url", ...}}``
   (read scope; no e-mail address: ``email_address`` is null); ``PUT /account`` (``AccountUpdateRequest``,
   edit scope) sets the account's one ``callback_url`` (http/https; ``""`` or null removes it, absent leaves
