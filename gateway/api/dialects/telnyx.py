@@ -659,6 +659,42 @@ async def signed_media(
     return await telnyx_links.document(fax, "pdf" if format == "pdf" else "tiff")
 
 
+@router.post("/media", responses=telnyx_errors(413, 422))
+async def upload_media(gateway: CurrentGateway, request: Request, key: Editor) -> dict[str, Any]:
+    """The SDK's ``media.upload``: the document at ``media_url`` (at most 20 MB), kept as one of the
+    tenant's files; its ``media_name`` is the file's id, which ``POST /faxes`` takes. A name of the
+    client's own is refused (this gateway names its files) rather than silently replaced."""
+    try:
+        body = loads(await request.body())
+    except json.JSONDecodeError as error:
+        raise telnyx_error(f"The request body is not valid JSON: {error.msg}.") from None
+    if not isinstance(body, dict):
+        raise telnyx_error("The request body must be a JSON object.")
+    url = _string(body, "media_url", required=True)
+    assert url is not None
+    if _string(body, "media_name") is not None:
+        raise telnyx_error(
+            "This gateway names stored media itself: omit 'media_name' and use the one it answers.",
+            pointer="/media_name",
+        )
+    name, data = await _download(url, gateway.config.fetch_policy)
+    if len(data) > MAX_CONTENTS_BYTES:
+        raise too_large("media_url", MAX_CONTENTS_BYTES)
+    file_id = await _save(gateway, key.tenant_id, name, data, "/media_url")
+    (record,) = await gateway.files(key.tenant_id, [file_id])
+    created = iso_time(record.created_at)
+    media = {"media_name": record.id, "content_type": record.mime_type, "created_at": created}
+    return {"data": {**media, "updated_at": created, "expires_at": None}}
+
+
+#: What ``elsewhere`` says the gateway serves of Telnyx's API.
+OFFERED = (
+    "It serves /v2/faxes (create, retrieve, list, delete, actions/cancel, actions/refresh) and "
+    "POST /v2/media "
+    "(upload); the rest of the Media Storage API (list, retrieve, update, delete, download) is not kept."
+)
+
+
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def elsewhere(request: Request, path: str, key: Reader) -> None:
     """Any other request under ``/v2`` (last of the routes): Telnyx's 401 without a key, then a Telnyx
@@ -671,11 +707,10 @@ async def elsewhere(request: Request, path: str, key: Reader) -> None:
         for method in route.methods
     }  # fmt: skip
     if allowed:
-        detail = f"{request.method} is not allowed here; allowed: {', '.join(sorted(allowed))}."
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(sorted(allowed))}. {OFFERED}"
         raise ApiError(405, "405", detail, {"Allow": ", ".join(sorted(allowed))})
     raise telnyx_error(
-        f"{request.method} /v2/{path} is not part of the Telnyx API this gateway offers: it serves "
-        "/v2/faxes (create, retrieve, list, delete, actions/cancel, actions/refresh) and /v2/media.",
+        f"{request.method} /v2/{path} is not part of the Telnyx API this gateway offers. {OFFERED}",
         status=404,
         code="10005",
     )
