@@ -16,9 +16,10 @@ is one of ours (the SDK sends it as ``Authorization: Bearer ...``)::
 Routes, as the SDK calls them:
 
 * ``POST /faxes``: JSON (``SendFaxRequest``) with ``media_url`` (http/https only; fetched at once, here)
-  or ``media_name`` (the id of a file uploaded to our native ``POST /v1/files``: we have no
-  ``/v2/media``), or multipart/form-data with the document in ``contents`` (the SDK's ``create`` has no
-  ``contents`` argument, so multipart is for other clients). -> 202 ``{"data": <Fax>}``. A ``media_url``
+  or ``media_name`` (the id ``POST /media`` or our native ``POST /v1/files`` answered), or
+  multipart/form-data with the document in ``contents`` (the SDK's ``create`` has no ``contents``
+  argument, so multipart is for other clients); at most 20 MB of ``contents``, 50 MB otherwise.
+  -> 202 ``{"data": <Fax>}``. A ``media_url``
   whose host is or resolves to an internal address (loopback, private, link-local, ...) is refused, 422
   ``file_download_failed``, unless the config's ``url_fetch_allow`` has it (see gateway.documents.fetch).
   ``from`` must be one of the tenant's numbers (403 otherwise). ``to`` is a number, dialled through the
@@ -26,6 +27,10 @@ Routes, as the SDK calls them:
   the ``url_fetch_*`` policy allows (422 otherwise), dialled at the address checked
   (``gateway.jobs.destinations``).
 * ``GET /faxes/{id}`` -> ``{"data": <Fax>}``; ``DELETE /faxes/{id}`` -> 204 (422 while its call is up).
+  Ids are UUIDs made from ours (``telnyx_ids``). ``POST /faxes/{id}/actions/cancel`` and
+  ``.../actions/refresh`` -> ``{"data": {"result": "ok"}}``; the temporary links of a fax's documents
+  are ``telnyx_links``'. ``POST /media`` (``media.upload``) keeps the document at ``media_url`` as a file;
+  any other path under ``/v2`` answers Telnyx's 401, then 404 or 405 saying what is served.
 * ``GET /faxes?page[size]=&page[number]=&filter[direction][eq]=&filter[from][eq]=&filter[to][eq]=
   &filter[created_at][gte|gt|lte|lt]=`` -> ``{"data": [...], "meta": {page_number, page_size,
   total_pages, total_results}}`` (what the SDK's ``DefaultFlatPagination`` pages with).
