@@ -709,7 +709,7 @@ async def elsewhere(request: Request, path: str, key: Reader) -> None:
         for route in router.routes
         if isinstance(route, APIRoute) and route.endpoint is not elsewhere
         and route.path_regex.match(request.url.path)
-        for method in route.methods
+        for method in route.methods or ()
     }  # fmt: skip
     if allowed:
         detail = f"{request.method} is not allowed here; allowed: {', '.join(sorted(allowed))}. {OFFERED}"
