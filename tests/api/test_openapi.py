@@ -18,8 +18,7 @@ from tests.helpers.gateway import Running, gateway_config, start_running
 FAMILIES = [
     ("/v1/", "ErrorBody"),
     ("/v3/hooks", "ErrorBody"),
-    ("/v3/accounts", "ErrorBody"),  # Fax.Plus AccountsApi (before Dropbox's /v3/account)
-    ("/v3/shop/", "ErrorBody"),  # Fax.Plus ShopApi
+    ("/v3/accounts/", "ErrorBody"),
     ("/v2/", "TelnyxErrors"),
     ("/v3/fax", "DropboxError"),
     ("/v3/account", "DropboxError"),

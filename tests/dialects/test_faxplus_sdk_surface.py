@@ -241,7 +241,7 @@ async def test_accounts_and_shop_say_why_they_are_not_here(running: Running) -> 
         (shop.purchase_number, ()),
     ):
         status, body = await error_of(function, *args)
-        assert (status, body["error"]) == (501, "not_implemented"), function
+        assert (status, body["error"]) == (403, "forbidden"), function
         assert "configuration" in body["description"] and set(body) == {"error", "description"}
     status, _ = await error_of(AccountsApi(faxplus_client(running, "wrong-token")).get_user, "self")
     assert status == 401

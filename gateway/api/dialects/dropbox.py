@@ -643,7 +643,7 @@ async def fax_line_list(
     }
 
 
-@router.get("/fax_line", responses=dropbox_errors(404))
+@router.get("/fax_line", responses=dropbox_errors(400, 404))
 async def fax_line_get(gateway: CurrentGateway, key: Reader, number: str) -> dict[str, Any]:
     if number not in dropbox_lines.numbers(gateway.config, key.tenant_id):
         raise ApiError(404, "not_found", f"Fax line not found: {printable(number[:40])}")

@@ -33,7 +33,7 @@ Routes, as the SDK calls them:
   ``.../report/{fax_id}``: the fax's document, first page and confirmation report (``faxplus_files``).
 * ``GET /accounts/{user_id}/numbers[/{number}]``: the config's numbers of the key's tenant; ``PUT`` and
   ``DELETE`` answer 403 (they are the operator's). ``/accounts``, ``/accounts/{user_id}``, member details
-  and ``/shop/...``: 501 ``not_implemented``, saying why.
+  and ``/shop/...``: 403 ``forbidden``, saying why.
 * ``POST /hooks`` (``Webhook``: ``target`` an http/https URL, ``event`` ``fax_sent`` or ``fax_received``)
   -> 201 ``{"id": hook id}``; ``GET /hooks?event=`` -> ``{"data": [Webhook]}``; ``DELETE /hooks/{hook_id}``
   -> 204. A key sees and deletes its own tenant's hooks only. A ``target`` whose host is or resolves to an
@@ -538,17 +538,17 @@ _NOT_HERE = (
 )
 
 
-@router.api_route("/accounts", methods=["GET"], responses=native_errors(501))
-@router.api_route("/accounts/{user_id}", methods=["GET", "PUT"], responses=native_errors(501))
+# Not in the OpenAPI document: nothing is offered there, and what answers is the same refusal everywhere.
+@router.api_route("/accounts", methods=["GET"], include_in_schema=False)
+@router.api_route("/accounts/{user_id}", methods=["GET", "PUT"], include_in_schema=False)
 @router.api_route(
-    "/accounts/self/member-details/{member_user_id}",
-    methods=["GET", "PUT"],
-    responses=native_errors(501),
+    "/accounts/self/member-details/{member_user_id}", methods=["GET", "PUT"], include_in_schema=False
 )
-@router.api_route("/shop/{path:path}", methods=["GET", "POST"], responses=native_errors(501))
+@router.api_route("/shop/{path:path}", methods=["GET", "POST"], include_in_schema=False)
 async def not_here(key: Reader) -> Response:
-    """AccountsApi and ShopApi: 501 ``not_implemented`` in Fax.Plus's error shape, saying why."""
-    raise ApiError(501, "not_implemented", _NOT_HERE)
+    """AccountsApi and ShopApi: 403 ``forbidden`` in Fax.Plus's error shape, saying why (as for the
+    numbers, which are the operator's to assign)."""
+    raise ApiError.of(ApiErrorCode.FORBIDDEN, _NOT_HERE)
 
 
 def _webhooks(gateway: Gateway) -> Renderer:

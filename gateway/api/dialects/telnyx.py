@@ -647,7 +647,7 @@ async def refresh_fax(gateway: CurrentGateway, fax_id: str, key: Editor) -> dict
 @router.get(
     telnyx_links.PATH.removeprefix("/v2") + "/{name}",
     response_class=FileResponse,
-    responses=content(200, "application/pdf", "image/tiff") | error_responses(TelnyxErrors, 403, 404),
+    responses=content(200, "application/pdf", "image/tiff") | error_responses(TelnyxErrors, 403, 404, 422),
 )
 async def signed_media(
     gateway: CurrentGateway, name: str, tenant: str = "", expires: int = 0, signature: str = ""
