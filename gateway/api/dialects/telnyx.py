@@ -16,7 +16,7 @@ is one of ours (the SDK sends it as ``Authorization: Bearer ...``)::
 Routes, as the SDK calls them:
 
 * ``POST /faxes``: JSON (``SendFaxRequest``) with ``media_url`` (http/https only; fetched at once, here)
-  or ``media_name`` (a stored media's, ``telnyx_media``, or the id of a native ``POST /v1/files``), or
+  or ``media_name`` (the id ``POST /media`` or our native ``POST /v1/files`` answered), or
   multipart/form-data with the document in ``contents`` (the SDK's ``create`` has no ``contents``
   argument, so multipart is for other clients); at most 20 MB of ``contents``, 50 MB otherwise.
   -> 202 ``{"data": <Fax>}``. A ``media_url``
@@ -29,7 +29,7 @@ Routes, as the SDK calls them:
 * ``GET /faxes/{id}`` -> ``{"data": <Fax>}``; ``DELETE /faxes/{id}`` -> 204 (422 while its call is up).
   Ids are UUIDs made from ours (``telnyx_ids``). ``POST /faxes/{id}/actions/cancel`` and
   ``.../actions/refresh`` -> ``{"data": {"result": "ok"}}``; the temporary links of a fax's documents
-  are ``telnyx_links``'. ``/media`` is Telnyx's Media Storage API (``telnyx_media``);
+  are ``telnyx_links``'. ``POST /media`` (``media.upload``) keeps the document at ``media_url`` as a file;
   any other path under ``/v2`` answers Telnyx's 401, then 404 or 405 saying what is served.
 * ``GET /faxes?page[size]=&page[number]=&filter[direction][eq]=&filter[from][eq]=&filter[to][eq]=
   &filter[created_at][gte|gt|lte|lt]=`` -> ``{"data": [...], "meta": {page_number, page_size,
@@ -154,9 +154,7 @@ class SendFaxBody(BaseModel):
     media_url: str | None = Field(
         default=None, description="An http(s) URL of the document (or give media_name)"
     )
-    media_name: str | None = Field(
-        default=None, description="A media stored with POST /v2/media, or the id of a POST /v1/files file"
-    )
+    media_name: str | None = Field(default=None, description="The id of a file uploaded to POST /v1/files")
     from_display_name: str | None = Field(default=None, pattern=DISPLAY_NAME.pattern)
     quality: Literal[QUALITIES] = "high"  # type: ignore[valid-type]
     t38_enabled: bool = True
