@@ -226,18 +226,6 @@ class Gateway:
         found = [await self.store.get_file(tenant_id, file_id) for file_id in file_ids]
         return [record for record in found if record is not None]
 
-    async def tenant_files(self, tenant_id: str, name: str | None = None) -> list[FileRecord]:
-        """The tenant's files (only those named ``name`` if given), oldest first."""
-        return await self.store.tenant_files(tenant_id, name)
-
-    async def delete_file(self, tenant_id: str, file_id: str) -> None:
-        """Forget the tenant's file and remove it (a fax already converted keeps its own document)."""
-        found = await self.store.get_file(tenant_id, file_id)
-        if found is None:
-            raise NotFound(f"file {file_id} not found")
-        await self.store.delete_file(tenant_id, file_id)
-        Path(found.path).unlink(missing_ok=True)
-
     async def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
         """One fax per destination, queued (or scheduled for ``send_at``).
 

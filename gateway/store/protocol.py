@@ -54,11 +54,6 @@ class FaxStore(Protocol):
 
     async def get_file(self, tenant_id: str, file_id: str) -> FileRecord | None: ...
 
-    async def tenant_files(self, tenant_id: str, name: str | None = None) -> list[FileRecord]:
-        """The tenant's files (only those named ``name`` if given), oldest first."""
-
-    async def delete_file(self, tenant_id: str, file_id: str) -> None: ...
-
     # -- faxes
     async def add_fax(self, fax: FaxRecord) -> FaxRecord: ...
 

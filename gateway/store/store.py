@@ -147,19 +147,6 @@ class Store:
         ).fetchone()
         return FileRecord(**row) if row else None
 
-    @in_database
-    def tenant_files(self, db: Db, tenant_id: str, name: str | None = None) -> list[FileRecord]:
-        """The tenant's files (only those named ``name`` if given), oldest first."""
-        sql, values = "SELECT * FROM files WHERE tenant_id = ?", [tenant_id]
-        if name is not None:
-            sql, values = f"{sql} AND name = ?", [*values, name]
-        rows = db.execute(f"{sql} ORDER BY created_at, id", values).fetchall()
-        return [FileRecord(**row) for row in rows]
-
-    @in_database
-    def delete_file(self, db: Db, tenant_id: str, file_id: str) -> None:
-        db.execute("DELETE FROM files WHERE id = ? AND tenant_id = ?", (file_id, tenant_id))
-
     # -- faxes ----------------------------------------------------------------------------------------
     @in_database
     def add_fax(self, db: Db, fax: FaxRecord) -> FaxRecord:

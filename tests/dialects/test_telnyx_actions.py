@@ -183,3 +183,24 @@ async def test_store_media_and_store_preview_give_links(running: Running, sample
     ).data
     plain_done = await telnyx_until_final(client, plain.id)
     assert plain_done.stored_media_url is None and plain_done.preview_url is None
+
+
+async def test_media_upload_gives_a_media_name_a_fax_takes(running: Running, samples_server: str) -> None:
+    client = telnyx_client(running)
+    media = (await call(client.media.upload, media_url=f"{samples_server}/{SAMPLE.name}")).data
+    assert media.media_name and media.created_at
+    fax = (
+        await call(
+            client.faxes.create, connection_id="c", from_=SENDER, to=RECEIVER, media_name=media.media_name
+        )
+    ).data
+    assert fax.media_name == media.media_name
+    with pytest.raises(telnyx.UnprocessableEntityError) as named:
+        await call(client.media.upload, media_url=f"{samples_server}/{SAMPLE.name}", media_name="mine")
+    assert named.value.body["errors"][0]["source"]["pointer"] == "/media_name"
+    with pytest.raises(telnyx.APIStatusError) as listed:  # the rest of Media Storage: said so
+        await call(client.media.list)
+    assert listed.value.status_code == 405 and "not kept" in listed.value.body["errors"][0]["detail"]
+    with pytest.raises(telnyx.NotFoundError) as retrieved:
+        await call(client.media.retrieve, media.media_name)
+    assert "not kept" in retrieved.value.body["errors"][0]["detail"]

@@ -12,7 +12,6 @@ import httpx
 import pytest
 import telnyx
 from faxgw.gateway.api.dialects.telnyx import MAX_CONTENTS_BYTES, MAX_MEDIA_BYTES
-from faxgw.gateway.api.dialects.telnyx_media import MAX_STORED_BYTES
 
 from tests.helpers.dialects import SAMPLE, call, serving_directory, telnyx_client, telnyx_until_final
 from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
@@ -67,19 +66,3 @@ async def test_too_many_pages_is_page_count_limit_exceeded(tmp_path: Path) -> No
         done = await telnyx_until_final(client, fax.id)
         assert (done.status, done.failure_reason) == ("failed", "page_count_limit_exceeded")
         assert done.internal_failure_reason == "failed_page_count_limit_exceeded"
-
-
-async def test_stored_media_over_20_mb_is_file_size_limit_exceeded(running: Running, tmp_path: Path) -> None:
-    big = tmp_path / "big.pdf"
-    big.write_bytes(SAMPLE.read_bytes() + b"\n%" + b"x" * (MAX_STORED_BYTES - SAMPLE.stat().st_size))
-    assert big.stat().st_size > MAX_STORED_BYTES
-    client = telnyx_client(running)
-    with serving_directory(tmp_path) as url, pytest.raises(telnyx.UnprocessableEntityError) as by_url:
-        await call(client.media.upload, media_url=f"{url}/big.pdf", media_name="big")
-    (error,) = by_url.value.body["errors"]
-    assert (error["code"], error["source"]["pointer"]) == ("file_size_limit_exceeded", "/media_url")
-    with big.open("rb") as file:  # multipart, streamed from the file
-        response = await running.client.post("/v2/media", files={"media": ("big.pdf", file)})
-    error = error_of(response)
-    assert (error["code"], error["source"]["pointer"]) == ("file_size_limit_exceeded", "/media")
-    assert (await call(client.media.list)).data == []

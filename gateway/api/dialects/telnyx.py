@@ -55,38 +55,36 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
-from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields
-from faxgw.gateway.api.dialects import telnyx_links, telnyx_media, telnyx_webhooks
-from faxgw.gateway.api.dialects.telnyx_errors import (
-    TelnyxErrors,
-    error_response,
-    json_object,
-    router,
-    string,
-    telnyx_error,
-    telnyx_errors,
-    too_large,
-)
+from faxgw.gateway.api.dialect import CurrentGateway, Dialect, Webhooks, dialect_fields, error_route
+from faxgw.gateway.api.dialects import telnyx_links, telnyx_webhooks
 from faxgw.gateway.api.dialects.telnyx_ids import from_uuid, to_uuid
 from faxgw.gateway.api.dialects.telnyx_webhooks import FORMAT, iso_time
 from faxgw.gateway.api.errors import (
     ApiError,
+    ApiErrorCode,
     content,
     error_responses,
+    first_location,
+    from_validation_errors,
+    printable,
 )
-from faxgw.gateway.api.inputs import MAX_PAGE, decimal, url_problem
+from faxgw.gateway.api.inputs import MAX_PAGE, decimal, loads, url_problem
 from faxgw.gateway.api.models import OutboxOptions
 from faxgw.gateway.config import Config
+from faxgw.gateway.documents import ConversionError
+from faxgw.gateway.documents.fetch import FetchError, FetchPolicy, FetchTooLarge, fetch_document
 from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.service import (
     ApiKey,
@@ -112,10 +110,24 @@ DATE_TIME = {"format": "date-time"}
 #: Seed: ``page[size]`` 1-250, default 20.
 MAX_PAGE_SIZE = 250
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
+MEDIA_TIMEOUT = 30.0
 #: The seed's limits: a ``contents`` upload of at most 20 MB, a document (``media_url``, ``media_name``)
 #: of at most 50 MB; bigger ones are refused with ``file_size_limit_exceeded``.
 MAX_CONTENTS_BYTES = 20 * 1024 * 1024
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
+
+#: The key check's errors (``gateway.api.auth``) as Telnyx words them (its API error codes).
+KEY_ERRORS: dict[str, tuple[str, str]] = {
+    ApiErrorCode.UNAUTHORIZED: ("10009", "Authentication failed"),
+    ApiErrorCode.FORBIDDEN: ("10010", "Authorization failed"),
+}
+TITLES = {
+    403: "Forbidden",
+    404: "Resource not found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+}
 
 #: Our error codes in Telnyx's ``failure_reason`` vocabulary; a ``failed_fs_<n>`` is a
 #: ``fax_signaling_error``, any other ``destination_unreachable``.
@@ -136,6 +148,47 @@ FAILURE_REASONS: dict[FaxStatus, str] = {
     FaxStatus.FAILED_PAGE_COUNT_LIMIT_EXCEEDED: "page_count_limit_exceeded",
     FaxStatus.CANCELLED: "sender_canceled",
 }
+
+
+def telnyx_error(detail: str, *, pointer: str | None = None, status: int = 422, code: str = "") -> ApiError:
+    """An error of Telnyx's: ``code`` is the status's unless given, ``pointer`` the JSON pointer (RFC 6901)
+    to the field at fault."""
+    return ApiError(status, code or str(status), detail, where=pointer.split("/")[1:] if pointer else ())
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    """Any error of a Telnyx route in Telnyx's shape: ``{"errors": [{"code", "title", "detail", "source"}]}``;
+    the key check's with Telnyx's own codes."""
+    code, title = KEY_ERRORS.get(error.code, (error.code, TITLES.get(error.status, "Error")))
+    item: dict[str, Any] = {"code": code, "title": title, "detail": printable(error.description)}
+    if error.where:
+        item["source"] = {"pointer": "/" + "/".join(printable(part) for part in error.where)}
+    return JSONResponse({"errors": [item]}, status_code=error.status, headers=error.headers or None)
+
+
+def _invalid(problems: Sequence[Mapping[str, Any]]) -> ApiError:
+    """Request validation (a query parameter out of range, a JSON body too deep): 422, with the parameter."""
+    description = from_validation_errors(problems).description
+    return ApiError(422, "422", description, where=first_location(problems))
+
+
+class TelnyxErrorSource(BaseModel):
+    pointer: str
+
+
+class TelnyxErrorItem(BaseModel):
+    code: str
+    title: str
+    detail: str
+    source: TelnyxErrorSource | None = None
+
+
+class TelnyxErrors(BaseModel):
+    """What ``error_response`` answers (the seed's ``Errors``), for OpenAPI."""
+
+    model_config = ConfigDict(title="TelnyxErrors")
+
+    errors: list[TelnyxErrorItem]
 
 
 class SendFaxBody(BaseModel):
@@ -182,6 +235,11 @@ def _send_fax_body() -> dict[str, Any]:
     }
     content = {"application/json": {"schema": fields}, "multipart/form-data": {"schema": multipart}}
     return {"requestBody": {"required": True, "content": content}}
+
+
+def telnyx_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of a Telnyx route: 401, 403 and ``statuses``, all in Telnyx's shape."""
+    return error_responses(TelnyxErrors, 401, 403, *statuses)
 
 
 def refused(error: Refused) -> ApiError:
@@ -272,6 +330,17 @@ def fax_object(fax: FaxRecord, config: Config) -> dict[str, Any]:
     }
 
 
+def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise telnyx_error(f"The '{name}' parameter is required.", pointer=f"/{name}")
+        return None
+    if not isinstance(value, str):
+        raise telnyx_error(f"The '{name}' parameter must be a string.", pointer=f"/{name}")
+    return value
+
+
 def _boolean(body: dict[str, Any], name: str, default: bool) -> bool:
     value = body.get(name)
     if value is None:
@@ -285,26 +354,26 @@ def _boolean(body: dict[str, Any], name: str, default: bool) -> bool:
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:
     """The Telnyx-only fields, validated: kept with the fax and echoed back."""
-    connection_id = string(body, "connection_id", required=True)
-    source = string(body, "from", required=True)
-    destination = string(body, "to", required=True)
+    connection_id = _string(body, "connection_id", required=True)
+    source = _string(body, "from", required=True)
+    destination = _string(body, "to", required=True)
     assert source is not None and destination is not None
     if not NUMBER.match(source):
         raise telnyx_error("The 'from' number must be in E.164 format.", pointer="/from")
     if not (NUMBER.match(destination) or SIP_URI.match(destination)):
         raise telnyx_error("The 'to' number must be in E.164 format or a SIP URI.", pointer="/to")
-    quality = string(body, "quality") or "high"
+    quality = _string(body, "quality") or "high"
     if quality not in QUALITIES:
         raise telnyx_error(
             f"The 'quality' parameter must be one of {', '.join(QUALITIES)}.", pointer="/quality"
         )
-    display_name = string(body, "from_display_name")
+    display_name = _string(body, "from_display_name")
     if display_name is not None and not DISPLAY_NAME.match(display_name):
         raise telnyx_error(
             "The 'from_display_name' parameter must be at most 128 letters, numbers, spaces and -_~!.+",
             pointer="/from_display_name",
         )
-    client_state = string(body, "client_state")
+    client_state = _string(body, "client_state")
     if client_state is not None:
         try:
             base64.b64decode(client_state, validate=True)
@@ -322,11 +391,11 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
                 "The 'black_threshold' parameter must be an integer from 1 to 100.",
                 pointer="/black_threshold",
             )
-    preview_format = string(body, "preview_format") or "tiff"
+    preview_format = _string(body, "preview_format") or "tiff"
     if preview_format not in ("pdf", "tiff"):
         raise telnyx_error("The 'preview_format' parameter must be pdf or tiff.", pointer="/preview_format")
     for name in ("webhook_url", "webhook_failover_url"):
-        url = string(body, name)
+        url = _string(body, name)
         problem = None if url is None else url_problem(url)
         if problem is not None:
             raise telnyx_error(
@@ -345,9 +414,40 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
         "store_preview": _boolean(body, "store_preview", False),
         "preview_format": preview_format,
         "client_state": client_state,
-        "webhook_url": string(body, "webhook_url"),
-        "webhook_failover_url": string(body, "webhook_failover_url"),
+        "webhook_url": _string(body, "webhook_url"),
+        "webhook_failover_url": _string(body, "webhook_failover_url"),
     }
+
+
+def too_large(field: str, limit: int) -> ApiError:
+    """A document over the seed's limit: 422 ``file_size_limit_exceeded``."""
+    return telnyx_error(
+        f"The file of '{field}' is larger than {limit // (1024 * 1024)} MB ({limit} bytes).",
+        pointer=f"/{field}",
+        code="file_size_limit_exceeded",
+    )
+
+
+async def _download(url: str, policy: FetchPolicy, field: str = "media_url") -> tuple[str, bytes]:
+    """The document at ``url`` (at most MAX_MEDIA_BYTES; see gateway.documents.fetch)."""
+    try:
+        return await fetch_document(url, limit=MAX_MEDIA_BYTES, policy=policy, timeout=MEDIA_TIMEOUT)
+    except FetchTooLarge:
+        raise too_large(field, MAX_MEDIA_BYTES) from None
+    except FetchError as error:
+        raise telnyx_error(
+            f"The 'media_url' could not be downloaded: {error}.",
+            pointer="/media_url",
+            code="file_download_failed",
+        ) from None
+
+
+router = APIRouter(
+    prefix="/v2",
+    tags=["telnyx"],
+    route_class=error_route(error_response, _invalid),
+    dependencies=BEARER_KEYS.security(),
+)
 
 
 async def owned(gateway: Gateway, key: ApiKey, fax_id: str) -> FaxRecord:
@@ -356,6 +456,15 @@ async def owned(gateway: Gateway, key: ApiKey, fax_id: str) -> FaxRecord:
         return await gateway.fax(key.tenant_id, from_uuid(fax_id) or "")
     except NotFound:
         raise telnyx_error(f"Fax {fax_id} not found.", status=404, code="10005") from None
+
+
+async def _save(gateway: Gateway, tenant_id: str, name: str, data: bytes, pointer: str) -> str:
+    try:
+        return (await gateway.save_file(tenant_id, name, data)).id
+    except ConversionError as error:
+        raise telnyx_error(
+            f"Unsupported file format: {error.message}", pointer=pointer, code="file_format_invalid"
+        ) from None
 
 
 async def _vet(gateway: Gateway, tenant_id: str, body: dict[str, Any]) -> None:
@@ -388,12 +497,14 @@ async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tupl
         if len(data) > MAX_CONTENTS_BYTES:
             raise too_large("contents", MAX_CONTENTS_BYTES)
         await _vet(gateway, tenant_id, body)  # refuse a bad request before keeping its file
-        saved = await telnyx_media.save(
-            gateway, tenant_id, contents.filename or "contents", data, "/contents"
-        )
-        return body, saved.id
-    body = await json_object(request)
-    media_url, media_name = string(body, "media_url"), string(body, "media_name")
+        return body, await _save(gateway, tenant_id, contents.filename or "contents", data, "/contents")
+    try:
+        body = loads(await request.body())
+    except json.JSONDecodeError as error:
+        raise telnyx_error(f"The request body is not valid JSON: {error.msg}.") from None
+    if not isinstance(body, dict):
+        raise telnyx_error("The request body must be a JSON object.")
+    media_url, media_name = _string(body, "media_url"), _string(body, "media_name")
     if media_url and media_name:
         raise telnyx_error("media_url and media_name can't be submitted together.", pointer="/media_url")
     if not media_url and not media_name:
@@ -402,15 +513,15 @@ async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tupl
     if media_name:
         if _boolean(body, "store_media", False):
             raise telnyx_error("store_media does not support media_name.", pointer="/store_media")
-        found = await telnyx_media.find(gateway, tenant_id, media_name)
-        if found is None:
+        found = await gateway.files(tenant_id, [media_name])
+        if not found:
             raise telnyx_error(f"Media {media_name} not found.", pointer="/media_name")
-        if found.size > MAX_MEDIA_BYTES:
+        if found[0].size > MAX_MEDIA_BYTES:
             raise too_large("media_name", MAX_MEDIA_BYTES)
-        return body, found.id
+        return body, found[0].id
     assert media_url is not None
-    name, data = await telnyx_media.download(media_url, gateway.config.fetch_policy, MAX_MEDIA_BYTES)
-    return body, (await telnyx_media.save(gateway, tenant_id, name, data, "/media_url")).id
+    name, data = await _download(media_url, gateway.config.fetch_policy)
+    return body, await _save(gateway, tenant_id, name, data, "/media_url")
 
 
 @router.post(
@@ -553,10 +664,39 @@ async def signed_media(
     return await telnyx_links.document(fax, "pdf" if format == "pdf" else "tiff")
 
 
+@router.post("/media", responses=telnyx_errors(413, 422))
+async def upload_media(gateway: CurrentGateway, request: Request, key: Editor) -> dict[str, Any]:
+    """The SDK's ``media.upload``: the document at ``media_url`` (at most 20 MB), kept as one of the
+    tenant's files; its ``media_name`` is the file's id, which ``POST /faxes`` takes. A name of the
+    client's own is refused (this gateway names its files) rather than silently replaced."""
+    try:
+        body = loads(await request.body())
+    except json.JSONDecodeError as error:
+        raise telnyx_error(f"The request body is not valid JSON: {error.msg}.") from None
+    if not isinstance(body, dict):
+        raise telnyx_error("The request body must be a JSON object.")
+    url = _string(body, "media_url", required=True)
+    assert url is not None
+    if _string(body, "media_name") is not None:
+        raise telnyx_error(
+            "This gateway names stored media itself: omit 'media_name' and use the one it answers.",
+            pointer="/media_name",
+        )
+    name, data = await _download(url, gateway.config.fetch_policy)
+    if len(data) > MAX_CONTENTS_BYTES:
+        raise too_large("media_url", MAX_CONTENTS_BYTES)
+    file_id = await _save(gateway, key.tenant_id, name, data, "/media_url")
+    (record,) = await gateway.files(key.tenant_id, [file_id])
+    created = iso_time(record.created_at)
+    media = {"media_name": record.id, "content_type": record.mime_type, "created_at": created}
+    return {"data": {**media, "updated_at": created, "expires_at": None}}
+
+
 #: What ``elsewhere`` says the gateway serves of Telnyx's API.
 OFFERED = (
     "It serves /v2/faxes (create, retrieve, list, delete, actions/cancel, actions/refresh) and "
-    "/v2/media (upload, list, retrieve, update, delete, download)."
+    "POST /v2/media "
+    "(upload); the rest of the Media Storage API (list, retrieve, update, delete, download) is not kept."
 )
 
 
