@@ -498,12 +498,7 @@ async def _read_body(gateway: Gateway, request: Request, tenant_id: str) -> tupl
             raise too_large("contents", MAX_CONTENTS_BYTES)
         await _vet(gateway, tenant_id, body)  # refuse a bad request before keeping its file
         return body, await _save(gateway, tenant_id, contents.filename or "contents", data, "/contents")
-    try:
-        body = loads(await request.body())
-    except json.JSONDecodeError as error:
-        raise telnyx_error(f"The request body is not valid JSON: {error.msg}.") from None
-    if not isinstance(body, dict):
-        raise telnyx_error("The request body must be a JSON object.")
+    body = await _json_object(request)
     media_url, media_name = _string(body, "media_url"), _string(body, "media_name")
     if media_url and media_name:
         raise telnyx_error("media_url and media_name can't be submitted together.", pointer="/media_url")
@@ -664,17 +659,23 @@ async def signed_media(
     return await telnyx_links.document(fax, "pdf" if format == "pdf" else "tiff")
 
 
-@router.post("/media", responses=telnyx_errors(413, 422))
-async def upload_media(gateway: CurrentGateway, request: Request, key: Editor) -> dict[str, Any]:
-    """The SDK's ``media.upload``: the document at ``media_url`` (at most 20 MB), kept as one of the
-    tenant's files; its ``media_name`` is the file's id, which ``POST /faxes`` takes. A name of the
-    client's own is refused (this gateway names its files) rather than silently replaced."""
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request's body, which must be a JSON object (a Telnyx 422 otherwise)."""
     try:
         body = loads(await request.body())
     except json.JSONDecodeError as error:
         raise telnyx_error(f"The request body is not valid JSON: {error.msg}.") from None
     if not isinstance(body, dict):
         raise telnyx_error("The request body must be a JSON object.")
+    return body
+
+
+@router.post("/media", responses=telnyx_errors(413, 422))
+async def upload_media(gateway: CurrentGateway, request: Request, key: Editor) -> dict[str, Any]:
+    """The SDK's ``media.upload``: the document at ``media_url`` (at most 20 MB), kept as one of the
+    tenant's files; its ``media_name`` is the file's id, which ``POST /faxes`` takes. A name of the
+    client's own is refused (this gateway names its files) rather than silently replaced."""
+    body = await _json_object(request)
     url = _string(body, "media_url", required=True)
     assert url is not None
     if _string(body, "media_name") is not None:
