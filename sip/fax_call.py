@@ -19,6 +19,7 @@ from typing import Any
 from faxgw.sip.auth import DigestClient
 from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall
 from faxgw.sip.call_media import CallMedia
+from faxgw.sip.diagnostics import CallDiagnostics
 from faxgw.sip.fax import AudioTerminal, Completed, FaxEvent, FaxOptions, Negotiated, T38Terminal
 from faxgw.sip.fax.audio import BLOCK_SAMPLES
 from faxgw.sip.fax_terms import CallStatus, T38Policy
@@ -84,6 +85,7 @@ class FaxOutcome:
     #: Media packets that arrived: none at all on an answered call usually means a NAT or firewall problem.
     audio_packets_in: int = 0
     t38_packets_in: int = 0
+    diagnostics: CallDiagnostics = field(default_factory=CallDiagnostics)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -428,7 +430,16 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
         t38_refused=media.t38_refused,
         audio_packets_in=media.rtp.packets_in,
         t38_packets_in=media.udptl.datagrams_in,
+        diagnostics=CallDiagnostics(hung_up_by=_hung_up_by(hangup)),
     )
+
+
+def _hung_up_by(hangup: Hangup | None) -> str | None:
+    """Which end ended an established call: the BYE's sender (a session that expired is ended by us, RFC
+    4028 10); None for a call that was never set up."""
+    if hangup is None:
+        return None
+    return {"remote_bye": "peer", "local_bye": "us", "session_expired": "us"}.get(hangup.cause)
 
 
 def setup_failure(hangup: Hangup) -> CallStatus:

@@ -344,12 +344,12 @@ class SendFaxRequest(_Request):
 # --- responses -------------------------------------------------------------------------------------------
 
 
-class _Response(BaseModel):
+class ResponseModel(BaseModel):
     # Built by our own code: extra="forbid" turns a misspelt field into a test failure, not a silent drop.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
 
-class SendFaxResponse(_Response):
+class SendFaxResponse(ResponseModel):
     #: Destination -> fax id, when the request asked for return_ids (seed: SendFaxResponse).
     ids: dict[str, str] | None = None
 
@@ -369,18 +369,18 @@ def _fax_status(value: str) -> FaxStatus:
 FaxStatusValue = Annotated[str, AfterValidator(_fax_status)]
 
 
-class FaxError(_Response):
+class FaxError(ResponseModel):
     code: FaxStatusValue  # the failed_* status (partially_* for a fax that lost pages)
     description: str
 
 
-class PageCount(_Response):
+class PageCount(ResponseModel):
     #: Pages in the document (outbound, once prepared); for an inbound fax, known when it ends.
     total: int | None = Field(default=None, ge=0)
     transferred: int = Field(default=0, ge=0)
 
 
-class FaxLeg(_Response):
+class FaxLeg(ResponseModel):
     """One route an attempt tried (a trunk, or the device the number belongs to) and what came of it."""
 
     via: str  # the trunk's name, or the device's username
@@ -393,7 +393,7 @@ class FaxLeg(_Response):
     failed_over: bool
 
 
-class FaxAttempt(_Response):
+class FaxAttempt(ResponseModel):
     """One call made for an outbound fax (the first, then each retry)."""
 
     n: int = Field(ge=1)
@@ -420,7 +420,7 @@ class FaxAttempt(_Response):
     summary: str | None = None
 
 
-class FaxOrigin(_Response):
+class FaxOrigin(ResponseModel):
     """Where an outbound fax came from when no API client submitted it: a device's fax machine called a
     number outside its tenant, and the gateway received the fax to send it on."""
 
@@ -431,7 +431,7 @@ class FaxOrigin(_Response):
     call_id: str
 
 
-class FaxObject(_Response):
+class FaxObject(ResponseModel):
     """``GET /v1/faxes/{id}``: one fax, outbound or inbound, with every attempt."""
 
     id: str
@@ -473,14 +473,14 @@ class FaxObject(_Response):
         return self
 
 
-class FaxList(_Response):
+class FaxList(ResponseModel):
     faxes: list[FaxObject]
     total: int = Field(ge=0)
     limit: int = Field(ge=0)
     offset: int = Field(ge=0)
 
 
-class FileObject(_Response):
+class FileObject(ResponseModel):
     """An uploaded file (``POST /v1/files``), referenced by ``id`` in ``SendFaxRequest.files``."""
 
     id: str

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, StreamingResponse
 from faxgw.gateway.api.auth import BEARER_KEYS, Editor, Reader
+from faxgw.gateway.api.diagnostics import AttemptDiagnostics, attempt_diagnostics
 from faxgw.gateway.api.dialect import CurrentGateway, Dialect, error_route
 from faxgw.gateway.api.documents import fax_document
 from faxgw.gateway.api.errors import ApiError, content, native_errors
@@ -203,6 +204,21 @@ async def page(gateway: CurrentGateway, key: Reader, fax_id: str, number: int) -
     if not fax.document or number < 1 or number > fax.pages_transferred:
         raise ApiError.not_found("page", f"{fax_id}/{number}")
     return Response(await asyncio.to_thread(_page_png, Path(fax.document), number), media_type="image/png")
+
+
+@router.get(
+    "/faxes/{fax_id}/attempts/{number}/diagnostics",
+    response_model=AttemptDiagnostics,
+    responses=native_errors(404),
+)
+async def diagnostics(gateway: CurrentGateway, key: Reader, fax_id: str, number: int) -> AttemptDiagnostics:
+    """What attempt ``number`` of the fax did: the T.30 exchange, the SIP ladder, media figures, and why it
+    failed or what it had to do, in one sentence. A received fax has one attempt: its call."""
+    fax = await owned_fax(gateway, key, fax_id)
+    attempt = next((a for a in await gateway.attempts(fax.id) if a.number == number), None)
+    if attempt is None:
+        raise ApiError.not_found("attempt", f"{fax_id}/{number}")
+    return attempt_diagnostics(attempt)
 
 
 @router.get("/webhook-keys", responses=native_errors())

@@ -6,7 +6,17 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from faxgw.gateway.cli import asterisk_config, convert, demo, kamailio_config, loopback, receive, send, serve
+from faxgw.gateway.cli import (
+    asterisk_config,
+    convert,
+    demo,
+    diagnose,
+    kamailio_config,
+    loopback,
+    receive,
+    send,
+    serve,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv: T.30 detail)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, serve, send, receive, convert, loopback, asterisk_config, kamailio_config):
+    for module in (demo, serve, send, receive, convert, diagnose, loopback, asterisk_config, kamailio_config):
         module.register(commands)
     return parser
 

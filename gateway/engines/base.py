@@ -8,10 +8,11 @@ Engines never call the API or the store: the job layer listens and decides.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from faxgw.sip.diagnostics import CallDiagnostics
 from faxgw.sip.fax_terms import CallStatus, T38Policy
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class CallResult:
     legs: tuple[LegResult, ...] = ()
     #: The SIP status that refused our T.38 re-INVITE (488, 415 ...); None: not refused, or not offered.
     t38_refused: int | None = None
+    #: What the call did, step by step (T.30, SIP, media), for an operator to read (``sip.diagnostics``).
+    diagnostics: CallDiagnostics = field(default_factory=CallDiagnostics)
 
     @classmethod
     def failed(

@@ -69,6 +69,7 @@ def _result(outcome: FaxOutcome) -> CallResult:
         remote_ident=outcome.remote_ident,
         call_id=outcome.call_id,
         t38_refused=outcome.t38_refused,
+        diagnostics=outcome.diagnostics,
     )
 
 

@@ -26,7 +26,7 @@ from faxgw.gateway.engines.base import (
 )
 from faxgw.gateway.jobs import status as st
 from faxgw.gateway.jobs.channels import BUSY_RETRY_AFTER, Channels
-from faxgw.gateway.jobs.delivery import Learned
+from faxgw.gateway.jobs.delivery import Learned, summary
 from faxgw.gateway.jobs.destinations import DestinationRefused, dialable
 from faxgw.gateway.jobs.events import EventBus
 from faxgw.gateway.jobs.leases import Leases
@@ -34,7 +34,7 @@ from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.relay import StoreAndForward, received_document, start_real_time
 from faxgw.gateway.jobs.routing import routes_for
 from faxgw.gateway.peers import DeviceConfig, Relay
-from faxgw.gateway.store import FaxRecord, FaxStore, new_id
+from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore, new_id
 
 log = logging.getLogger("gateway.inbound")
 
@@ -246,6 +246,26 @@ class InboundJobs:
             completed_at=time.time(),
             lease_owner=None,
             lease_until=None,
+        )
+        # The call is the received fax's one attempt: kept like a sent fax's, with its diagnostics.
+        await self.store.add_attempt(
+            AttemptRecord(
+                fax.id,
+                1,
+                fax.created_at,
+                from_number=fax.from_number,
+                ended_at=time.time(),
+                status=status,
+                sip_code=result.sip_code,
+                hangup_cause=result.hangup_cause,
+                t30_code=result.t30_code,
+                t30_text=result.t30_text,
+                pages_sent=result.pages,
+                t38=result.t38,
+                call_id=result.call_id,
+                summary=summary(result, ()),
+                diagnostics=result.diagnostics.to_dict(),
+            )
         )
         fax = await self.store.get_fax(fax.id) or fax
         data = {"status": status, "pages": result.pages}

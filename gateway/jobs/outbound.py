@@ -336,6 +336,7 @@ class OutboundJobs:
             legs=[dataclasses.asdict(leg) for leg in result.legs],
             route=result.legs[-1].via if result.legs and not result.legs[-1].failed_over else None,
             summary=summary,
+            diagnostics=result.diagnostics.to_dict(),
         )
         await self.store.update_fax(
             fax.id,

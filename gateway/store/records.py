@@ -168,6 +168,8 @@ class AttemptRecord:
     legs: list[dict[str, Any]] = field(default_factory=list)
     route: str | None = None  # the trunk (or device) that carried the call
     summary: str | None = None  # how it went, in one sentence
+    #: What its call did step by step: ``sip.diagnostics.CallDiagnostics.to_dict()``, {} when none.
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 class AttemptChanges(TypedDict, total=False):
@@ -185,6 +187,7 @@ class AttemptChanges(TypedDict, total=False):
     legs: list[dict[str, Any]]
     route: str | None
     summary: str | None
+    diagnostics: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE faxes ADD COLUMN comment_text TEXT NOT NULL DEFAULT '';
     UPDATE faxes SET comment_text = COALESCE(json_extract(request, '$.comment.text'), '');
     """,
+    # 11: each attempt's diagnostics (AttemptRecord.diagnostics: sip.diagnostics.CallDiagnostics as JSON;
+    # '{}' for the attempts made before they were kept).
+    """
+    ALTER TABLE attempts ADD COLUMN diagnostics TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 

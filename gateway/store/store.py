@@ -35,7 +35,7 @@ from faxgw.gateway.store.records import (
 )
 from faxgw.gateway.store.sqlite import SqliteDatabase
 
-_JSON_FIELDS = {"file_ids", "request", "legs"}
+_JSON_FIELDS = {"file_ids", "request", "legs", "diagnostics"}
 _BOOL_FIELDS = {"t38", "ecm"}
 _STATUS_FIELDS = {"status", "error_code"}  # faxes' and attempts': a FaxStatus, stored as its value
 _FAX_COLUMNS = [f.name for f in dataclasses.fields(FaxRecord)]
