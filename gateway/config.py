@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from faxgw.gateway.edge import EdgeConfig, EdgeError, NodeConfig
+from faxgw.gateway.mailconfig import (
+    DEFAULT_BODY,
+    DEFAULT_SUBJECT,
+    MailAccount,
+    MailConfig,
+    MailError,
+    check_template,
+)
 from faxgw.gateway.netpolicy import AddressPolicy
 from faxgw.gateway.peers import DEFAULT_TRUNK, DeviceConfig, PeerError, Relay, TrunkConfig, check_networks
 from faxgw.sip.fax_terms import T38Policy
@@ -56,8 +64,22 @@ class RouteConfig:
     webhook_url: str | None = None
     webhook_format: str = "native"  # native | telnyx (fax.received ...)
     storage: str | None = None  # directory for this route's received faxes (default: data_dir/faxes)
+    #: Fax to e-mail ([mail] sends it): each received fax goes to these addresses as a PDF, with these
+    #: templates (fields: gateway.mailconfig.TEMPLATE_FIELDS); ``email_failed``: a failed or partly
+    #: received fax too (with the pages that came, if any).
+    email_to: tuple[str, ...] = ()
+    email_subject: str = DEFAULT_SUBJECT
+    email_body: str = DEFAULT_BODY
+    email_failed: bool = True
 
     def __post_init__(self) -> None:
+        addresses = (self.email_to,) if isinstance(self.email_to, str) else tuple(self.email_to)
+        object.__setattr__(self, "email_to", addresses)  # TOML gives a list; a lone address is one
+        try:
+            check_template(f"route {self.did}: email_subject", self.email_subject)
+            check_template(f"route {self.did}: email_body", self.email_body)
+        except MailError as error:
+            raise ConfigError(str(error)) from None
         if self.webhook_format not in ROUTE_WEBHOOK_FORMATS:
             raise ConfigError(
                 f"route {self.did}: webhook_format = {self.webhook_format!r}:"
@@ -209,6 +231,8 @@ class Config:
     #: Seconds a node stopped with SIGTERM waits for its calls in flight to end (it takes no new ones
     #: meanwhile) before it stops anyway.
     drain_timeout: float = 600.0
+    #: E-mail both ways ([mail], gateway.mailconfig): the SMTP server mail is sent through, the listener.
+    mail: MailConfig = field(default_factory=MailConfig)
 
     def __post_init__(self) -> None:
         # Derived again each time, so that dataclasses.replace(config, trunk=...) moves the trunk too (a
@@ -379,6 +403,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError(f"{path}: {error}") from None
     values["asterisk"] = _load_asterisk(raw.get("asterisk", {}), environ)
     values["edge"] = _load_edge(raw.get("edge", {}), environ)
+    values["mail"] = _load_mail(raw.get("mail", {}), environ)
     values["trunks"] = _load_peers("trunks", raw.get("trunks", []), _TRUNK_FIELDS, TrunkConfig)
     values["devices"] = _load_peers("devices", raw.get("devices", []), _DEVICE_FIELDS, DeviceConfig)
     if values["trunks"] and values.get("trunk") is not None:
@@ -410,6 +435,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError("api_max_connections must be at least 1")
     _check_owners(config)
     _check_peers(config)
+    _check_mail(config)
     for tenant in config.tenants:
         if tenant.retries < 0 or tenant.retry_delay < 0:
             raise ConfigError(f"tenant {tenant.id}: retries and retry_delay cannot be negative")
@@ -546,6 +572,65 @@ def _load_edge(table: Any, environ: dict[str, str]) -> EdgeConfig:
         return EdgeConfig(**values)
     except EdgeError as error:
         raise ConfigError(str(error)) from None
+
+
+# [mail] settings besides its [[mail.accounts]]; FAXGW_MAIL_<NAME> overrides them (the password need not
+# be in the file).
+_MAIL_SCALARS = {
+    "smtp_host": str,
+    "smtp_port": int,
+    "smtp_starttls": bool,
+    "smtp_username": str,
+    "smtp_password": str,
+    "smtp_ca_file": Path,
+    "smtp_timeout": float,
+    "sender": str,
+    "retries": int,
+    "retry_delay": float,
+    "listen_host": str,
+    "listen_port": int,
+    "domain": str,
+    "tls_cert": Path,
+    "tls_key": Path,
+    "plaintext_auth": bool,
+    "max_message_size": int,
+    "max_recipients": int,
+    "max_connections": int,
+    "session_timeout": float,
+}
+_ACCOUNT_FIELDS = {
+    "tenant": str,
+    "username": str,
+    "password": str,
+    "senders": (str,),
+    "fax_from": str,
+    "cover_page": bool,
+}
+
+
+def _load_mail(table: Any, environ: dict[str, str]) -> MailConfig:
+    values = _table("mail", table, environ, _MAIL_SCALARS, lists=("accounts",))
+    try:
+        values["accounts"] = _load_peers(
+            "mail.accounts", table.get("accounts", []), _ACCOUNT_FIELDS, MailAccount
+        )
+        return MailConfig(**values)
+    except MailError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _check_mail(config: Config) -> None:
+    """What [mail] alone cannot see: the accounts' tenants and numbers, routes that mail with no server."""
+    known = {tenant.id for tenant in config.tenants}
+    for account in config.mail.accounts:
+        if account.tenant not in known:
+            raise ConfigError(f"mail account {account.username}: tenant {account.tenant!r} is not configured")
+        if account.fax_from != "no_number" and config.owner(account.fax_from) != account.tenant:
+            raise ConfigError(
+                f"mail account {account.username}: fax_from {account.fax_from} is not its tenant's"
+            )
+    if not config.mail.sends and any(route.email_to for route in config.routes):
+        raise ConfigError("a route has email_to but [mail] has no smtp_host to send through")
 
 
 def _networks(name: str, value: Any) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from faxgw.gateway.jobs.leases import Leases
 from faxgw.gateway.jobs.outbound import OutboundJobs
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.status import RUNNING
+from faxgw.gateway.mail import MailNotices, MailOutbox, MailSender
 from faxgw.gateway.netpolicy import AddressError, checked_url
 from faxgw.gateway.store import (
     ApiKey,
@@ -143,6 +144,11 @@ class Gateway:
         # The outbox is shared by every node: each hears when another's deliveries fall due.
         self.store.listen(WEBHOOK_DUE, self.webhooks.heard)
         self.events = EventBus(self.store, self.webhooks)  # it listens for other nodes' events
+        # Mail out ([mail]): received faxes and e-mailed faxes' outcomes, through an outbox in the database.
+        self.mail_outbox = MailOutbox(store.database)
+        self.mail = MailSender(config.mail, self.mail_outbox)
+        if config.mail.sends:
+            self.events.add_consumer(MailNotices(config, self.store, self.mail_outbox, self.mail).on_event)
         self.engine = engine or _engine(config)
         self.channels = Channels(config.channels)  # inbound and outbound calls together
         self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages
@@ -164,12 +170,15 @@ class Gateway:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.mail_outbox.open()
         await self._bootstrap()
         self.pages.start()
         await self.engine.start(self.inbound.offer, self.inbound.done)
         self._tasks.spawn(self.leases.run())  # the heartbeat: before any fax is claimed
         self._tasks.spawn(self.outbound.run())
         self._tasks.spawn(self.webhooks.run())
+        if self.config.mail.sends:
+            self._tasks.spawn(self.mail.run())
 
     async def drain(self, timeout: float) -> bool:
         """Take no new work and let the calls in flight end, for up to ``timeout`` seconds: no more faxes
@@ -191,6 +200,7 @@ class Gateway:
     async def stop(self) -> None:
         await self.outbound.stop()
         await self.webhooks.stop()
+        await self.mail.stop()
         await self.engine.close()
         await self.pages.stop()  # no engine reports pages now: record what it did, then the store may close
         await self._tasks.cancel()

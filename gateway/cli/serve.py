@@ -18,6 +18,7 @@ from faxgw.gateway.api.server import serving
 from faxgw.gateway.cli import workers
 from faxgw.gateway.config import Config, ConfigError, load_config
 from faxgw.gateway.service import Gateway
+from faxgw.gateway.smtp import listening
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -59,7 +60,10 @@ async def _serve(config: Config) -> int:
         await gateway.stop()
         return 2
     try:
-        async with serving(gateway, config.api_host, config.api_port, log_level="info"):
+        async with (
+            serving(gateway, config.api_host, config.api_port, log_level="info"),
+            listening(gateway),  # the SMTP listener (e-mail to fax), when [mail] listen_port is set
+        ):
             # uvicorn takes SIGINT and SIGTERM while it serves (it stops the API, then raises the signal
             # again). SIGTERM is ours instead: the API keeps answering while the node drains.
             terminated = asyncio.Event()

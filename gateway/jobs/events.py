@@ -39,6 +39,9 @@ class Rendered:
 #: subscription did not ask for it). The fax is as stored at the moment of the event. A coroutine: a view
 #: may read more of the fax (its attempts) through the gateway, and reads are awaited.
 Renderer = Callable[[FaxRecord, EventRecord, Subscription | None], Awaitable[Rendered | None]]
+#: Another consumer of every event recorded here (the mails of ``gateway.mail``): awaited after the
+#: webhooks are handed over, so what it stores is stored before ``publish`` returns.
+Consumer = Callable[[FaxRecord, EventRecord], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -62,6 +65,7 @@ class EventBus:
         self._listeners: dict[str, list[_Listener]] = {}
         self._tasks = Tasks(log, "webhook of an event")
         self._renderers: dict[str, Renderer] = {}
+        self._consumers: list[Consumer] = []
         self._reads = Tasks(log, "reading a fax's events for its live listeners")
         self._reading: set[str] = set()  # faxes whose events are being read
         self._again: set[str] = set()  # ... and heard of again meanwhile: read once more
@@ -74,6 +78,9 @@ class EventBus:
         self._closed = True
         await self._reads.cancel()
         await self._tasks.cancel()
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        self._consumers.append(consumer)
 
     def add_renderer(self, format: str, renderer: Renderer) -> None:
         """Webhooks in envelope ``format`` are built by ``renderer`` (an API dialect's)."""
@@ -95,6 +102,11 @@ class EventBus:
         self._push(event)
         if self.webhooks is not None:
             await self._send_webhooks(self.webhooks, fax, event)
+        for consumer in self._consumers:
+            try:
+                await consumer(fax, event)
+            except Exception:  # the event is recorded; a consumer's failure is its own, logged
+                log.exception("fax %s: %s not handled by %r", fax.id, event.type, consumer)
         return event
 
     async def _send_webhooks(self, webhooks: WebhookDispatcher, fax: FaxRecord, event: EventRecord) -> None:
