@@ -1,0 +1,76 @@
+"""E-mail to fax and fax to e-mail end to end, over real SMTP and real SIP on 127.0.0.1: alice mails a PDF
+to the gateway's listener (smtplib, STARTTLS, AUTH); the gateway faxes it to RECEIVER, one of its own
+numbers; the received fax is mailed as a PDF to the route's address, and alice gets the outcome, both
+through a real SMTP server (aiosmtpd, STARTTLS, AUTH)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pypdfium2
+
+from tests.helpers.gateway import RECEIVER
+from tests.mail.conftest import ALICE, DOMAIN, INBOX, MailGateway, MailSink
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "samples" / "sample.pdf"  # two pages
+
+
+def fax_mail(*, subject: str = "Order 1184", text: str = "Please ship.", to: str = RECEIVER) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = ALICE
+    message["To"] = f"{to}@{DOMAIN}"
+    message["Subject"] = subject
+    message["Message-ID"] = "<order-1184@example.com>"
+    message.set_content(text)
+    message.add_attachment(SAMPLE.read_bytes(), maintype="application", subtype="pdf", filename="order.pdf")
+    return message
+
+
+def pdf_pages(data: bytes) -> int:
+    return len(pypdfium2.PdfDocument(io.BytesIO(data)))
+
+
+async def test_a_mailed_pdf_is_faxed_and_the_received_fax_is_mailed(
+    mail_gateway: MailGateway, sink: MailSink
+) -> None:
+    def send() -> tuple[int, bytes]:
+        with mail_gateway.logged_in() as client:
+            client.mail(ALICE)
+            client.rcpt(f"{RECEIVER}@{DOMAIN}")
+            return client.data(fax_mail().as_bytes(policy=SMTP))
+
+    code, reply = await asyncio.to_thread(send)
+    assert code == 250, reply
+    fax_id = reply.decode().split()[-1]
+    assert fax_id.startswith("fx")
+
+    running = mail_gateway.running
+    outbound = await running.final(fax_id)
+    # The mail's subject and text made a cover page in front of the PDF's two pages.
+    assert (outbound["status"], outbound["pages"]["transferred"]) == ("success", 3)
+    assert outbound["from"] != "" and outbound["to"] == RECEIVER
+    inbound = await running.final(await running.inbound())
+    assert inbound["status"] == "success"
+
+    mails = await sink.wait(2)
+    by_recipient = {tuple(mail.recipients): mail for mail in mails}
+    assert set(by_recipient) == {(INBOX,), (ALICE,)}
+
+    received = by_recipient[(INBOX,)].message
+    assert received["Subject"] == f"Fax from {inbound['from']} to {RECEIVER} (3 pages, success)"
+    [attachment] = list(received.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == f"{inbound['id']}.pdf"
+    assert pdf_pages(attachment.get_content()) == 3
+
+    outcome = by_recipient[(ALICE,)].message
+    assert outcome["Subject"] == f"Fax to {RECEIVER} sent: success"
+    assert outcome["In-Reply-To"] == "<order-1184@example.com>"
+    body = outcome.get_body(("plain",))
+    assert body is not None
+    assert "Pages: 3 of 3" in body.get_content() and fax_id in body.get_content()
