@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -91,3 +96,49 @@ def test_demo_is_a_real_fax_end_to_end(tmp_path: Path) -> None:
     pdf = Path(result.stdout.strip().splitlines()[-1].removeprefix("received PDF: "))
     assert pdf.read_bytes().startswith(b"%PDF")
     assert '"status": "success"' in result.stdout and '"t38": true' in result.stdout
+
+
+def faxgw_on_terminal(*args: str | Path) -> tuple[int, str, str]:
+    """Run ``faxgw`` with stderr on a pseudo-terminal (as a user at a terminal has it) and stdout on a pipe:
+    its exit code, stdout, and what the terminal showed."""
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0x0
+    process = subprocess.Popen([FAXGW, *map(str, args)], stdout=subprocess.PIPE, stderr=terminal, cwd=ROOT)
+    os.close(terminal)
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: every process holding the terminal is gone
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    stdout, _ = process.communicate(timeout=120)
+    return process.returncode, stdout.decode(), shown.decode(errors="replace")
+
+
+def test_a_terminal_gets_a_progress_bar_of_pages(tmp_path: Path) -> None:
+    code, stdout, shown = faxgw_on_terminal("loopback", SAMPLE, "--mode", "t38", "--out", tmp_path)
+    assert code == 0, shown
+    # tqdm redraws one line with carriage returns: the count of pages goes 0/2, 1/2, 2/2.
+    assert "\r" in shown and "0/2" in shown and "1/2" in shown and "2/2" in shown, shown
+    assert "[receiver] T.30 done: OK (code 0), 2 page(s)" in shown, shown
+    assert "page 1 received" not in stdout  # the bar instead of the lines, not both
+
+
+def test_conversion_counts_its_files_on_a_terminal(tmp_path: Path) -> None:
+    code, stdout, shown = faxgw_on_terminal("convert", SAMPLE, SAMPLE, "-o", tmp_path / "out.tif")
+    assert code == 0, shown
+    assert "2/2" in shown and "converting" in shown, shown
+    assert "4 pages" in stdout
+
+
+def test_off_a_terminal_progress_is_plain_lines() -> None:
+    result = faxgw(
+        "loopback", SAMPLE, "--mode", "audio", "--out", Path("/tmp") / f"faxgw-lines-{os.getpid()}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[receiver] page 2 received" in result.stdout
+    assert "\r" not in result.stdout + result.stderr and "\x1b" not in result.stdout + result.stderr

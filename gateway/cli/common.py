@@ -8,11 +8,11 @@ import contextlib
 import ipaddress
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from faxgw.gateway.documents import ConversionError, CoverPage
-from faxgw.sip.fax import BIT_RATES, Completed, FaxEvent, FaxOptions, Negotiated, PageDone, Resolution
+from faxgw.sip.fax import BIT_RATES, FaxOptions, Resolution
 from faxgw.sip.fax_call import FaxCallOptions
 from faxgw.sip.fax_terms import T38Policy
 from faxgw.sip.ua import Registration, UserAgent
@@ -194,25 +194,3 @@ def network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IP network (address/prefix)") from None
-
-
-def progress(label: str) -> Callable[[FaxEvent], None]:
-    """Print fax events as they happen, one line each."""
-
-    def show(event: FaxEvent) -> None:
-        if isinstance(event, Negotiated):
-            resolution = event.resolution.name.lower() if event.resolution else "unknown resolution"
-            ecm = "ECM" if event.ecm else "no ECM"
-            line = (
-                f"negotiated with {event.remote_ident or 'remote'}: {event.bit_rate} bit/s, {ecm}, "
-                f"{event.encoding}, {resolution}, over {event.transport.value}"
-            )
-        elif isinstance(event, PageDone):
-            line = f"page {event.page} {'sent' if event.sending else 'received'} ({event.bad_rows} bad rows)"
-        elif isinstance(event, Completed):
-            line = f"T.30 done: {event.text} (code {event.code}), {event.pages_transferred} page(s)"
-        else:
-            return
-        print(f"[{label}] {line}", flush=True)
-
-    return show

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from faxgw.gateway.cli.common import add_document_options, cover_page, report_bad_input
+from faxgw.gateway.cli.progress import conversion_progress
 from faxgw.gateway.documents import ConversionError, convert
 from faxgw.sip.fax import Resolution
 
@@ -20,7 +21,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         document = convert(
-            args.inputs, args.output, resolution=Resolution.from_name(args.resolution), cover=cover_page(args)
+            args.inputs,
+            args.output,
+            resolution=Resolution.from_name(args.resolution),
+            cover=cover_page(args),
+            on_converted=conversion_progress(len(args.inputs)),
         )
     except (ConversionError, ValueError) as error:
         return report_bad_input(error, as_json=False)

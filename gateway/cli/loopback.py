@@ -7,7 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from faxgw.gateway.cli.common import EXIT_FAILED, add_document_options, cover_page, progress, report_bad_input
+from faxgw.gateway.cli.common import EXIT_FAILED, add_document_options, cover_page, report_bad_input
+from faxgw.gateway.cli.progress import fax_progress
 from faxgw.gateway.documents import ConversionError, convert, page_differences, render_received
 from faxgw.sip.fax import FaxEvent, Resolution
 from faxgw.sip.fax.loopback import LoopbackMode, run_loopback
@@ -41,8 +42,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _receiver_progress() -> Callable[[str, FaxEvent], None]:
-    show = progress("receiver")
+def _receiver_progress(pages: int) -> Callable[[str, FaxEvent], None]:
+    show = fax_progress("receiver", pages)
     return lambda side, event: show(event) if side == "receiver" else None
 
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         received_tiff,
         mode=LoopbackMode(args.mode),
         ecm=args.ecm,
-        on_event=None if args.json else _receiver_progress(),
+        on_event=None if args.json else _receiver_progress(document.pages),
     )
     differences = page_differences(sent_tiff, received_tiff) if received_tiff.exists() else []
     identical = sum(1 for difference in differences if difference == 0)

@@ -21,10 +21,10 @@ from faxgw.gateway.cli.common import (
     check_registration,
     host_port,
     network,
-    progress,
     registered,
     report_bad_input,
 )
+from faxgw.gateway.cli.progress import fax_progress
 from faxgw.gateway.documents import render_received
 from faxgw.sip.admission import Admission
 from faxgw.sip.call import IncomingCall
@@ -146,7 +146,7 @@ async def _receive_one(
         print(f"[{label}] call from {call.caller or 'unknown'} to {call.called or '?'}", flush=True)
     try:
         outcome = await receive_fax(
-            call, tiff, options=options, ticker=ticker, on_event=None if args.json else progress(label)
+            call, tiff, options=options, ticker=ticker, on_event=None if args.json else fax_progress(label)
         )
         report = outcome.to_dict()
         report["tiff"] = str(tiff) if outcome.pages else None

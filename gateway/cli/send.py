@@ -18,10 +18,10 @@ from faxgw.gateway.cli.common import (
     call_options,
     check_registration,
     cover_page,
-    progress,
     registered,
     report_bad_input,
 )
+from faxgw.gateway.cli.progress import conversion_progress, fax_progress
 from faxgw.gateway.documents import ConversionError, convert
 from faxgw.sip.dialog import peer_for_uri
 from faxgw.sip.fax import Resolution
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 document_path,
                 resolution=Resolution.from_name(args.resolution),
                 cover=cover_page(args),
+                on_converted=conversion_progress(len(args.inputs)),
             )
             options = call_options(args)
         except (ConversionError, ValueError) as error:
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"[send] {document.pages} page(s) ready, calling {target}", flush=True)
         try:
-            outcome = asyncio.run(_send(args, target, document_path, options))
+            outcome = asyncio.run(_send(args, target, document_path, document.pages, options))
         except RegistrationError as error:
             return report_bad_input(ValueError(f"--registrar: {error}"), args.json)
     if args.json:
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if outcome.status is CallStatus.SUCCESS else EXIT_FAILED
 
 
-async def _send(args: argparse.Namespace, target: SipUri, document: Path, options):
+async def _send(args: argparse.Namespace, target: SipUri, document: Path, pages: int, options):
     config = UaConfig(
         host=local_address_toward(peer_for_uri(target).host),
         user=args.from_user,
@@ -101,8 +102,7 @@ async def _send(args: argparse.Namespace, target: SipUri, document: Path, option
     try:
         options = dataclasses.replace(options, ring_timeout=args.ring_timeout)
         async with registered(ua, args):
-            return await send_fax(
-                ua, str(target), document, options=options, on_event=None if args.json else progress("send")
-            )
+            on_event = None if args.json else fax_progress("send", pages)
+            return await send_fax(ua, str(target), document, options=options, on_event=on_event)
     finally:
         ua.close()

@@ -6,7 +6,7 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +41,13 @@ def convert(
     cover: CoverPage | None = None,
     compression: Compression = Compression.T6,
     workdir: Path | None = None,
+    on_converted: Callable[[str], None] | None = None,
 ) -> FaxDocument:
     """Turn the documents, in order and after an optional cover page, into one fax-ready TIFF-F at ``out``.
 
     Every page is checked before this returns. A failure raises ConversionError naming the file at fault and
     leaves nothing at ``out``. Scratch files go in a temporary directory under ``workdir`` (default: the
-    system's) and are removed.
+    system's) and are removed. ``on_converted`` hears each input's name once its pages are rendered.
     """
     if not inputs and cover is None:
         raise ValueError("nothing to convert: no documents and no cover page")
@@ -56,6 +57,8 @@ def convert(
         for number, source in enumerate(map(Path, inputs), start=1):
             with _failures_named(source.name):
                 pages += _convert_one(source, resolution, Path(scratch) / f"input-{number}")
+            if on_converted is not None:
+                on_converted(source.name)
         if cover is not None:
             with _failures_named(cover.logo.name if cover.logo else None):
                 cover_pages = render_cover(cover, len(pages), resolution)
