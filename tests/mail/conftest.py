@@ -12,6 +12,7 @@ import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -151,12 +152,19 @@ class MailGateway:
         return client
 
 
+@asynccontextmanager
+async def started(config: Config, cert: Path) -> AsyncIterator[MailGateway]:
+    """The gateway of ``config`` with its REST API and SMTP listener, for the ``async with``."""
+    async for running in start_running(config):
+        async with listening(running.gateway) as listener:
+            assert listener is not None
+            yield MailGateway(running, listener, cert)
+
+
 @pytest.fixture
 async def mail_gateway(
     tmp_path: Path, sink: MailSink, certificate: tuple[Path, Path]
 ) -> AsyncIterator[MailGateway]:
     config = mail_config(gateway_config(tmp_path / "var"), sink, certificate)
-    async for running in start_running(config):
-        async with listening(running.gateway) as listener:
-            assert listener is not None
-            yield MailGateway(running, listener, certificate[1])
+    async with started(config, certificate[1]) as gateway:
+        yield gateway
