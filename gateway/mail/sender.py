@@ -62,7 +62,7 @@ class MailSender:
     async def _attempt(self, mail: Mail) -> None:
         config = self.config
         try:
-            await aiosmtplib.send(
+            refused, _ = await aiosmtplib.send(
                 mail.message,
                 sender=config.sender,
                 recipients=list(mail.recipients),
@@ -74,12 +74,20 @@ class MailSender:
                 password=config.smtp_password,
                 timeout=config.smtp_timeout,
             )
+        except aiosmtplib.SMTPRecipientsRefused as error:  # every recipient refused, each with its reply
+            replies = error.recipients
+            text = "; ".join(f"{reply.code} {reply.message}" for reply in replies)
+            await self._failed(mail, text, final=all(reply.code >= 500 for reply in replies))
         except aiosmtplib.SMTPResponseException as error:
             await self._failed(mail, f"{error.code} {error.message}", final=error.code >= 500)
         except (aiosmtplib.SMTPException, OSError) as error:  # no connection, TLS, timeout
             await self._failed(mail, f"{type(error).__name__}: {error}", final=False)
         else:
             log.info("fax %s: %s mail sent to %s", mail.fax_id, mail.kind, ", ".join(mail.recipients))
+            for address, (code, text) in refused.items():  # the others took it: nothing to send again
+                log.error(
+                    "fax %s: %s mail refused for %s: %d %s", mail.fax_id, mail.kind, address, code, text
+                )
             await self.outbox.record(mail.id, MailStatus.SENT, None, time.time())
 
     async def _failed(self, mail: Mail, error: str, *, final: bool) -> None:

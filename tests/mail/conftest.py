@@ -47,6 +47,7 @@ class MailSink:
 
     def __init__(self, certificate: tuple[Path, Path], port: int | None = None) -> None:
         key, cert = certificate
+        self.cert = cert  # what a client trusts for STARTTLS
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
         self.port = port or free_port(socket.SOCK_STREAM)
