@@ -629,6 +629,10 @@ def _check_mail(config: Config) -> None:
             raise ConfigError(
                 f"mail account {account.username}: fax_from {account.fax_from} is not its tenant's"
             )
+    for name in ("smtp_ca_file", "tls_cert", "tls_key"):
+        path = getattr(config.mail, name)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"mail.{name}: no file {path}")
     if not config.mail.sends and any(route.email_to for route in config.routes):
         raise ConfigError("a route has email_to but [mail] has no smtp_host to send through")
 

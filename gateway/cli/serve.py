@@ -70,6 +70,9 @@ async def _serve(config: Config) -> int:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
             await terminated.wait()  # or until interrupted (SIGINT cancels this)
             await gateway.drain(config.drain_timeout)
+    except OSError as error:  # the SMTP listener's port already taken, its certificate unreadable
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     finally:
         await gateway.stop()
     return 0

@@ -72,6 +72,12 @@ def test_read_as_written(tmp_path: Path) -> None:
     ],
 )
 def test_refused_at_start(tmp_path: Path, text: str, says: str) -> None:
-    with pytest.raises(ConfigError, match=None) as refused:
+    with pytest.raises(ConfigError) as refused:
         load(tmp_path, text)
     assert says in str(refused.value)
+
+
+def test_missing_certificate_files_are_named(tmp_path: Path) -> None:
+    text = BASE + MAIL.replace("plaintext_auth = true", 'tls_cert = "nowhere.crt"\ntls_key = "nowhere.key"')
+    with pytest.raises(ConfigError, match=r"mail\.tls_cert: no file nowhere\.crt"):
+        load(tmp_path, text)
