@@ -208,11 +208,14 @@ class SmtpListener:
                 "subject": mail.subject[:COVER_FIELD],
                 "message": mail.text,
             }
+        # A mail cannot say how often to try: the tenant's retries, as for its devices' faxes.
+        tenant = next(tenant for tenant in self.gateway.config.tenants if tenant.id == account.tenant)
         request = NewFax(
             from_numbers=[account.fax_from],
             to=numbers,
             file_ids=file_ids,
             cover_page=cover,
+            options={"retry": {"count": tenant.retries, "delay": tenant.retry_delay}},
             dialect_fields={
                 EMAIL_FIELDS: {"reply_to": sender, "message_id": mail.message_id, "subject": mail.subject}
             },

@@ -6,6 +6,7 @@ through a real SMTP server (aiosmtpd, STARTTLS, AUTH)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pypdfium2
 
-from tests.helpers.gateway import RECEIVER
-from tests.mail.conftest import ALICE, DOMAIN, INBOX, MailGateway, MailSink
+from tests.helpers.gateway import RECEIVER, gateway_config
+from tests.mail.conftest import ALICE, DOMAIN, INBOX, MailGateway, MailSink, mail_config, started
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "sample.pdf"  # two pages
@@ -74,3 +75,30 @@ async def test_a_mailed_pdf_is_faxed_and_the_received_fax_is_mailed(
     body = outcome.get_body(("plain",))
     assert body is not None
     assert "Pages: 3 of 3" in body.get_content() and fax_id in body.get_content()
+
+
+async def test_the_sender_hears_why_a_fax_failed(
+    tmp_path: Path, sink: MailSink, certificate: tuple[Path, Path]
+) -> None:
+    config = mail_config(gateway_config(tmp_path / "var"), sink, certificate)
+    # No retries for acme's faxes (a mail cannot ask for any: the tenant's setting is used).
+    config = dataclasses.replace(
+        config, tenants=tuple(dataclasses.replace(t, retries=0) for t in config.tenants)
+    )
+    nobody = "+15550999"  # the trunk (this gateway) routes it nowhere: the call is refused
+
+    async with started(config, certificate[1]) as gateway:
+
+        def send() -> dict:
+            with gateway.logged_in() as client:
+                return client.sendmail(
+                    ALICE, [f"{nobody}@{DOMAIN}"], fax_mail(to=nobody).as_bytes(policy=SMTP)
+                )
+
+        assert await asyncio.to_thread(send) == {}  # every recipient taken
+        [mail] = await sink.wait(1)
+        fax = (await gateway.running.client.get("/v1/faxes")).json()["faxes"][0]
+    assert fax["status"].startswith("failed") and mail.recipients == [ALICE]
+    assert mail.message["Subject"] == f"Fax to {nobody} NOT sent: {fax['status']}"
+    body = mail.message.get_body(("plain",))
+    assert body is not None and "Reason: " in body.get_content()
