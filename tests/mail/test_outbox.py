@@ -40,9 +40,12 @@ def relay(port: int, cert: Path, **changes: object) -> MailConfig:
 
 
 @asynccontextmanager
-async def sending(path: Path, config: MailConfig) -> AsyncIterator[tuple[MailOutbox, MailSender]]:
-    """An outbox in the SQLite file ``path`` and its sender running, as a gateway process has them."""
-    db = database(None, path)
+async def sending(
+    path: Path, config: MailConfig, url: str | None = None
+) -> AsyncIterator[tuple[MailOutbox, MailSender]]:
+    """An outbox in the SQLite file ``path`` (PostgreSQL at ``url``) and its sender running, as a gateway
+    node has them."""
+    db = database(url, path, 2)
     await db.open()
     outbox = MailOutbox(db)
     await outbox.open()
@@ -107,3 +110,21 @@ async def test_gives_up_after_its_retries(tmp_path: Path, certificate: tuple[Pat
         sender.wake()
         failed = await until(outbox, "ev1:fax", lambda mail: mail.status is MailStatus.FAILED)
         assert failed.attempts == 3  # the first and two retries
+
+
+async def test_nodes_sharing_postgresql_send_each_mail_once(
+    tmp_path: Path, sink: MailSink, postgres_url: str
+) -> None:
+    config = relay(sink.port, Path(sink.cert))
+    async with (
+        sending(tmp_path / "a", config, postgres_url) as (outbox, sender_a),
+        sending(tmp_path / "b", config, postgres_url) as (_, sender_b),
+    ):
+        for n in range(6):
+            assert await outbox.add(a_mail(f"ev{n}:fax"))
+        sender_a.wake()
+        sender_b.wake()
+        for n in range(6):
+            await until(outbox, f"ev{n}:fax", lambda mail: mail.status is MailStatus.SENT)
+        await asyncio.sleep(0.3)  # a mail sent twice would have arrived twice by now
+    assert len(sink.mails) == 6
