@@ -191,7 +191,7 @@ class SmtpListener:
             return "451 4.3.0 The gateway could not take the mail now; try again later"
 
     async def _fax(self, account: MailAccount, sender: str, recipients: list[str], content: bytes) -> str:
-        mail = read(content)
+        mail = await asyncio.to_thread(read, content)  # up to max_message_size of MIME: off the event loop
         numbers = list(dict.fromkeys(fax_number(r.rpartition("@")[0]) or "" for r in recipients))
         file_ids = []
         for attachment in mail.attachments:
