@@ -1,98 +1,15 @@
-"""A real SMTP server the gateway mails to (aiosmtpd, STARTTLS + AUTH, on 127.0.0.1) and a real gateway
-with its SMTP listener, both on free ports, both stopped at the end."""
+"""Fixtures of the e-mail tests: the SMTP server the gateway mails to, and a gateway with its SMTP listener,
+both on free ports of 127.0.0.1, both stopped at the end (tests/helpers/mail.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import email
-import email.policy
-import smtplib
-import socket
-import ssl
-import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from faxgw.gateway.config import Config, RouteConfig
-from faxgw.gateway.demo import free_port
-from faxgw.gateway.mailconfig import MailAccount, MailConfig
-from faxgw.gateway.smtp import SmtpListener, listening
 
-from tests.helpers.gateway import RECEIVER, SENDER, Running, gateway_config, start_running
-
-RELAY_USER, RELAY_PASSWORD = "gateway", "relay-secret"
-FAX_USER, FAX_PASSWORD = "alice-fax", "alice-secret"
-ALICE = "alice@example.com"
-INBOX = "inbox@example.com"
-DOMAIN = "fax.example.com"
-
-
-@dataclass
-class Received:
-    sender: str
-    recipients: list[str]
-    message: EmailMessage
-
-
-class MailSink:
-    """aiosmtpd in its own thread: requires STARTTLS, then AUTH as RELAY_USER; keeps what it is given."""
-
-    def __init__(self, certificate: tuple[Path, Path], port: int | None = None) -> None:
-        key, cert = certificate
-        self.cert = cert  # what a client trusts for STARTTLS
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        self.port = port or free_port(socket.SOCK_STREAM)
-        self.mails: list[Received] = []
-        self.refuse: str | None = None  # an RCPT reply to give instead of accepting
-        self._lock = threading.Lock()
-        self.controller = Controller(
-            self,
-            hostname="127.0.0.1",
-            port=self.port,
-            tls_context=context,
-            require_starttls=True,
-            auth_required=True,
-            authenticator=self._authenticate,
-        )
-
-    def _authenticate(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-    ) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            RELAY_USER.encode(),
-            RELAY_PASSWORD.encode(),
-        )
-        return AuthResult(success=ok)
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if self.refuse is not None:
-            return self.refuse
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self._lock:
-            self.mails.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-    async def wait(self, count: int, timeout: float = 60) -> list[Received]:
-        async with asyncio.timeout(timeout):
-            while True:
-                with self._lock:
-                    if len(self.mails) >= count:
-                        return list(self.mails)
-                await asyncio.sleep(0.05)
+from tests.helpers.gateway import gateway_config
+from tests.helpers.mail import MailGateway, MailSink, mail_config, started
 
 
 @pytest.fixture
@@ -103,63 +20,6 @@ def sink(certificate: tuple[Path, Path]) -> Iterator[MailSink]:
         yield server
     finally:
         server.controller.stop()
-
-
-def mail_config(config: Config, sink: MailSink, certificate: tuple[Path, Path], **changes: Any) -> Config:
-    """``config`` with [mail]: sending to ``sink`` (trusting the test certificate), listening with
-    STARTTLS on a free port for alice's account; RECEIVER's route mails its faxes to INBOX."""
-    key, cert = certificate
-    mail = MailConfig(
-        smtp_host="127.0.0.1",
-        smtp_port=sink.port,
-        smtp_username=RELAY_USER,
-        smtp_password=RELAY_PASSWORD,
-        smtp_ca_file=cert,
-        sender="faxgw@gateway.example.com",
-        retry_delay=0.2,
-        listen_host="127.0.0.1",
-        listen_port=free_port(socket.SOCK_STREAM),
-        domain=DOMAIN,
-        tls_cert=cert,
-        tls_key=key,
-        accounts=(MailAccount("acme", FAX_USER, FAX_PASSWORD, (ALICE,), fax_from=SENDER),),
-    )
-    mail = dataclasses.replace(mail, **changes)
-    return dataclasses.replace(config, mail=mail, routes=(RouteConfig(RECEIVER, "acme", email_to=(INBOX,)),))
-
-
-@dataclass
-class MailGateway:
-    running: Running
-    listener: SmtpListener
-    cert: Path
-
-    def client(self) -> smtplib.SMTP:
-        """A connection to the gateway's listener, after EHLO (blocking: use it in a thread)."""
-        client = smtplib.SMTP("127.0.0.1", self.listener.port, timeout=30)
-        client.ehlo("client.example.com")
-        return client
-
-    def secure_client(self) -> smtplib.SMTP:
-        """After STARTTLS (the test certificate trusted) and EHLO again."""
-        client = self.client()
-        client.starttls(context=ssl.create_default_context(cafile=self.cert))
-        client.ehlo("client.example.com")
-        return client
-
-    def logged_in(self) -> smtplib.SMTP:
-        client = self.secure_client()
-        client.login(FAX_USER, FAX_PASSWORD)
-        return client
-
-
-@asynccontextmanager
-async def started(config: Config, cert: Path) -> AsyncIterator[MailGateway]:
-    """The gateway of ``config`` with its REST API and SMTP listener, for the ``async with``."""
-    async for running in start_running(config):
-        async with listening(running.gateway) as listener:
-            assert listener is not None
-            yield MailGateway(running, listener, cert)
 
 
 @pytest.fixture

@@ -8,28 +8,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
 import pypdfium2
 
 from tests.helpers.gateway import RECEIVER, gateway_config
-from tests.mail.conftest import ALICE, DOMAIN, INBOX, MailGateway, MailSink, mail_config, started
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "samples" / "sample.pdf"  # two pages
-
-
-def fax_mail(*, subject: str = "Order 1184", text: str = "Please ship.", to: str = RECEIVER) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = ALICE
-    message["To"] = f"{to}@{DOMAIN}"
-    message["Subject"] = subject
-    message["Message-ID"] = "<order-1184@example.com>"
-    message.set_content(text)
-    message.add_attachment(SAMPLE.read_bytes(), maintype="application", subtype="pdf", filename="order.pdf")
-    return message
+from tests.helpers.mail import ALICE, DOMAIN, INBOX, MailGateway, MailSink, fax_mail, mail_config, started
 
 
 def pdf_pages(data: bytes) -> int:

@@ -15,7 +15,7 @@ from faxgw.gateway.mail import Mail, MailOutbox, MailSender, MailStatus
 from faxgw.gateway.mailconfig import MailConfig
 from faxgw.gateway.store import database
 
-from tests.mail.conftest import INBOX, RELAY_PASSWORD, RELAY_USER, MailSink
+from tests.helpers.mail import INBOX, RELAY_PASSWORD, RELAY_USER, MailSink
 
 
 def a_mail(mail_id: str = "ev1:fax") -> Mail:

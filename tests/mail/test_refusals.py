@@ -17,17 +17,17 @@ from typing import TypeVar
 import pytest
 
 from tests.helpers.gateway import RECEIVER, gateway_config
-from tests.mail.conftest import (
+from tests.helpers.mail import (
     ALICE,
     DOMAIN,
     FAX_PASSWORD,
     FAX_USER,
     MailGateway,
     MailSink,
+    fax_mail,
     mail_config,
     started,
 )
-from tests.mail.test_both_ways import fax_mail
 
 T = TypeVar("T")
 TO = f"{RECEIVER}@{DOMAIN}"
