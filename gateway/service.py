@@ -170,7 +170,6 @@ class Gateway:
 
     async def start(self) -> None:
         await self.store.open()
-        await self.mail_outbox.open()
         await self._bootstrap()
         self.pages.start()
         await self.engine.start(self.inbound.offer, self.inbound.done)

@@ -16,24 +16,6 @@ from dataclasses import dataclass
 
 from faxgw.gateway.database import Database, Db, Row, in_database
 
-#: Portable SQL: the same statement creates the table in SQLite and PostgreSQL. The message is kept as
-#: text (Latin-1 of its bytes, which maps every byte), as both databases hold text the same way.
-_TABLE = """
-CREATE TABLE IF NOT EXISTS mail_outbox (
-    id TEXT PRIMARY KEY,
-    fax_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    recipients TEXT NOT NULL,
-    message TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at DOUBLE PRECISION NOT NULL,
-    claimed_until DOUBLE PRECISION NOT NULL DEFAULT 0,
-    last_error TEXT,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
-)"""
 _COLUMNS = "id, fax_id, kind, sender, recipients, message, status, attempts, next_attempt_at, last_error"
 
 
@@ -79,12 +61,6 @@ class MailOutbox:
     def __init__(self, database: Database, *, clock: Callable[[], float] = time.time) -> None:
         self.database = database
         self._clock = clock
-
-    @in_database
-    def open(self, db: Db) -> None:
-        """Create the table if this database has none yet."""
-        with db.transaction():
-            db.execute(_TABLE)
 
     @in_database
     def add(self, db: Db, mail: Mail) -> bool:

@@ -212,6 +212,27 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE attempts ADD COLUMN diagnostics TEXT NOT NULL DEFAULT '{}';
     """,
+    # 12: the mail outbox (gateway.mail.outbox): each mail stored whole before it is first sent, then
+    # retried until sent or given up. The message is text (Latin-1 of its bytes, which maps every byte).
+    """
+    CREATE TABLE mail_outbox (
+        id TEXT PRIMARY KEY,
+        fax_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        message TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        claimed_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at);
+    CREATE INDEX mail_outbox_fax ON mail_outbox (fax_id);
+    """,
 ]
 
 #: Held while migrating (pg_advisory_lock): nodes starting at once migrate one after the other.

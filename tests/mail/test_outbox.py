@@ -48,7 +48,6 @@ async def sending(
     db = database(url, path, 2)
     await db.open()
     outbox = MailOutbox(db)
-    await outbox.open()
     sender = MailSender(config, outbox)
     task = asyncio.create_task(sender.run())
     try:
