@@ -98,7 +98,14 @@ class PostgresDatabase:
             raise ConnectionError(f"PostgreSQL at {self._where}: {error}".strip()) from None
         self._accepting = True
         if self._listeners:
-            self._listening.spawn(self._listen())
+            # Open once the LISTEN is in place: a notification sent after open() returns is heard.
+            listening = asyncio.Event()
+            self._listening.spawn(self._listen(listening))
+            try:
+                await asyncio.wait_for(listening.wait(), CONNECT_TIMEOUT)
+            except TimeoutError:
+                await self.close()
+                raise ConnectionError(f"PostgreSQL at {self._where}: LISTEN not in place") from None
 
     def _open(self) -> None:
         with psycopg.connect(self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)) as connection:
@@ -139,15 +146,17 @@ class PostgresDatabase:
             raise RuntimeError("listen() before open(): the LISTEN connection starts with the store")
         self._listeners[channel].append(callback)
 
-    async def _listen(self) -> None:
-        """LISTEN on every channel asked for, and call back on each notification; a lost connection is made
-        again (pausing longer each time), and every callback then hears ``""``: it may have missed news."""
+    async def _listen(self, listening: asyncio.Event) -> None:
+        """LISTEN on every channel asked for (``listening`` set once it is), and call back on each
+        notification; a lost connection is made again (pausing longer each time), and every callback then
+        hears ``""``: it may have missed news."""
         pause, reconnected = 0.5, False
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as connection:
                     for channel in self._listeners:
                         await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    listening.set()
                     if reconnected:
                         for channel in self._listeners:
                             self._tell(channel, "")
