@@ -23,6 +23,7 @@ from faxgw.gateway.mailconfig import (
     MailError,
     check_template,
 )
+from faxgw.gateway.metrics import MetricsConfig
 from faxgw.gateway.netpolicy import AddressPolicy
 from faxgw.gateway.peers import DEFAULT_TRUNK, DeviceConfig, PeerError, Relay, TrunkConfig, check_networks
 from faxgw.sip.fax_terms import T38Policy
@@ -233,6 +234,8 @@ class Config:
     drain_timeout: float = 600.0
     #: E-mail both ways ([mail], gateway.mailconfig): the SMTP server mail is sent through, the listener.
     mail: MailConfig = field(default_factory=MailConfig)
+    #: GET /metrics for Prometheus ([metrics], gateway.metrics): its optional bearer token.
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def __post_init__(self) -> None:
         # Derived again each time, so that dataclasses.replace(config, trunk=...) moves the trunk too (a
@@ -404,6 +407,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     values["asterisk"] = _load_asterisk(raw.get("asterisk", {}), environ)
     values["edge"] = _load_edge(raw.get("edge", {}), environ)
     values["mail"] = _load_mail(raw.get("mail", {}), environ)
+    values["metrics"] = _load_metrics(raw.get("metrics", {}), environ)
     values["trunks"] = _load_peers("trunks", raw.get("trunks", []), _TRUNK_FIELDS, TrunkConfig)
     values["devices"] = _load_peers("devices", raw.get("devices", []), _DEVICE_FIELDS, DeviceConfig)
     if values["trunks"] and values.get("trunk") is not None:
@@ -572,6 +576,14 @@ def _load_edge(table: Any, environ: dict[str, str]) -> EdgeConfig:
         return EdgeConfig(**values)
     except EdgeError as error:
         raise ConfigError(str(error)) from None
+
+
+def _load_metrics(table: Any, environ: dict[str, str]) -> MetricsConfig:
+    """[metrics]; FAXGW_METRICS_TOKEN overrides its token (it need not be in the file)."""
+    metrics = MetricsConfig(**_table("metrics", table, environ, {"token": str}))
+    if metrics.token is not None and not metrics.token.strip():
+        raise ConfigError("metrics.token: empty (leave it out for an open /metrics)")
+    return metrics
 
 
 # [mail] settings besides its [[mail.accounts]]; FAXGW_MAIL_<NAME> overrides them (the password need not

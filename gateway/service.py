@@ -8,6 +8,7 @@ imports from here too, as this module imports them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import shutil
@@ -24,7 +25,7 @@ from faxgw.gateway.database import WEBHOOK_DUE
 from faxgw.gateway.documents.detect import detect
 from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.domain import EventType, FaxStatus
-from faxgw.gateway.engines.base import Engine
+from faxgw.gateway.engines.base import Engine, EngineStatus
 from faxgw.gateway.engines.media_process import MediaProcessEngine
 from faxgw.gateway.engines.native import NativeEngine
 from faxgw.gateway.jobs.channels import Channels
@@ -37,6 +38,7 @@ from faxgw.gateway.jobs.outbound import OutboundJobs
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.status import RUNNING
 from faxgw.gateway.mail import MailNotices, MailOutbox, MailSender
+from faxgw.gateway.metrics import Metrics
 from faxgw.gateway.netpolicy import AddressError, checked_url
 from faxgw.gateway.store import (
     ApiKey,
@@ -128,6 +130,7 @@ class Gateway:
         self.store: FaxStore = store
         self.deliveries = DeliveryStore(store.database)  # the outbox: the same database
         self.telnyx_key = keys.load_or_create(config.data_dir / keys.KEY_FILE)
+        self.metrics = Metrics()  # this gateway's own registry (several gateways may share a process)
         self.webhooks = WebhookDispatcher(
             self.deliveries,
             config.webhook_secret,
@@ -140,6 +143,7 @@ class Gateway:
             addresses=address_policy(config.webhook_allow, config.webhook_deny),
             # A route's webhook_url is the operator's, not a tenant's: posted to wherever it leads.
             trusted_urls={route.webhook_url for route in config.routes if route.webhook_url},
+            metrics=self.metrics,
         )
         # The outbox is shared by every node: each hears when another's deliveries fall due.
         self.store.listen(WEBHOOK_DUE, self.webhooks.heard)
@@ -154,7 +158,7 @@ class Gateway:
         self.pages = PageQueue()  # engines' page callbacks only enqueue: its task records the pages
         self.leases = Leases(self.store, config.node, config.lease)  # of every fax this node works on
         self.outbound = OutboundJobs(
-            config, self.store, self.engine, self.events, self.channels, self.pages, self.leases
+            config, self.store, self.engine, self.events, self.channels, self.pages, self.leases, self.metrics
         )
         self.inbound = InboundJobs(
             config,
@@ -165,6 +169,7 @@ class Gateway:
             leases=self.leases,
             on_queued=self.outbound.wake,  # a device's relayed fax is due at once
             settle_bridged=self.outbound.settle_bridged,
+            metrics=self.metrics,
         )
         self._tasks = Tasks(log, "the lease heartbeat, the outbound job loop or the webhook dispatcher")
 
@@ -316,6 +321,22 @@ class Gateway:
     def telnyx_public_key(self) -> str:
         """What checks our Telnyx-style webhook signatures (the SDK's ``public_key``)."""
         return keys.public_key(self.telnyx_key)
+
+    async def engine_status(self) -> EngineStatus:
+        """The engine's trunks, devices and calls in progress now (the console and /metrics show them)."""
+        return await self.engine.status()
+
+    async def metrics_text(self) -> bytes:
+        """/metrics in Prometheus's text format, the states read now: calls in progress, trunks up and
+        registered devices (the engine's status), the webhook outbox's depth."""
+        status = await self.engine_status()
+        calls = collections.Counter((call.direction, call.mode, call.via) for call in status.calls)
+        self.metrics.calls_now(calls)
+        for trunk in status.trunks:
+            self.metrics.trunk_up.labels(trunk.name).set(int(trunk.up))
+        self.metrics.registered_devices.set(sum(1 for device in status.devices if device.contacts))
+        self.metrics.webhook_queue.set(await self.deliveries.pending())
+        return self.metrics.exposition()
 
     async def webhooks_log(self, fax_id: str) -> list:
         return await self.deliveries.log_for_fax(fax_id)

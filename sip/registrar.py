@@ -163,6 +163,10 @@ class Registrar:
         bindings = self._live(username)
         return sorted(bindings, key=lambda b: (not b.reachable, -b.q, -b.registered_at))
 
+    def expires_in(self, binding: Binding) -> int:
+        """Seconds until ``binding`` expires unless refreshed."""
+        return max(0, round(binding.expires_at - self._clock()))
+
     def flow(self, uri: SipUri) -> Peer | None:
         """Where requests for a binding's ``target`` go when the device is behind NAT: the address its
         REGISTER came from (None: not such a target, send as the URI says)."""

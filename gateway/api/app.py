@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-from faxgw.gateway.api import native
+from faxgw.gateway.api import metrics, native
 from faxgw.gateway.api.dialect import Dialect
 from faxgw.gateway.api.dialects import dropbox, faxplus, telnyx
 from faxgw.gateway.api.errors import install_error_handlers
@@ -34,6 +34,8 @@ def create_app(gateway: Gateway, dialects: Sequence[Dialect] = DIALECTS) -> Fast
     app.state.gateway = gateway
     install_error_handlers(app)  # what no dialect route answers: unknown paths, wrong methods
     app.add_middleware(RequestLimits, dialects=dialects)  # a key, then a bounded body, before any route reads
+    app.add_middleware(metrics.RequestTimer, metrics=gateway.metrics)  # outermost: times refusals too
+    app.include_router(metrics.router)  # GET /metrics, outside the OpenAPI schema
     for dialect in dialects:
         app.include_router(dialect.router)
         if dialect.webhooks is not None:

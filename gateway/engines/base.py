@@ -179,6 +179,54 @@ InboundHandler = Callable[[InboundCall], Awaitable[InboundDecision]]
 InboundDone = Callable[[InboundCall, CallResult], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class HostStatus:
+    """One host of a trunk: did it answer its last OPTIONS, and how fast."""
+
+    address: str
+    up: bool
+    rtt_ms: float | None = None  # the last qualify's round trip; None: none answered yet, or not measured
+
+
+@dataclass(frozen=True)
+class TrunkStatus:
+    name: str
+    up: bool
+    hosts: tuple[HostStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """A configured device and where it is registered now (no contacts: not registered)."""
+
+    username: str
+    contacts: tuple[str, ...] = ()
+    expires: int | None = None  # seconds until its soonest binding expires; None: not registered
+
+
+@dataclass(frozen=True)
+class ActiveCall:
+    """A call in progress: ``direction`` "outbound" or "inbound"; ``mode`` "t38" or "g711" as trained last
+    ("g711" until T.30 negotiates on T.38, a second or two after the switch), "relay" for a device's call
+    relayed in real time (``Bridge``), "unknown" where the engine cannot tell; ``via`` the trunk's name or
+    the device's username ("" when neither: a SIP URI dialled directly, an unknown caller)."""
+
+    direction: str
+    mode: str
+    via: str = ""
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What an engine knows of its trunks, devices and calls now (the console and /metrics show it)."""
+
+    trunks: tuple[TrunkStatus, ...] = ()
+    devices: tuple[DeviceStatus, ...] = ()
+    calls: tuple[ActiveCall, ...] = ()
+    #: What this engine cannot tell (e.g. the Asterisk engine's call modes), in words; "" when complete.
+    note: str = ""
+
+
 class Engine(Protocol):
     async def start(self, on_inbound: InboundHandler, on_inbound_done: InboundDone) -> None: ...
 
@@ -188,6 +236,10 @@ class Engine(Protocol):
         """Take no new arriving call from now on (and say so to whoever probes the engine, so that the edge
         sends calls to other nodes); the calls under way go on. Returns once every call offered before has
         been decided (on_inbound answered), so that from then on the job layer knows every call in flight."""
+        ...
+
+    async def status(self) -> EngineStatus:
+        """Its trunks, devices and calls in progress now; never waits on a call's media."""
         ...
 
     async def close(self) -> None: ...

@@ -21,6 +21,7 @@ from typing import Any
 from faxgw.gateway.engines.base import (
     Bridge,
     CallResult,
+    EngineStatus,
     InboundCall,
     OutboundCall,
     PageTransferred,
@@ -80,6 +81,13 @@ class Drain:
     """Take no new arriving call (the engine's ``drain``); the media process answers ``Drained``."""
 
 
+@dataclass(frozen=True)
+class AskStatus:
+    """The engine's status, please: the media process answers ``Status`` for ``ref``."""
+
+    ref: int
+
+
 # -- media process -> gateway ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ready:
@@ -132,6 +140,12 @@ class Drained:
     """New calls are refused now, and every ``Offer`` made before this was decided."""
 
 
+@dataclass(frozen=True)
+class Status:
+    ref: int
+    status: EngineStatus
+
+
 Message = (
     Send
     | Cancel
@@ -139,6 +153,7 @@ Message = (
     | Refuse
     | Relay
     | Drain
+    | AskStatus
     | Ready
     | StartFailed
     | Page
@@ -146,6 +161,7 @@ Message = (
     | Offer
     | Received
     | Drained
+    | Status
 )
 _TYPES: dict[str, type] = {kind.__name__: kind for kind in typing.get_args(Message)}
 

@@ -25,6 +25,7 @@ from faxgw.gateway.engines import ipc
 from faxgw.gateway.engines.base import (
     Bridge,
     CallResult,
+    EngineStatus,
     InboundCall,
     InboundDone,
     InboundHandler,
@@ -51,6 +52,9 @@ MEDIA_NICE = -10
 #: Pause before starting a media process again, doubled while starting fails, up to RESTART_MAX.
 RESTART_DELAY = 0.2
 RESTART_MAX = 30.0
+#: The longest ``status`` waits for the media process's answer (it answers from its loop at once; a
+#: scrape or a console page must not hang on a media process that is stuck).
+STATUS_TIMEOUT = 2.0
 
 
 @dataclass
@@ -83,6 +87,7 @@ class _Child:
     receiving: dict[int, _Receiving] = field(default_factory=dict)
     ended: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     drained: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    statuses: dict[int, asyncio.Future[EngineStatus]] = field(default_factory=dict)  # asked, by ref
     reading: asyncio.Task[None] | None = None  # its messages, until it goes
 
     @property
@@ -147,6 +152,26 @@ class MediaProcessEngine:
             return
         child.post(ipc.Drain())
         await asyncio.wait((child.drained, child.ended), return_when=asyncio.FIRST_COMPLETED)
+
+    async def status(self) -> EngineStatus:
+        """The media process's engine's status (asked over ``ipc``); without an answer within
+        STATUS_TIMEOUT, or with no media process running, an empty status saying so."""
+        child = self._child
+        if child is None or child.ended.done():
+            return EngineStatus(note="No media process is running.")
+        ref = next(self._refs)
+        answer: asyncio.Future[EngineStatus] = asyncio.get_running_loop().create_future()
+        child.statuses[ref] = answer
+        child.post(ipc.AskStatus(ref))
+        try:
+            await asyncio.wait(
+                (answer, child.ended), timeout=STATUS_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            child.statuses.pop(ref, None)
+        if answer.done():
+            return answer.result()
+        return EngineStatus(note=f"The media process did not tell its status within {STATUS_TIMEOUT:g} s.")
 
     async def close(self) -> None:
         self._closing = True
@@ -265,6 +290,10 @@ class MediaProcessEngine:
         elif isinstance(message, ipc.Drained):
             if not child.drained.done():
                 child.drained.set_result(None)
+        elif isinstance(message, ipc.Status):
+            asked = child.statuses.get(message.ref)
+            if asked is not None and not asked.done():
+                asked.set_result(message.status)
         else:
             raise ipc.IpcError(f"{type(message).__name__} is not for the gateway")
 

@@ -72,6 +72,8 @@ class MediaWorker:
                 decision.set_result(message)
         elif isinstance(message, ipc.Drain):
             self._tasks.spawn(self._drain())
+        elif isinstance(message, ipc.AskStatus):
+            self._tasks.spawn(self._status(message.ref))
         else:
             raise ipc.IpcError(f"{type(message).__name__} is not for the media process")
 
@@ -89,6 +91,9 @@ class MediaWorker:
     async def _drain(self) -> None:
         await self.engine.drain()
         self._post(ipc.Drained())
+
+    async def _status(self, ref: int) -> None:
+        self._post(ipc.Status(ref, await self.engine.status()))
 
     async def _offer(self, call: InboundCall) -> InboundDecision:
         """Ask the gateway about an arriving call; meanwhile the call waits (100 Trying), media does not."""

@@ -7,17 +7,22 @@ shares its event loop; ``media_process = false`` runs it in the gateway's proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from ipaddress import ip_network
 from pathlib import Path
 
 from faxgw.gateway.config import Config, ConfigError
 from faxgw.gateway.engines.base import (
     NO_TRUNK_AVAILABLE,
+    ActiveCall,
     Bridge,
     CallResult,
+    DeviceStatus,
+    EngineStatus,
     InboundCall,
     InboundDone,
     InboundHandler,
@@ -35,7 +40,7 @@ from faxgw.sip.admission import Admission, Network, RateLimit, in_networks
 from faxgw.sip.auth import DigestClient, DigestServer
 from faxgw.sip.bridge import BridgeOptions
 from faxgw.sip.call import CallState, IncomingCall
-from faxgw.sip.fax import FaxEvent, FaxOptions, PageDone
+from faxgw.sip.fax import FaxEvent, FaxOptions, Negotiated, PageDone, Transport
 from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, receive_fax, send_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.message import SipUri
@@ -73,6 +78,19 @@ def _result(outcome: FaxOutcome) -> CallResult:
     )
 
 
+@dataclass(eq=False)
+class _Call:
+    """A fax call in progress, as ``status`` shows it; its mode follows each training (``Negotiated``)."""
+
+    direction: str
+    via: str
+    mode: str = "g711"  # every fax call starts on audio, T.38 comes by re-INVITE; "relay": a Bridge
+
+    def seen(self, event: FaxEvent) -> None:
+        if isinstance(event, Negotiated):
+            self.mode = "t38" if event.transport is Transport.T38 else "g711"
+
+
 class NativeEngine:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -86,6 +104,7 @@ class NativeEngine:
         self.trunks = Trunks(config.trunks)  # up or down, calls in progress, registrations
         #: Where each trunk calls us from (set at start), in config order: a call's source names its trunk.
         self._trunk_sources: list[tuple[TrunkConfig, tuple[Network, ...]]] = []
+        self._calls: set[_Call] = set()  # fax calls in progress, relayed ones too
 
     def _options(self, ident: str, route: Route | None = None) -> FaxCallOptions:
         """How to fax: over ``route`` as it says (T.38 policy, ECM, rate cap, the trunk's G.711 laws, the
@@ -208,22 +227,25 @@ class NativeEngine:
         ua = self.ua
         assert ua is not None
 
-        def pages(event: FaxEvent) -> None:
-            if isinstance(event, PageDone):
-                on_page(PageTransferred(event.page, event.path, sending=True))
-
         async def place(target: str, route: Route | None, credentials: DigestClient | None) -> FaxOutcome:
-            return await send_fax(
-                ua,
-                target,
-                call.document,
-                options=self._options(call.from_number, route),
-                ticker=self.ticker,
-                on_event=pages,
-                caller=call.from_number,
-                first_page=call.first_page,
-                credentials=credentials,
-            )
+            with self._calling("outbound", route.via if route is not None else "") as active:
+
+                def pages(event: FaxEvent) -> None:
+                    active.seen(event)
+                    if isinstance(event, PageDone):
+                        on_page(PageTransferred(event.page, event.path, sending=True))
+
+                return await send_fax(
+                    ua,
+                    target,
+                    call.document,
+                    options=self._options(call.from_number, route),
+                    ticker=self.ticker,
+                    on_event=pages,
+                    caller=call.from_number,
+                    first_page=call.first_page,
+                    credentials=credentials,
+                )
 
         if not call.routes:
             if not call.to_number.startswith("sip:"):
@@ -296,13 +318,43 @@ class NativeEngine:
             return await self._relay(call, inbound, decision)
         document, on_page = decision
 
-        def pages(event: FaxEvent) -> None:
-            if isinstance(event, PageDone):
-                on_page(PageTransferred(event.page, Path(event.path), sending=False))
+        route = self._caller_route(call, inbound)
+        with self._calling("inbound", route.via if route is not None else "") as active:
 
-        options = self._options(call.called, self._caller_route(call, inbound))
-        outcome = await receive_fax(call, document, options=options, ticker=self.ticker, on_event=pages)
+            def pages(event: FaxEvent) -> None:
+                active.seen(event)
+                if isinstance(event, PageDone):
+                    on_page(PageTransferred(event.page, Path(event.path), sending=False))
+
+            options = self._options(call.called, route)
+            outcome = await receive_fax(call, document, options=options, ticker=self.ticker, on_event=pages)
         return _result(outcome)
+
+    @contextlib.contextmanager
+    def _calling(self, direction: str, via: str, mode: str = "g711") -> Iterator[_Call]:
+        """A fax call counted in progress for the ``with`` block."""
+        active = _Call(direction, via, mode)
+        self._calls.add(active)
+        try:
+            yield active
+        finally:
+            self._calls.discard(active)
+
+    async def status(self) -> EngineStatus:
+        """The trunks (keep-alive), the devices (registrar) and the fax calls in progress, as they are now."""
+        registrar = self.registrar
+        devices = []
+        for device in self.config.devices:
+            bindings = registrar.contacts(device.username) if registrar is not None else []
+            devices.append(
+                DeviceStatus(
+                    device.username,
+                    tuple(str(binding.uri) for binding in bindings),
+                    min((registrar.expires_in(b) for b in bindings), default=None) if registrar else None,
+                )
+            )
+        calls = tuple(ActiveCall(call.direction, call.mode, call.via) for call in self._calls)
+        return EngineStatus(self.trunks.status(), tuple(devices), calls)
 
     def _caller_route(self, call: IncomingCall, inbound: InboundCall) -> Route | None:
         """How to fax with who called: a device (it authenticated) as its settings say, a trunk (the first
@@ -329,7 +381,8 @@ class NativeEngine:
         )
         ring_timeout = self._options(bridge.from_number).ring_timeout
         relay = RealTimeRelay(self.ua, self.trunks, self._device_contacts, self.ticker, ring_timeout)
-        return await relay.run(call, bridge, options)
+        with self._calling("inbound", inbound.device or "", mode="relay"):
+            return await relay.run(call, bridge, options)
 
     async def _device_contacts(self, username: str) -> list[str]:
         """The SIP URIs to call a device at: its registered contacts, reachable ones first (behind NAT the

@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 
-from faxgw.gateway.engines.base import LegResult, Route
+from faxgw.gateway.engines.base import HostStatus, LegResult, Route, TrunkStatus
 from faxgw.gateway.peers import TrunkConfig
 from faxgw.sip.admission import RateLimit
 from faxgw.sip.auth import DigestClient
@@ -80,6 +81,8 @@ class TrunkState:
         self.config = config
         #: Each host, in the configured order: did it answer its last ping (True until one says not)?
         self.reachable = dict.fromkeys(config.hosts, True)
+        #: Each host's last answered OPTIONS round trip in milliseconds (None: none answered yet).
+        self.rtt_ms: dict[str, float | None] = dict.fromkeys(config.hosts)
         self.calls = 0  # calls placed through it and not ended yet
         self.credentials = (
             DigestClient(config.username, config.password)
@@ -92,6 +95,10 @@ class TrunkState:
     @property
     def up(self) -> bool:
         return any(self.reachable.values())
+
+    def status(self) -> TrunkStatus:
+        hosts = tuple(HostStatus(host, up, self.rtt_ms[host]) for host, up in self.reachable.items())
+        return TrunkStatus(self.config.name, self.up, hosts)
 
     def targets(self, number: str) -> list[str]:
         """The Request-URIs of a call to ``number``: one per host that answers, in the configured order."""
@@ -129,6 +136,9 @@ class Trunks:
 
     def get(self, name: str) -> TrunkState | None:
         return self._states.get(name)
+
+    def status(self) -> tuple[TrunkStatus, ...]:
+        return tuple(state.status() for state in self._states.values())
 
     def start(self, ua: UserAgent) -> None:
         """Start pinging the trunks that have a keepalive, and registering with those that register."""
@@ -173,11 +183,14 @@ class Trunks:
     @staticmethod
     async def _ping(ua: UserAgent, state: TrunkState, host: str, interval: float) -> None:
         uri = SipUri.parse(state.config.uri(None, host))
+        started = time.monotonic()
         try:
             async with asyncio.timeout(min(PING_TIMEOUT, interval)):
                 answered = await ua.qualify(uri)
         except TimeoutError:
             answered = False  # the transaction runs on to its own timeout; we stopped listening
+        if answered:
+            state.rtt_ms[host] = round((time.monotonic() - started) * 1000, 1)
         if answered != state.reachable[host]:
             if answered:
                 log.warning("trunk %s: %s answers OPTIONS again: up", state.config.name, host)

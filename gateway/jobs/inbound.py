@@ -33,6 +33,7 @@ from faxgw.gateway.jobs.leases import Leases
 from faxgw.gateway.jobs.pages import PageQueue
 from faxgw.gateway.jobs.relay import StoreAndForward, received_document, start_real_time
 from faxgw.gateway.jobs.routing import routes_for
+from faxgw.gateway.metrics import Metrics
 from faxgw.gateway.peers import DeviceConfig, Relay
 from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore, new_id
 
@@ -51,6 +52,7 @@ class InboundJobs:
         leases: Leases,
         on_queued: Callable[[], None],
         settle_bridged: Callable[[FaxRecord, CallResult, str], Awaitable[None]],
+        metrics: Metrics | None = None,
     ) -> None:
         """``leases`` keeps the faxes of the calls in progress this node's (shared with OutboundJobs);
         ``on_queued`` tells the outbound loop a relayed fax is due (OutboundJobs.wake); ``settle_bridged``
@@ -63,6 +65,7 @@ class InboundJobs:
         self.leases = leases
         self.on_queued = on_queued
         self.settle_bridged = settle_bridged
+        self.metrics = metrics or Metrics()
         self.relay = StoreAndForward(config, store, events)
         self._faxes: dict[str, str] = {}  # call id -> fax id
         self._relayed: dict[str, str] = {}  # call id -> the outbound fax a device's call is received into
@@ -247,6 +250,9 @@ class InboundJobs:
             lease_owner=None,
             lease_until=None,
         )
+        media = result.diagnostics.media
+        self.metrics.call_ended("inbound", status, t38=result.t38, pages=result.pages, media=media)
+        self.metrics.faxes.labels("inbound", status).inc()
         # The call is the received fax's one attempt: kept like a sent fax's, with its diagnostics.
         await self.store.add_attempt(
             AttemptRecord(

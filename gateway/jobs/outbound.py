@@ -37,6 +37,7 @@ from faxgw.gateway.jobs.relay import origin
 from faxgw.gateway.jobs.routing import routes_for
 from faxgw.gateway.jobs.simulated import simulated_send
 from faxgw.gateway.jobs.slots import NumberPicker
+from faxgw.gateway.metrics import Metrics
 from faxgw.gateway.store import AttemptRecord, FaxRecord, FaxStore
 from faxgw.sip.tasks import Tasks
 
@@ -58,8 +59,10 @@ class OutboundJobs:
         channels: Channels,
         pages: PageQueue,
         leases: Leases,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
         self.store = store
         self.engine = engine
         self.events = events
@@ -321,6 +324,8 @@ class OutboundJobs:
     ) -> None:
         status, code, description = st.outbound_status(result)
         sent_up_to = fax.first_page - 1 + result.pages
+        media = result.diagnostics.media
+        self.metrics.call_ended("outbound", status, t38=result.t38, pages=result.pages, media=media)
         await self.store.update_attempt(
             fax.id,
             attempt,
@@ -409,6 +414,7 @@ class OutboundJobs:
 
     async def _publish_end(self, fax: FaxRecord) -> None:
         """The event of a fax that has ended (delivered, or failed as its status says)."""
+        self.metrics.faxes.labels("outbound", fax.status).inc()
         data = {"status": fax.status, "pages": fax.pages_transferred, "pages_total": fax.pages_total}
         if fax.error_code:
             data["error"] = {"code": fax.error_code, "description": fax.error_description}

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from faxgw.gateway.domain import EventType
+from faxgw.gateway.metrics import Metrics
 from faxgw.gateway.netpolicy import (
     Address,
     AddressPolicy,
@@ -84,8 +85,10 @@ class WebhookDispatcher:
         formats: Mapping[str, WebhookFormat] | None = None,
         addresses: AddressPolicy | None = None,
         trusted_urls: Collection[str] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self.metrics = metrics or Metrics()  # counts failed attempts
         self._formats: dict[str, WebhookFormat] = {"native": SignedJson(secret), **(formats or {})}
         self.policy = policy or RetryPolicy()
         self.addresses = addresses or address_policy()
@@ -299,6 +302,8 @@ class WebhookDispatcher:
             attempted_at=started,
         )
         self._log(delivery, attempt, status_code, error, outcome, next_attempt_at)
+        if outcome is not Outcome.DELIVERED:
+            self.metrics.webhook_failures.labels(outcome.value).inc()
         if next_attempt_at is not None:
             self.expect(next_attempt_at)  # sooner, maybe, than the sleeping run() planned
         return outcome

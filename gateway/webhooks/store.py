@@ -209,6 +209,12 @@ class DeliveryStore:
         return row["due"] if row else None
 
     @in_database
+    def pending(self, db: Db) -> int:
+        """How many deliveries wait in the outbox (due or not yet), every node's: it is shared."""
+        row = db.execute("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'").fetchone()
+        return int(row["n"]) if row else 0
+
+    @in_database
     def claim(self, db: Db, delivery_id: int, now: float, until: float) -> bool:
         """Take a due delivery for one attempt: pushes its next attempt to ``until`` (a lease).
 
