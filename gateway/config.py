@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faxgw.gateway.consoleconfig import ConsoleConfig
 from faxgw.gateway.edge import EdgeConfig, EdgeError, NodeConfig
 from faxgw.gateway.mailconfig import (
     DEFAULT_BODY,
@@ -236,6 +237,8 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     #: GET /metrics for Prometheus ([metrics], gateway.metrics): its optional bearer token.
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: The web console ([console], gateway.console): on by default, at /console/ on the API's port.
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     def __post_init__(self) -> None:
         # Derived again each time, so that dataclasses.replace(config, trunk=...) moves the trunk too (a
@@ -408,6 +411,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     values["edge"] = _load_edge(raw.get("edge", {}), environ)
     values["mail"] = _load_mail(raw.get("mail", {}), environ)
     values["metrics"] = _load_metrics(raw.get("metrics", {}), environ)
+    values["console"] = _load_console(raw.get("console", {}), environ)
     values["trunks"] = _load_peers("trunks", raw.get("trunks", []), _TRUNK_FIELDS, TrunkConfig)
     values["devices"] = _load_peers("devices", raw.get("devices", []), _DEVICE_FIELDS, DeviceConfig)
     if values["trunks"] and values.get("trunk") is not None:
@@ -576,6 +580,25 @@ def _load_edge(table: Any, environ: dict[str, str]) -> EdgeConfig:
         return EdgeConfig(**values)
     except EdgeError as error:
         raise ConfigError(str(error)) from None
+
+
+# [console]; FAXGW_CONSOLE_<NAME> overrides them.
+_CONSOLE_SCALARS = {
+    "enabled": bool,
+    "session_lifetime": float,
+    "secret": str,
+    "max_failed_sign_ins": int,
+    "sign_in_window": float,
+}
+
+
+def _load_console(table: Any, environ: dict[str, str]) -> ConsoleConfig:
+    console = ConsoleConfig(**_table("console", table, environ, _CONSOLE_SCALARS))
+    if console.session_lifetime <= 0 or console.max_failed_sign_ins < 1 or console.sign_in_window <= 0:
+        raise ConfigError(
+            "console: session_lifetime and sign_in_window must be above 0, max_failed_sign_ins at least 1"
+        )
+    return console
 
 
 def _load_metrics(table: Any, environ: dict[str, str]) -> MetricsConfig:

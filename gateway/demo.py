@@ -17,7 +17,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import httpx
-from faxgw.gateway.api.server import serving
+from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
 from faxgw.gateway.domain import FINAL_EVENTS, EventType, FaxStatus
 from faxgw.gateway.service import Gateway

@@ -33,8 +33,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_BYTES = 1024 * 1024
 #: A document upload: the seeds' 150 MB of files, plus room for the multipart framing and other fields.
 MAX_UPLOAD_BYTES = MAX_TOTAL_UPLOAD_BYTES + MAX_BODY_BYTES
-#: The routes that take documents (as multipart/form-data): native, Fax.Plus, Telnyx and Dropbox.
-UPLOAD_ROUTES = re.compile(r"/v1/files|/v3/accounts/[^/]+/files|/v2/faxes|/v3/fax/send")
+#: The routes that take documents (as multipart/form-data): native, Fax.Plus, Telnyx and Dropbox, and the
+#: console's send form (which checks its session and CSRF token before it reads the body).
+UPLOAD_ROUTES = re.compile(r"/v1/files|/v3/accounts/[^/]+/files|/v2/faxes|/v3/fax/send|/console/api/faxes")
 
 
 class BodyTooLarge(HTTPException):

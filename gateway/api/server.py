@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -16,6 +16,7 @@ from faxgw.gateway.api import connections
 from faxgw.gateway.api.app import create_app
 from faxgw.gateway.service import Gateway
 from faxgw.sip.tasks import Tasks
+from starlette.types import ASGIApp
 
 log = logging.getLogger("gateway.api")
 
@@ -24,11 +25,21 @@ SHUTDOWN_TIMEOUT = 5
 
 
 @asynccontextmanager
-async def serving(gateway: Gateway, host: str, port: int, log_level: str = "warning") -> AsyncIterator[str]:
-    """The API on host:port for the length of the ``async with``; yields its base URL."""
+async def serving(
+    gateway: Gateway,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    mounts: Sequence[tuple[str, ASGIApp]] = (),
+) -> AsyncIterator[str]:
+    """The API on host:port for the length of the ``async with``; yields its base URL. ``mounts``: apps of
+    layers above the API served under a path of the same app (the console, ``gateway.console``)."""
+    app = create_app(gateway)
+    for path, mounted in mounts:
+        app.mount(path, mounted)
     bound = connections.connection_bound(gateway.config.api_max_connections)
     config = uvicorn.Config(
-        create_app(gateway),
+        app,
         host=host,
         port=port,
         log_level=log_level,
