@@ -172,6 +172,9 @@ class Config:
     webhook_retries: int = 10
     webhook_initial_delay: float = 5.0
     unpaced_t38: bool = False  # only between two faxgw instances (the demo), never toward a trunk
+    #: Hang a call up when no media (RTP or UDPTL) has come from its peer for this long: the peer is gone
+    #: and its fax is settled with the pages that arrived. Longer than T.30's longest silence (T1, 35 s).
+    media_timeout: float = 45.0
     # -- the SIP edge: who may call us, and how much ------------------------------------------------
     sip_tcp: bool = True  # listen on TCP at sip_port as well as UDP
     sip_tls_port: int | None = None  # listen on TLS there too (needs sip_tls_cert and sip_tls_key)
@@ -339,6 +342,7 @@ _SCALARS = {
     "webhook_retries": int,
     "webhook_initial_delay": float,
     "unpaced_t38": bool,
+    "media_timeout": float,
     "node": str,
     "database_url": str,
     "database_pool": int,
@@ -439,6 +443,8 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError("drain_timeout cannot be negative")
     if config.max_pages < 1:
         raise ConfigError("max_pages must be at least 1")
+    if config.media_timeout < 5:
+        raise ConfigError("media_timeout must be at least 5 seconds (T.30 itself is silent for seconds)")
     if config.api_max_connections < 1:
         raise ConfigError("api_max_connections must be at least 1")
     _check_owners(config)

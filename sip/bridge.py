@@ -84,6 +84,9 @@ class BridgeOptions:
     t38_offer_delay: float = 0.2
     #: Give up on a relayed fax that is still going after this long (a 20-page fax takes ~10 min).
     fax_timeout: float = 3600.0
+    #: Hang a leg up when no media has come from it for this long (its peer is gone; the relay then
+    #: ends the other leg as when a leg hangs up): as ``FaxCallOptions.media_timeout``.
+    media_timeout: float = 45.0
     #: After one leg hangs up, what the relay still holds for the other (the last MCF being played
     #: out as audio, a DCN) goes out for at most this long before we hang that leg up too.
     hangup_grace: float = 2.0
@@ -406,6 +409,7 @@ class Bridge:
             follows = self._other(leg).kind == "t38" and leg.t38_policy is not T38Policy.AUDIO
             if leg.t38_policy is T38Policy.T38 or follows:
                 self._tasks.spawn(self._move_to_t38(leg, self.options.t38_offer_delay))
+            self._tasks.spawn(leg.hang_up_on_silence(self.options.media_timeout))
         ends: list[asyncio.Future[Any]] = [device_call.ended, trunk_call.ended, self._broken]
         await asyncio.wait(ends, timeout=self.options.fax_timeout, return_when=asyncio.FIRST_COMPLETED)
         first: Call | None = None  # the leg that hung up, and the one still up

@@ -192,10 +192,7 @@ class Call:
     async def hangup(self, reason: str = "") -> None:
         """End the call from our side (BYE once established); ``reason`` says why when it is not simply
         that we were done (it becomes the ``Hangup``'s)."""
-        if self.state is CallState.ESTABLISHED and self.dialog is not None:
-            self._end(Hangup("local_bye", reason=reason))
-            request = self._in_dialog("BYE")
-            await self.ua.send_request(request, self.dialog.next_hop(), credentials=self.credentials)
+        await self._bye(Hangup("local_bye", reason=reason))
 
     # -- re-INVITE from us (RFC 3261 14.1) -------------------------------------------------------
     async def reinvite(
@@ -226,8 +223,8 @@ class Call:
                     continue
             break
         if response.status >= 300:
-            if response.status in (408, 481):
-                await self.hangup()  # RFC 3261 12.2.1.2: the dialog is gone
+            if response.status in (408, 481):  # RFC 3261 12.2.1.2: the dialog is gone
+                await self.hangup(f"{response.status} {response.reason} to our re-INVITE: the peer is gone")
             raise CallError(response.status, response.reason)
         self._acknowledge(request, response)
         answer = SessionDescription.parse(response.body)
@@ -442,11 +439,22 @@ class Call:
             log.warning("call %s: session refresh failed: %s", self.call_id, error)
             if error.status == 491 and self.timer:
                 self._start_timer(self.timer, we_are_uac=True)
+            elif self.timer is not None and self.state is CallState.ESTABLISHED:
+                # RFC 4028 10: a session not refreshed still ends when it expires, half an interval on
+                # (a 408 or 481 ended it already: reinvite hung up).
+                loop = asyncio.get_running_loop()
+                self._timer_task = loop.call_later(
+                    self.timer.interval / 2, lambda: self.spawn(self._expired())
+                )
 
     async def _expired(self) -> None:
         log.warning("call %s: session timer expired without a refresh", self.call_id)
+        await self._bye(Hangup("session_expired"))
+
+    async def _bye(self, hangup: Hangup) -> None:
+        """End an established call from our side as ``hangup`` says, with a BYE."""
         if self.state is CallState.ESTABLISHED and self.dialog is not None:
-            self._end(Hangup("session_expired"))
+            self._end(hangup)
             await self.ua.send_request(
                 self._in_dialog("BYE"), self.dialog.next_hop(), credentials=self.credentials
             )

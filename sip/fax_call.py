@@ -52,6 +52,10 @@ class FaxCallOptions:
     ring_timeout: float = 60.0
     #: Give up on a call that has not finished T.30 in this time (a 20-page fax takes ~10 min).
     fax_timeout: float = 3600.0
+    #: Hang up when no media packet (RTP or UDPTL) has come for this long: the peer is gone (killed,
+    #: unplugged) and T.30 may wait for it for ever (mid-page it has no timer running). Longer than any
+    #: silence T.30 allows: its longest timer, T1, is 35 s (T.38 sends nothing between signals).
+    media_timeout: float = 45.0
     #: Toward a real peer T.38 must be paced; between our own endpoints it may run flat out.
     paced: bool = True
     #: Pause between the answer and our T.38 re-INVITE (lets the peer's media settle).
@@ -389,6 +393,7 @@ async def _run(call: Call, media: FaxMedia, options: FaxCallOptions, *, offer_t3
     """Offer T.38 if wanted, then wait for T.30 to finish, the call to drop, or the fax timeout."""
     if offer_t38 and not media.t38:
         call.spawn(media.offer_t38(options.t38_offer_delay))
+    call.spawn(media.hang_up_on_silence(options.media_timeout))
     # Either end will do: waited for as Future[Any], as they give different results.
     ends: list[asyncio.Future[Any]] = [media.completed, call.ended]
     await asyncio.wait(ends, timeout=options.fax_timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -119,6 +119,7 @@ class NativeEngine:
             paced=not self.config.unpaced_t38,
             media_latch=self._latch(route.via if route.device else None),
             codecs=trunk.codecs if trunk is not None else tuple(CODECS),
+            media_timeout=self.config.media_timeout,
         )
 
     def _latch(self, device: str | None) -> bool:
@@ -378,6 +379,7 @@ class NativeEngine:
             ecm=device.ecm if device is not None else self.config.ecm,
             device_latch=self._latch(inbound.device),
             trunk_latch=self.config.media_latch,
+            media_timeout=self.config.media_timeout,
         )
         ring_timeout = self._options(bridge.from_number).ring_timeout
         relay = RealTimeRelay(self.ua, self.trunks, self._device_contacts, self.ticker, ring_timeout)
