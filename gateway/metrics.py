@@ -7,8 +7,8 @@ configured trunk's name, a route template, never a fax's id or a number. The REA
 lists every metric (tests/metrics/test_readme.py holds it to that).
 
 This module imports nothing of the gateway: the jobs (calls, faxes, pages), the webhooks (failures), the
-service (what is read at scrape time: engine status, outbox) and the API (latency) all sit above it. What they hand in is plain values,
-or anything shaped like ``MediaCounts`` (``sip.diagnostics.MediaFigures`` is).
+service (what is read at scrape time: engine status, outbox) and the API (latency) all sit above it. What
+they hand in is plain values, or anything shaped like ``MediaCounts`` (``sip.diagnostics.MediaFigures`` is).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class MediaCounts(Protocol):
 
     @property
     def kind(self) -> str: ...  # "rtp" or "udptl"
+
+    @property
+    def packets_received(self) -> int: ...
 
     @property
     def lost(self) -> int: ...
@@ -85,7 +88,7 @@ class Metrics:
         )
         self.media_packets = Counter(
             "faxgw_media_packets",
-            "RTP and UDPTL packets lost, late, or recovered from redundancy, counted at each call's end",
+            "RTP and UDPTL packets received, lost, late, or recovered from redundancy, at each call's end",
             ["kind", "outcome"],
             registry=registry,
         )
@@ -128,6 +131,7 @@ class Metrics:
         for stream in media:
             kind = stream.kind if stream.kind in ("rtp", "udptl") else "other"
             for outcome, count in (
+                ("received", stream.packets_received),
                 ("lost", stream.lost),
                 ("late", stream.late),
                 ("recovered", stream.recovered),

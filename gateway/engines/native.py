@@ -345,15 +345,12 @@ class NativeEngine:
         """The trunks (keep-alive), the devices (registrar) and the fax calls in progress, as they are now."""
         registrar = self.registrar
         devices = []
-        for device in self.config.devices:
-            bindings = registrar.contacts(device.username) if registrar is not None else []
-            devices.append(
-                DeviceStatus(
-                    device.username,
-                    tuple(str(binding.uri) for binding in bindings),
-                    min((registrar.expires_in(b) for b in bindings), default=None) if registrar else None,
-                )
-            )
+        if registrar is not None:  # None: no device configured
+            for device in self.config.devices:
+                bindings = registrar.contacts(device.username)
+                expires = min((registrar.expires_in(binding) for binding in bindings), default=None)
+                contacts = tuple(str(binding.uri) for binding in bindings)
+                devices.append(DeviceStatus(device.username, contacts, expires))
         calls = tuple(ActiveCall(call.direction, call.mode, call.via) for call in self._calls)
         return EngineStatus(self.trunks.status(), tuple(devices), calls)
 
