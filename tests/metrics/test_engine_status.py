@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from faxgw.gateway.engines.base import (
     HostStatus,
     TrunkStatus,
 )
-from faxgw.gateway.engines.media_process import MediaProcessEngine
+from faxgw.gateway.engines.media_process import STATUS_TIMEOUT, MediaProcessEngine
 from faxgw.gateway.peers import DeviceConfig, TrunkConfig
 from faxgw.sip.ua import UaConfig, UserAgent
 
@@ -96,6 +99,25 @@ async def test_trunks_and_a_registered_device_across_the_media_process(running: 
         assert (await scrape(running.base_url)).value("faxgw_registered_devices") == 0
     finally:
         device.close()
+
+
+async def test_a_stuck_media_process_gets_a_status_that_says_so_in_time(running: Running) -> None:
+    engine = running.gateway.engine
+    assert isinstance(engine, MediaProcessEngine) and engine.pid is not None
+    os.kill(engine.pid, signal.SIGSTOP)  # the media process the gateway started for this test
+    try:
+        began = time.monotonic()
+        status = await running.gateway.engine_status()
+        waited = time.monotonic() - began
+        metrics = await scrape(running.base_url)  # /metrics answers too (200), without the engine's part
+    finally:
+        os.kill(engine.pid, signal.SIGCONT)
+    assert status.trunks == () and "did not tell its status" in status.note, status
+    assert STATUS_TIMEOUT <= waited < STATUS_TIMEOUT + 1, waited
+    assert metrics.value("faxgw_registered_devices") == 0
+    # Woken, it answers again (its late answer to the question it missed is dropped).
+    again = await running.gateway.engine_status()
+    assert [trunk.name for trunk in again.trunks] == ["self", "dead"] and again.note == "", again
 
 
 def test_a_status_crosses_the_pipe_whole() -> None:
