@@ -9,6 +9,7 @@ import asyncio
 import enum
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from faxgw.sip import session_timer
 from faxgw.sip.auth import DigestClient
 from faxgw.sip.dialog import Dialog, remote_target
+from faxgw.sip.ladder import SipLadder
 from faxgw.sip.message import SipParseError, SipRequest, SipResponse, SipUri, new_tag, response_to
 from faxgw.sip.sdp import NotAcceptable, SdpError, SessionDescription
 from faxgw.sip.tasks import Tasks
@@ -33,6 +35,9 @@ log = logging.getLogger("sip.call")
 SDP = "application/sdp"
 #: RFC 3261 14.1: how often a re-INVITE is retried after 491 before giving up.
 GLARE_RETRIES = 3
+#: How long a call's SIP ladder still records after the call ended: the BYE's answer, and the last
+#: retransmission of a final response (64*T1, RFC 3261 17.2.1).
+LADDER_LINGER = 32.0
 
 OfferHandler = Callable[[SessionDescription], Awaitable[SessionDescription]]
 
@@ -166,6 +171,10 @@ class Call:
         self.flow: Peer | None = None
         #: Our digest credentials toward this call's peer (a trunk's own); None: the user agent's.
         self.credentials: DigestClient | None = None
+        #: When the call began (``time.monotonic()``): its diagnostics count from here.
+        self.started = time.monotonic()
+        #: The call's SIP messages, for its diagnostics (``_record_ladder``).
+        self.ladder: SipLadder | None = None
 
     # -- state --------------------------------------------------------------------------------
     def _enter(self, state: CallState) -> None:
@@ -181,8 +190,23 @@ class Call:
             self._timer_task.cancel()
         if self.dialog is not None:
             self.ua.forget_dialog(self.dialog)
+        if self.ladder is not None:
+            asyncio.get_running_loop().call_later(LADDER_LINGER, self._forget_ladder, self.ladder)
         if not self.ended.done():
             self.ended.set_result(hangup)
+
+    def _record_ladder(self, local_tag: str, remote_tag: str | None = None) -> SipLadder:
+        """Keep this call's SIP messages from now on, as the transport sends and receives them."""
+        self.ladder = SipLadder(local_tag, remote_tag)
+        self.ua.transport.watchers.setdefault(self.call_id, []).append(self.ladder.record)
+        return self.ladder
+
+    def _forget_ladder(self, ladder: SipLadder) -> None:
+        watchers = self.ua.transport.watchers.get(self.call_id, [])
+        if ladder.record in watchers:
+            watchers.remove(ladder.record)
+        if not watchers:
+            self.ua.transport.watchers.pop(self.call_id, None)
 
     def spawn(self, coroutine: Awaitable[None]) -> None:
         """Run a task that belongs to this call; its failure is logged with the Call-ID."""
@@ -476,6 +500,7 @@ class OutgoingCall(Call):
         self.invite = invite
         self.local_sdp = offer
         self.call_id = invite.call_id
+        self._record_ladder(invite.from_address.tag or "")
         self.progress: list[int] = []  # provisional statuses seen (180, 183, ...)
         self._transaction: ClientTransaction | None = None
         self._cancel_requested = False
@@ -584,6 +609,8 @@ class IncomingCall(Call):
         #: The address the INVITE came from (its transport's source, not what its headers claim).
         self.source: str | None = None
         self._acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The INVITE came before we knew it was a call: recorded now.
+        self._record_ladder(self.dialog.local_tag, request.from_address.tag).record(request, sent=False)
 
     @classmethod
     def offered(

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 
 from faxgw.sip.call import Call, CallError, CallState
+from faxgw.sip.diagnostics import MediaFigures
 from faxgw.sip.fax import G711Codec, Law
 from faxgw.sip.fax_terms import T38Policy
 from faxgw.sip.media import RtpEndpoint, UdptlEndpoint
@@ -95,6 +96,11 @@ class CallMedia:
     @property
     def call_id(self) -> str:
         return self.call.call_id if self.call is not None else ""
+
+    def figures(self) -> tuple[MediaFigures, ...]:
+        """The counters of each stream that carried anything, for the call's diagnostics."""
+        streams = (self.rtp.figures(), self.udptl.figures())
+        return tuple(figures for figures in streams if figures.packets_sent or figures.packets_received)
 
     @property
     def packets_in(self) -> int:

@@ -22,6 +22,7 @@ from faxgw.sip.call_media import CallMedia
 from faxgw.sip.diagnostics import CallDiagnostics
 from faxgw.sip.fax import AudioTerminal, Completed, FaxEvent, FaxOptions, Negotiated, T38Terminal
 from faxgw.sip.fax.audio import BLOCK_SAMPLES
+from faxgw.sip.fax.t30_frames import FrameLog
 from faxgw.sip.fax_terms import CallStatus, T38Policy
 from faxgw.sip.media import Ticker
 from faxgw.sip.rtp import Gap
@@ -130,6 +131,8 @@ class FaxMedia(CallMedia):
         self.t38 = False
         self.error: BaseException | None = None
         self._tick_handle: int | None = None
+        #: Every T.30 frame of the call, whichever SpanDSP session (audio, then T.38) carried it.
+        self.frames = FrameLog()
 
     def close(self) -> None:
         if self._tick_handle is not None:
@@ -194,6 +197,7 @@ class FaxMedia(CallMedia):
         if self.completed.done():
             session.close()
             return
+        session.on_frame = self.frames.record
         self.session = session
 
     def _file_arguments(self) -> dict:
@@ -435,7 +439,19 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
         t38_refused=media.t38_refused,
         audio_packets_in=media.rtp.packets_in,
         t38_packets_in=media.udptl.datagrams_in,
-        diagnostics=CallDiagnostics(hung_up_by=_hung_up_by(hangup)),
+        diagnostics=_diagnostics(call, media, hangup),
+    )
+
+
+def _diagnostics(call: Call, media: FaxMedia, hangup: Hangup | None) -> CallDiagnostics:
+    """What the call did, named now that it is over (nothing of this is worked out on the media path)."""
+    ladder = call.ladder
+    return CallDiagnostics(
+        t30=media.frames.steps(call.started),
+        sip=ladder.steps(call.started) if ladder is not None else (),
+        media=media.figures(),
+        hung_up_by=_hung_up_by(hangup),
+        notes=media.frames.notes() + (ladder.notes() if ladder is not None else ()),
     )
 
 

@@ -11,9 +11,11 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import time
 from collections.abc import Callable
 
-from faxgw.sip.rtp import Gap, JitterBuffer, RtpError, RtpPacket, RtpStream
+from faxgw.sip.diagnostics import MediaFigures
+from faxgw.sip.rtp import Gap, JitterBuffer, ReceptionStats, RtpError, RtpPacket, RtpStream
 from faxgw.sip.tasks import Tasks
 from faxgw.sip.udptl import UdptlError, UdptlReceiver, UdptlSender
 
@@ -247,6 +249,7 @@ class RtpEndpoint(_Endpoint):
         self.accepted_types: set[int] = {payload_type}
         self.packets_in = 0
         self.packets_out = 0
+        self.reception = ReceptionStats()
 
     def set_payload_type(self, payload_type: int) -> None:
         self.payload_type = payload_type
@@ -261,6 +264,7 @@ class RtpEndpoint(_Endpoint):
         if packet.payload_type not in self.accepted_types:
             return False  # telephone-event, comfort noise...: nothing a fax modem should hear
         self.packets_in += 1
+        self.reception.update(packet, time.monotonic())
         self.jitter.push(packet)
         return True
 
@@ -270,6 +274,18 @@ class RtpEndpoint(_Endpoint):
     def send(self, payload: bytes) -> None:
         self._sendto(bytes(self.stream.packet(payload)))
         self.packets_out += 1
+
+    def figures(self) -> MediaFigures:
+        """The stream's counters for the call's diagnostics: lost by sequence number, late as the jitter
+        buffer dropped them."""
+        return MediaFigures(
+            kind="rtp",
+            packets_sent=self.packets_out,
+            packets_received=self.packets_in,
+            lost=self.reception.lost,
+            late=self.jitter.stats.late,
+            jitter_ms=round(self.reception.jitter_ms, 2) if self.packets_in else None,
+        )
 
 
 class UdptlEndpoint(_Endpoint):
@@ -314,3 +330,16 @@ class UdptlEndpoint(_Endpoint):
         for _ in range(max(repeat, 1)):
             self._sendto(datagram)
             self.datagrams_out += 1
+
+    def figures(self) -> MediaFigures:
+        """The stream's counters for the call's diagnostics: IFP packets lost, late, and made good from
+        redundancy or FEC (T.38 9.1.1), by the receiver's count."""
+        stats = self.receiver.stats
+        return MediaFigures(
+            kind="udptl",
+            packets_sent=self.datagrams_out,
+            packets_received=self.datagrams_in,
+            lost=stats.lost,
+            late=stats.late,
+            recovered=stats.recovered,
+        )

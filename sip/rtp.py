@@ -342,3 +342,55 @@ class JitterBuffer:
         self._next = None
         self._late_run = self._waited = 0
         self._played.clear()
+
+
+class ReceptionStats:
+    """What a receiver reports of one incoming stream (RFC 3550 6.4.1): packets lost, counted by
+    sequence number (A.3: expected less received), and the interarrival jitter (A.8).
+
+    ``update`` once per packet, with its arrival time in seconds: a few arithmetic operations, fit for
+    the 20 ms media path. A new SSRC, or a sequence jump beyond ``MAX_MISORDER``, starts a new count
+    (the losses so far are kept)."""
+
+    def __init__(self, clock_rate: int = G711_CLOCK_RATE) -> None:
+        self.clock_rate = clock_rate
+        self.received = 0
+        self._lost_before = 0  # of the sources (or numberings) before the current one
+        self._ssrc: int | None = None
+        self._base = 0  # extended sequence number of the current source's first packet
+        self._highest = 0  # extended highest sequence number received (A.1 ``cycles`` + ``max_seq``)
+        self._received_here = 0
+        self._last: tuple[float, int] | None = None  # arrival time and timestamp of the last packet
+        self._jitter = 0.0  # in timestamp units, as A.8 keeps it
+
+    def update(self, packet: RtpPacket, arrival: float) -> None:
+        self.received += 1
+        delta = seq_delta(packet.sequence_number, self._highest & 0xFFFF)
+        if packet.ssrc != self._ssrc or abs(delta) > MAX_MISORDER:
+            self._lost_before = self.lost
+            self._ssrc, self._base, self._highest, self._received_here = (
+                packet.ssrc,
+                packet.sequence_number,
+                packet.sequence_number,
+                0,
+            )
+            self._last = None
+        elif delta > 0:
+            self._highest += delta
+        self._received_here += 1
+        if self._last is not None:
+            # A.8: D(i-1,i) = (Rj - Ri) - (Sj - Si), both in timestamp units; J += (|D| - J) / 16.
+            last_arrival, last_timestamp = self._last
+            sent_apart = ((packet.timestamp - last_timestamp + _TS_MOD // 2) % _TS_MOD) - _TS_MOD // 2
+            difference = abs((arrival - last_arrival) * self.clock_rate - sent_apart)
+            self._jitter += (difference - self._jitter) / 16
+        self._last = (arrival, packet.timestamp)
+
+    @property
+    def lost(self) -> int:
+        expected = self._highest - self._base + 1 if self._ssrc is not None else 0
+        return self._lost_before + max(expected - self._received_here, 0)
+
+    @property
+    def jitter_ms(self) -> float:
+        return self._jitter * 1000 / self.clock_rate

@@ -174,6 +174,9 @@ class TransportLayer:
         self._connections: dict[tuple[str, str, int], _StreamConnection] = {}
         self._tls_client: ssl.SSLContext | None = None
         self.addresses: dict[str, tuple[str, int]] = {}
+        #: By Call-ID: told every message of that Call-ID sent (True) or received (False) - a call's SIP
+        #: ladder for its diagnostics (``sip.ladder``). A dict look-up per message otherwise.
+        self.watchers: dict[str, list[Callable[[SipRequest | SipResponse, bool], None]]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
     async def listen_udp(self, host: str, port: int = 0) -> tuple[str, int]:
@@ -240,7 +243,13 @@ class TransportLayer:
             _stamp_via(message, peer)
         elif len(message.vias) != 1:
             return  # RFC 3261 18.1.2: a response with other than one Via is not for us
+        self._watch(message, sent=False)
         self.on_message(message, peer)
+
+    def _watch(self, message: SipRequest | SipResponse, *, sent: bool) -> None:
+        watchers = self.watchers.get(message.headers.get("Call-ID") or "")
+        for watcher in watchers or ():
+            watcher(message, sent)
 
     def _reject(self, data: bytes, peer: Peer, reason: str) -> None:
         """Answer a broken request with 400 when it has enough to route a response."""
@@ -259,6 +268,7 @@ class TransportLayer:
         if peer.reliable and peer.connection is None:
             peer = await self._connect(peer)
         self._write(bytes(message), peer)
+        self._watch(message, sent=True)
 
     def _write(self, data: bytes, peer: Peer) -> None:
         if peer.transport == "UDP":

@@ -70,6 +70,8 @@ class T30Session(NativeState):
         self.negotiated: Negotiated | None = None
         self.completed: Completed | None = None
         self.pages_done = 0
+        #: Told every T.30 frame as it goes by: (sent by us, the frame's bytes) - the call's diagnostics.
+        self.on_frame: Callable[[bool, bytes], None] | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def _setup_t30(self, t30, tag: str) -> None:
@@ -123,6 +125,8 @@ class T30Session(NativeState):
         self.remote_ident = c_string(lib.t30_get_rx_ident(self._t30)).strip()
 
     def _frame(self, direction: int, msg, length: int) -> None:
+        if self.on_frame is not None:
+            self.on_frame(not direction, ffi.unpack(msg, length))  # direction: true for a received frame
         if length > _FCF_OFFSET and (msg[_FCF_OFFSET] & _FCF_MASK) == lib.T30_CFR:
             stats = self._stats()
             self.negotiated = Negotiated(
