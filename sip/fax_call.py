@@ -91,6 +91,9 @@ class FaxOutcome:
     audio_packets_in: int = 0
     t38_packets_in: int = 0
     diagnostics: CallDiagnostics = field(default_factory=CallDiagnostics)
+    #: What T.30 had to do beyond the plain exchange, in words ("training failed twice at 14400, then
+    #: 9600"); "" when nothing (``FrameLog.story``).
+    t30_story: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -440,6 +443,7 @@ def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOut
         audio_packets_in=media.rtp.packets_in,
         t38_packets_in=media.udptl.datagrams_in,
         diagnostics=_diagnostics(call, media, hangup),
+        t30_story=media.frames.story(),
     )
 
 

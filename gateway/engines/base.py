@@ -98,6 +98,10 @@ class CallResult:
     t38_refused: int | None = None
     #: What the call did, step by step (T.30, SIP, media), for an operator to read (``sip.diagnostics``).
     diagnostics: CallDiagnostics = field(default_factory=CallDiagnostics)
+    #: What T.30 had to do, in the engine's words, for the attempt's summary: "training failed twice at
+    #: 14400, then 9600"; "" when nothing. Told here, not read from ``diagnostics`` by the job layer: that
+    #: would be T.30 knowledge (FTT, DCS rates) above the engines.
+    t30_story: str = ""
 
     @classmethod
     def failed(

@@ -75,6 +75,7 @@ def _result(outcome: FaxOutcome) -> CallResult:
         call_id=outcome.call_id,
         t38_refused=outcome.t38_refused,
         diagnostics=outcome.diagnostics,
+        t30_story=outcome.t30_story,
     )
 
 

@@ -183,7 +183,9 @@ def _ending(result: CallResult, where: str) -> str:
     if status is CallStatus.REJECTED:
         return f"{result.sip_code or 'rejected'}{where}"
     mode = "T.38" if result.t38 else "G.711"
-    if result.bit_rate:
+    if result.t30_story:  # the engine's words: "training failed twice at 14400, then 9600"
+        mode += f" {result.t30_story}"
+    elif result.bit_rate:
         mode += f" at {result.bit_rate}"
     if status is CallStatus.SUCCESS:
         return f"{mode} succeeded"

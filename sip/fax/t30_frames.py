@@ -165,6 +165,18 @@ def describe(frame: bytes) -> tuple[str, str]:
     return name, _MEANINGS.get(fcf, "")
 
 
+def _times(rates: list[str]) -> str:
+    """["14400", "14400", "12000"] as "twice at 14400, once at 12000"."""
+    runs: list[list] = []
+    for rate in rates:
+        if runs and runs[-1][0] == rate:
+            runs[-1][1] += 1
+        else:
+            runs.append([rate, 1])
+    counted = {1: "once", 2: "twice"}
+    return ", ".join(f"{counted.get(count, f'{count} times')} at {rate}" for rate, count in runs)
+
+
 class FrameLog:
     """The T.30 frames of one call, both directions, as they went by; at most ``limit`` kept.
 
@@ -194,6 +206,36 @@ class FrameLog:
             for at, sent, frame in self._frames
             for name, detail in (describe(frame),)
         )
+
+    def story(self) -> str:
+        """What T.30 had to do beyond the plain exchange, for the attempt's one-sentence summary; "" when
+        nothing: "training failed twice at 14400, then 9600", "at 14400, 12 ECM frames sent again"."""
+        failed: list[str] = []  # the rate of each training the receiver answered with FTT
+        rate = good = ""
+        resent = retrained = 0
+        for _, _, frame in self._frames:
+            fcf = frame[_FCF] & _X_BIT if len(frame) > _FCF else None
+            if fcf == lib.T30_DCS:
+                code = _rate_code(frame[_FIF:])
+                rate = _RATES[code].split()[-1] if code in _RATES else "?"
+            elif fcf == lib.T30_FTT:
+                failed.append(rate)
+            elif fcf == lib.T30_CFR:
+                good = rate
+            elif fcf == lib.T30_PPR:
+                resent += sum(bin(octet).count("1") for octet in frame[_FIF : _FIF + 32])
+            elif fcf == lib.T30_RTN:
+                retrained += 1
+        if not (failed or resent or retrained):
+            return ""
+        parts = [
+            f"training failed {_times(failed)}{f', then {good}' if good else ''}" if failed else f"at {good}"
+        ]
+        if resent:
+            parts.append(f"{resent} ECM frame{'s' if resent != 1 else ''} sent again")
+        if retrained:
+            parts.append(f"{retrained} page{'s' if retrained != 1 else ''} not good (RTN)")
+        return ", ".join(parts)
 
     def notes(self) -> tuple[str, ...]:
         notes = (f"t30: ECM image frames: {self.image_frames}",) if self.image_frames else ()

@@ -98,3 +98,29 @@ def test_the_log_is_bounded_and_counts_ecm_image_frames() -> None:
     steps = log.steps(since=0.0)
     assert [(step.name, step.sent) for step in steps] == [("DIS", False), ("DCN", True), ("DCN", True)]
     assert log.notes() == ("t30: ECM image frames: 10", "t30: ... 2 more frames not kept")
+
+
+def test_the_story_tells_failed_trainings_and_the_rate_that_worked() -> None:
+    log = FrameLog()
+    log.record(False, _frame(0x80, _fif(11, 12, 14)))  # DIS
+    for rate_bits, answer in (((14,), 0x44), ((14,), 0x44), ((11,), 0x84)):  # FTT, FTT, CFR
+        log.record(True, _frame(0x83, _fif(*rate_bits)))
+        log.record(False, _frame(answer))
+    log.record(False, _frame(0x8D))
+    assert log.story() == "training failed twice at 14400, then 9600"
+
+
+def test_the_story_tells_ecm_frames_sent_again_and_pages_retrained() -> None:
+    log = FrameLog()
+    log.record(True, _frame(0x83, _fif(14, 27)))
+    log.record(False, _frame(0x84))
+    log.record(False, _frame(0xBD, bytes([0b111]) + bytes(31)))  # PPR: 3 frames
+    log.record(False, _frame(0x4C))  # RTN
+    assert log.story() == "at 14400, 3 ECM frames sent again, 1 page not good (RTN)"
+
+
+def test_a_plain_exchange_has_no_story() -> None:
+    log = FrameLog()
+    for fcf in (0x80, 0x83, 0x84, 0x2F, 0x8C, 0xFB):
+        log.record(fcf & 1 == 1, _frame(fcf, _fif(14)))
+    assert log.story() == ""
