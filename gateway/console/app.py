@@ -10,8 +10,8 @@ script and no framing.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -74,7 +74,7 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-@dataclass
+@dataclasses.dataclass
 class Console:
     """What the console's routes share: the gateway, its sessions and the bound on failed sign-ins."""
 
@@ -220,6 +220,21 @@ async def events(
     return await native.events(console.gateway, session.key, fax_id, request, last_event_id)
 
 
+@router.get("/api/status")
+async def status(console: Current, session: Signed) -> dict:
+    """The trunks (up or down, each host's qualify time), the tenant's own devices (registered or not) and
+    how many calls are up. Other tenants' devices and calls are not the tenant's to see."""
+    config = console.gateway.config
+    engine = await console.gateway.engine_status()
+    mine = {device.username for device in config.devices if config.device_tenant(device) == session.tenant_id}
+    return {
+        "trunks": [dataclasses.asdict(trunk) for trunk in engine.trunks],
+        "devices": [dataclasses.asdict(device) for device in engine.devices if device.username in mine],
+        "calls": len(engine.calls),
+        "note": engine.note,
+    }
+
+
 @router.post("/api/faxes", status_code=201)
 async def send(
     console: Current, request: Request, session: Signed, x_csrf_token: Annotated[str | None, Header()] = None
@@ -246,6 +261,7 @@ async def send(
 @router.get("/outbox")
 @router.get("/send")
 @router.get("/fax")
+@router.get("/status")
 async def view(console: Current, request: Request) -> Response:
     """A view of the console (console.js picks which by the path); the sign-in page without a session."""
     if console.session_of(request) is None:

@@ -133,7 +133,11 @@ async def test_the_console_in_a_real_browser(paced: Running, browser: WebDriver,
         WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "problem"))
         assert browser.find_element(By.TAG_NAME, "h1").text == "Fax <img src=x id=pwned>"
         assert not browser.find_elements(By.ID, "pwned")
+        # Trunk status: the test's one trunk is the gateway itself, which answers its OPTIONS.
+        browser.find_element(By.ID, "nav-status").click()
+        WebDriverWait(browser, 15).until(lambda d: "up" in d.find_element(By.ID, "trunks").text)
+        browser.save_screenshot(str(screenshots / "status.png"))
 
     await asyncio.to_thread(outbox_and_detail)
-    for view in ("inbox", "send", "outbox", "fax"):
+    for view in ("inbox", "send", "outbox", "fax", "status"):
         assert (screenshots / f"{view}.png").read_bytes().startswith(b"\x89PNG")

@@ -211,6 +211,31 @@ async function detail(main) {
   }
 }
 
+// Trunks and devices: refreshed every 2 s.
+function statusView(main) {
+  const content = el("div", { id: "status" });
+  main.append(el("h1", {}, "Trunks and devices"), content);
+  const yesNo = (up) => el("td", { class: "status " + (up ? "status-success" : "status-failed") }, up ? "up" : "down");
+  async function poll() {
+    try {
+      const s = await getJson("/status");
+      const trunks = el("table", { id: "trunks" },
+        el("thead", {}, el("tr", {}, ...["Trunk", "State", "Hosts (qualify time)"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...s.trunks.map((t) => el("tr", {}, el("td", {}, t.name), yesNo(t.up),
+          el("td", {}, t.hosts.map((h) => h.address + " " + (h.up ? "up" : "down") +
+            (h.rtt_ms == null ? "" : " (" + h.rtt_ms.toFixed(1) + " ms)")).join(", "))))));
+      const devices = el("table", { id: "devices" },
+        el("thead", {}, el("tr", {}, ...["Device", "Registered", "Contacts", "Expires in (s)"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...s.devices.map((d) => el("tr", {}, el("td", {}, d.username), yesNo(d.contacts.length > 0),
+          el("td", {}, d.contacts.join(", ")), el("td", {}, d.expires == null ? "" : String(d.expires))))));
+      content.replaceChildren(el("h2", {}, "Trunks"), trunks, el("h2", {}, "Your devices"), devices,
+        el("p", { id: "calls" }, "Calls in progress on this node: " + s.calls), el("p", {}, s.note || ""));
+    } catch (error) { /* shown on the next poll that works */ }
+    setTimeout(poll, 2000);
+  }
+  poll();
+}
+
 function signInPage() {
   const messages = { key: "That key is not known.", wait: "Too many failed sign-ins: wait a few minutes." };
   const code = new URLSearchParams(window.location.search).get("error");
@@ -227,9 +252,9 @@ async function app() {
   document.getElementById("sign-out-csrf").value = session.csrf;
   const main = document.getElementById("main");
   const view = window.location.pathname.replace(/^\/console\/?/, "");
-  const nav = { "": "nav-inbox", outbox: "nav-outbox", send: "nav-send" }[view];
+  const nav = { "": "nav-inbox", outbox: "nav-outbox", send: "nav-send", status: "nav-status" }[view];
   if (nav) document.getElementById(nav).classList.add("current");
-  ({ "": inbox, outbox: outbox, send: sendForm, fax: detail }[view] || inbox)(main);
+  ({ "": inbox, outbox: outbox, send: sendForm, fax: detail, status: statusView }[view] || inbox)(main);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
