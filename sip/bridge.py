@@ -21,6 +21,7 @@ from typing import Any
 
 from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall, OutgoingCall
 from faxgw.sip.call_media import CallMedia
+from faxgw.sip.diagnostics import CallDiagnostics
 from faxgw.sip.fax.audio import BLOCK_SAMPLES
 from faxgw.sip.fax.relay import FaxRelay
 from faxgw.sip.fax_call import setup_failure
@@ -139,6 +140,11 @@ class BridgeOutcome:
     trunk_call_id: str
     #: The status that refused our T.38 re-INVITE on the trunk leg (488 ...), if one did.
     t38_refused: int | None = None
+    #: Both legs' SIP ladders (each message marked "device:" or "trunk:"), both stations' T.30 frames
+    #: ("sent": the calling machine's), both legs' media.
+    diagnostics: CallDiagnostics = field(default_factory=CallDiagnostics)
+    #: What T.30 had to do, in words (``FrameLog.story``); "" when nothing.
+    t30_story: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -480,9 +486,35 @@ class Bridge:
             call_id=device_call.call_id,
             trunk_call_id=last.call_id if last is not None else "",
             t38_refused=self.trunk.t38_refused,
+            diagnostics=self._diagnostics(device_call, ended_by),
+            t30_story=self.relay.frames.story(),
         )
-        log.info("call %s: relayed fax ended: %s", device_call.call_id, outcome)
+        # Not the whole outcome: its diagnostics are the call's every message and frame.
+        log.info("call %s: relayed fax ended: %s, %s", device_call.call_id, status.value, reason)
         return outcome
+
+    def _diagnostics(self, device_call: IncomingCall, ended_by: str) -> CallDiagnostics:
+        """Both legs on one timeline, from the device's INVITE."""
+        since = device_call.started
+        calls = [("device", device_call), *(("trunk", call) for call in self.placed)]
+        ladders = [(leg, call.ladder) for leg, call in calls if call.ladder is not None]
+        sip = [
+            replace(step, message=f"{leg}: {step.message}")
+            for leg, ladder in ladders
+            for step in ladder.steps(since)
+        ]
+        frames = self.relay.frames
+        return CallDiagnostics(
+            t30=frames.steps(since),
+            sip=tuple(sorted(sip, key=lambda step: step.at)),
+            media=self.device.figures("device") + self.trunk.figures("trunk"),
+            hung_up_by="us" if ended_by == "gateway" else "peer",
+            notes=(
+                "relayed: T.30 frames marked sent are the calling machine's",
+                *frames.notes(),
+                *(note for _, ladder in ladders for note in ladder.notes()),
+            ),
+        )
 
     def _setup_status(self, device_call: IncomingCall, last: OutgoingCall | None) -> CallStatus:
         """Never connected: the device gave up (cancelled), or the trunk leg's failure says how."""

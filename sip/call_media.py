@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 from faxgw.sip.call import Call, CallError, CallState
 from faxgw.sip.diagnostics import MediaFigures
@@ -97,10 +98,15 @@ class CallMedia:
     def call_id(self) -> str:
         return self.call.call_id if self.call is not None else ""
 
-    def figures(self) -> tuple[MediaFigures, ...]:
-        """The counters of each stream that carried anything, for the call's diagnostics."""
+    def figures(self, leg: str = "") -> tuple[MediaFigures, ...]:
+        """The counters of each stream that carried anything, for the call's diagnostics; ``leg``: which
+        leg of a relayed call this is."""
         streams = (self.rtp.figures(), self.udptl.figures())
-        return tuple(figures for figures in streams if figures.packets_sent or figures.packets_received)
+        return tuple(
+            replace(figures, leg=leg)
+            for figures in streams
+            if figures.packets_sent or figures.packets_received
+        )
 
     @property
     def packets_in(self) -> int:

@@ -50,6 +50,7 @@ class MediaFigures:
     late: int = 0  # arrived after their successors had been played or passed on
     recovered: int = 0  # lost packets made good from a later packet's redundancy (UDPTL)
     jitter_ms: float | None = None  # RFC 3550 6.4.1 interarrival jitter (RTP only)
+    leg: str = ""  # of a relayed call: "device" or "trunk"; "" for a call of our own
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class MediaFigures(ResponseModel):
     recovered: int = Field(default=0, ge=0)
     #: RFC 3550 6.4.1 interarrival jitter, RTP only.
     jitter_ms: float | None = None
+    #: Of a relayed call, which leg: "device" or "trunk"; "" for a call the gateway faxed itself.
+    leg: str = ""
 
 
 class AttemptDiagnostics(ResponseModel):

@@ -106,7 +106,8 @@ def describe(attempt: AttemptRecord) -> list[str]:
     for media in stored.get("media", ()):
         counts = ", ".join(f"{media.get(name, 0)} {name.replace('packets_', '')}" for name in _COUNTERS)
         jitter = f", jitter {media['jitter_ms']:.1f} ms" if media.get("jitter_ms") is not None else ""
-        lines.append(f"  {media['kind']}: {counts}{jitter}")
+        leg = f"{media['leg']} " if media.get("leg") else ""
+        lines.append(f"  {leg}{media['kind']}: {counts}{jitter}")
     lines.extend(f"  {note}" for note in stored.get("notes", ()))
     if stored.get("pcap"):
         lines.append(f"  packet capture: {stored['pcap']}")

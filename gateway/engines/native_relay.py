@@ -127,4 +127,6 @@ def _relayed(outcome: BridgeOutcome, legs: list[LegResult]) -> CallResult:
         call_id=outcome.call_id,
         legs=tuple(legs),
         t38_refused=outcome.t38_refused,
+        diagnostics=outcome.diagnostics,
+        t30_story=outcome.t30_story,
     )

@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 
 from faxgw.sip.fax.audio import BLOCK_SAMPLES
+from faxgw.sip.fax.t30_frames import FrameLog
 from faxgw.sip.fax.t30_progress import FaxProgress
 from faxgw.sip.fax.t38 import PacketSink, T38Gateway, T38Monitor
 from faxgw.sip.udptl import MAX_GAP, UDPTL_SEQ_MODULUS
@@ -56,6 +58,10 @@ class FaxRelay:
         # Packets from each side, as the middle numbers them: continuous whatever the side speaks, with
         # a gap where UDPTL lost packets it could not recover (the monitor and a gateway then know).
         self._monitors = tuple(T38Monitor(self.progress, name=f"{name} {side}>") for side in SIDES)
+        #: Both stations' T.30 frames; "sent" are those from side 0 (the calling side, toward side 1).
+        self.frames = FrameLog()
+        for side, monitor in zip(SIDES, self._monitors, strict=True):
+            monitor.on_frame = partial(self.frames.record, side == SIDES[0])
         self._sequence = [0, 0]
         self._last_udptl: list[int | None] = [None, None]
         self._queue: deque[tuple[int, bytes, int, int]] = deque()  # from side, packet, repeat, sequence

@@ -207,6 +207,8 @@ class T38Monitor(NativeState):
         self._state = state
         self._keepalive.append(attach_log(lib.t38_core_get_logging_state(state), name))
         self._frame = bytearray()
+        #: Told every T.30 frame read, as ``progress`` is (a relayed call's diagnostics).
+        self.on_frame: Callable[[bytes], None] | None = None
 
     def observe(self, packet: bytes, sequence: int) -> None:
         """One IFP packet going past, with its sequence number (a gap in them is packets lost)."""
@@ -228,7 +230,10 @@ class T38Monitor(NativeState):
             self._frame += ffi.buffer(data, length)[:]
             return
         if field_type in _FCS_OK and self._frame:
-            self.progress.frame(bytes(self._frame).translate(_BIT_REVERSED))
+            frame = bytes(self._frame).translate(_BIT_REVERSED)
+            self.progress.frame(frame)
+            if self.on_frame is not None:
+                self.on_frame(frame)
         self._frame.clear()
 
     def _missing(self, rx_sequence: int, expected_sequence: int) -> None:

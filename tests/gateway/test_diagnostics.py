@@ -66,6 +66,11 @@ async def test_faxgw_diagnose_reads_the_store(running: Running) -> None:
     assert told.returncode == 0, told.stderr
     assert f"{fax_id}: outbound" in told.stdout and "attempt 1: success" in told.stdout, told.stdout
     assert "hung up by the gateway" in told.stdout, told.stdout
+    # One timeline of SIP and T.30, then the media figures.
+    lines = told.stdout.splitlines()
+    assert any(line.endswith("SIP  -> INVITE (audio)") for line in lines), told.stdout
+    assert any("T.30 -> DCS V.17 14400 bit/s" in line for line in lines), told.stdout
+    assert any(line.strip().startswith("rtp: ") and "0 lost" in line for line in lines), told.stdout
     as_json = await diagnose(fax_id, "--json")
     [attempt] = json.loads(as_json.stdout)
     assert (attempt["attempt"], attempt["hung_up_by"]) == (1, "us")

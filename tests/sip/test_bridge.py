@@ -182,6 +182,14 @@ async def test_t38_passes_through_when_both_legs_do_t38(tmp_path: Path) -> None:
     assert bridged.t38 and bridged.device_t38
     assert not bridged.gateway  # the pages went through as IFP, untouched
     assert bridged.ended_by in ("device", "trunk")
+    # Its diagnostics: both machines' T.30 frames as the relay read them, both legs' SIP and media.
+    frames = [(step.name, step.sent) for step in bridged.diagnostics.t30]
+    assert ("DCS", True) in frames and ("CFR", False) in frames and ("MCF", False) in frames, frames
+    ladder = [step.message for step in bridged.diagnostics.sip]
+    assert ladder[0] == "device: INVITE (audio)" and "trunk: INVITE (audio)" in ladder, ladder
+    assert any(message.startswith("trunk: re-INVITE (T.38)") for message in ladder), ladder
+    legs = {(media.leg, media.kind) for media in bridged.diagnostics.media}
+    assert {("device", "udptl"), ("trunk", "udptl")} <= legs, bridged.diagnostics.media
 
 
 @pytest.mark.slow
