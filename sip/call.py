@@ -35,6 +35,10 @@ log = logging.getLogger("sip.call")
 SDP = "application/sdp"
 #: RFC 3261 14.1: how often a re-INVITE is retried after 491 before giving up.
 GLARE_RETRIES = 3
+#: How long hanging up waits for the answer to our BYE: the call is over once it is sent, and a peer
+#: that is gone would hold whoever hangs up for the whole transaction (64*T1, 32 s). The transaction
+#: goes on in the call's tasks (retransmissions, the answer) after that.
+BYE_ANSWER_WAIT = 2.0
 #: How long a call's SIP ladder still records after the call ended: the BYE's answer, and the last
 #: retransmission of a final response (64*T1, RFC 3261 17.2.1).
 LADDER_LINGER = 32.0
@@ -479,9 +483,15 @@ class Call:
         """End an established call from our side as ``hangup`` says, with a BYE."""
         if self.state is CallState.ESTABLISHED and self.dialog is not None:
             self._end(hangup)
-            await self.ua.send_request(
-                self._in_dialog("BYE"), self.dialog.next_hop(), credentials=self.credentials
+            bye = self._tasks.spawn(
+                self.ua.send_request(
+                    self._in_dialog("BYE"), self.dialog.next_hop(), credentials=self.credentials
+                )
             )
+            try:
+                await asyncio.wait_for(asyncio.shield(bye), BYE_ANSWER_WAIT)
+            except TimeoutError:
+                log.info("call %s: no answer to our BYE within %.0f s", self.call_id, BYE_ANSWER_WAIT)
 
 
 class OutgoingCall(Call):
