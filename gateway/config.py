@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from faxgw.gateway.consoleconfig import ConsoleConfig
+from faxgw.gateway.diagnosticsconfig import DiagnosticsConfig
 from faxgw.gateway.edge import EdgeConfig, EdgeError, NodeConfig
 from faxgw.gateway.mailconfig import (
     DEFAULT_BODY,
@@ -242,6 +243,8 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: The web console ([console], gateway.console): on by default, at /console/ on the API's port.
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    #: Per-call diagnostics ([diagnostics], gateway.diagnosticsconfig): a packet capture of failed calls.
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
     def __post_init__(self) -> None:
         # Derived again each time, so that dataclasses.replace(config, trunk=...) moves the trunk too (a
@@ -416,6 +419,9 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     values["mail"] = _load_mail(raw.get("mail", {}), environ)
     values["metrics"] = _load_metrics(raw.get("metrics", {}), environ)
     values["console"] = _load_console(raw.get("console", {}), environ)
+    values["diagnostics"] = DiagnosticsConfig(
+        **_table("diagnostics", raw.get("diagnostics", {}), environ, {"pcap_failed_calls": bool})
+    )
     values["trunks"] = _load_peers("trunks", raw.get("trunks", []), _TRUNK_FIELDS, TrunkConfig)
     values["devices"] = _load_peers("devices", raw.get("devices", []), _DEVICE_FIELDS, DeviceConfig)
     if values["trunks"] and values.get("trunk") is not None:

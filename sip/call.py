@@ -179,6 +179,7 @@ class Call:
         self.started = time.monotonic()
         #: The call's SIP messages, for its diagnostics (``_record_ladder``).
         self.ladder: SipLadder | None = None
+        self._watchers: list[Callable[[SipRequest | SipResponse, bool, Peer], None]] = []
 
     # -- state --------------------------------------------------------------------------------
     def _enter(self, state: CallState) -> None:
@@ -194,21 +195,28 @@ class Call:
             self._timer_task.cancel()
         if self.dialog is not None:
             self.ua.forget_dialog(self.dialog)
-        if self.ladder is not None:
-            asyncio.get_running_loop().call_later(LADDER_LINGER, self._forget_ladder, self.ladder)
+        if self._watchers:
+            asyncio.get_running_loop().call_later(LADDER_LINGER, self._unwatch)
         if not self.ended.done():
             self.ended.set_result(hangup)
+
+    def watch(self, watcher: Callable[[SipRequest | SipResponse, bool, Peer], None]) -> None:
+        """Show ``watcher`` each message with this call's Call-ID the transport sends (True) or receives
+        (False), and to or from where, until ``LADDER_LINGER`` after the call ended."""
+        self._watchers.append(watcher)
+        self.ua.transport.watchers.setdefault(self.call_id, []).append(watcher)
 
     def _record_ladder(self, local_tag: str, remote_tag: str | None = None) -> SipLadder:
         """Keep this call's SIP messages from now on, as the transport sends and receives them."""
         self.ladder = SipLadder(local_tag, remote_tag)
-        self.ua.transport.watchers.setdefault(self.call_id, []).append(self.ladder.record)
+        self.watch(self.ladder.record)
         return self.ladder
 
-    def _forget_ladder(self, ladder: SipLadder) -> None:
+    def _unwatch(self) -> None:
         watchers = self.ua.transport.watchers.get(self.call_id, [])
-        if ladder.record in watchers:
-            watchers.remove(ladder.record)
+        for watcher in self._watchers:
+            if watcher in watchers:
+                watchers.remove(watcher)
         if not watchers:
             self.ua.transport.watchers.pop(self.call_id, None)
 

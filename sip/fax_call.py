@@ -12,19 +12,21 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from faxgw.sip.auth import DigestClient
 from faxgw.sip.call import Call, CallError, CallState, Hangup, IncomingCall
 from faxgw.sip.call_media import CallMedia
+from faxgw.sip.capture import Capture
 from faxgw.sip.diagnostics import CallDiagnostics
 from faxgw.sip.fax import AudioTerminal, Completed, FaxEvent, FaxOptions, Negotiated, T38Terminal
 from faxgw.sip.fax.audio import BLOCK_SAMPLES
 from faxgw.sip.fax.t30_frames import FrameLog
 from faxgw.sip.fax_terms import CallStatus, T38Policy
 from faxgw.sip.media import Ticker
+from faxgw.sip.message import SipRequest, SipResponse
 from faxgw.sip.rtp import Gap
 from faxgw.sip.sdp import (
     CODECS,
@@ -35,6 +37,7 @@ from faxgw.sip.sdp import (
     negotiated_from_answer,
     removes_every_stream,
 )
+from faxgw.sip.transport import Peer
 from faxgw.sip.ua import UserAgent
 
 log = logging.getLogger("sip.fax_call")
@@ -66,6 +69,9 @@ class FaxCallOptions:
     media_latch: bool = False
     #: The G.711 laws our audio offer names, in order of preference (a trunk may take only one).
     codecs: tuple[str, ...] = tuple(CODECS)
+    #: Where a capture of a failed call's own packets (SIP, RTP, UDPTL) is written, as <Call-ID>.pcap;
+    #: None: no capture. Kept in memory while the call runs (``sip.capture``), written only if it failed.
+    capture_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,7 @@ class FaxMedia(CallMedia):
         self._tick_handle: int | None = None
         #: Every T.30 frame of the call, whichever SpanDSP session (audio, then T.38) carried it.
         self.frames = FrameLog()
+        self.capture = Capture() if options.capture_dir else None
 
     def close(self) -> None:
         if self._tick_handle is not None:
@@ -293,6 +300,7 @@ async def _fax_media(
         on_event=on_event,
     )
     await media.open()
+    media.rtp.capture = media.udptl.capture = media.capture
     try:
         yield media
     finally:
@@ -320,6 +328,7 @@ async def send_fax(
         media.first_page = first_page
         offer = media.audio_offer()
         call = ua.call(target, offer, on_offer=media.on_offer, caller=caller, credentials=credentials)
+        _capture_sip(call, media.capture)
         async with _hung_up_if_cancelled(call):
             try:
                 answer = await call.connect(options.ring_timeout)
@@ -328,11 +337,11 @@ async def send_fax(
             except (CallError, NotAcceptable):
                 if call.state is not CallState.TERMINATED:
                     await call.hangup()
-                return _outcome(call, media, None)
+                return await _finished(call, media, None, options)
             completed = await _run(call, media, options, offer_t38=options.t38 is T38Policy.T38)
             if call.state is CallState.ESTABLISHED:
                 await call.hangup()
-            return _outcome(call, media, completed)
+            return await _finished(call, media, completed, options)
 
 
 @asynccontextmanager
@@ -375,13 +384,14 @@ async def receive_fax(
             answer, negotiated = media.answer(call.remote_sdp)
         except NotAcceptable:
             call.reject(488)
-            return _outcome(call, media, None)
+            return await _finished(call, media, None, options)
         call.on_offer = media.on_offer
         media.call = call
+        _capture_sip(call, media.capture)
         try:
             await call.accept(answer)
         except CallError:
-            return _outcome(call, media, None)
+            return await _finished(call, media, None, options)
         # Media only once the ACK came: until then the SDP's address is the INVITE's word alone, and
         # anyone could make us stream at a third party by never ACKing (RFC 3261 13.3.1.4: no ACK within
         # 64*T1 ends the call; that cost a packet per 20 ms towards whatever the SDP named).
@@ -393,7 +403,7 @@ async def receive_fax(
                 await asyncio.wait_for(asyncio.shield(call.ended), BYE_GRACE)
             except TimeoutError:
                 await call.hangup()
-        return _outcome(call, media, completed)
+        return await _finished(call, media, completed, options)
 
 
 async def _run(call: Call, media: FaxMedia, options: FaxCallOptions, *, offer_t38: bool) -> Completed | None:
@@ -409,6 +419,36 @@ async def _run(call: Call, media: FaxMedia, options: FaxCallOptions, *, offer_t3
     if media.completed.done() and media.completed.exception() is None:
         return media.completed.result()
     return None
+
+
+def _capture_sip(call: Call, capture: Capture | None) -> None:
+    """The call's SIP messages into its capture, from the time it is known (an incoming call's INVITE
+    came before: the capture starts with our answer)."""
+    if capture is None:
+        return
+    local = call.ua.address
+
+    def add(message: SipRequest | SipResponse, sent: bool, peer: Peer) -> None:
+        remote = (peer.host, peer.port)
+        capture.add(local if sent else remote, remote if sent else local, bytes(message))
+
+    call.watch(add)
+
+
+async def _finished(
+    call: Call, media: FaxMedia, completed: Completed | None, options: FaxCallOptions
+) -> FaxOutcome:
+    """The call's outcome, with its capture written (off the event loop) if it failed."""
+    outcome = _outcome(call, media, completed)
+    if media.capture is None or options.capture_dir is None or outcome.status is CallStatus.SUCCESS:
+        return outcome
+    name = "".join(c if c.isalnum() or c in "-._" else "_" for c in call.call_id) or "call"
+    try:
+        path = await asyncio.to_thread(media.capture.write, Path(options.capture_dir) / f"{name}.pcap")
+    except OSError as error:
+        log.warning("call %s: its capture could not be written: %s", call.call_id, error)
+        return outcome
+    return replace(outcome, diagnostics=replace(outcome.diagnostics, pcap=str(path)))
 
 
 def _outcome(call: Call, media: FaxMedia, completed: Completed | None) -> FaxOutcome:

@@ -44,8 +44,9 @@ class SipLadder:
         self._seen: set[tuple[bool, int, str, int]] = set()  # (sent, CSeq, method, status): retransmissions
         self._origins: dict[bool, bytes] = {}  # the last SDP o= line each side sent
 
-    def record(self, message: SipRequest | SipResponse, sent: bool) -> None:
-        """One message the transport sent (``sent``) or received with this call's Call-ID."""
+    def record(self, message: SipRequest | SipResponse, sent: bool, peer: object = None) -> None:
+        """One message the transport sent (``sent``) or received with this call's Call-ID (to or from
+        ``peer``: not needed here)."""
         if not self._ours(message, sent):
             return
         if len(self._steps) >= self.limit:

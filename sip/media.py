@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from faxgw.sip.capture import Capture
 from faxgw.sip.diagnostics import MediaFigures
 from faxgw.sip.rtp import Gap, JitterBuffer, ReceptionStats, RtpError, RtpPacket, RtpStream
 from faxgw.sip.tasks import Tasks
@@ -121,6 +122,9 @@ class _Endpoint(asyncio.DatagramProtocol):
         self._latch_until = 0.0  # loop time until which a datagram from elsewhere may latch
         self._tasks = Tasks(log, f"{self.kind} address lookup")
         self._resolving: asyncio.Task | None = None
+        #: Given every datagram in and out when the call's packets are captured (``sip.capture``).
+        self.capture: Capture | None = None
+        self._local: tuple[str, int] = ("0.0.0.0", 0)
 
     @classmethod
     async def open(cls, host: str, *args, **kwargs):
@@ -140,6 +144,7 @@ class _Endpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._local = transport.get_extra_info("sockname")[:2]
 
     def set_remote(self, host: str, port: int) -> None:
         """The peer's media address from an SDP offer or answer (a host name is resolved once).
@@ -194,6 +199,8 @@ class _Endpoint(asyncio.DatagramProtocol):
             self._send_to = (str(ip), port)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if self.capture is not None:
+            self.capture.add(addr[:2], self._local, data)
         if self.remote is None:
             return  # before the SDP named the peer: from no one we know
         # The 20 ms path: the peer's datagrams come from where we send, spelt as the socket spells it, so
@@ -226,6 +233,8 @@ class _Endpoint(asyncio.DatagramProtocol):
     def _sendto(self, data: bytes) -> None:
         if self.transport is not None and self._send_to is not None and not self.transport.is_closing():
             self.transport.sendto(data, self._send_to)
+            if self.capture is not None:
+                self.capture.add(self._local, self._send_to, data)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("media socket error: %s", exc)

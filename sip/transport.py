@@ -176,7 +176,7 @@ class TransportLayer:
         self.addresses: dict[str, tuple[str, int]] = {}
         #: By Call-ID: told every message of that Call-ID sent (True) or received (False) - a call's SIP
         #: ladder for its diagnostics (``sip.ladder``). A dict look-up per message otherwise.
-        self.watchers: dict[str, list[Callable[[SipRequest | SipResponse, bool], None]]] = {}
+        self.watchers: dict[str, list[Callable[[SipRequest | SipResponse, bool, Peer], None]]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
     async def listen_udp(self, host: str, port: int = 0) -> tuple[str, int]:
@@ -243,13 +243,13 @@ class TransportLayer:
             _stamp_via(message, peer)
         elif len(message.vias) != 1:
             return  # RFC 3261 18.1.2: a response with other than one Via is not for us
-        self._watch(message, sent=False)
+        self._watch(message, peer, sent=False)
         self.on_message(message, peer)
 
-    def _watch(self, message: SipRequest | SipResponse, *, sent: bool) -> None:
+    def _watch(self, message: SipRequest | SipResponse, peer: Peer, *, sent: bool) -> None:
         watchers = self.watchers.get(message.headers.get("Call-ID") or "")
         for watcher in watchers or ():
-            watcher(message, sent)
+            watcher(message, sent, peer)
 
     def _reject(self, data: bytes, peer: Peer, reason: str) -> None:
         """Answer a broken request with 400 when it has enough to route a response."""
@@ -268,7 +268,7 @@ class TransportLayer:
         if peer.reliable and peer.connection is None:
             peer = await self._connect(peer)
         self._write(bytes(message), peer)
-        self._watch(message, sent=True)
+        self._watch(message, peer, sent=True)
 
     def _write(self, data: bytes, peer: Peer) -> None:
         if peer.transport == "UDP":

@@ -121,6 +121,9 @@ class NativeEngine:
             media_latch=self._latch(route.via if route.device else None),
             codecs=trunk.codecs if trunk is not None else tuple(CODECS),
             media_timeout=self.config.media_timeout,
+            capture_dir=str(self.config.data_dir / "pcap")
+            if self.config.diagnostics.pcap_failed_calls
+            else None,
         )
 
     def _latch(self, device: str | None) -> bool:

@@ -8,11 +8,14 @@ import asyncio
 import dataclasses
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from faxgw.gateway.diagnosticsconfig import DiagnosticsConfig
 from faxgw.gateway.engines import CallResult, CallStatus
 from faxgw.gateway.jobs.delivery import summary
 from faxgw.gateway.peers import TrunkConfig
@@ -119,17 +122,21 @@ async def test_the_call_is_told_frame_by_frame_message_by_message(running: Runni
             assert stream["packets_sent"] > 0 and stream["packets_received"] > 0, stream
             assert (stream["lost"], stream["late"]) == (0, 0), stream  # loopback loses nothing
         assert media["rtp"]["jitter_ms"] is not None
+        assert end["pcap"] is False  # captures are off by default, and only for failed calls
 
 
 @pytest.mark.slow  # SIPp in real time: a call of ~2 s
 async def test_a_refused_t38_offer_shows_in_the_summary_and_the_ladder(sipp: Sipp, tmp_path: Path) -> None:
     peer = await sipp.start("uas_t38_refused_each_call.xml", calls=1)
-    config = gateway_config(tmp_path / "var")
+    config = dataclasses.replace(
+        gateway_config(tmp_path / "var"), diagnostics=DiagnosticsConfig(pcap_failed_calls=True)
+    )
     trunk = TrunkConfig("a", hosts=(f"{LOCALHOST}:{peer.port}",), t38=T38Policy.T38, keepalive=0)
     async for running in start_running(dataclasses.replace(config, trunk=None, trunks=(trunk,))):
         fax_id = await running.submit(await running.upload(SAMPLE), RECEIVER, retries=0)
         assert (await running.final(fax_id, timeout=60))["status"] != "success"
         told = (await running.client.get(f"/v1/faxes/{fax_id}/attempts/1/diagnostics")).json()
+        [attempt] = await running.gateway.store.attempts(fax_id)
     assert await peer.finished() == 0, peer.errors()
     assert told["summary"].startswith("T.38 refused with 488 on trunk a; G.711 failed"), told["summary"]
     ladder = [(step["message"], step["sent"]) for step in told["sip"]]
@@ -148,6 +155,33 @@ async def test_a_refused_t38_offer_shows_in_the_summary_and_the_ladder(sipp: Sip
     ), ladder
     assert told["hung_up_by"] == "peer"
     assert all(step["name"] != "CFR" for step in told["t30"])  # no fax machine: no training got through
+    # The failed call left a capture of its own packets: SIP both ways, and our RTP toward SIPp.
+    assert told["pcap"] is True
+    capture = Path(attempt.diagnostics["pcap"])
+    assert capture.parent == tmp_path / "var" / "pcap" and capture.name.endswith(".pcap")
+    payloads = [(source, destination, data) for source, destination, data in read_pcap(capture)]
+    sip = [data for _, _, data in payloads if data[:3] in (b"INV", b"SIP", b"ACK", b"BYE")]
+    assert sip[0].startswith(b"INVITE sip:") and any(b" 488 Not Acceptable Here" in m[:40] for m in sip)
+    rtp = [data for _, _, data in payloads if data[:1] == b"\x80" and len(data) == 172]  # G.711, 20 ms each
+    assert len(rtp) > 10, len(payloads)
+
+
+def read_pcap(path: Path) -> list[tuple[tuple[str, int], tuple[str, int], bytes]]:
+    """The UDP datagrams of a classic pcap file of raw IPv4 packets: (source, destination, payload)."""
+    data = path.read_bytes()
+    magic, _, _, _, _, _, link = struct.unpack_from("<IHHiIII", data)
+    assert (magic, link) == (0xA1B2C3D4, 101)  # LINKTYPE_RAW
+    packets, offset = [], 24
+    while offset < len(data):
+        _, _, kept, _ = struct.unpack_from("<IIII", data, offset)
+        packet = data[offset + 16 : offset + 16 + kept]
+        offset += 16 + kept
+        assert packet[0] >> 4 == 4 and packet[9] == 17, packet[:20]  # IPv4, UDP
+        header = (packet[0] & 0x0F) * 4
+        source = (socket.inet_ntoa(packet[12:16]), int.from_bytes(packet[header : header + 2]))
+        destination = (socket.inet_ntoa(packet[16:20]), int.from_bytes(packet[header + 2 : header + 4]))
+        packets.append((source, destination, packet[header + 8 :]))
+    return packets
 
 
 def test_the_summary_tells_what_t30_had_to_do() -> None:
