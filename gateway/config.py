@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faxgw.gateway.consoleconfig import ConsoleConfig
+from faxgw.gateway.consoleconfig import ConsoleConfig, password_hash_ok
 from faxgw.gateway.diagnosticsconfig import DiagnosticsConfig
 from faxgw.gateway.edge import EdgeConfig, EdgeError, NodeConfig
 from faxgw.gateway.mailconfig import (
@@ -109,6 +109,9 @@ class TenantConfig:
     #: pause before each (a fax submitted through the API says its own).
     retries: int = 2
     retry_delay: float = 120.0
+    #: Who may sign in to the web console as this tenant without a key: name -> password hash
+    #: (``gateway.consoleconfig.hash_password``). Users may view and send.
+    users: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -456,6 +459,7 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     _check_owners(config)
     _check_peers(config)
     _check_mail(config)
+    _check_users(config)
     for tenant in config.tenants:
         if tenant.retries < 0 or tenant.retry_delay < 0:
             raise ConfigError(f"tenant {tenant.id}: retries and retry_delay cannot be negative")
@@ -602,6 +606,16 @@ _CONSOLE_SCALARS = {
     "max_failed_sign_ins": int,
     "sign_in_window": float,
 }
+
+
+def _check_users(config: Config) -> None:
+    for tenant in config.tenants:
+        for name, hashed in tenant.users.items():
+            if not isinstance(hashed, str) or not password_hash_ok(hashed):
+                raise ConfigError(
+                    f"tenant {tenant.id}: user {name}: not a password hash of ours (make one with "
+                    "faxgw.gateway.consoleconfig.hash_password)"
+                )
 
 
 def _load_console(table: Any, environ: dict[str, str]) -> ConsoleConfig:

@@ -10,8 +10,10 @@ script and no framing.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
+import secrets
 from importlib import resources
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -24,9 +26,11 @@ from faxgw.gateway.api import native
 from faxgw.gateway.api.errors import ApiError, ApiErrorCode
 from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
 from faxgw.gateway.api.requests import save_upload, submit_request
+from faxgw.gateway.config import Config
 from faxgw.gateway.console.session import COOKIE, SECRET_FILE, Session, Sessions, SignInLimit
 from faxgw.gateway.console.session import load_or_create_secret as load_secret
-from faxgw.gateway.service import Gateway
+from faxgw.gateway.consoleconfig import check_password, hash_password
+from faxgw.gateway.service import ApiKey, Gateway
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,6 +49,8 @@ STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/htm
 #: The files under static/ that are served; any other name is a 404 (never a path joined from the URL).
 STATIC_FILES = ("console.js", "console.css")
 MAX_COVER_TEXT = 4000
+#: What a sign-in as an unknown user is checked against, so that it takes as long as a wrong password.
+UNKNOWN_USER = hash_password(secrets.token_urlsafe(16))
 
 
 def _static(name: str) -> bytes:
@@ -135,13 +141,22 @@ async def sign_in_page() -> Response:
 
 @router.post("/sign-in")
 async def sign_in(
-    console: Current, request: Request, key: Annotated[str, Form(max_length=512)] = ""
+    console: Current,
+    request: Request,
+    key: Annotated[str, Form(max_length=512)] = "",
+    tenant: Annotated[str, Form(max_length=128)] = "",
+    user: Annotated[str, Form(max_length=128)] = "",
+    password: Annotated[str, Form(max_length=512)] = "",
 ) -> Response:
+    """With an API key of the tenant, or as a user of the tenant (``[[tenants]] users``)."""
     same_origin(request)
     client = _client(request)
     if console.limit.blocked(client):
         return RedirectResponse("/console/sign-in?error=wait", status_code=303)
-    api_key = await console.gateway.authenticate(key.strip()) if key.strip() else None
+    if user:
+        api_key = await asyncio.to_thread(_user_key, console.gateway.config, tenant, user, password)
+    else:
+        api_key = await console.gateway.authenticate(key.strip()) if key.strip() else None
     if api_key is None:
         console.limit.failed(client)
         return RedirectResponse("/console/sign-in?error=key", status_code=303)
@@ -311,6 +326,16 @@ def _send_request(fields: dict[str, str], tenant: str) -> SendFaxRequest:
     except pydantic.ValidationError as error:
         where = ", ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in error.errors())
         raise ApiError.of(ApiErrorCode.INVALID_REQUEST, where) from None
+
+
+def _user_key(config: Config, tenant_id: str, user: str, password: str) -> ApiKey | None:
+    """The session key of a user of the tenant whose password matches (a user may view and send); None
+    otherwise. An unknown tenant or user costs the same hash as a wrong password: the time tells nothing."""
+    tenant = next((t for t in config.tenants if t.id == tenant_id), None)
+    hashed = tenant.users.get(user) if tenant is not None else None
+    if not check_password(password, hashed or UNKNOWN_USER) or hashed is None:
+        return None
+    return ApiKey(f"user:{user}", tenant_id, frozenset({"read", "edit"}), 0.0)
 
 
 def _client(request: Request) -> str:

@@ -237,7 +237,7 @@ function statusView(main) {
 }
 
 function signInPage() {
-  const messages = { key: "That key is not known.", wait: "Too many failed sign-ins: wait a few minutes." };
+  const messages = { key: "That key, or that user and password, is not known.", wait: "Too many failed sign-ins: wait a few minutes." };
   const code = new URLSearchParams(window.location.search).get("error");
   const problem = document.getElementById("problem");
   if (code && Object.hasOwn(messages, code)) {
