@@ -640,7 +640,7 @@ def _load_metrics(table: Any, environ: dict[str, str]) -> MetricsConfig:
 _MAIL_SCALARS = {
     "smtp_host": str,
     "smtp_port": int,
-    "smtp_starttls": bool,
+    "smtp_security": str,
     "smtp_username": str,
     "smtp_password": str,
     "smtp_ca_file": Path,
@@ -670,6 +670,11 @@ _ACCOUNT_FIELDS = {
 
 
 def _load_mail(table: Any, environ: dict[str, str]) -> MailConfig:
+    if (isinstance(table, dict) and "smtp_starttls" in table) or "FAXGW_MAIL_SMTP_STARTTLS" in environ:
+        raise ConfigError(
+            'mail.smtp_starttls is replaced by mail.smtp_security = "starttls" | "tls" | "none"'
+            ' (true was "starttls", false "none"; "tls" is implicit TLS, port 465)'
+        )
     values = _table("mail", table, environ, _MAIL_SCALARS, lists=("accounts",))
     try:
         values["accounts"] = _load_peers(

@@ -22,6 +22,10 @@ DEFAULT_BODY = (
     "A fax arrived at {received_at}.\n\nFrom: {from}\nTo: {to}\nPages: {pages}\nStatus: {status} {reason}\n"
     "Fax id: {fax_id}\n"
 )
+#: How mail is sent securely: "starttls" (plain connection, then STARTTLS, RFC 3207, required), "tls"
+#: (implicit TLS from the first byte, the submissions port 465 of RFC 8314 3.3), "none" (plain SMTP: a
+#: local relay only).
+SMTP_SECURITY = ("starttls", "tls", "none")
 #: A recipient of the listener: a fax number, optionally with a +, then @ the configured domain.
 _NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
@@ -87,8 +91,8 @@ class MailAccount:
 
 @dataclass(frozen=True)
 class MailConfig:
-    """``[mail]``. Sending (fax-to-e-mail, and the outcome of e-mailed faxes): through ``smtp_host``, with
-    STARTTLS (RFC 3207) unless ``smtp_starttls`` is off, and AUTH when ``smtp_username`` is set; from
+    """``[mail]``. Sending (fax-to-e-mail, and the outcome of e-mailed faxes): through ``smtp_host``, secured
+    as ``smtp_security`` says (``SMTP_SECURITY``), with AUTH when ``smtp_username`` is set; from
     ``sender``. A mail not accepted is retried ``retries`` times, the delay doubling from ``retry_delay``.
 
     Listening (e-mail-to-fax): when ``listen_port`` is set, on ``listen_host``, for ``NUMBER@domain``;
@@ -96,11 +100,11 @@ class MailConfig:
     ``plaintext_auth`` is on and ``listen_host`` is a loopback address (a local MTA hands mail over)."""
 
     smtp_host: str | None = None  # None: the gateway sends no mail
-    smtp_port: int = 587
-    smtp_starttls: bool = True
+    smtp_port: int | None = None  # None: 465 with smtp_security "tls", else 587 (RFC 8314 3.3, RFC 6409)
+    smtp_security: str = "starttls"
     smtp_username: str | None = None
     smtp_password: str | None = None
-    smtp_ca_file: Path | None = None  # trust this CA for STARTTLS (a private relay); default: the system's
+    smtp_ca_file: Path | None = None  # trust this CA for TLS (a private relay); default: the system's
     smtp_timeout: float = 30.0
     sender: str = "faxgw@localhost"
     retries: int = 10
@@ -119,6 +123,10 @@ class MailConfig:
     accounts: tuple[MailAccount, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.smtp_security not in SMTP_SECURITY:
+            raise MailError(
+                f"mail.smtp_security = {self.smtp_security!r}: use {' | '.join(map(repr, SMTP_SECURITY))}"
+            )
         if (self.smtp_username is None) != (self.smtp_password is None):
             raise MailError("mail.smtp_username and mail.smtp_password go together")
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -142,6 +150,13 @@ class MailConfig:
     @property
     def sends(self) -> bool:
         return self.smtp_host is not None
+
+    @property
+    def submission_port(self) -> int:
+        """The port mail is sent to: ``smtp_port``, else the one of ``smtp_security``."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return 465 if self.smtp_security == "tls" else 587
 
     def account(self, username: str) -> MailAccount | None:
         return next((account for account in self.accounts if account.username == username), None)

@@ -1,5 +1,6 @@
-"""Sends the outbox's mails through the configured SMTP server (``[mail]``): STARTTLS (RFC 3207) and AUTH
-(RFC 4954) as configured, at once when a mail is stored, then on a doubling back-off.
+"""Sends the outbox's mails through the configured SMTP server (``[mail]``): STARTTLS (RFC 3207) or
+implicit TLS (RFC 8314 3.3) and AUTH (RFC 4954) as configured, at once when a mail is stored, then on a
+doubling back-off.
 
 A 5xx answer is the server's final word (RFC 5321 4.2.1): the mail is marked failed. Anything else (a 4xx,
 no connection, a timeout) is tried again, ``retries`` times; every failure is logged and kept in the row.
@@ -31,7 +32,7 @@ class MailSender:
         self._wake = asyncio.Event()
         self._stopping = False
         self._tls: ssl.SSLContext | None = None
-        if config.smtp_starttls:
+        if config.smtp_security != "none":
             self._tls = ssl.create_default_context(
                 cafile=str(config.smtp_ca_file) if config.smtp_ca_file else None
             )
@@ -67,8 +68,11 @@ class MailSender:
                 sender=config.sender,
                 recipients=list(mail.recipients),
                 hostname=config.smtp_host,
-                port=config.smtp_port,
-                start_tls=config.smtp_starttls,
+                port=config.submission_port,
+                # Both said outright: aiosmtplib's default (None) would upgrade only if offered, so a
+                # server (or a man in the middle) not offering STARTTLS would get the password in clear.
+                use_tls=config.smtp_security == "tls",
+                start_tls=config.smtp_security == "starttls",
                 tls_context=self._tls,
                 username=config.smtp_username,
                 password=config.smtp_password,

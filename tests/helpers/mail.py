@@ -42,9 +42,13 @@ class Received:
 
 
 class MailSink:
-    """aiosmtpd in its own thread: requires STARTTLS, then AUTH as RELAY_USER; keeps what it is given."""
+    """aiosmtpd in its own thread: requires STARTTLS, then AUTH as RELAY_USER; keeps what it is given.
+    ``security`` "tls": TLS from the first byte (as on port 465), then AUTH; "none": STARTTLS offered, but
+    neither it nor AUTH required (a local relay)."""
 
-    def __init__(self, certificate: tuple[Path, Path], port: int | None = None) -> None:
+    def __init__(
+        self, certificate: tuple[Path, Path], port: int | None = None, *, security: str = "starttls"
+    ) -> None:
         key, cert = certificate
         self.cert = cert  # what a client trusts for STARTTLS
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -53,13 +57,17 @@ class MailSink:
         self.mails: list[Received] = []
         self.refuse: str | None = None  # an RCPT reply to give instead of accepting
         self._lock = threading.Lock()
+        self.encrypted: list[bool] = []  # per mail: whether its connection was TLS when DATA came
         self.controller = Controller(
             self,
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=context,
-            require_starttls=True,
-            auth_required=True,
+            ssl_context=context if security == "tls" else None,
+            tls_context=None if security == "tls" else context,
+            require_starttls=security == "starttls",
+            auth_required=security != "none",
+            # aiosmtpd counts only STARTTLS as TLS; a connection that is TLS throughout is so as well.
+            auth_require_tls=security == "starttls",
             authenticator=self._authenticate,
         )
 
@@ -83,6 +91,7 @@ class MailSink:
         assert isinstance(message, EmailMessage)
         with self._lock:
             self.mails.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.encrypted.append(server.transport.get_extra_info("ssl_object") is not None)
         return "250 OK"
 
     async def wait(self, count: int, timeout: float = 60) -> list[Received]:

@@ -69,6 +69,14 @@ def test_read_as_written(tmp_path: Path) -> None:
         (BASE + MAIL.replace("senders = [", "senders = [] #"), "allow-list"),
         (BASE + MAIL + "bogus = 1\n", "unknown setting(s) bogus"),
         (BASE + ROUTE.replace("{subject}", "x"), "no smtp_host"),
+        (
+            BASE + MAIL.replace("[mail]", '[mail]\nsmtp_security = "ssl"'),
+            "mail.smtp_security = 'ssl': use 'starttls' | 'tls' | 'none'",
+        ),
+        (
+            BASE + MAIL.replace("[mail]", "[mail]\nsmtp_starttls = true"),
+            'replaced by mail.smtp_security = "starttls" | "tls" | "none"',
+        ),
     ],
 )
 def test_refused_at_start(tmp_path: Path, text: str, says: str) -> None:
@@ -81,3 +89,21 @@ def test_missing_certificate_files_are_named(tmp_path: Path) -> None:
     text = BASE + MAIL.replace("plaintext_auth = true", 'tls_cert = "nowhere.crt"\ntls_key = "nowhere.key"')
     with pytest.raises(ConfigError, match=r"mail\.tls_cert: no file nowhere\.crt"):
         load(tmp_path, text)
+
+
+def test_the_port_follows_the_security(tmp_path: Path) -> None:
+    """Implicit TLS goes to the submissions port 465 (RFC 8314 3.3), STARTTLS to 587; smtp_port over both."""
+    assert load(tmp_path, BASE + MAIL).mail.submission_port == 587
+    implicit = load(tmp_path, BASE + MAIL.replace("[mail]", '[mail]\nsmtp_security = "tls"')).mail
+    assert (implicit.smtp_security, implicit.submission_port) == ("tls", 465)
+    assert (
+        load(
+            tmp_path, BASE + MAIL.replace("[mail]", '[mail]\nsmtp_security = "tls"\nsmtp_port = 2465')
+        ).mail.submission_port
+        == 2465
+    )
+
+
+def test_the_old_starttls_variable_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"smtp_starttls is replaced by mail\.smtp_security"):
+        load(tmp_path, BASE + MAIL, {"FAXGW_MAIL_SMTP_STARTTLS": "false"})

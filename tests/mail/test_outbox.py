@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from faxgw.gateway.demo import free_port
 from faxgw.gateway.mail import Mail, MailOutbox, MailSender, MailStatus
 from faxgw.gateway.mailconfig import MailConfig
@@ -127,3 +128,50 @@ async def test_nodes_sharing_postgresql_send_each_mail_once(
             await until(outbox, f"ev{n}:fax", lambda mail: mail.status is MailStatus.SENT)
         await asyncio.sleep(0.3)  # a mail sent twice would have arrived twice by now
     assert len(sink.mails) == 6
+
+
+# aiosmtpd warns of AUTH without STARTTLS; its connection is TLS from the first byte.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_implicit_tls_sends_over_tls_from_the_first_byte(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """smtp_security = "tls" (RFC 8314 3.3, port 465): the server speaks TLS at once. STARTTLS against it
+    gets no greeting it can read, and is tried again; implicit TLS is sent, encrypted, and AUTH'd."""
+    sink = MailSink(certificate, security="tls")
+    sink.controller.start()
+    try:
+        starttls = relay(sink.port, certificate[1], smtp_security="starttls", smtp_timeout=1.0, retries=0)
+        async with sending(tmp_path / "a.sqlite", starttls) as (outbox, sender):
+            await outbox.add(a_mail())
+            sender.wake()
+            failed = await until(outbox, "ev1:fax", lambda mail: mail.status is MailStatus.FAILED)
+            assert failed.last_error and not sink.mails
+        async with sending(tmp_path / "b.sqlite", relay(sink.port, certificate[1], smtp_security="tls")) as (
+            outbox,
+            sender,
+        ):
+            await outbox.add(a_mail())
+            sender.wake()
+            sent = await until(outbox, "ev1:fax", lambda mail: mail.status is MailStatus.SENT)
+            assert sent.attempts == 1 and sent.last_error is None
+        [received] = await sink.wait(1)
+        assert received.recipients == [INBOX] and sink.encrypted == [True]
+    finally:
+        sink.controller.stop()
+
+
+async def test_plain_smtp_when_security_is_none(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    """smtp_security = "none" to a relay offering STARTTLS: the mail goes in clear (no upgrade), which the
+    sink sees; AUTH is not offered in clear, so none is configured (a local relay)."""
+    sink = MailSink(certificate, security="none")
+    sink.controller.start()
+    try:
+        config = MailConfig(smtp_host="127.0.0.1", smtp_port=sink.port, smtp_security="none", retry_delay=0.1)
+        async with sending(tmp_path / "db.sqlite", config) as (outbox, sender):
+            await outbox.add(a_mail())
+            sender.wake()
+            await until(outbox, "ev1:fax", lambda mail: mail.status is MailStatus.SENT)
+        await sink.wait(1)
+        assert sink.encrypted == [False]
+    finally:
+        sink.controller.stop()
