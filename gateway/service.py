@@ -235,6 +235,13 @@ class Gateway:
         record = FileRecord(file_id, tenant_id, name, kind, len(data), str(path), time.time())
         return await self.store.add_file(record)
 
+    async def delete_file(self, tenant_id: str, file_id: str) -> None:
+        """Forget an upload no fax will use (a mail refused after some of its attachments were kept):
+        its record, then its content."""
+        record = await self.store.delete_file(tenant_id, file_id)
+        if record is not None:
+            await asyncio.to_thread(Path(record.path).unlink, missing_ok=True)
+
     async def files(self, tenant_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
         """The tenant's files of ``file_ids`` that exist, in that order."""
         found = [await self.store.get_file(tenant_id, file_id) for file_id in file_ids]

@@ -30,7 +30,7 @@ from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.mail.compose import EMAIL_FIELDS
 from faxgw.gateway.mailconfig import MailAccount, MailConfig, fax_number
 from faxgw.gateway.service import Gateway, NewFax, NotFound, Refused
-from faxgw.gateway.smtp.intake import Refusal, read
+from faxgw.gateway.smtp.intake import FaxMail, Refusal, read
 
 log = logging.getLogger("gateway.smtp")
 #: Commands one session may give (each kind): a mail needs a handful; a client looping is cut off.
@@ -193,7 +193,19 @@ class SmtpListener:
     async def _fax(self, account: MailAccount, sender: str, recipients: list[str], content: bytes) -> str:
         mail = await asyncio.to_thread(read, content)  # up to max_message_size of MIME: off the event loop
         numbers = list(dict.fromkeys(fax_number(r.rpartition("@")[0]) or "" for r in recipients))
-        file_ids = []
+        file_ids: list[str] = []
+        try:
+            return await self._submit(account, sender, numbers, mail, file_ids)
+        except BaseException:
+            # A mail is faxed whole or not at all: nothing of a refused one stays on the gateway.
+            for file_id in file_ids:
+                await self.gateway.delete_file(account.tenant, file_id)
+            raise
+
+    async def _submit(
+        self, account: MailAccount, sender: str, numbers: list[str], mail: FaxMail, file_ids: list[str]
+    ) -> str:
+        """Keeps the attachments (their ids added to ``file_ids`` as each is kept), then the faxes."""
         for attachment in mail.attachments:
             try:
                 saved = await self.gateway.save_file(account.tenant, attachment.name, attachment.data)

@@ -54,6 +54,9 @@ class FaxStore(Protocol):
 
     async def get_file(self, tenant_id: str, file_id: str) -> FileRecord | None: ...
 
+    async def delete_file(self, tenant_id: str, file_id: str) -> FileRecord | None:
+        """The tenant's file forgotten; its record (None: it had none such)."""
+
     # -- faxes
     async def add_fax(self, fax: FaxRecord) -> FaxRecord: ...
 

@@ -147,6 +147,13 @@ class Store:
         ).fetchone()
         return FileRecord(**row) if row else None
 
+    @in_database
+    def delete_file(self, db: Db, tenant_id: str, file_id: str) -> FileRecord | None:
+        row = db.execute(
+            "DELETE FROM files WHERE id = ? AND tenant_id = ? RETURNING *", (file_id, tenant_id)
+        ).fetchone()
+        return FileRecord(**row) if row else None
+
     # -- faxes ----------------------------------------------------------------------------------------
     @in_database
     def add_fax(self, db: Db, fax: FaxRecord) -> FaxRecord:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import socket
+import sqlite3
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -140,6 +141,35 @@ async def test_mail_that_cannot_be_faxed(mail_gateway: MailGateway) -> None:
     for code, text in replies[2:]:
         assert code == 554 and text.startswith(b"5.6."), text
     await nothing_faxed(mail_gateway)
+
+
+async def test_a_refused_attachment_leaves_nothing_of_its_mail(mail_gateway: MailGateway) -> None:
+    """The PDF in front of the attachment that cannot be faxed was kept before that one was refused: its
+    file and its row go with the refusal. A later mail is faxed, so the first one's leftovers would show."""
+    mail = fax_mail()
+    mail.add_attachment(
+        b"\x00\x01binary junk" * 50, maintype="application", subtype="x-junk", filename="a.bin"
+    )
+    config = mail_gateway.running.gateway.config
+
+    def send(message: EmailMessage) -> tuple[int, bytes]:
+        with mail_gateway.logged_in() as client:
+            client.mail(ALICE)
+            client.rcpt(TO)
+            return client.data(wire(message))
+
+    code, text = await blocking(lambda: send(mail))
+    assert code == 554 and b"a.bin" in text
+    with sqlite3.connect(config.database) as db:
+        assert db.execute("SELECT COUNT(*) FROM files").fetchone() == (0,)
+    kept = config.data_dir / "files"
+    assert not kept.exists() or not any(path.is_file() for path in kept.rglob("*"))
+    await nothing_faxed(mail_gateway)
+
+    code, _ = await blocking(lambda: send(fax_mail()))  # the same PDF alone is taken: it was not the PDF
+    assert code == 250
+    with sqlite3.connect(config.database) as db:
+        assert db.execute("SELECT COUNT(*) FROM files").fetchone() == (1,)
 
 
 async def test_size_connections_and_session_time(
