@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 from faxgw.gateway.config import Config
-from faxgw.gateway.domain import EventType
+from faxgw.gateway.domain import EventType, FaxStatus
 from faxgw.gateway.mail import compose
 from faxgw.gateway.mail.outbox import Mail, MailOutbox
 from faxgw.gateway.mail.sender import MailSender
@@ -39,7 +39,8 @@ class MailNotices:
             route = self.config.route(fax.to_number)
             if route is None or not route.email_to:
                 return None
-            if event.type is EventType.FAILED and not route.email_failed:
+            # A partly received fax ends with RECEIVED too, its status failed: the status decides.
+            if fax.status is not FaxStatus.SUCCESS and not route.email_failed:
                 return None
             message = compose.received_fax(fax, route, sender)
             return Mail(f"{event.id}:fax", fax.id, "fax", sender, route.email_to, message.as_bytes())
