@@ -13,6 +13,7 @@ from faxgw.gateway.cli import (
     diagnose,
     kamailio_config,
     loopback,
+    mail_queue,
     receive,
     send,
     serve,
@@ -25,7 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv: T.30 detail)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, serve, send, receive, convert, diagnose, loopback, asterisk_config, kamailio_config):
+    for module in (
+        demo,
+        serve,
+        send,
+        receive,
+        convert,
+        diagnose,
+        mail_queue,
+        loopback,
+        asterisk_config,
+        kamailio_config,
+    ):
         module.register(commands)
     return parser
 

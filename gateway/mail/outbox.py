@@ -97,6 +97,17 @@ class MailOutbox:
         return [_mail(row) for row in rows]
 
     @in_database
+    def unsent(self, db: Db, limit: int) -> list[Mail]:
+        """What an operator looks at (``faxgw mail-queue``): pending mails, the next due first, then failed
+        ones, the last to fail first; at most ``limit``."""
+        rows = db.execute(
+            f"SELECT {_COLUMNS} FROM mail_outbox WHERE status <> 'sent' ORDER BY status = 'failed',"
+            " CASE WHEN status = 'failed' THEN -next_attempt_at ELSE next_attempt_at END, id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_mail(row) for row in rows]
+
+    @in_database
     def claim_due(self, db: Db, limit: int, lease: float) -> list[Mail]:
         """Up to ``limit`` pending mails due now and not in another node's hands, now in ours for ``lease``
         seconds."""

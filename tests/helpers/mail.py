@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from faxgw.gateway.config import Config, RouteConfig
 from faxgw.gateway.demo import free_port
+from faxgw.gateway.mail import Mail
 from faxgw.gateway.mailconfig import MailAccount, MailConfig
 from faxgw.gateway.smtp import SmtpListener, listening
 
@@ -172,3 +173,11 @@ def fax_mail(*, subject: str = "Order 1184", text: str = "Please ship.", to: str
     message.set_content(text)
     message.add_attachment(SAMPLE.read_bytes(), maintype="application", subtype="pdf", filename="order.pdf")
     return message
+
+
+def a_mail(mail_id: str = "ev1:fax") -> Mail:
+    """An outbox mail to INBOX (of fax fx1), as the gateway stores one for an event."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "faxgw@example.com", INBOX, "a fax"
+    message.set_content("pages attached")
+    return Mail(mail_id, "fx1", "fax", "faxgw@example.com", (INBOX,), message.as_bytes())

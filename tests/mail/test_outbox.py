@@ -7,7 +7,6 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,7 @@ from faxgw.gateway.mail import Mail, MailOutbox, MailSender, MailStatus
 from faxgw.gateway.mailconfig import MailConfig
 from faxgw.gateway.store import database
 
-from tests.helpers.mail import INBOX, RELAY_PASSWORD, RELAY_USER, MailSink
-
-
-def a_mail(mail_id: str = "ev1:fax") -> Mail:
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = "faxgw@example.com", INBOX, "a fax"
-    message.set_content("pages attached")
-    return Mail(mail_id, "fx1", "fax", "faxgw@example.com", (INBOX,), message.as_bytes())
+from tests.helpers.mail import INBOX, RELAY_PASSWORD, RELAY_USER, MailSink, a_mail
 
 
 def relay(port: int, cert: Path, **changes: object) -> MailConfig:
