@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from faxgw.gateway.mail import MailOutbox, MailStatus
 from faxgw.gateway.store import Store, database
 
@@ -21,10 +22,14 @@ def faxgw(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
-async def test_lists_pending_and_failed_mails_with_their_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_lists_pending_and_failed_mails_with_their_errors(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     config = tmp_path / "faxgw.toml"
-    config.write_text(f'data_dir = "{tmp_path / "var"}"\n')
-    store = Store(database(None, tmp_path / "var" / "faxgw.sqlite", 1))
+    url = request.getfixturevalue("postgres_url") if kind == "postgresql" else None
+    config.write_text(f'data_dir = "{tmp_path / "var"}"\n' + (f'database_url = "{url}"\n' if url else ""))
+    store = Store(database(url, tmp_path / "var" / "faxgw.sqlite", 1))
     (tmp_path / "var").mkdir()
     await store.open()
     outbox = MailOutbox(store.database)
