@@ -35,7 +35,6 @@ from faxgw.gateway.engines.base import (
     ActiveCall,
     Bridge,
     CallResult,
-    DeviceStatus,
     EngineStatus,
     InboundCall,
     InboundDone,
@@ -46,7 +45,6 @@ from faxgw.gateway.engines.base import (
     PageTransferred,
     Refusal,
     Route,
-    TrunkStatus,
 )
 from faxgw.sip.call import Hangup
 from faxgw.sip.fax import Resolution, open_tiff, write_tiff_f
@@ -64,7 +62,6 @@ BRIDGE_POLL = 0.25
 #: How long a route's call may take to be answered (ring time, and an INVITE's 32 s without response).
 TARGET_TIME = contract.RING_TIMEOUT + 35
 FAX_TIMEOUT = 3600.0  # a fax call still without a result after this is given up
-STATUS_TIMEOUT = 2.0  # the longest status() waits for AMI's endpoint list
 
 # Q.850 cause -> (our status, the SIP response it stands for; RFC 3398 mapping)
 _CAUSES: dict[int, tuple[CallStatus, int]] = {
@@ -158,34 +155,19 @@ class AsteriskEngine:
         self._tasks.cancel_all()
 
     async def status(self) -> EngineStatus:
-        """What one AMI action tells cheaply: each endpoint's device state (a trunk is up unless Asterisk's
-        qualify finds it Unavailable) and contacts (PJSIPShowEndpoints), and the fax calls this engine
-        watches. Not known here: which trunk a call took (the dialplan fails over by itself), a call's
-        mode (T.38 or G.711), each host's qualify round trip."""
-        note = "Asterisk engine: call modes, the trunk of an outbound call and qualify round trips unknown."
+        """The fax calls this engine watches, from what it knows already (no AMI round trip). Not told:
+        a call's mode (T.38 or G.711) and which trunk an outbound call took (the dialplan fails over by
+        itself), nor the trunks' and devices' states: AMI's PJSIPShowEndpoints/PJSIPShowContacts need the
+        ``system`` class, which the gateway's AMI user is not given (it could reload or stop Asterisk)."""
         calls = [ActiveCall("outbound", "unknown") for _ in self._outbound.values()]
         calls += [
             ActiveCall("inbound", "relay" if leg.bridged else "unknown") for leg in self._inbound.values()
         ]
-        endpoints: dict[str, dict[str, str]] = {}
-        try:
-            async with asyncio.timeout(STATUS_TIMEOUT):
-                listed = await self.link.action({"Action": "PJSIPShowEndpoints"}, as_list=True)
-        except Exception as error:  # the link away: the calls are still known
-            note += f" PJSIPShowEndpoints failed: {error!r}."
-            listed = []
-        for entry in listed if isinstance(listed, list) else [listed]:
-            if entry.get("Event") == "EndpointList":
-                endpoints[entry.get("ObjectName", "")] = entry
-        trunks = []
-        for trunk in self.config.trunks:
-            state = endpoints.get(contract.trunk_endpoint(trunk.name), {}).get("DeviceState", "")
-            trunks.append(TrunkStatus(trunk.name, up=bool(state) and state != "Unavailable"))
-        devices = [
-            DeviceStatus(device.username, _contacts(endpoints.get(device.username, {}).get("Contacts", "")))
-            for device in self.config.devices
-        ]
-        return EngineStatus(tuple(trunks), tuple(devices), tuple(calls), note)
+        note = (
+            "Asterisk engine: trunks and devices are not reported (see `pjsip show endpoints` in Asterisk);"
+            " call modes and the trunk of an outbound call are unknown."
+        )
+        return EngineStatus(calls=tuple(calls), note=note)
 
     # -- sending --------------------------------------------------------------------------------
     async def send(self, call: OutboundCall, on_page: PageHandler) -> CallResult:
@@ -494,11 +476,6 @@ def _pages_in(tiff: Path) -> int:
             return image.n_frames
     except (OSError, SyntaxError, ValueError):
         return 0
-
-
-def _contacts(field: str) -> tuple[str, ...]:
-    """The URIs in an EndpointList's Contacts ("aor/sip:x@h:p,aor/sip:y@h:p," as Asterisk lists them)."""
-    return tuple(item.split("/", 1)[1] for item in field.split(",") if "/" in item)
 
 
 def _first(response: Any) -> dict[str, str]:
