@@ -209,7 +209,7 @@ async def page(gateway: CurrentGateway, key: Reader, fax_id: str, number: int) -
 @router.get(
     "/faxes/{fax_id}/attempts/{number}/diagnostics",
     response_model=AttemptDiagnostics,
-    responses=native_errors(404),
+    responses=native_errors(400, 404),
 )
 async def diagnostics(gateway: CurrentGateway, key: Reader, fax_id: str, number: int) -> AttemptDiagnostics:
     """What attempt ``number`` of the fax did: the T.30 exchange, the SIP ladder, media figures, and why it
