@@ -39,9 +39,6 @@ GLARE_RETRIES = 3
 #: that is gone would hold whoever hangs up for the whole transaction (64*T1, 32 s). The transaction
 #: goes on in the call's tasks (retransmissions, the answer) after that.
 BYE_ANSWER_WAIT = 2.0
-#: How long a call's SIP ladder still records after the call ended: the BYE's answer, and the last
-#: retransmission of a final response (64*T1, RFC 3261 17.2.1).
-LADDER_LINGER = 32.0
 
 OfferHandler = Callable[[SessionDescription], Awaitable[SessionDescription]]
 
@@ -196,13 +193,15 @@ class Call:
         if self.dialog is not None:
             self.ua.forget_dialog(self.dialog)
         if self._watchers:
-            asyncio.get_running_loop().call_later(LADDER_LINGER, self._unwatch)
+            # Still watched for as long as a transaction may last (64*T1, RFC 3261 17.1.1.2): the BYE's
+            # answer, the last retransmission of a final response.
+            asyncio.get_running_loop().call_later(self.ua.transactions.timers.timeout, self._unwatch)
         if not self.ended.done():
             self.ended.set_result(hangup)
 
     def watch(self, watcher: Callable[[SipRequest | SipResponse, bool, Peer], None]) -> None:
         """Show ``watcher`` each message with this call's Call-ID the transport sends (True) or receives
-        (False), and to or from where, until ``LADDER_LINGER`` after the call ended."""
+        (False), and to or from where, until a transaction's lifetime after the call ended."""
         self._watchers.append(watcher)
         self.ua.transport.watchers.setdefault(self.call_id, []).append(watcher)
 

@@ -138,3 +138,7 @@ async def test_session_refreshes_do_not_disturb_a_running_t38_fax(
     assert sent.status == received.status == "success"
     assert sent.t38 and received.t38
     assert page_differences(tmp_path / "tx.tif", tmp_path / "rx.tif") == [0]
+    # The diagnostics' SIP ladder tells the refreshes from the switch to T.38 (the same SDP again).
+    ladder = [step.message for step in sent.diagnostics.sip]
+    assert ladder.count("re-INVITE (T.38)") == 1, ladder
+    assert ladder.count("re-INVITE (session refresh)") >= 2, ladder
