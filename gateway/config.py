@@ -452,8 +452,9 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError("drain_timeout cannot be negative")
     if config.max_pages < 1:
         raise ConfigError("max_pages must be at least 1")
-    if config.media_timeout < 5:
-        raise ConfigError("media_timeout must be at least 5 seconds (T.30 itself is silent for seconds)")
+    if config.media_timeout < 10:
+        # T.38 is silent between T.30's signals (T2 is 6 s): a shorter wait would cut calls that are fine.
+        raise ConfigError("media_timeout must be at least 10 seconds")
     if config.api_max_connections < 1:
         raise ConfigError("api_max_connections must be at least 1")
     _check_owners(config)
