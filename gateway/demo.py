@@ -17,8 +17,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import httpx
-from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
+from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.domain import FINAL_EVENTS, EventType, FaxStatus
 from faxgw.gateway.service import Gateway
 from faxgw.sip.fax_terms import T38Policy

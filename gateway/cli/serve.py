@@ -14,9 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
-from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.cli import workers
 from faxgw.gateway.config import Config, ConfigError, load_config
+from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.service import Gateway
 from faxgw.gateway.smtp import listening
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
+from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.demo import free_port
 from faxgw.gateway.service import Gateway
 
