@@ -254,25 +254,8 @@ class InboundJobs:
         self.metrics.call_ended("inbound", status, t38=result.t38, pages=result.pages, media=media)
         self.metrics.faxes.labels("inbound", status).inc()
         # The call is the received fax's one attempt: kept like a sent fax's, with its diagnostics.
-        await self.store.add_attempt(
-            AttemptRecord(
-                fax.id,
-                1,
-                fax.created_at,
-                from_number=fax.from_number,
-                ended_at=time.time(),
-                status=status,
-                sip_code=result.sip_code,
-                hangup_cause=result.hangup_cause,
-                t30_code=result.t30_code,
-                t30_text=result.t30_text,
-                pages_sent=result.pages,
-                t38=result.t38,
-                call_id=result.call_id,
-                summary=summary(result, ()),
-                diagnostics=result.diagnostics.to_dict(),
-            )
-        )
+        ended = st.ended_attempt(result, status, summary(result, ()))
+        await self.store.add_attempt(AttemptRecord(fax.id, 1, fax.created_at, fax.from_number, **ended))
         fax = await self.store.get_fax(fax.id) or fax
         data = {"status": status, "pages": result.pages}
         if code:

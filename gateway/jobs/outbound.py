@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
@@ -326,23 +325,7 @@ class OutboundJobs:
         sent_up_to = fax.first_page - 1 + result.pages
         media = result.diagnostics.media
         self.metrics.call_ended("outbound", status, t38=result.t38, pages=result.pages, media=media)
-        await self.store.update_attempt(
-            fax.id,
-            attempt,
-            ended_at=time.time(),
-            status=status,
-            sip_code=result.sip_code,
-            hangup_cause=result.hangup_cause,
-            t30_code=result.t30_code,
-            t30_text=result.t30_text,
-            pages_sent=result.pages,
-            t38=result.t38,
-            call_id=result.call_id,
-            legs=[dataclasses.asdict(leg) for leg in result.legs],
-            route=result.legs[-1].via if result.legs and not result.legs[-1].failed_over else None,
-            summary=summary,
-            diagnostics=result.diagnostics.to_dict(),
-        )
+        await self.store.update_attempt(fax.id, attempt, **st.ended_attempt(result, status, summary))
         await self.store.update_fax(
             fax.id,
             remote_station_id=result.remote_ident or None,

@@ -7,11 +7,14 @@ SIP stack placed the call.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import NamedTuple
 
 from faxgw.gateway.domain import FaxStatus
 from faxgw.gateway.engines import CallResult, CallStatus, T30Error
 from faxgw.gateway.engines.base import DEVICE_NOT_REGISTERED, NO_TRUNK_AVAILABLE
+from faxgw.gateway.store import AttemptChanges
 
 #: A fax whose call is being prepared, placed or received: it cannot be deleted now.
 RUNNING = frozenset({FaxStatus.PROCESSING, FaxStatus.SENDING, FaxStatus.IN_PROGRESS})
@@ -122,3 +125,24 @@ def permanent(result: CallResult) -> bool:
 
 def _failed(code: FaxStatus) -> Ending:
     return Ending(code, code, _DESCRIPTIONS[code])
+
+
+def ended_attempt(result: CallResult, status: FaxStatus, summary: str | None) -> AttemptChanges:
+    """What an attempt's record learns from its call's end, sent or received alike: the call's facts,
+    the route that carried it, its one-sentence ``summary`` and its diagnostics."""
+    carried = result.legs[-1].via if result.legs and not result.legs[-1].failed_over else None
+    return AttemptChanges(
+        ended_at=time.time(),
+        status=status,
+        sip_code=result.sip_code,
+        hangup_cause=result.hangup_cause,
+        t30_code=result.t30_code,
+        t30_text=result.t30_text,
+        pages_sent=result.pages,
+        t38=result.t38,
+        call_id=result.call_id,
+        legs=[dataclasses.asdict(leg) for leg in result.legs],
+        route=carried,
+        summary=summary,
+        diagnostics=result.diagnostics.to_dict(),
+    )

@@ -11,6 +11,7 @@ from faxgw.gateway.sqlite_thread import StoreClosed
 from faxgw.gateway.store.protocol import FaxStore
 from faxgw.gateway.store.records import (
     ApiKey,
+    AttemptChanges,
     AttemptRecord,
     DeliveryProfile,
     EventRecord,
@@ -37,6 +38,7 @@ def database(url: str | None, sqlite_path: Path, pool_size: int = 8) -> Database
 
 __all__ = [
     "ApiKey",
+    "AttemptChanges",
     "AttemptRecord",
     "Database",
     "DeliveryProfile",
