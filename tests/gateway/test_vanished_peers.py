@@ -23,7 +23,9 @@ from faxgw.gateway.store import FaxQuery, FaxRecord
 
 from tests.helpers.dialects import SAMPLE
 from tests.helpers.gateway import RECEIVER, Running, gateway_config, start_running
-from tests.helpers.sip import free_port
+from tests.helpers.hostile import audio_sdp
+from tests.helpers.rawsip import RawSip
+from tests.helpers.sip import LOCALHOST, free_port
 from tests.helpers.vanishing import Moment, VanishingPeer
 
 #: The shortest the gateway takes (T.38 is silent between T.30 signals, T2 = 6 s); its default is 45 s,
@@ -61,9 +63,11 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         yield started
 
 
-async def _settled(running: Running, fax_id: str | None = None, direction: str = "inbound") -> FaxRecord:
-    """The fax (or the tenant's only fax that way) once it is final."""
-    async with asyncio.timeout(BOUND):
+async def _settled(
+    running: Running, fax_id: str | None = None, direction: str = "inbound", timeout: float = BOUND
+) -> FaxRecord:
+    """The fax (or the tenant's only fax that way) once it is final, within ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
         while True:
             faxes, _ = await running.gateway.store.query_faxes("acme", FaxQuery(direction=direction))
             fax = next((f for f in faxes if fax_id in (None, f.id)), None)
@@ -143,3 +147,21 @@ def test_media_timeout_is_read_and_refused_below_t38s_silences(tmp_path: Path) -
     path.write_text("media_timeout = 5.0\n")
     with pytest.raises(ConfigError, match="media_timeout must be at least 10 seconds"):
         load_config(path, environ={})
+
+
+async def test_a_caller_gone_before_the_answer_leaves_a_settled_fax(running: Running) -> None:
+    """The sender dies between its INVITE and our answer: the 200 is never ACKed. RFC 3261 13.3.1.4: the
+    call ends after 64*T1 (32 s), and the fax the INVITE made settles, failed, its channel back."""
+    raw = RawSip(LOCALHOST)
+    try:
+        target = (LOCALHOST, running.gateway.config.sip_port)
+        sdp = {"Content-Type": "application/sdp"}
+        raw.request("INVITE", target, user=RECEIVER, body=audio_sdp(9), headers=sdp)
+        assert (await raw.final(5.0)).status == 200  # answered; no ACK ever comes
+        fax = await _settled(running, timeout=32 + 5)
+    finally:
+        raw.close()
+    assert fax.status.value.startswith("failed") and fax.pages_transferred == 0, fax
+    [attempt] = await running.gateway.attempts(fax.id)
+    assert attempt.hangup_cause == "no_ack", attempt
+    await _nothing_held(running)
