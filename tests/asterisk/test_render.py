@@ -580,7 +580,8 @@ def test_asterisk_table_loads_from_toml_and_environment(tmp_path: Path) -> None:
     # the sample's [asterisk] section, uncommented: every documented setting loads and renders
     text = SAMPLE.read_text()
     head, _, tail = text.partition("\n# [asterisk]")
-    settings_lines = [line[2:] for line in tail.splitlines() if re.match(r"# [a-z_0-9]+ = ", line)]
+    section = re.split(r"\n#? ?\[", tail, maxsplit=1)[0]  # up to the next table, commented out or not
+    settings_lines = [line[2:] for line in section.splitlines() if re.match(r"# [a-z_0-9]+ = ", line)]
     path = tmp_path / "faxgw.toml"
     path.write_text(
         head.replace('engine = "native"', 'engine = "asterisk"')
