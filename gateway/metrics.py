@@ -88,7 +88,7 @@ class Metrics:
         )
         self.media_packets = Counter(
             "faxgw_media_packets",
-            "RTP and UDPTL packets received, lost, late, or recovered from redundancy, at each call's end",
+            "RTP and UDPTL packets arrived, lost, late, or recovered from redundancy, at each call's end",
             ["kind", "outcome"],
             registry=registry,
         )
@@ -131,7 +131,7 @@ class Metrics:
         for stream in media:
             kind = stream.kind if stream.kind in ("rtp", "udptl") else "other"
             for outcome, count in (
-                ("received", stream.packets_received),
+                ("arrived", stream.packets_received),
                 ("lost", stream.lost),
                 ("late", stream.late),
                 ("recovered", stream.recovered),

@@ -82,7 +82,9 @@ def as_json(mail: Mail) -> dict[str, Any]:
         "status": mail.status.value,
         "attempts": mail.attempts,
         # pending: when it is tried next; failed: when it was given up
-        "next_attempt_at" if mail.status is MailStatus.PENDING else "failed_at": _when(mail.next_attempt_at),
+        ("next_attempt_at" if mail.status is MailStatus.PENDING else "given_up_at"): _when(
+            mail.next_attempt_at
+        ),
         "last_error": mail.last_error,
     }
 

@@ -28,8 +28,8 @@ def test_each_figure_of_each_stream_is_added_under_its_kind() -> None:
             "faxgw_media_packets_total", {"kind": kind, "outcome": outcome}
         )
 
-    assert (value("rtp", "received"), value("rtp", "lost"), value("rtp", "late")) == (500, 3, 1)
-    assert (value("udptl", "received"), value("udptl", "lost"), value("udptl", "recovered")) == (400, 8, 6)
+    assert (value("rtp", "arrived"), value("rtp", "lost"), value("rtp", "late")) == (500, 3, 1)
+    assert (value("udptl", "arrived"), value("udptl", "lost"), value("udptl", "recovered")) == (400, 8, 6)
 
 
 @pytest.mark.slow
@@ -43,4 +43,4 @@ async def test_a_real_t38_call_counts_its_udptl_packets(running: Running, tmp_pa
 
     after = await scrape(running.base_url)
     # Both legs of the call received UDPTL (each leg's figures at its end).
-    assert after.value("faxgw_media_packets_total", kind="udptl", outcome="received") > 0
+    assert after.value("faxgw_media_packets_total", kind="udptl", outcome="arrived") > 0
