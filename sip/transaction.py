@@ -171,13 +171,16 @@ class InviteClientTransaction(ClientTransaction):
                 self._enter(State.PROCEEDING)
                 self._deliver(response)
         elif response.status < 300:
-            if self.state in (State.CALLING, State.PROCEEDING, State.ACCEPTED):
-                # The 2xx (and its retransmissions) go to the UA, which ACKs them itself (13.2.2.4).
+            if self.state is State.ACCEPTED:
+                # RFC 6026 7.2: a 2xx again means our ACK was lost; the UA, which sent it, sends it again.
+                self._deliver(response)
+                self.layer.repeated_2xx(response)
+            elif self.state in (State.CALLING, State.PROCEEDING):
+                # The 2xx goes to the UA, which ACKs it itself (RFC 3261 13.2.2.4).
                 self._stop_timer("A")
                 self._stop_timer("B")
-                if self.state is not State.ACCEPTED:
-                    self._enter(State.ACCEPTED)
-                    self._start_timer("M", self.timers.timeout, lambda: self._enter(State.TERMINATED))
+                self._enter(State.ACCEPTED)
+                self._start_timer("M", self.timers.timeout, lambda: self._enter(State.TERMINATED))
                 self._deliver(response)
         elif self.state in (State.CALLING, State.PROCEEDING):
             self._stop_timer("A")
@@ -385,20 +388,21 @@ class TransactionLayer:
     """Matches messages to transactions (RFC 3261 17.1.3 and 17.2.3) and creates new ones.
 
     New requests go to ``on_request`` with their server transaction (None for an ACK to a 2xx,
-    which has no transaction). Responses that match no transaction go to ``on_stray_response``
-    (a retransmitted 2xx after our transaction ended: the UA ACKs it again).
+    which has no transaction). A 2xx to an INVITE that comes again, whether its transaction is still
+    Accepted or has ended, goes to ``on_repeated_2xx``: the UA ACKs it again. Other responses that
+    match no transaction are dropped (RFC 3261 17.1.3).
     """
 
     def __init__(
         self,
         transport: TransportLayer,
         on_request: RequestHandler,
-        on_stray_response: Callable[[SipResponse], None] | None = None,
+        on_repeated_2xx: Callable[[SipResponse], None] | None = None,
         timers: Timers | None = None,
     ) -> None:
         self.transport = transport
         self.on_request = on_request
-        self.on_stray_response = on_stray_response
+        self.on_repeated_2xx = on_repeated_2xx
         self.timers = timers or Timers()
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[tuple[str, str, int | None, str], ServerTransaction] = {}
@@ -411,8 +415,8 @@ class TransactionLayer:
             client = self._clients.get((message.vias[0].branch or "", message.cseq[1]))
             if client is not None:
                 client.receive(message)
-            elif self.on_stray_response is not None:
-                self.on_stray_response(message)
+            else:
+                self.repeated_2xx(message)
             return
         key = _server_key(message)
         server = self._servers.get(key)
@@ -463,6 +467,11 @@ class TransactionLayer:
         key = _server_key(cancel)
         server = self._servers.get((key[0], key[1], key[2], "INVITE"))
         return server if isinstance(server, InviteServerTransaction) else None
+
+    def repeated_2xx(self, response: SipResponse) -> None:
+        """A 2xx to an INVITE came again (our ACK was lost): to the UA, which ACKs it again."""
+        if response.cseq[1] == "INVITE" and 200 <= response.status < 300 and self.on_repeated_2xx:
+            self.on_repeated_2xx(response)
 
     def send_stateless(self, message: SipRequest | SipResponse, peer: Peer) -> None:
         """For the ACK to a 2xx and 2xx retransmissions, which live outside transactions."""

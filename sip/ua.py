@@ -89,7 +89,7 @@ class UserAgent:
         admission = self.config.admission
         self.transport = TransportLayer(self._on_message, admission.trusts if admission else None)
         self.transactions = TransactionLayer(
-            self.transport, self._on_request, self._on_stray_response, self.config.timers
+            self.transport, self._on_request, self._on_repeated_2xx, self.config.timers
         )
         self._dialogs: dict[tuple[str, str, str], Call] = {}
         self._early: dict[str, IncomingCall] = {}  # by INVITE branch, for CANCEL
@@ -400,13 +400,12 @@ class UserAgent:
         transaction.respond(response_to(request, 200, to_tag=call.dialog.local_tag if call.dialog else None))
         call.cancelled()
 
-    def _on_stray_response(self, response: SipResponse) -> None:
-        if response.cseq[1] == "INVITE" and 200 <= response.status < 300:
-            call = self._dialogs.get(
-                (response.call_id, response.from_address.tag or "", response.to_address.tag or "")
-            )
-            if call is not None:
-                call.resend_ack()
+    def _on_repeated_2xx(self, response: SipResponse) -> None:
+        call = self._dialogs.get(
+            (response.call_id, response.from_address.tag or "", response.to_address.tag or "")
+        )
+        if call is not None:
+            call.resend_ack()
 
     def _response(self, request: SipRequest, status: int) -> SipResponse:
         response = response_to(request, status, to_tag=new_tag() if status > 100 else None)

@@ -115,6 +115,34 @@ async def test_failure_is_acked_by_the_transaction(peer: RawPeer) -> None:
         assert acknowledgement.cseq == (invite.cseq[0], "ACK")
 
 
+async def test_a_2xx_that_comes_again_gets_another_ack(peer: RawPeer) -> None:
+    """RFC 6026 7.2 / RFC 3261 13.2.2.4: while our INVITE transaction is Accepted (Timer M), each
+    retransmitted 2xx means the peer lost our ACK, and the UA sends it again (a peer that never gets it
+    hangs up after 64*T1: a fax on a lossy network lost that way)."""
+    ua = await user_agent()
+    try:
+        call = ua.call(f"sip:555@{LOCALHOST}:{peer.port}", offer())
+        connect = asyncio.ensure_future(call.connect(ring_timeout=30))
+        invite = await peer.next("INVITE")
+        ok = response_to(invite, 200, to_tag="uas-tag")
+        ok.headers.add("Contact", f"<sip:555@{LOCALHOST}:{peer.port}>")
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.body = bytes(audio_offer(LOCALHOST, 40002, session_id=2, version=1))
+        peer.send(bytes(ok), ua.address[1])
+        await connect
+        first_ack = await peer.next("ACK")
+        acks = [first_ack]
+        for _ in range(2):  # the 200 again, well inside Timer M (64*T1)
+            peer.send(bytes(ok), ua.address[1])
+            acks.append(await peer.next("ACK"))
+    finally:
+        ua.close()
+    for ack in acks:
+        assert ack.cseq == (invite.cseq[0], "ACK")
+        assert ack.to_address.tag == "uas-tag"
+        assert ack.vias[0].branch != invite.vias[0].branch  # end to end, not the transaction's
+
+
 async def test_server_retransmits_failure_until_ack_and_absorbs_repeated_invites(peer: RawPeer) -> None:
     offered: list[IncomingCall] = []
 
