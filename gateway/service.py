@@ -244,8 +244,7 @@ class Gateway:
 
     async def files(self, tenant_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
         """The tenant's files of ``file_ids`` that exist, in that order."""
-        found = [await self.store.get_file(tenant_id, file_id) for file_id in file_ids]
-        return [record for record in found if record is not None]
+        return await self.store.get_files(tenant_id, file_ids)
 
     async def submit(self, tenant_id: str, request: NewFax) -> list[FaxRecord]:
         """One fax per destination, queued (or scheduled for ``send_at``).
@@ -258,8 +257,9 @@ class Gateway:
         await self.check_destinations(tenant_id, request.to)
         if request.webhook_url is not None:
             await self.check_webhook_url(request.webhook_url)
+        found = {record.id for record in await self.files(tenant_id, request.file_ids)}
         for file_id in request.file_ids:
-            if await self.store.get_file(tenant_id, file_id) is None:
+            if file_id not in found:
                 raise NotFound(f"file {file_id} not found")
         reused = None  # from_fax: the document of an earlier fax, sent after the files
         if request.from_fax_id is not None:

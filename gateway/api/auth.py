@@ -48,6 +48,10 @@ BASIC = _BasicKey(
 )
 
 
+#: Where a request keeps the keys it was found to carry (token -> key), in its ASGI scope's state.
+_KEYS = "faxgw.api_keys"
+
+
 def gateway_of(request: Request) -> Gateway:
     """The gateway the app serves (``create_app`` keeps it in ``app.state``)."""
     return request.app.state.gateway
@@ -81,11 +85,16 @@ class Keys:
     schemes: tuple[HTTPBearer | HTTPBasic, ...]
 
     async def key(self, request: Request) -> ApiKey:
-        """The request's key, which must exist; raises the 401 otherwise."""
+        """The request's key, which must exist; raises the 401 otherwise. Looked up once per request: the
+        body's bound (``gateway.api.limits``) and the route both ask."""
         token = self.token(request)
-        key = await gateway_of(request).authenticate(token) if token else None
+        known: dict[str, ApiKey] = request.scope.setdefault("state", {}).setdefault(_KEYS, {})
+        key = known.get(token)
+        if key is None and token:
+            key = await gateway_of(request).authenticate(token)
         if key is None:
             raise ApiError.unauthorized(challenge=self.challenge)
+        known[token] = key
         return key
 
     def scope(self, scope: str) -> Callable[[Request], Awaitable[ApiKey]]:

@@ -27,8 +27,15 @@ from faxgw.gateway.api.inputs import JsonRoute
 from faxgw.gateway.service import FaxRecord, Gateway, Renderer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+
+async def _current_gateway(request: Request) -> Gateway:
+    """``gateway_of`` as a coroutine: FastAPI runs a plain function dependency in a worker thread, a hop
+    there and back for every request."""
+    return gateway_of(request)
+
+
 #: A route's gateway: ``gateway: CurrentGateway`` in its signature.
-CurrentGateway = Annotated[Gateway, Depends(gateway_of)]
+CurrentGateway = Annotated[Gateway, Depends(_current_gateway)]
 
 #: Request validation problems (``RequestValidationError.errors()``) as the dialect's ``ApiError``.
 Invalid = Callable[[Sequence[Mapping[str, Any]]], ApiError]

@@ -24,20 +24,12 @@ log = logging.getLogger("gateway.api")
 SHUTDOWN_TIMEOUT = 5
 
 
-@asynccontextmanager
-async def serving(
-    gateway: Gateway,
-    host: str,
-    port: int,
-    log_level: str = "warning",
-    mounts: Sequence[tuple[str, ASGIApp]] = (),
-) -> AsyncIterator[str]:
-    """The API on host:port for the length of the ``async with``; yields its base URL. ``mounts``: apps of
-    layers above the API served under a path of the same app (the console, ``gateway.console``)."""
-    app = create_app(gateway)
-    for path, mounted in mounts:
-        app.mount(path, mounted)
-    bound = connections.connection_bound(gateway.config.api_max_connections)
+def uvicorn_config(
+    app: ASGIApp, host: str, port: int, max_connections: int, log_level: str = "warning"
+) -> uvicorn.Config:
+    """How the API is served: uvicorn with the bounds of ``gateway.api.connections`` (the REST benchmark's
+    peer app is served the same way)."""
+    bound = connections.connection_bound(max_connections)
     config = uvicorn.Config(
         app,
         host=host,
@@ -52,7 +44,23 @@ async def serving(
         timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
     )
     connections.quiet_floods()  # after uvicorn.Config, which (re)configures uvicorn's loggers
-    server = uvicorn.Server(config)
+    return config
+
+
+@asynccontextmanager
+async def serving(
+    gateway: Gateway,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    mounts: Sequence[tuple[str, ASGIApp]] = (),
+) -> AsyncIterator[str]:
+    """The API on host:port for the length of the ``async with``; yields its base URL. ``mounts``: apps of
+    layers above the API served under a path of the same app (the console, ``gateway.console``)."""
+    app = create_app(gateway)
+    for path, mounted in mounts:
+        app.mount(path, mounted)
+    server = uvicorn.Server(uvicorn_config(app, host, port, gateway.config.api_max_connections, log_level))
     task = Tasks(log, "the HTTP server").spawn(server.serve())  # a crash while serving is logged at once
     while not server.started:
         if task.done():

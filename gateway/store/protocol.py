@@ -54,6 +54,9 @@ class FaxStore(Protocol):
 
     async def get_file(self, tenant_id: str, file_id: str) -> FileRecord | None: ...
 
+    async def get_files(self, tenant_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
+        """The tenant's files of ``file_ids`` that exist, in that order (a repeated id: repeated)."""
+
     async def delete_file(self, tenant_id: str, file_id: str) -> FileRecord | None:
         """The tenant's file forgotten; its record (None: it had none such)."""
 

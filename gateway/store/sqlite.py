@@ -25,15 +25,22 @@ from faxgw.gateway.store.schema import migrate
 T = TypeVar("T")
 
 
+#: The connection's settings. WAL: readers never wait for the writer. synchronous=NORMAL: a commit is in the
+#: WAL file (the kernel's page cache) when COMMIT returns, so a crash or kill of the process loses nothing
+#: committed; the WAL is synced to the disk at each checkpoint, so a power cut or a crash of the operating
+#: system may lose the last commits (never the file's consistency). FULL would sync the WAL at every commit:
+#: a disk flush per API request.
+PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
+
+
 def connect(path: str) -> sqlite3.Connection:
     """The store's connection to the file at ``path``, its schema brought up to date (``migrate``)."""
     # isolation_level=None: we say where transactions start (BEGIN IMMEDIATE) ourselves.
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
+        for pragma in PRAGMAS:
+            db.execute(f"PRAGMA {pragma}")
         migrate(db)
     except BaseException:
         db.close()

@@ -148,6 +148,19 @@ class Store:
         return FileRecord(**row) if row else None
 
     @in_database
+    def get_files(self, db: Db, tenant_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
+        """One read for a request's files (``get_file`` each would be a call to the database each)."""
+        distinct = list(dict.fromkeys(file_ids))
+        if not distinct:
+            return []
+        rows = db.execute(
+            f"SELECT * FROM files WHERE tenant_id = ? AND id IN ({placeholders(len(distinct))})",
+            [tenant_id, *distinct],
+        ).fetchall()
+        found = {row["id"]: FileRecord(**row) for row in rows}
+        return [found[file_id] for file_id in file_ids if file_id in found]
+
+    @in_database
     def delete_file(self, db: Db, tenant_id: str, file_id: str) -> FileRecord | None:
         row = db.execute(
             "DELETE FROM files WHERE id = ? AND tenant_id = ? RETURNING *", (file_id, tenant_id)
