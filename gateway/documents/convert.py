@@ -42,21 +42,24 @@ def convert(
     compression: Compression = Compression.T6,
     workdir: Path | None = None,
     on_converted: Callable[[str], None] | None = None,
+    processes: int | None = None,
 ) -> FaxDocument:
     """Turn the documents, in order and after an optional cover page, into one fax-ready TIFF-F at ``out``.
 
     Every page is checked before this returns. A failure raises ConversionError naming the file at fault and
     leaves nothing at ``out``. Scratch files go in a temporary directory under ``workdir`` (default: the
     system's) and are removed. ``on_converted`` hears each input's name once its pages are rendered.
+    A PDF's pages are rendered by up to ``processes`` converters at once (default: one per core).
     """
     if not inputs and cover is None:
         raise ValueError("nothing to convert: no documents and no cover page")
+    processes = processes or os.cpu_count() or 1
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="faxgw-convert-", dir=workdir) as scratch:
         pages: list[Path] = []
         for number, source in enumerate(map(Path, inputs), start=1):
             with _failures_named(source.name):
-                pages += _convert_one(source, resolution, Path(scratch) / f"input-{number}")
+                pages += _convert_one(source, resolution, Path(scratch) / f"input-{number}", processes)
             if on_converted is not None:
                 on_converted(source.name)
         if cover is not None:
@@ -90,12 +93,12 @@ def _failures_named(filename: str | None) -> Iterator[None]:
         ) from exc
 
 
-def _convert_one(source: Path, resolution: Resolution, workdir: Path) -> list[Path]:
+def _convert_one(source: Path, resolution: Resolution, workdir: Path, processes: int) -> list[Path]:
     kind = detect(source)
     if kind is Kind.PDF:
-        return render_pdf(source, resolution, workdir)
+        return render_pdf(source, resolution, workdir, processes)
     if kind in OFFICE_KINDS:
-        return render_pdf(office_to_pdf(source, kind, workdir), resolution, workdir / "pages")
+        return render_pdf(office_to_pdf(source, kind, workdir), resolution, workdir / "pages", processes)
     if kind in IMAGE_KINDS:
         return render_image(source, kind, resolution, workdir)
     return render_text(source, resolution, workdir)  # Kind.TXT, the only kind left

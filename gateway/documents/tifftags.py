@@ -8,7 +8,9 @@ IMAGE_WIDTH = 256
 BITS_PER_SAMPLE = 258
 COMPRESSION = 259
 PHOTOMETRIC = 262
+STRIP_OFFSETS = 273
 SAMPLES_PER_PIXEL = 277
+STRIP_BYTE_COUNTS = 279
 X_RESOLUTION = 282
 Y_RESOLUTION = 283
 RESOLUTION_UNIT = 296
@@ -36,3 +38,10 @@ def first_value(value: int | tuple[int, ...] | None, default: int) -> int:
     if value is None:
         return default
     return value[0] if isinstance(value, tuple) else value
+
+
+def values(value: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    """A tag that holds one value per strip (StripOffsets), as a tuple however many strips there are."""
+    if value is None:
+        return ()
+    return value if isinstance(value, tuple) else (value,)

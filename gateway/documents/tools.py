@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from faxgw.gateway.documents.errors import ConversionError
 from faxgw.gateway.domain import FaxStatus
 
+#: Converters run at this nice value (or the gateway's own, if that is lower still): a conversion using every
+#: core then never delays the media process's 20 ms ticks, nor the API (see README, Media isolation).
+CONVERTER_NICE = 10
 #: How much of a tool's chatter goes into an error message: enough to see the reason, not a log dump.
 _REASON_CHARS = 300
 
@@ -36,6 +39,7 @@ def run_tool(
         env=None if env is None else dict(env),
         start_new_session=True,
     )
+    _lower_priority(process.pid)
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -47,6 +51,14 @@ def run_tool(
     if process.returncode != 0:
         raise ConversionError(error_code, f"{name} failed (exit {process.returncode}): {summarize(text)}")
     return text
+
+
+def _lower_priority(pid: int) -> None:
+    """Set just after the start (preexec_fn is unsafe in threads, where conversions run): the tool's first
+    instructions at the gateway's priority are harmless, and what it starts later inherits the lower one."""
+    nice = max(CONVERTER_NICE, os.getpriority(os.PRIO_PROCESS, 0))
+    with contextlib.suppress(ProcessLookupError):  # it may be gone already
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
 
 
 def summarize(output: str) -> str:

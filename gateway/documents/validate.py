@@ -12,19 +12,22 @@ from PIL import TiffImagePlugin
 
 
 def validate_fax_tiff(path: Path) -> int:
-    """Check every page is TIFF-F SpanDSP can send, and decodes; returns the number of pages.
+    """Check every page is TIFF-F SpanDSP can send, all there; returns the number of pages.
 
     A page must be 1728 pixels wide, 1 bit MinIsWhite, G3 (T.4) or G4 (T.6) coded, at standard, fine or
-    superfine resolution. Anything else is a ConversionError (failed_image_preparation).
+    superfine resolution, its coded data inside the file. Anything else is a ConversionError
+    (failed_image_preparation). The pages are not decoded: the coded data is what libtiff's or
+    Ghostscript's encoder just wrote (gateway.documents never passes a client's coded page through), and
+    decoding took as long as Ghostscript's rendering.
     """
     try:
+        size = path.stat().st_size
         with open_tiff(path) as tiff:
             for index in range(tiff.n_frames):
                 tiff.seek(index)
-                problem = _page_problem(tiff)
+                problem = _page_problem(tiff) or _data_problem(tiff, size)
                 if problem:
                     raise ConversionError(FaxStatus.FAILED_IMAGE_PREPARATION, f"page {index + 1}: {problem}")
-                tiff.load()
             return tiff.n_frames
     except FileNotFoundError:
         raise ConversionError(FaxStatus.FAILED_IMAGE_PREPARATION, "file not found", path.name) from None
@@ -32,6 +35,17 @@ def validate_fax_tiff(path: Path) -> int:
         raise ConversionError(
             FaxStatus.FAILED_IMAGE_PREPARATION, f"not a readable fax TIFF: {exc}", path.name
         ) from None
+
+
+def _data_problem(tiff: TiffImagePlugin.TiffImageFile, file_size: int) -> str | None:
+    """A cut-off file keeps its directories only when cut inside the last page's data: found here."""
+    offsets = tag.values(tiff.tag_v2.get(tag.STRIP_OFFSETS))
+    counts = tag.values(tiff.tag_v2.get(tag.STRIP_BYTE_COUNTS))
+    if not offsets or len(offsets) != len(counts) or 0 in counts:
+        return "no coded data"
+    if any(offset + count > file_size for offset, count in zip(offsets, counts, strict=True)):
+        return "its coded data runs past the end of the file"
+    return None
 
 
 def _page_problem(tiff: TiffImagePlugin.TiffImageFile) -> str | None:
