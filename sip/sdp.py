@@ -1,5 +1,6 @@
 """SDP (RFC 4566) and offer/answer (RFC 3264) for the media of a fax call: G.711 audio (m=audio RTP/AVP
-with PCMU/PCMA and telephone-event) and T.38 (m=image udptl t38, attributes of ITU-T T.38 Annex D).
+with PCMU/PCMA, telephone-event and RFC 2198 redundancy) and T.38 (m=image udptl t38, attributes of
+ITU-T T.38 Annex D).
 
 Pure code. ``SessionDescription.parse`` takes what real peers send (LF-only lines, trailing spaces,
 unknown lines and attributes, IPv6, a= before the first m=) and keeps everything it does not
@@ -59,6 +60,10 @@ CODECS: dict[str, tuple[int, int]] = {"PCMU": (0, 8000), "PCMA": (8, 8000)}
 TELEPHONE_EVENT = "telephone-event"
 TELEPHONE_EVENT_PT = 101
 TELEPHONE_EVENT_EVENTS = "0-16"
+#: RFC 2198 5 (registered by RFC 4102): redundant audio, "red"; a dynamic payload type per G.711 law we
+#: offer, from 96 on, its a=fmtp naming the law twice ("0/0": PCMU with one redundant PCMU block).
+RED = "red"
+RED_FIRST_PT = 96
 #: Our packetisation: 20 ms, 160 G.711 samples (RFC 3551 4.5).
 PTIME = 20
 RTP_AVP = "RTP/AVP"
@@ -519,7 +524,8 @@ class NegotiatedMedia:
     """The stream a call runs after offer/answer.
 
     ``kind`` is "audio" (``payload_type``/``codec``: the G.711 codec to send, ``telephone_event``:
-    its payload type if both sides have RFC 4733 events) or "t38" (``t38``: the agreed version, bit
+    its payload type if both sides have RFC 4733 events, ``red``: the payload type of RFC 2198
+    redundant ``codec`` if both sides have it) or "t38" (``t38``: the agreed version, bit
     rate, rate management, error correction and options, with ``max_buffer``/``max_datagram`` being the
     far end's, i.e. the bounds on what we send). ``ptime``: the far end's a=ptime, if any.
     """
@@ -532,6 +538,7 @@ class NegotiatedMedia:
     telephone_event: int | None = None
     t38: T38Params | None = None
     ptime: int | None = None
+    red: int | None = None  # payload type of RFC 2198 redundancy of ``codec``, when both sides agreed on it
 
 
 def _session(
@@ -557,14 +564,21 @@ def audio_offer(
     version: int,
     codecs: tuple[str, ...] = ("PCMU", "PCMA"),
     telephone_event: bool = True,
+    redundancy: bool = True,
 ) -> SessionDescription:
-    """An offer of G.711 audio: m=audio RTP/AVP with ``codecs`` in order of preference, telephone-event
-    on payload type 101 (events 0-16), ptime 20, sendrecv."""
+    """An offer of G.711 audio: m=audio RTP/AVP with ``codecs`` in order of preference, with
+    ``redundancy`` RFC 2198 redundant audio of each (payload types 96, 97 ...: V.152 offers it for
+    voiceband data, and a peer that does not know it leaves it out of its answer), telephone-event on
+    payload type 101 (events 0-16), ptime 20, sendrecv."""
     media = MediaDescription("audio", port, RTP_AVP)
-    for name in codecs:
-        name, pt, clock = _codec_pt(name)
+    laws = [_codec_pt(name) for name in codecs]
+    for name, pt, clock in laws:
         media.formats.append(str(pt))
         media.attributes.append(("rtpmap", f"{pt} {name}/{clock}"))
+    if redundancy:
+        for red, (_, pt, clock) in enumerate(laws, start=RED_FIRST_PT):
+            media.formats.append(str(red))
+            media.attributes += [("rtpmap", f"{red} {RED}/{clock}"), ("fmtp", f"{red} {pt}/{pt}")]
     if telephone_event:
         media.formats.append(str(TELEPHONE_EVENT_PT))
         media.attributes += [
@@ -606,6 +620,24 @@ def _find_telephone_event(m: MediaDescription) -> int | None:
     return None
 
 
+def _find_red(m: MediaDescription, payload_type: int) -> int | None:
+    """The payload type of RFC 2198 redundancy of ``payload_type`` in ``m``: a red/8000 format whose
+    a=fmtp names only that payload type (RFC 2198 5: "0/0" is PCMU with PCMU redundancy); one without
+    a=fmtp is taken as redundancy of the codec it goes with."""
+    rtpmap = m.rtpmap
+    fmtp = m.fmtp
+    for fmt in m.formats:
+        if not _NUMBER.fullmatch(fmt) or int(fmt) not in rtpmap:
+            continue
+        name, clock = rtpmap[int(fmt)]
+        if name.lower() != RED or clock != 8000:
+            continue
+        params = fmtp.get(fmt)
+        if params is None or all(part.strip() == str(payload_type) for part in params.split("/")):
+            return int(fmt)
+    return None
+
+
 def _rejected(m: MediaDescription) -> MediaDescription:
     """RFC 3264 6: a refused stream stays in the answer, with port 0."""
     return MediaDescription(m.media, 0, m.protocol, list(m.formats))
@@ -622,20 +654,22 @@ def answer_offer(
     accept_t38: bool = True,
     t38: T38Params = DEFAULT_T38,
     codecs: tuple[str, ...] = ("PCMU", "PCMA"),
+    redundancy: bool = True,
 ) -> tuple[SessionDescription, NegotiatedMedia]:
     """Answer an offer (RFC 3264 6) with one accepted stream.
 
     We take the first m=image udptl t38 stream with a port (when ``accept_t38``; whatever else the offer
     has, as in the T.38 re-INVITE shapes "m=image" alone and "m=audio 0" + "m=image"), else the first
     m=audio RTP/AVP stream with a codec of ``codecs`` (the first in the offer's order; telephone-event
-    kept if offered). The answer has the offer's m= lines in the offer's order; all but the accepted
-    one with port 0. Raises ``NotAcceptable`` when nothing can be accepted.
+    kept if offered, and with ``redundancy`` RFC 2198 redundancy of that codec if offered). The answer
+    has the offer's m= lines in the offer's order; all but the accepted one with port 0. Raises
+    ``NotAcceptable`` when nothing can be accepted.
     """
     chosen: tuple[int, MediaDescription, NegotiatedMedia] | None = None
     if accept_t38:
         chosen = _accept_t38(offer, t38, image_port)
     if chosen is None:
-        chosen = _accept_audio(offer, codecs, audio_port)
+        chosen = _accept_audio(offer, codecs, audio_port, redundancy)
     if chosen is None:
         raise NotAcceptable("no acceptable stream in the offer (G.711 audio or T.38 over UDPTL)")
     index, accepted, negotiated = chosen
@@ -666,7 +700,7 @@ def _accept_t38(
 
 
 def _accept_audio(
-    offer: SessionDescription, codecs: tuple[str, ...], port: int
+    offer: SessionDescription, codecs: tuple[str, ...], port: int, redundancy: bool
 ) -> tuple[int, MediaDescription, NegotiatedMedia] | None:
     for index, m in enumerate(offer.media):
         if m.port == 0 or not m.is_rtp_audio:
@@ -682,6 +716,10 @@ def _accept_audio(
         event = _find_telephone_event(m)
         answer = MediaDescription("audio", port, m.protocol, [str(pt)])
         answer.attributes.append(("rtpmap", f"{pt} {name}/8000"))
+        red = _find_red(m, pt) if redundancy else None
+        if red is not None:
+            answer.formats.append(str(red))
+            answer.attributes += [("rtpmap", f"{red} {RED}/8000"), ("fmtp", f"{red} {pt}/{pt}")]
         if event is not None:
             answer.formats.append(str(event))
             answer.attributes += [
@@ -689,7 +727,7 @@ def _accept_audio(
                 ("fmtp", f"{event} {m.fmtp.get(str(event)) or TELEPHONE_EVENT_EVENTS}"),
             ]
         answer.attributes += [("ptime", str(PTIME)), (_ANSWER_DIRECTION[offer.media_direction(m)], None)]
-        negotiated = NegotiatedMedia("audio", address, m.port, pt, name, event, ptime=m.ptime)
+        negotiated = NegotiatedMedia("audio", address, m.port, pt, name, event, ptime=m.ptime, red=red)
         return index, answer, negotiated
     return None
 
@@ -726,14 +764,24 @@ def negotiated_from_answer(offer: SessionDescription, answer: SessionDescription
             transcoding_jbig=ours.transcoding_jbig and theirs.transcoding_jbig,
         )
         return NegotiatedMedia("t38", answer.media_address(m), m.port, t38=agreed)
-    for m in answer.media:
+    for index, m in enumerate(answer.media):
         if m.port == 0 or not m.is_rtp_audio:
             continue
         codec = _find_codec(m, tuple(CODECS))
         if codec is None:
             continue
         pt, name = codec
+        offered = offer.media[index] if index < len(offer.media) else None
+        # Only redundancy we offered: an answer may not add a format (RFC 3264 6.1).
+        red = _find_red(m, pt) if offered is not None and _find_red(offered, pt) is not None else None
         return NegotiatedMedia(
-            "audio", answer.media_address(m), m.port, pt, name, _find_telephone_event(m), ptime=m.ptime
+            "audio",
+            answer.media_address(m),
+            m.port,
+            pt,
+            name,
+            _find_telephone_event(m),
+            ptime=m.ptime,
+            red=red,
         )
     raise NotAcceptable("the answer accepted no stream we can use")

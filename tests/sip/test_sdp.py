@@ -509,11 +509,18 @@ def test_audio_offer():
     offer = audio_offer("192.0.2.5", 30000, session_id=42, version=1)
     assert str(offer) == (
         "v=0\r\no=- 42 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n"
-        "m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+        "m=audio 30000 RTP/AVP 0 8 96 97 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+        "a=rtpmap:96 red/8000\r\na=fmtp:96 0/0\r\na=rtpmap:97 red/8000\r\na=fmtp:97 8/8\r\n"
         "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
     )
     pcma_only = audio_offer(
-        "2001:db8::5", 30000, session_id=42, version=2, codecs=("pcma",), telephone_event=False
+        "2001:db8::5",
+        30000,
+        session_id=42,
+        version=2,
+        codecs=("pcma",),
+        telephone_event=False,
+        redundancy=False,
     )
     assert pcma_only.media[0].formats == ["8"] and pcma_only.origin.address_type == "IP6"
     with pytest.raises(SdpError):
@@ -734,6 +741,9 @@ def test_both_sides_agree(kind, accept_t38):
     if kind == "audio":
         assert at_offerer.codec == at_answerer.codec == "PCMA"
         assert at_offerer.telephone_event == at_answerer.telephone_event == 101
+        # RFC 2198 redundancy of the chosen law (PCMA, offered first: "96 red/8000", fmtp 8/8).
+        assert at_offerer.red == at_answerer.red == 96
+        assert desc.media[0].fmtp["96"] == "8/8"
     else:
         assert at_offerer.t38.version == at_answerer.t38.version == 0
         assert at_offerer.t38.udp_ec == at_answerer.t38.udp_ec == T38_UDP_REDUNDANCY
@@ -741,3 +751,35 @@ def test_both_sides_agree(kind, accept_t38):
 
 def test_codec_table():
     assert CODECS == {"PCMU": (0, 8000), "PCMA": (8, 8000)}
+
+
+REDUNDANT_PCMU = sdp("""
+    v=0
+    o=- 1 1 IN IP4 192.0.2.10
+    s=-
+    c=IN IP4 192.0.2.10
+    t=0 0
+    m=audio 14010 RTP/AVP 8 0 98
+    a=rtpmap:98 RED/8000
+    a=fmtp:98 0/0/0
+""")
+
+
+def test_redundancy_only_of_the_chosen_codec_and_only_when_wanted():
+    # 98 is redundancy of PCMU only (RFC 2198 5: "0/0/0"); PCMA is chosen (the offer's first): none.
+    desc, negotiated = answer(REDUNDANT_PCMU)
+    assert (negotiated.codec, negotiated.red) == ("PCMA", None) and "red" not in str(desc)
+    desc, negotiated = answer(REDUNDANT_PCMU, codecs=("PCMU",))
+    assert (negotiated.codec, negotiated.red) == ("PCMU", 98)
+    assert desc.media[0].formats == ["0", "98"] and desc.media[0].fmtp == {"98": "0/0"}
+    # Without a=fmtp: redundancy of whichever codec goes with it.
+    assert answer(REDUNDANT_PCMU.replace(b"a=fmtp:98 0/0/0\r\n", b""))[1].red == 98
+    assert answer(REDUNDANT_PCMU, codecs=("PCMU",), redundancy=False)[1].red is None
+
+
+def test_redundancy_in_an_answer_to_an_offer_without_it_is_ignored():
+    offer = audio_offer("192.0.2.5", 30000, session_id=1, version=1, codecs=("PCMU",), redundancy=False)
+    peer = SessionDescription.parse(REDUNDANT_PCMU.replace(b"RTP/AVP 8 0 98", b"RTP/AVP 0 98"))
+    assert negotiated_from_answer(offer, peer).red is None
+    offer = audio_offer("192.0.2.5", 30000, session_id=1, version=1, codecs=("PCMU",))
+    assert negotiated_from_answer(offer, peer).red == 98

@@ -1,0 +1,158 @@
+"""RFC 2198 redundant audio for G.711 fax passthrough, as ITU-T V.152 voiceband data uses it.
+
+Fax over G.711 does not survive lost packets well: SpanDSP can account for the missing time
+(``fax_rx_fillin``) but not for the missing signal, so one lost packet inside a V.21 control frame
+(300 bit/s: a lost 20 ms is six bits) spoils the frame, and T.30 gives up after three tries. With
+redundancy every packet also carries the previous ``depth`` payloads, so a packet lost alone comes back
+from the next one, well inside the jitter buffer's delay.
+
+Pure code. ``encode``/``decode`` are the payload format (RFC 2198 3); ``RedundantSender`` wraps
+each outgoing G.711 payload with its predecessors; ``RedundantReceiver`` turns a received ``red``
+packet back into the plain RTP packets it carries: its primary, and those earlier ones that never
+arrived, with their sequence numbers worked out from the timestamp offsets (one packet is
+``samples_per_packet`` of time: RFC 2198 carries no sequence numbers).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from faxgw.sip.rtp import RtpError, RtpPacket
+
+#: RFC 2198 3: the block header's timestamp offset is 14 bits, the block length 10 bits.
+MAX_TIMESTAMP_OFFSET = (1 << 14) - 1
+MAX_BLOCK_LENGTH = (1 << 10) - 1
+#: RFC 2198 3: F bit, set in every header but the last (the primary's).
+_FOLLOWS = 0x80
+#: Sequence numbers remembered as delivered, to tell a block that makes good a loss from one whose
+#: packet came (a window wider than any redundancy depth or reordering we meet).
+_SEEN = 64
+
+
+class RedundancyError(RtpError):
+    """A ``red`` payload that does not parse, or blocks that cannot be encoded."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One encoding in a ``red`` payload: ``timestamp_offset`` is how far before the packet's own
+    timestamp this block's data lies (0 for the primary)."""
+
+    payload_type: int
+    data: bytes
+    timestamp_offset: int = 0
+
+
+def encode(redundant: list[Block], primary: Block) -> bytes:
+    """RFC 2198 3: a 4-octet header per redundant block (F=1, payload type, 14-bit timestamp offset,
+    10-bit length), a 1-octet header for the primary (F=0, payload type), then the data, in that order.
+    ``redundant`` is oldest first, as the RFC's example sends it."""
+    headers = bytearray()
+    for block in redundant:
+        if not 0 <= block.payload_type <= 0x7F:
+            raise RedundancyError(f"payload type {block.payload_type}: 0..127")
+        if not 0 <= block.timestamp_offset <= MAX_TIMESTAMP_OFFSET:
+            raise RedundancyError(f"timestamp offset {block.timestamp_offset}: 14 bits")
+        if len(block.data) > MAX_BLOCK_LENGTH:
+            raise RedundancyError(f"a redundant block of {len(block.data)} octets: 10 bits of length")
+        word = block.timestamp_offset << 10 | len(block.data)
+        headers += bytes([_FOLLOWS | block.payload_type]) + word.to_bytes(3, "big")
+    if not 0 <= primary.payload_type <= 0x7F:
+        raise RedundancyError(f"payload type {primary.payload_type}: 0..127")
+    headers.append(primary.payload_type)
+    return bytes(headers) + b"".join(block.data for block in redundant) + primary.data
+
+
+def decode(payload: bytes) -> tuple[list[Block], Block]:
+    """The redundant blocks (in payload order) and the primary of a ``red`` payload (RFC 2198 3)."""
+    headers: list[tuple[int, int, int]] = []
+    pos = 0
+    while True:
+        if pos >= len(payload):
+            raise RedundancyError("truncated: the primary's block header is missing")
+        first = payload[pos]
+        if not first & _FOLLOWS:
+            pos += 1
+            break
+        if pos + 4 > len(payload):
+            raise RedundancyError("truncated redundant block header")
+        word = int.from_bytes(payload[pos + 1 : pos + 4], "big")
+        headers.append((first & 0x7F, word >> 10, word & MAX_BLOCK_LENGTH))
+        pos += 4
+    redundant = []
+    for payload_type, offset, length in headers:
+        if pos + length > len(payload):
+            raise RedundancyError(f"a redundant block of {length} octets runs past the payload")
+        redundant.append(Block(payload_type, payload[pos : pos + length], offset))
+        pos += length
+    return redundant, Block(first & 0x7F, payload[pos:])
+
+
+class RedundantSender:
+    """Makes the ``red`` payload of each outgoing packet: the packet's own payload as primary and the
+    payloads of the ``depth`` packets before it as redundant blocks. Every packet is
+    ``samples_per_packet`` long, so the block k packets back has timestamp offset k times that."""
+
+    def __init__(self, payload_type: int, depth: int = 1, samples_per_packet: int = 160) -> None:
+        if depth < 1:
+            raise ValueError("redundancy depth is at least 1 (else do not use red)")
+        self.payload_type = payload_type
+        self.samples_per_packet = samples_per_packet
+        self._history: deque[bytes] = deque(maxlen=depth)
+
+    def payload(self, primary: bytes) -> bytes:
+        n = len(self._history)
+        redundant = [
+            Block(self.payload_type, data, (n - i) * self.samples_per_packet)
+            for i, data in enumerate(self._history)
+        ]
+        self._history.append(bytes(primary))
+        return encode(redundant, Block(self.payload_type, bytes(primary)))
+
+
+class RedundantReceiver:
+    """Turns ``red`` packets back into the packets they carry, for the jitter buffer.
+
+    A redundant block whose packet was not seen yet (lost, or not yet arrived) becomes that packet
+    (sequence number: this one's less the offset in packets; timestamp: this one's less the offset),
+    counted in ``recovered``; a block whose packet was seen is dropped, and so is a primary that
+    comes after its copy did. A block whose offset is not a whole number of packets cannot be placed
+    and is ignored. A new SSRC is a new stream: what was seen of the old one is forgotten."""
+
+    def __init__(self, samples_per_packet: int = 160) -> None:
+        self.samples_per_packet = samples_per_packet
+        self.recovered = 0
+        self._seen: deque[int] = deque(maxlen=_SEEN)
+        self._ssrc: int | None = None
+
+    def unpack(self, packet: RtpPacket) -> list[RtpPacket]:
+        redundant, primary = decode(packet.payload)
+        if packet.ssrc != self._ssrc:
+            self._ssrc = packet.ssrc
+            self._seen.clear()
+        out = []
+        for block in redundant:
+            back, rest = divmod(block.timestamp_offset, self.samples_per_packet)
+            if rest or not back:
+                continue
+            sequence = (packet.sequence_number - back) & 0xFFFF
+            if sequence in self._seen:
+                continue
+            self._seen.append(sequence)
+            self.recovered += 1
+            timestamp = (packet.timestamp - block.timestamp_offset) & 0xFFFFFFFF
+            out.append(RtpPacket(block.payload_type, sequence, timestamp, packet.ssrc, block.data))
+        if packet.sequence_number not in self._seen:
+            self._seen.append(packet.sequence_number)
+            out.append(
+                RtpPacket(
+                    primary.payload_type,
+                    packet.sequence_number,
+                    packet.timestamp,
+                    packet.ssrc,
+                    primary.data,
+                    marker=packet.marker,
+                )
+            )
+        return out
