@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from faxgw.gateway.documents import convert
-from faxgw.sip.fax import Resolution
+from faxgw.gateway.documents.pdf import MIN_PAGES_PER_RUN
+from faxgw.sip.fax import PAGE_WIDTH, Resolution
+from PIL import Image, ImageChops
 
 from tests.helpers.documents import (
     A4_POINTS,
@@ -45,6 +48,66 @@ def test_each_page_gets_its_own_paper(tmp_path: Path) -> None:
     pdf = make_pdf(tmp_path / "mixed.pdf", [A4_POINTS, LETTER_POINTS, LETTER_POINTS, A4_POINTS])
     pages = fax_pages(convert([pdf], tmp_path / "out.tif").path)
     assert [page.height for page in pages] == [2292, 2156, 2156, 2292]
+
+
+def plain_ghostscript_pages(pdf: Path, rows: int, directory: Path) -> list[Image.Image]:
+    """Every page of the PDF from one plain Ghostscript pass at the fax grid, on paper ``rows`` long."""
+    directory.mkdir()
+    subprocess.run(
+        [
+            "gs",
+            "-q",
+            "-dNOPAUSE",
+            "-dBATCH",
+            "-dSAFER",
+            "-sDEVICE=tiffg4",
+            "-r204x196",
+            f"-g{PAGE_WIDTH}x{rows}",
+            "-dFIXEDMEDIA",
+            "-dPDFFitPage",
+            f"-sOutputFile={directory}/%05d.tif",
+            str(pdf),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    pages = []
+    for file in sorted(directory.glob("*.tif")):
+        with Image.open(file) as page:
+            pages.append(page.copy())
+    return pages
+
+
+def same_image(one: Image.Image, other: Image.Image) -> bool:
+    return one.size == other.size and ImageChops.difference(one, other).getbbox() is None
+
+
+def test_pages_rendered_in_parallel_are_those_of_one_ghostscript_pass_in_order(tmp_path: Path) -> None:
+    count = 3 * MIN_PAGES_PER_RUN + 1  # three runs at once, of unequal length
+    pdf = make_pdf(tmp_path / "long.pdf", [A4_POINTS] * count)  # each page says its number
+
+    pages = fax_pages(convert([pdf], tmp_path / "out.tif", processes=3).path)
+
+    reference = plain_ghostscript_pages(pdf, A4_ROWS[Resolution.FINE], tmp_path / "plain")
+    assert len(pages) == len(reference) == count
+    assert [same_image(ours, plain) for ours, plain in zip(pages, reference, strict=True)] == [True] * count
+    assert not same_image(reference[0], reference[1])  # so a page out of place would show
+
+
+def test_pages_alternating_a4_and_letter_keep_their_paper_and_order_in_parallel(tmp_path: Path) -> None:
+    sizes = [A4_POINTS, LETTER_POINTS] * (2 * MIN_PAGES_PER_RUN)  # two runs of each paper, interleaved
+    pdf = make_pdf(tmp_path / "mixed.pdf", sizes)
+
+    pages = fax_pages(convert([pdf], tmp_path / "out.tif", processes=4).path)
+
+    fine = Resolution.FINE
+    on_a4 = plain_ghostscript_pages(pdf, A4_ROWS[fine], tmp_path / "a4")
+    on_letter = plain_ghostscript_pages(pdf, LETTER_ROWS[fine], tmp_path / "letter")
+    expected = [(on_a4 if size == A4_POINTS else on_letter)[index] for index, size in enumerate(sizes)]
+    assert [page.height for page in pages] == [A4_ROWS[fine], LETTER_ROWS[fine]] * (2 * MIN_PAGES_PER_RUN)
+    assert [same_image(ours, plain) for ours, plain in zip(pages, expected, strict=True)] == [True] * len(
+        sizes
+    )
 
 
 def test_landscape_page_is_turned_to_portrait(tmp_path: Path) -> None:

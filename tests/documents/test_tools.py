@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 
-from faxgw.gateway.documents.tools import run_tool
+from faxgw.gateway.documents.tools import CONVERTER_NICE, run_tool
 from faxgw.gateway.domain import FaxStatus
 
 from tests.helpers.documents import raises_code
@@ -26,3 +27,13 @@ def test_a_failing_tool_reports_its_own_words() -> None:
     with raises_code("failed_separate_file_pages_issue") as caught:
         run_tool(["sh", "-c", script], timeout=10, error_code=FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE)
     assert caught.value.message == "sh failed (exit 3): Error: page 3 is broken"
+
+
+def test_a_tool_runs_below_the_gateways_priority() -> None:
+    """A conversion busy on every core must leave the media process (and the API) their turn."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    # The shell is lowered as soon as it starts; `nice`, started after the pause, reports what it inherited.
+    output = run_tool(
+        ["sh", "-c", "sleep 0.5; nice"], timeout=10, error_code=FaxStatus.FAILED_SEPARATE_FILE_PAGES_ISSUE
+    )
+    assert int(output) == max(CONVERTER_NICE, own) > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 
@@ -100,3 +101,31 @@ def test_missing_file(tmp_path: Path) -> None:
     with raises_code(IMAGE_PREPARATION) as caught:
         validate_fax_tiff(tmp_path / "gone.tif")
     assert caught.value.message == "file not found"
+
+
+def set_last_page_tag(path: Path, tag: int, value: int) -> None:
+    """Overwrite a one-value LONG tag of a little-endian TIFF's last page in place (libtiff refuses to)."""
+    data = bytearray(path.read_bytes())
+    assert data[:2] == b"II"
+    directory = last = struct.unpack_from("<I", data, 4)[0]
+    while directory:
+        last = directory
+        entries = struct.unpack_from("<H", data, directory)[0]
+        directory = struct.unpack_from("<I", data, directory + 2 + 12 * entries)[0]
+    entries = struct.unpack_from("<H", data, last)[0]
+    for entry in range(last + 2, last + 2 + 12 * entries, 12):
+        if struct.unpack_from("<HHI", data, entry) == (tag, 4, 1):
+            struct.pack_into("<I", data, entry + 8, value)
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError(f"no one-value LONG tag {tag} on the last page")
+
+
+def test_page_data_cut_off_with_the_directories_intact(tmp_path: Path) -> None:
+    """The pages are not decoded: a strip running past the end of the file is found from the tags."""
+    path = tmp_path / "fax.tif"
+    write_tiff_f(path, blank_pages(2), Resolution.FINE)
+    set_last_page_tag(path, 279, path.stat().st_size)  # StripByteCounts: more bytes than the file has
+    with raises_code(IMAGE_PREPARATION) as caught:
+        validate_fax_tiff(path)
+    assert caught.value.message == "page 2: its coded data runs past the end of the file"
