@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from faxgw.sip.rtp import RtpError, RtpPacket
+from faxgw.sip.rtp import RtpError
 
 #: RFC 2198 3: the block header's timestamp offset is 14 bits, the block length 10 bits.
 MAX_TIMESTAMP_OFFSET = (1 << 14) - 1
@@ -112,47 +112,37 @@ class RedundantSender:
 
 
 class RedundantReceiver:
-    """Turns ``red`` packets back into the packets they carry, for the jitter buffer.
+    """Turns ``red`` packets back into the packets of ``payload_type`` they carry, for the jitter buffer.
 
     A redundant block whose packet was not seen yet (lost, or not yet arrived) becomes that packet
-    (sequence number: this one's less the offset in packets; timestamp: this one's less the offset),
-    counted in ``recovered``; a block whose packet was seen is dropped, and so is a primary that
-    comes after its copy did. A block whose offset is not a whole number of packets cannot be placed
-    and is ignored. A new SSRC is a new stream: what was seen of the old one is forgotten."""
+    (its sequence number: this one's less the timestamp offset in packets), counted in ``recovered``;
+    a block whose packet was seen is dropped, and so is a primary that comes after its copy did.
+    Blocks of another payload type, or whose offset is not a whole number of packets, cannot be
+    played and are ignored. A new SSRC is a new stream: what was seen of the old one is forgotten."""
 
-    def __init__(self, samples_per_packet: int = 160) -> None:
+    def __init__(self, payload_type: int, samples_per_packet: int = 160) -> None:
+        self.payload_type = payload_type
         self.samples_per_packet = samples_per_packet
         self.recovered = 0
         self._seen: deque[int] = deque(maxlen=_SEEN)
         self._ssrc: int | None = None
 
-    def unpack(self, packet: RtpPacket) -> list[RtpPacket]:
-        redundant, primary = decode(packet.payload)
-        if packet.ssrc != self._ssrc:
-            self._ssrc = packet.ssrc
+    def unpack(self, ssrc: int, sequence_number: int, payload: bytes) -> list[tuple[int, bytes]]:
+        """The (sequence number, G.711 payload) pairs a ``red`` packet makes playable, oldest first."""
+        redundant, primary = decode(payload)
+        if ssrc != self._ssrc:
+            self._ssrc = ssrc
             self._seen.clear()
         out = []
-        for block in redundant:
+        for block in (*redundant, primary):
             back, rest = divmod(block.timestamp_offset, self.samples_per_packet)
-            if rest or not back:
+            if rest or block.payload_type != self.payload_type:
                 continue
-            sequence = (packet.sequence_number - back) & 0xFFFF
+            sequence = (sequence_number - back) & 0xFFFF
             if sequence in self._seen:
                 continue
             self._seen.append(sequence)
-            self.recovered += 1
-            timestamp = (packet.timestamp - block.timestamp_offset) & 0xFFFFFFFF
-            out.append(RtpPacket(block.payload_type, sequence, timestamp, packet.ssrc, block.data))
-        if packet.sequence_number not in self._seen:
-            self._seen.append(packet.sequence_number)
-            out.append(
-                RtpPacket(
-                    primary.payload_type,
-                    packet.sequence_number,
-                    packet.timestamp,
-                    packet.ssrc,
-                    primary.data,
-                    marker=packet.marker,
-                )
-            )
+            if back:
+                self.recovered += 1
+            out.append((sequence, block.data))
         return out
