@@ -169,6 +169,8 @@ class Config:
     channels: int = 8  # calls at once, all numbers together
     #: A fax longer than this fails before it is dialled (failed_page_count_limit_exceeded): Telnyx's 350.
     max_pages: int = 350
+    #: Ghostscript processes at once for one PDF (at nice 10, below media and the API); 0: one per core.
+    convert_processes: int = 0
     numbers: tuple[NumberConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     tenants: tuple[TenantConfig, ...] = ()
@@ -344,6 +346,7 @@ _SCALARS = {
     "ecm": bool,
     "channels": int,
     "max_pages": int,
+    "convert_processes": int,
     "webhook_secret": str,
     "webhook_retries": int,
     "webhook_initial_delay": float,
@@ -452,6 +455,8 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         raise ConfigError("drain_timeout cannot be negative")
     if config.max_pages < 1:
         raise ConfigError("max_pages must be at least 1")
+    if config.convert_processes < 0:
+        raise ConfigError("convert_processes must be 0 (one per core) or more")
     if config.media_timeout < 10:
         # T.38 is silent between T.30's signals (T2 is 6 s): a shorter wait would cut calls that are fine.
         raise ConfigError("media_timeout must be at least 10 seconds")

@@ -295,6 +295,7 @@ class OutboundJobs:
                 )
                 if cover
                 else None,
+                processes=self.config.convert_processes or None,
             )
         except ConversionError as error:
             await self._finish(fax, error.code, error.code, error.message)
