@@ -247,11 +247,12 @@ class FaxMedia(CallMedia):
                 session.advance(BLOCK_SAMPLES)
                 return
             frame = self.rtp.next_frame()
-            if isinstance(frame, bytes | bytearray):
-                session.receive_audio(self.codec.decode(frame))
-            else:
-                session.receive_gap(frame.samples if isinstance(frame, Gap) else BLOCK_SAMPLES)
-            self.rtp.send(self.codec.encode(session.transmit_audio(BLOCK_SAMPLES)))
+            if isinstance(frame, bytes):
+                line = session.g711_step(self.codec, frame)
+            else:  # a gap (or nothing yet): the time passes for the modem all the same
+                missing = frame.samples if isinstance(frame, Gap) else BLOCK_SAMPLES
+                line = session.g711_step(self.codec, None, missing)
+            self.rtp.send(line)
         except Exception as error:  # a bug or a handler error: end this fax, not the process
             self._fail(error)
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from faxgw.sip.capture import Capture
 from faxgw.sip.diagnostics import MediaFigures
-from faxgw.sip.rtp import Gap, JitterBuffer, ReceptionStats, RtpError, RtpPacket, RtpStream
+from faxgw.sip.rtp import Gap, JitterBuffer, ReceptionStats, RtpError, RtpPacket, RtpStream, plain_fields
+from faxgw.sip.rtp_redundancy import RedundancyError, RedundantReceiver, RedundantSender
 from faxgw.sip.tasks import Tasks
 from faxgw.sip.udptl import UdptlError, UdptlReceiver, UdptlSender
 
@@ -259,29 +260,64 @@ class RtpEndpoint(_Endpoint):
         self.packets_in = 0
         self.packets_out = 0
         self.reception = ReceptionStats()
+        #: RFC 2198 redundancy (sip.rtp_redundancy), once both sides agreed on it: its payload type.
+        self.red_type: int | None = None
+        self._red_sender: RedundantSender | None = None
+        self._red_receiver: RedundantReceiver | None = None
 
     def set_payload_type(self, payload_type: int) -> None:
         self.payload_type = payload_type
         self.accepted_types = {payload_type}
         self.stream = RtpStream(payload_type)
 
+    def use_redundancy(self, red_type: int | None) -> None:
+        """Send and take RFC 2198 redundant G.711 on payload type ``red_type`` (after ``set_payload_type``):
+        each packet also carries the one before, so a packet lost alone is made good by the next one.
+        None: plain G.711."""
+        self.red_type = red_type
+        self.accepted_types = {self.payload_type} if red_type is None else {self.payload_type, red_type}
+        self._red_sender = None if red_type is None else RedundantSender(self.payload_type)
+        self._red_receiver = None if red_type is None else RedundantReceiver(self.payload_type)
+
     def _handle(self, data: bytes) -> bool:
-        try:
-            packet = RtpPacket.parse(data)
-        except RtpError:
-            return False
-        if packet.payload_type not in self.accepted_types:
+        fields = plain_fields(data)
+        if fields is None:  # CSRCs, an extension, padding: the full parser
+            try:
+                p = RtpPacket.parse(data)
+            except RtpError:
+                return False
+            fields = p.payload_type, p.sequence_number, p.timestamp, p.ssrc, p.payload
+        payload_type, sequence_number, timestamp, ssrc, payload = fields
+        if payload_type not in self.accepted_types:
             return False  # telephone-event, comfort noise...: nothing a fax modem should hear
+        if payload_type == self.red_type:
+            return self._handle_redundant(ssrc, sequence_number, timestamp, payload)
         self.packets_in += 1
-        self.reception.update(packet, time.monotonic())
-        self.jitter.push(packet)
+        self.reception.count(ssrc, sequence_number, timestamp, time.monotonic())
+        self.jitter.add(ssrc, sequence_number, payload)
+        return True
+
+    def _handle_redundant(self, ssrc: int, sequence_number: int, timestamp: int, payload: bytes) -> bool:
+        assert self._red_receiver is not None
+        try:
+            carried = self._red_receiver.unpack(ssrc, sequence_number, payload)
+        except RedundancyError:
+            return False
+        self.packets_in += 1
+        self.reception.count(ssrc, sequence_number, timestamp, time.monotonic())
+        for sequence, data in carried:
+            self.jitter.add(ssrc, sequence, data)
         return True
 
     def next_frame(self) -> bytes | Gap | None:
         return self.jitter.pop()
 
     def send(self, payload: bytes) -> None:
-        self._sendto(bytes(self.stream.packet(payload)))
+        if self._red_sender is not None:
+            red = self._red_sender.payload(payload)
+            self._sendto(bytes(self.stream.packet(red, len(payload), payload_type=self.red_type)))
+        else:
+            self._sendto(self.stream.datagram(payload))
         self.packets_out += 1
 
     def figures(self) -> MediaFigures:
@@ -293,6 +329,7 @@ class RtpEndpoint(_Endpoint):
             packets_received=self.packets_in,
             lost=self.reception.lost,
             late=self.jitter.stats.late,
+            recovered=self._red_receiver.recovered if self._red_receiver is not None else 0,
             jitter_ms=round(self.reception.jitter_ms, 2) if self.packets_in else None,
         )
 

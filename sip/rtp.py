@@ -42,6 +42,20 @@ def seq_delta(a: int, b: int) -> int:
     return ((a - b + 0x8000) & 0xFFFF) - 0x8000
 
 
+#: The first octet of a packet with nothing but the fixed header: V=2, no padding, extension or CSRC.
+_PLAIN_FIRST = RTP_VERSION << 6
+
+
+def plain_fields(data: bytes) -> tuple[int, int, int, int, bytes] | None:
+    """Payload type, sequence number, timestamp, SSRC and payload of a packet with nothing but the
+    fixed header (what every fax peer sends), read without making an ``RtpPacket``: the media path
+    does this 50 times a second per call. None for any other datagram: ``RtpPacket.parse`` it."""
+    if len(data) < RTP_HEADER_SIZE or data[0] != _PLAIN_FIRST:
+        return None
+    _, second, sequence_number, timestamp, ssrc = _FIXED_HEADER.unpack_from(data)
+    return second & 0x7F, sequence_number, timestamp, ssrc, data[RTP_HEADER_SIZE:]
+
+
 @dataclass
 class RtpPacket:
     """One RTP packet (RFC 3550 5.1). ``padding_size`` counts the padding octets including the last one
@@ -172,19 +186,31 @@ class RtpStream:
             samples = len(payload)
         if samples < 0:
             raise RtpError("samples must not be negative")
-        packet = RtpPacket(
+        sequence_number, timestamp, first = self._count(samples, len(payload))
+        return RtpPacket(
             payload_type=self.payload_type if payload_type is None else payload_type,
-            sequence_number=self.sequence_number,
-            timestamp=self.timestamp,
+            sequence_number=sequence_number,
+            timestamp=timestamp,
             ssrc=self.ssrc,
             payload=bytes(payload),
-            marker=self.packets_sent == 0 if marker is None else marker,
+            marker=first if marker is None else marker,
         )
+
+    def datagram(self, payload: bytes) -> bytes:
+        """The next packet of G.711 ``payload`` (one octet per sample), encoded: ``bytes(packet(payload))``
+        without the ``RtpPacket`` and its checks, for the media path (50 packets a second per call)."""
+        sequence_number, timestamp, first = self._count(len(payload), len(payload))
+        second = self.payload_type | 0x80 if first else self.payload_type
+        return _FIXED_HEADER.pack(_PLAIN_FIRST, second, sequence_number, timestamp, self.ssrc) + payload
+
+    def _count(self, samples: int, octets: int) -> tuple[int, int, bool]:
+        """Sequence number and timestamp of the next packet, and whether it is the first; counts it sent."""
+        numbers = self.sequence_number, self.timestamp, self.packets_sent == 0
         self.sequence_number = (self.sequence_number + 1) % _SEQ_MOD
         self.timestamp = (self.timestamp + samples) % _TS_MOD
         self.packets_sent += 1
-        self.octets_sent += len(packet.payload)
-        return packet
+        self.octets_sent += octets
+        return numbers
 
 
 @dataclass(frozen=True)
@@ -251,23 +277,26 @@ class JitterBuffer:
         return len(self._packets)
 
     def push(self, packet: RtpPacket) -> None:
+        self.add(packet.ssrc, packet.sequence_number, packet.payload)
+
+    def add(self, ssrc: int, seq: int, payload: bytes) -> None:
+        """``push`` of a packet known by its fields (``plain_fields``), without an ``RtpPacket``."""
         self.stats.received += 1
-        if self._ssrc is not None and packet.ssrc != self._ssrc:
-            if packet.ssrc == self._previous_ssrc and self._since_switch < self.max_jump:
+        if self._ssrc is not None and ssrc != self._ssrc:
+            if ssrc == self._previous_ssrc and self._since_switch < self.max_jump:
                 self.stats.late += 1  # a straggler of the stream we just left: do not switch back
                 return
             self._restart()
             self._previous_ssrc, self._since_switch = self._ssrc, 0
-        self._ssrc = packet.ssrc
+        self._ssrc = ssrc
         self._since_switch += 1
-        seq = packet.sequence_number
         if self._next is None:
-            self._push_filling(seq, packet.payload)
+            self._push_filling(seq, payload)
             return
         delta = seq_delta(seq, self._next)
         if abs(delta) > self.max_jump:
             self._restart()
-            self._push_filling(seq, packet.payload)
+            self._push_filling(seq, payload)
             return
         if delta < 0:
             if seq in self._played:
@@ -276,12 +305,12 @@ class JitterBuffer:
             self._late_run += 1
             if self._late_run > 2 * self.depth:
                 self._restart()
-                self._push_filling(seq, packet.payload)
+                self._push_filling(seq, payload)
             else:
                 self.stats.late += 1
             return
         self._late_run = 0
-        self._store(seq, packet.payload)
+        self._store(seq, payload)
 
     def pop(self) -> bytes | Gap | None:
         if self._drain:
@@ -364,16 +393,16 @@ class ReceptionStats:
         self._jitter = 0.0  # in timestamp units, as A.8 keeps it
 
     def update(self, packet: RtpPacket, arrival: float) -> None:
+        self.count(packet.ssrc, packet.sequence_number, packet.timestamp, arrival)
+
+    def count(self, ssrc: int, sequence_number: int, timestamp: int, arrival: float) -> None:
+        """``update`` with a packet known by its fields (``plain_fields``), without an ``RtpPacket``."""
         self.received += 1
-        delta = seq_delta(packet.sequence_number, self._highest & 0xFFFF)
-        if packet.ssrc != self._ssrc or abs(delta) > MAX_MISORDER:
+        delta = seq_delta(sequence_number, self._highest & 0xFFFF)
+        if ssrc != self._ssrc or abs(delta) > MAX_MISORDER:
             self._lost_before = self.lost
-            self._ssrc, self._base, self._highest, self._received_here = (
-                packet.ssrc,
-                packet.sequence_number,
-                packet.sequence_number,
-                0,
-            )
+            self._ssrc, self._base, self._highest = ssrc, sequence_number, sequence_number
+            self._received_here = 0
             self._last = None
         elif delta > 0:
             self._highest += delta
@@ -381,10 +410,10 @@ class ReceptionStats:
         if self._last is not None:
             # A.8: D(i-1,i) = (Rj - Ri) - (Sj - Si), both in timestamp units; J += (|D| - J) / 16.
             last_arrival, last_timestamp = self._last
-            sent_apart = ((packet.timestamp - last_timestamp + _TS_MOD // 2) % _TS_MOD) - _TS_MOD // 2
+            sent_apart = ((timestamp - last_timestamp + _TS_MOD // 2) % _TS_MOD) - _TS_MOD // 2
             difference = abs((arrival - last_arrival) * self.clock_rate - sent_apart)
             self._jitter += (difference - self._jitter) / 16
-        self._last = (arrival, packet.timestamp)
+        self._last = (arrival, timestamp)
 
     @property
     def lost(self) -> int:

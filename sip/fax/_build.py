@@ -226,6 +226,10 @@ int g711_free(g711_state_t *s);
 int g711_encode(g711_state_t *s, uint8_t g711_data[], const int16_t amp[], int len);
 int g711_decode(g711_state_t *s, int16_t amp[], const uint8_t g711_data[], int g711_bytes);
 
+/* ours (SOURCE below): one 20 ms step of an audio fax terminal on a G.711 line */
+int faxgw_g711_step(fax_state_t *fax, g711_state_t *g711, const char *heard, int heard_len, int missing,
+                    uint8_t *line, int line_len);
+
 /* libtiff: writing TIFF-F */
 typedef struct tiff TIFF;
 typedef int... tmsize_t;
@@ -275,7 +279,43 @@ extern "Python" void _on_log_message(int, const char *);
 extern "Python" void _on_log_error(const char *);
 """
 
-SOURCE = "#include <spandsp.h>\n"
+SOURCE = r"""
+#include <spandsp.h>
+
+#define FAXGW_CHUNK 320
+
+/* One media tick of an audio fax terminal on a G.711 line, in one call from Python: the media path
+   runs it for every call 50 times a second, and four calls with a buffer each (decode, fax_rx, fax_tx,
+   encode) cost more in Python than SpanDSP's modems do. The octets heard from the line (heard_len of
+   them; none: `missing` samples never arrived and SpanDSP fills the time in) go into the modem; the
+   modem's next line_len samples come back G.711-encoded in `line`. Returns the octets written. */
+int faxgw_g711_step(fax_state_t *fax, g711_state_t *g711, const char *heard, int heard_len, int missing,
+                    uint8_t *line, int line_len)
+{
+    int16_t amp[FAXGW_CHUNK];
+    int done, chunk, produced, written = 0;
+
+    if (heard_len > 0) {
+        for (done = 0; done < heard_len; done += chunk) {
+            chunk = heard_len - done < FAXGW_CHUNK ? heard_len - done : FAXGW_CHUNK;
+            g711_decode(g711, amp, (const uint8_t *) heard + done, chunk);
+            fax_rx(fax, amp, chunk);
+        }
+    } else if (missing > 0) {
+        fax_rx_fillin(fax, missing);
+    }
+    while (written < line_len) {
+        chunk = line_len - written < FAXGW_CHUNK ? line_len - written : FAXGW_CHUNK;
+        produced = fax_tx(fax, amp, chunk);
+        if (produced <= 0)
+            break;
+        written += g711_encode(g711, line + written, amp, produced);
+        if (produced < chunk)
+            break;
+    }
+    return written;
+}
+"""
 
 
 def _find_header(name: str) -> str | None:

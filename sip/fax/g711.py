@@ -18,18 +18,19 @@ class G711Codec:
     def __init__(self, law: Law) -> None:
         self.law = law
         mode = lib.G711_ULAW if law is Law.ULAW else lib.G711_ALAW
-        self._state = ffi.gc(lib.g711_init(ffi.NULL, mode), lib.g711_free)
+        #: The SpanDSP coder, also for C that codes inside one call (``AudioTerminal.g711_step``).
+        self.state = ffi.gc(lib.g711_init(ffi.NULL, mode), lib.g711_free)
 
     def encode(self, samples: bytes | bytearray | memoryview) -> bytes:
         """Native-endian 16-bit samples -> one byte per sample."""
         count = len(samples) // 2
         out = ffi.new("uint8_t[]", count)
-        lib.g711_encode(self._state, out, ffi.from_buffer("int16_t[]", samples), count)
+        lib.g711_encode(self.state, out, ffi.from_buffer("int16_t[]", samples), count)
         return ffi.buffer(out, count)[:]
 
     def decode(self, payload: bytes | bytearray | memoryview) -> bytes:
         """One byte per sample -> native-endian 16-bit samples."""
         count = len(payload)
         out = ffi.new("int16_t[]", count)
-        lib.g711_decode(self._state, out, ffi.from_buffer("uint8_t[]", payload), count)
+        lib.g711_decode(self.state, out, ffi.from_buffer("uint8_t[]", payload), count)
         return ffi.buffer(out, count * 2)[:]

@@ -12,8 +12,7 @@ Three things would crash or mislead without care, and this base class handles th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Self
 
 from faxgw.sip.fax.binding import ffi
@@ -74,24 +73,10 @@ class NativeState:
             self.close()
 
     # -- calling into C ---------------------------------------------------------------------
-    @contextmanager
-    def _native(self) -> Iterator[Any]:
-        """Wrap every call into SpanDSP: yields the live state, then surfaces callback errors."""
-        if self._state is None:
-            raise SessionClosedError(f"{type(self).__name__} is closed")
-        if self._in_native:
-            raise ReentrantCallError(
-                f"{type(self).__name__} was driven from inside its own callback; queue the work instead"
-            )
-        self._in_native = True
-        try:
-            yield self._state
-        finally:
-            self._in_native = False
-            if self._close_requested:
-                self._close_requested = False
-                self.close()
-        self._raise_pending()
+    def _native(self) -> _Guard:
+        """Wrap every call into SpanDSP (``with self._native() as state:``): yields the live state, then
+        surfaces callback errors."""
+        return _Guard(self)
 
     def _capture(self, error: BaseException) -> None:
         """Called from a callback: remember the first error, C carries on safely."""
@@ -102,6 +87,38 @@ class NativeState:
         error, self._pending_error = self._pending_error, None
         if error is not None:
             raise error
+
+
+class _Guard:
+    """The context manager of ``NativeState._native``. A class, not ``contextlib.contextmanager``: the
+    media path enters it for every call 50 times a second, and a generator-based one costs several
+    times as much. Made per use, so that it holds no reference cycle with its owner (whose ``__del__``
+    frees C memory)."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: NativeState) -> None:
+        self.owner = owner
+
+    def __enter__(self) -> Any:
+        owner = self.owner
+        if owner._state is None:
+            raise SessionClosedError(f"{type(owner).__name__} is closed")
+        if owner._in_native:
+            raise ReentrantCallError(
+                f"{type(owner).__name__} was driven from inside its own callback; queue the work instead"
+            )
+        owner._in_native = True
+        return owner._state
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        owner = self.owner
+        owner._in_native = False
+        if owner._close_requested:
+            owner._close_requested = False
+            owner.close()
+        if kind is None:  # an error of the body itself goes first; a callback's waits for the next call
+            owner._raise_pending()
 
 
 def define_callback(c_name: str, method: str, returns: int | None = None) -> Callable[..., int | None]:
