@@ -29,6 +29,9 @@ def create_app(gateway: Gateway, dialects: Sequence[Dialect] = DIALECTS) -> Fast
         openapi_url="/openapi.json",  # always: the dialects' clients and Schemathesis read it
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
+        # No OpenTelemetry here (/metrics is Prometheus's): FastAPI would look up its global providers at
+        # every request to find that out, a twentieth of a request's time.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.router.route_class = JsonRoute  # before any route: FastAPI reads their JSON bodies with inputs.loads
     app.state.gateway = gateway

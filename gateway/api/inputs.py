@@ -74,7 +74,10 @@ def loads(raw: bytes | str) -> Any:
         raise JsonBodyError(f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as error:  # a number of more digits than int() takes (sys.get_int_max_str_digits)
         raise JsonBodyError(str(error).partition(":")[0]) from None
-    _check(value)
+    # A lone surrogate can only come from a \u escape (the text was strict UTF-8), and a value is at most as
+    # deep as the brackets that open in it: most bodies need no walk.
+    if "\\u" in raw or raw.count("[") + raw.count("{") > MAX_DEPTH:
+        _check(value)
     return value
 
 

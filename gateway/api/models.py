@@ -43,7 +43,6 @@ NO_NUMBER = "no_number"
 #: The seed's ``send_time`` format, "YYYY-MM-DD HH:mm:ss +HHMM". The seed's own pattern has ``[+|-]``, which
 #: also lets '|' through; we take the sign only, and anchor the end.
 SEND_TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}$"
-SEND_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
 #: Seed ("Fax"): up to 10 files and 4000 destinations per fax, 150 MB of files in all.
 MAX_FILES = 10
@@ -208,7 +207,11 @@ def parse_send_time(value: str) -> datetime:
     if not _SEND_TIME_RE.fullmatch(value):
         raise ValueError(f"{quote(value)} is not in the format 'YYYY-MM-DD HH:mm:ss +HHMM'")
     try:
-        local = datetime.strptime(value, SEND_TIME_FORMAT)
+        if int(value[-2:]) > 59:  # fromisoformat would carry +0160 over to +0200
+            raise ValueError
+        # The format is checked: without the space before the offset it is ISO 8601, which fromisoformat
+        # reads natively (strptime, matching its own regex, was a few percent of a POST's time).
+        local = datetime.fromisoformat(value[:19] + value[20:])
     except ValueError:
         raise ValueError(f"{quote(value)} is not a real date and time") from None
     offset = local.utcoffset()

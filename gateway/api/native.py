@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -33,9 +33,15 @@ from faxgw.gateway.api.models import (
     SendFaxRequest,
     SendFaxResponse,
 )
-from faxgw.gateway.api.requests import deleted, owned_fax, save_upload, submit_request
+from faxgw.gateway.api.requests import (
+    deleted,
+    owned_fax,
+    owned_fax_and_attempts,
+    save_upload,
+    submit_request,
+)
 from faxgw.gateway.domain import FINAL_EVENTS, FaxStatus
-from faxgw.gateway.service import FaxQuery, FaxRecord, Gateway
+from faxgw.gateway.service import AttemptRecord, FaxQuery, FaxRecord, Gateway
 from PIL import Image
 
 
@@ -55,7 +61,12 @@ router = APIRouter(
 )
 
 
-async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
+async def fax_object(
+    gateway: Gateway, fax: FaxRecord, attempts: Sequence[AttemptRecord] | None = None
+) -> FaxObject:
+    """The fax as the native API shows it; ``attempts``: its attempts, when they were read with it."""
+    if attempts is None:
+        attempts = await gateway.attempts(fax.id)
     status = fax.status
     if (
         status == FaxStatus.QUEUED
@@ -64,7 +75,7 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
         and not fax.attempts_made
     ):
         status = FaxStatus.SCHEDULED
-    attempts = [
+    shown = [
         FaxAttempt(
             n=a.number,
             started_at=_time(a.started_at),
@@ -80,7 +91,7 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
             legs=[FaxLeg.model_validate(leg) for leg in a.legs],
             summary=a.summary,
         )
-        for a in await gateway.attempts(fax.id)
+        for a in attempts
     ]
     return FaxObject.model_validate(
         {
@@ -99,7 +110,7 @@ async def fax_object(gateway: Gateway, fax: FaxRecord) -> FaxObject:
             "bit_rate": fax.bit_rate,
             "ecm": fax.ecm,
             "resolution": fax.resolution,
-            "attempts": attempts,
+            "attempts": shown,
             "comment": fax.request.get("comment") or {},
             "send_at": _time_or_none(fax.send_at),
             "created_at": _time(fax.created_at),
@@ -158,7 +169,7 @@ async def send(gateway: CurrentGateway, key: Editor, body: SendFaxRequest) -> Se
     responses=native_errors(404),
 )
 async def get_fax(gateway: CurrentGateway, key: Reader, fax_id: str) -> FaxObject:
-    return await fax_object(gateway, await owned_fax(gateway, key, fax_id))
+    return await fax_object(gateway, *await owned_fax_and_attempts(gateway, key, fax_id))
 
 
 @router.get("/faxes", response_model=FaxList, response_model_by_alias=True, responses=native_errors(400))

@@ -7,7 +7,17 @@ from fastapi import Response
 from faxgw.gateway.api.errors import ApiError, ApiErrorCode
 from faxgw.gateway.api.models import MAX_TOTAL_UPLOAD_BYTES, SendFaxRequest
 from faxgw.gateway.documents import ConversionError
-from faxgw.gateway.service import ApiKey, Conflict, FaxRecord, FileRecord, Gateway, NewFax, NotFound, Refused
+from faxgw.gateway.service import (
+    ApiKey,
+    AttemptRecord,
+    Conflict,
+    FaxRecord,
+    FileRecord,
+    Gateway,
+    NewFax,
+    NotFound,
+    Refused,
+)
 
 
 async def save_upload(gateway: Gateway, tenant_id: str, name: str | None, data: bytes) -> FileRecord:
@@ -22,7 +32,8 @@ async def save_upload(gateway: Gateway, tenant_id: str, name: str | None, data: 
 
 async def submit_request(gateway: Gateway, tenant_id: str, body: SendFaxRequest) -> list[FaxRecord]:
     """Check the files (theirs, 150 MB in all) and queue one fax per destination."""
-    files = {record.id: record for record in await gateway.files(tenant_id, body.files)}
+    records = await gateway.files(tenant_id, body.files)
+    files = {record.id: record for record in records}
     missing = next((file_id for file_id in body.files if file_id not in files), None)
     if missing is not None:
         raise ApiError.not_found("file", missing)
@@ -42,7 +53,7 @@ async def submit_request(gateway: Gateway, tenant_id: str, body: SendFaxRequest)
         from_fax_id=body.from_fax.fax_id if body.from_fax else None,
     )
     try:
-        return await gateway.submit(tenant_id, request)
+        return await gateway.submit(tenant_id, request, records)
     except NotFound as error:
         raise ApiError.not_found("resource", str(error)) from None
     except Refused as error:
@@ -59,6 +70,16 @@ async def owned_fax(gateway: Gateway, key: ApiKey, fax_id: str) -> FaxRecord:
     """The key's tenant's fax ``fax_id``; 404 if it has none."""
     try:
         return await gateway.fax(key.tenant_id, fax_id)
+    except NotFound:
+        raise ApiError.not_found("fax", fax_id) from None
+
+
+async def owned_fax_and_attempts(
+    gateway: Gateway, key: ApiKey, fax_id: str
+) -> tuple[FaxRecord, list[AttemptRecord]]:
+    """``owned_fax`` with its attempts, read together; 404 if the tenant has no such fax."""
+    try:
+        return await gateway.fax_and_attempts(key.tenant_id, fax_id)
     except NotFound:
         raise ApiError.not_found("fax", fax_id) from None
 

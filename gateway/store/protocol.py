@@ -65,6 +65,11 @@ class FaxStore(Protocol):
 
     async def get_fax(self, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None: ...
 
+    async def fax_and_attempts(
+        self, fax_id: str, tenant_id: str
+    ) -> tuple[FaxRecord, list[AttemptRecord]] | None:
+        """The tenant's fax and its attempts, first first, in one call; None: it has no such fax."""
+
     async def query_faxes(self, tenant_id: str, query: FaxQuery) -> tuple[list[FaxRecord], int]: ...
 
     async def update_fax(self, fax_id: str, **changes: Unpack[FaxChanges]) -> None: ...

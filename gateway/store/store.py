@@ -183,12 +183,15 @@ class Store:
     @in_database
     def get_fax(self, db: Db, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None:
         """A fax by id; with ``tenant_id`` only if it belongs to that tenant (a key sees its own only)."""
-        query, args = "SELECT * FROM faxes WHERE id = ?", [fax_id]
-        if tenant_id is not None:
-            query += " AND tenant_id = ?"
-            args.append(tenant_id)
-        row = db.execute(query, args).fetchone()
-        return _fax(row) if row else None
+        return _get_fax(db, fax_id, tenant_id)
+
+    @in_database
+    def fax_and_attempts(
+        self, db: Db, fax_id: str, tenant_id: str
+    ) -> tuple[FaxRecord, list[AttemptRecord]] | None:
+        """``get_fax`` and ``attempts`` in one call to the database (what ``GET /v1/faxes/{id}`` shows)."""
+        fax = _get_fax(db, fax_id, tenant_id)
+        return None if fax is None else (fax, _attempts(db, fax_id))
 
     @in_database
     def query_faxes(self, db: Db, tenant_id: str, query: FaxQuery) -> tuple[list[FaxRecord], int]:
@@ -407,8 +410,7 @@ class Store:
 
     @in_database
     def attempts(self, db: Db, fax_id: str) -> list[AttemptRecord]:
-        rows = db.execute("SELECT * FROM attempts WHERE fax_id = ? ORDER BY number", (fax_id,)).fetchall()
-        return [AttemptRecord(**_decoded(row)) for row in rows]
+        return _attempts(db, fax_id)
 
     # -- delivery profiles --------------------------------------------------------------------------------
     @in_database
@@ -554,6 +556,20 @@ class Store:
             "DELETE FROM webhook_subscriptions WHERE id = ? AND tenant_id = ?", (subscription_id, tenant_id)
         )
         return cursor.rowcount == 1
+
+
+def _get_fax(db: Db, fax_id: str, tenant_id: str | None) -> FaxRecord | None:
+    query, args = "SELECT * FROM faxes WHERE id = ?", [fax_id]
+    if tenant_id is not None:
+        query += " AND tenant_id = ?"
+        args.append(tenant_id)
+    row = db.execute(query, args).fetchone()
+    return _fax(row) if row else None
+
+
+def _attempts(db: Db, fax_id: str) -> list[AttemptRecord]:
+    rows = db.execute("SELECT * FROM attempts WHERE fax_id = ? ORDER BY number", (fax_id,)).fetchall()
+    return [AttemptRecord(**_decoded(row)) for row in rows]
 
 
 def _assignments(
