@@ -186,6 +186,7 @@ class CallMedia:
             return
         if media.payload_type is not None:
             self.rtp.set_payload_type(media.payload_type)
+            self.rtp.use_redundancy(media.red)
             self.codec = G711Codec(Law.ALAW if media.codec == "PCMA" else Law.ULAW)
         self.rtp.set_remote(media.remote_address, media.remote_port)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
+from faxgw.sip.media import RtpEndpoint
 from faxgw.sip.rtp import Gap, JitterBuffer, RtpPacket, RtpStream
 from faxgw.sip.rtp_redundancy import (
     Block,
@@ -16,6 +18,8 @@ from faxgw.sip.rtp_redundancy import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.helpers.sip import LOCALHOST
 
 
 def test_payload_octets():
@@ -126,3 +130,54 @@ def test_receiver_places_blocks_by_timestamp_and_skips_what_came():
     assert receiver.unpack(1, 101, encode([], Block(0, b"p101"))) == []
     # A new SSRC is a new stream, whatever numbers it uses.
     assert receiver.unpack(2, 101, encode([], Block(0, b"new"))) == [(101, b"new")]
+
+
+# --- through real sockets: two media endpoints and a relay that loses one datagram ---------------------
+
+
+class _LossyRelay(asyncio.DatagramProtocol):
+    """Forwards each datagram to ``target`` except the ``lose``-th (counting from 0)."""
+
+    def __init__(self, target: tuple[str, int], lose: int) -> None:
+        self.target, self.lose, self.count = target, lose, 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        if self.count != self.lose:
+            assert self.transport is not None
+            self.transport.sendto(data, self.target)
+        self.count += 1
+
+
+@pytest.mark.parametrize("redundancy", [True, False])
+async def test_endpoints_make_good_a_lost_datagram(redundancy: bool) -> None:
+    """A sends eight 20 ms G.711 payloads to B through a relay that loses the fourth datagram. With RFC
+    2198 redundancy agreed (``use_redundancy``) B plays all eight, no gap; without it, a gap."""
+    a = await RtpEndpoint.open(LOCALHOST)
+    b = await RtpEndpoint.open(LOCALHOST)
+    loop = asyncio.get_running_loop()
+    transport, _relay = await loop.create_datagram_endpoint(
+        lambda: _LossyRelay((LOCALHOST, b.port), lose=3), local_addr=(LOCALHOST, 0)
+    )
+    try:
+        relay_port = transport.get_extra_info("sockname")[1]
+        for endpoint in (a, b):
+            endpoint.set_payload_type(0)
+            endpoint.use_redundancy(96 if redundancy else None)
+            endpoint.set_remote(LOCALHOST, relay_port)
+        for payload in PAYLOADS:
+            a.send(payload)
+        await asyncio.sleep(0.1)
+        played = [b.next_frame() for _ in range(12)]
+        played = [frame for frame in played if frame is not None][:8]
+        if redundancy:
+            assert played == PAYLOADS and b.figures().recovered == 1
+        else:
+            assert played == [*PAYLOADS[:3], Gap(160), *PAYLOADS[4:]] and b.figures().recovered == 0
+        assert b.figures().lost == 1  # by sequence number: the network did lose it
+    finally:
+        for closing in (a, b, transport):
+            closing.close()
