@@ -11,8 +11,10 @@ PostgreSQL (``gateway.store.postgres``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,8 +31,22 @@ T = TypeVar("T")
 #: WAL file (the kernel's page cache) when COMMIT returns, so a crash or kill of the process loses nothing
 #: committed; the WAL is synced to the disk at each checkpoint, so a power cut or a crash of the operating
 #: system may lose the last commits (never the file's consistency). FULL would sync the WAL at every commit:
-#: a disk flush per API request.
-PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
+#: a disk flush per API request. wal_autocheckpoint: the WAL's pages before the writing connection moves
+#: them into the database itself (SQLite's default, 1,000, made the store's thread stop for a checkpoint and
+#: its two disk flushes every few hundred API requests, every request waiting behind it): a bound only,
+#: the checkpointer (``CHECKPOINT_INTERVAL``) keeps the WAL far below it.
+PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=NORMAL",
+    "foreign_keys=ON",
+    "busy_timeout=5000",
+    "wal_autocheckpoint=20000",
+)
+#: Seconds between the checkpointer's passes: its own thread and connection move what the WAL holds into
+#: the database file (PASSIVE: it never waits for, nor stops, the store's reads and writes).
+CHECKPOINT_INTERVAL = 1.0
+
+log = logging.getLogger("gateway.store")
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -80,18 +96,48 @@ class SqliteDb:
         """Nobody to tell: one process per file."""
 
 
+def _checkpoint_connection(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous=NORMAL")  # as the store's: flushes at each checkpoint
+    return db
+
+
+def _checkpoint(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 class SqliteDatabase:
-    """The ``Database`` of one SQLite file; ``thread`` owns its connection."""
+    """The ``Database`` of one SQLite file; ``thread`` owns its connection, ``checkpointer`` another that
+    moves the WAL into the file (off the store's thread, which the API's requests wait for)."""
 
     def __init__(self, path: str | Path, connect: Callable[[str], sqlite3.Connection] = connect) -> None:
         self.path = str(path)
         self.thread = SqliteThread(functools.partial(connect, self.path), name=f"store {self.path}")
+        self.checkpointer = SqliteThread(
+            functools.partial(_checkpoint_connection, self.path), name=f"checkpoints {self.path}"
+        )
+        self._checkpoints: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        await self.thread.start()
+        await self.thread.start()  # first: it creates the file and its schema
+        await self.checkpointer.start()
+        self._checkpoints = asyncio.create_task(self._checkpoint_every(CHECKPOINT_INTERVAL))
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+        await self.checkpointer.close()
         await self.thread.close()
+
+    async def _checkpoint_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.checkpointer.run(_checkpoint)
+            except sqlite3.Error:  # the disk full or away for a moment: the next pass tries again
+                log.exception("checkpoint of %s failed", self.path)
 
     async def run(self, work: Callable[[SqliteDb], T]) -> T:
         return await self.thread.run(lambda connection: work(SqliteDb(connection)))

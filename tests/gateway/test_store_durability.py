@@ -12,13 +12,16 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import pytest
 from faxgw.gateway.demo import free_port
+from faxgw.gateway.store import sqlite
 from faxgw.gateway.store.sqlite import SqliteDatabase
 
 from tests.gateway.test_restart import start_gateway, wait_api, write_config
 from tests.helpers.gateway import EDIT, SENDER
 from tests.helpers.pages import make_document
 
+WAL_BOUND = "wal_autocheckpoint"
 #: Faxes posted at once; the process is killed as soon as the first answer comes.
 AT_ONCE = 16
 
@@ -30,15 +33,47 @@ async def test_store_pragmas_are_what_the_readme_says(tmp_path: Path) -> None:
         settings = await database.thread.run(
             lambda db: {
                 name: db.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+                for name in (
+                    "journal_mode",
+                    "synchronous",
+                    "foreign_keys",
+                    "busy_timeout",
+                    "wal_autocheckpoint",
+                )
             }
         )
     finally:
         await database.close()
     # synchronous 1 is NORMAL (2 FULL: a disk flush per commit, per API request).
-    assert settings == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 5000}
+    assert settings == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+        WAL_BOUND: 20000,
+    }
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert "synchronous=NORMAL" in readme
+
+
+async def test_the_checkpointer_moves_the_wal_into_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off the store's thread: the store's own connection would checkpoint only at 20,000 pages."""
+    monkeypatch.setattr(sqlite, "CHECKPOINT_INTERVAL", 0.05)
+    path = tmp_path / "faxgw.sqlite"
+    database = SqliteDatabase(path)
+    await database.open()
+    try:
+        before = path.stat().st_size
+        await database.thread.run(lambda db: db.execute("CREATE TABLE blobs (data BLOB)"))
+        for _ in range(200):  # 1.6 MB in 200 commits: 400-odd pages, far below the store's own bound
+            await database.thread.run(lambda db: db.execute("INSERT INTO blobs VALUES (?)", (bytes(8000),)))
+        async with asyncio.timeout(10):
+            while path.stat().st_size < before + 1_000_000:
+                await asyncio.sleep(0.05)
+    finally:
+        await database.close()
 
 
 def test_posted_faxes_survive_a_kill_right_after_the_answer(tmp_path: Path) -> None:
