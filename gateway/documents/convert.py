@@ -49,11 +49,12 @@ def convert(
     Every page is checked before this returns. A failure raises ConversionError naming the file at fault and
     leaves nothing at ``out``. Scratch files go in a temporary directory under ``workdir`` (default: the
     system's) and are removed. ``on_converted`` hears each input's name once its pages are rendered.
-    A PDF's pages are rendered by up to ``processes`` converters at once (default: one per core).
+    A PDF's pages are rendered by up to ``processes`` converters at once (default: one per core this
+    process may run on).
     """
     if not inputs and cover is None:
         raise ValueError("nothing to convert: no documents and no cover page")
-    processes = processes or os.cpu_count() or 1
+    processes = processes or len(os.sched_getaffinity(0))
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="faxgw-convert-", dir=workdir) as scratch:
         pages: list[Path] = []
