@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import secrets
+import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Unpack
@@ -53,8 +54,35 @@ _PREVIOUS_EVENT = (
 )
 
 
+class _Randomness:
+    """The operating system's random bytes (os.urandom, as uuid4 reads them), fetched 4 KiB at a time. Each
+    os.urandom call lets go of the GIL, and under API load the store's thread takes it: getting it back
+    cost ~80 us per id, several ids per request."""
+
+    def __init__(self, chunk: int = 4096) -> None:
+        self._chunk = chunk
+        self._bytes = b""
+        self._lock = threading.Lock()  # ids are made on the event loop and in the store's thread
+        os.register_at_fork(after_in_child=self._forget)  # a forked child never repeats its parent's
+
+    def _forget(self) -> None:
+        self._bytes = b""
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if len(self._bytes) < count:
+                self._bytes = os.urandom(self._chunk)
+            taken, self._bytes = self._bytes[:count], self._bytes[count:]
+        return taken
+
+
+_RANDOM = _Randomness()
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+    """``prefix`` and 80 random bits in hex (20 characters)."""
+    return f"{prefix}_{_RANDOM.take(10).hex()}"
 
 
 def _hash(token: str) -> str:
@@ -68,6 +96,13 @@ class Store:
 
     def __init__(self, database: Database | str | Path) -> None:
         self.database: Database = SqliteDatabase(database) if isinstance(database, str | Path) else database
+        # Every event of every fax asks for its tenant's subscriptions. On SQLite (one process per file)
+        # what this store wrote is all there is, so they are kept here, by tenant, until it changes them;
+        # PostgreSQL's nodes change them under each other: read each time there.
+        self._subscriptions: dict[str, list[Subscription]] | None = (
+            {} if isinstance(self.database, SqliteDatabase) else None
+        )
+        self._subscriptions_changed = 0  # a read that began before a change must not keep what it read
 
     async def open(self) -> None:
         await self.database.open()
@@ -491,10 +526,8 @@ class Store:
         ]
 
     # -- webhook subscriptions ---------------------------------------------------------------------------
-    @in_database
-    def add_subscription(
+    async def add_subscription(
         self,
-        db: Db,
         tenant_id: str,
         format: str,
         url: str,
@@ -505,6 +538,30 @@ class Store:
     ) -> Subscription:
         """A standing webhook for the tenant; ``replace`` first drops the tenant's others of that format
         (Dropbox has one callback URL per account)."""
+        try:
+            return await self._add_subscription(tenant_id, format, url, events, secret, replace=replace)
+        finally:
+            self._subscriptions_change()
+
+    async def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
+        """False if the tenant has no such subscription."""
+        try:
+            return await self._delete_subscription(tenant_id, subscription_id)
+        finally:
+            self._subscriptions_change()
+
+    @in_database
+    def _add_subscription(
+        self,
+        db: Db,
+        tenant_id: str,
+        format: str,
+        url: str,
+        events: Iterable[str] = (),
+        secret: str | None = None,
+        *,
+        replace: bool = False,
+    ) -> Subscription:
         subscription = Subscription(
             new_id("hook"), tenant_id, format, url, tuple(events), secret, time.time()
         )
@@ -529,8 +586,25 @@ class Store:
             )
         return subscription
 
+    async def subscriptions(self, tenant_id: str, format: str | None = None) -> list[Subscription]:
+        """The tenant's standing webhooks (of ``format``), oldest first."""
+        if self._subscriptions is None:
+            return await self._read_subscriptions(tenant_id, format)
+        known = self._subscriptions.get(tenant_id)
+        if known is None:
+            changed = self._subscriptions_changed
+            known = await self._read_subscriptions(tenant_id)
+            if changed == self._subscriptions_changed:
+                self._subscriptions[tenant_id] = known
+        return [subscription for subscription in known if format in (None, subscription.format)]
+
+    def _subscriptions_change(self) -> None:
+        if self._subscriptions is not None:
+            self._subscriptions.clear()
+            self._subscriptions_changed += 1
+
     @in_database
-    def subscriptions(self, db: Db, tenant_id: str, format: str | None = None) -> list[Subscription]:
+    def _read_subscriptions(self, db: Db, tenant_id: str, format: str | None = None) -> list[Subscription]:
         query, args = "SELECT * FROM webhook_subscriptions WHERE tenant_id = ?", [tenant_id]
         if format is not None:
             query += " AND format = ?"
@@ -550,8 +624,7 @@ class Store:
         ]
 
     @in_database
-    def delete_subscription(self, db: Db, tenant_id: str, subscription_id: str) -> bool:
-        """False if the tenant has no such subscription."""
+    def _delete_subscription(self, db: Db, tenant_id: str, subscription_id: str) -> bool:
         cursor = db.execute(
             "DELETE FROM webhook_subscriptions WHERE id = ? AND tenant_id = ?", (subscription_id, tenant_id)
         )
