@@ -315,7 +315,7 @@ class RtpEndpoint(_Endpoint):
     def send(self, payload: bytes) -> None:
         if self._red_sender is not None:
             red = self._red_sender.payload(payload)
-            self._sendto(bytes(self.stream.packet(red, len(payload), payload_type=self.red_type)))
+            self._sendto(self.stream.datagram(red, len(payload), self.red_type))
         else:
             self._sendto(self.stream.datagram(payload))
         self.packets_out += 1

@@ -196,11 +196,14 @@ class RtpStream:
             marker=first if marker is None else marker,
         )
 
-    def datagram(self, payload: bytes) -> bytes:
-        """The next packet of G.711 ``payload`` (one octet per sample), encoded: ``bytes(packet(payload))``
-        without the ``RtpPacket`` and its checks, for the media path (50 packets a second per call)."""
-        sequence_number, timestamp, first = self._count(len(payload), len(payload))
-        second = self.payload_type | 0x80 if first else self.payload_type
+    def datagram(self, payload: bytes, samples: int | None = None, payload_type: int | None = None) -> bytes:
+        """The next packet, encoded: ``bytes(packet(payload, samples, payload_type=payload_type))`` without
+        the ``RtpPacket`` and its checks, for the media path (50 packets a second per call)."""
+        octets = len(payload)
+        sequence_number, timestamp, first = self._count(octets if samples is None else samples, octets)
+        second = self.payload_type if payload_type is None else payload_type
+        if first:
+            second |= 0x80
         return _FIXED_HEADER.pack(_PLAIN_FIRST, second, sequence_number, timestamp, self.ssrc) + payload
 
     def _count(self, samples: int, octets: int) -> tuple[int, int, bool]:

@@ -15,6 +15,7 @@ from faxgw.sip.rtp import (
     RtpError,
     RtpPacket,
     RtpStream,
+    plain_fields,
     seq_delta,
 )
 from hypothesis import given, settings
@@ -167,6 +168,32 @@ def test_stream_explicit_samples_marker_and_payload_type():
     audio = stream.packet(bytes(160), samples=160, marker=False)
     assert audio.timestamp == ts and audio.payload_type == PT_PCMU and not audio.marker
     assert stream.timestamp == (ts + 160) % 2**32
+
+
+def test_stream_datagram_is_the_packet_encoded():
+    # The media path's way (no RtpPacket) and the checked way give the same octets and numbering,
+    # across the wrap of both counters, with and without another payload type and sample count.
+    fast, checked = RtpStream(PT_PCMA, ssrc=0xCAFE), RtpStream(PT_PCMA, ssrc=0xCAFE)
+    for stream in (fast, checked):
+        stream.sequence_number, stream.timestamp = 65534, 2**32 - 200
+    for n, (samples, payload_type) in enumerate([(None, None), (160, 96), (None, None), (0, 101)]):
+        payload = bytes([n]) * 160
+        datagram = fast.datagram(payload, samples, payload_type)
+        assert datagram == bytes(checked.packet(payload, samples, payload_type=payload_type))
+        assert RtpPacket.parse(datagram).marker is (n == 0)
+    assert (fast.sequence_number, fast.timestamp) == (checked.sequence_number, checked.timestamp)
+    assert (fast.packets_sent, fast.octets_sent) == (checked.packets_sent, checked.octets_sent)
+
+
+@given(packets)
+def test_plain_fields_read_what_parse_reads_or_leave_it_to_parse(packet):
+    data = bytes(packet)
+    fields = plain_fields(data)
+    if packet.csrc or packet.extension is not None or packet.padding_size:
+        assert fields is None
+    else:
+        header = packet.payload_type, packet.sequence_number, packet.timestamp, packet.ssrc
+        assert fields == (*header, packet.payload)
 
 
 def test_stream_initial_values_are_random():
