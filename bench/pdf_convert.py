@@ -8,9 +8,11 @@ per core, writes one checked TIFF-F. This process runs at the converters' nice v
 .tools.CONVERTER_NICE), so plain gs and ours run at the same priority. The pypdfium2 pipeline is the
 alternative DESIGN.md asked us to measure before choosing Ghostscript.
 
-Then ``faxgw serve`` (its own process, native engine, embedded SQLite) gets the PDF uploaded
-(``/v1/files``) and ``POST /v1/faxes`` naming it; its trunk is a raw UDP socket on 127.0.0.1 that notes
-when the INVITE arrives and answers 486 Busy Here. Printed: POST -> first INVITE, taken --calls times.
+First, ``faxgw serve`` (its own process, native engine, embedded SQLite, at this process's priority as
+started) gets the PDF uploaded (``/v1/files``) and ``POST /v1/faxes`` naming it; its trunk is a raw UDP
+socket on 127.0.0.1 that notes when the INVITE arrives and answers 486 Busy Here. A one-page PDF is
+posted in turns with it: the difference is what converting the long one costs before dialling. Printed:
+POST -> first INVITE for each, taken --calls times (0: skipped).
 
     .venv/bin/python bench/pdf_convert.py [--pages 100] [--repeat 3] [--calls 3]
 """
