@@ -154,8 +154,8 @@ async def load(
     measured_from, until = start + WARMUP, start + WARMUP + seconds
 
     async def loop() -> None:
-        # A client of its own, one connection: one pool shared by all costs the clients more CPU than the
-        # server uses (httpx looks through its pool's connections at each request).
+        # A client of its own, one connection: with one httpx pool shared by the 32, the clients took a
+        # whole core at 440 req/s and were what the figures measured.
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
             while (began := time.perf_counter()) < until:
                 await request(client, next(counter))
