@@ -9,7 +9,8 @@ training done to phase E, as the fax events report them) is recorded, and the mo
 moment is printed. Calls that queue (at call set-up, or behind a core that cannot keep up) overlap less
 than asked, and a figure per call-second would then flatter: the run says so with a WARNING line and
 ends with exit status 1. Ticks the media clock had to skip (``Ticker.late_ticks``, both ends) and the
-calls' median and longest T.30 time tell whether the calls ran at real-time pace.
+calls' median and longest T.30 time tell whether the calls ran at real-time pace; "before/after" is the
+longest time from placing a call to the end of training, and from phase E to the call's end.
 The peer, measured in the same run, is the same fax through SpanDSP alone in memory (no SIP, RTP or
 UDPTL): the ratio is what our SIP and media layers cost on top of the fax engine.
 
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from faxgw.sip.call import IncomingCall
 from faxgw.sip.fax import PAGE_WIDTH, FaxOptions, Resolution, write_tiff_f
 from faxgw.sip.fax.events import Completed, Negotiated
 from faxgw.sip.fax.loopback import LoopbackMode, run_loopback
-from faxgw.sip.fax_call import FaxCallOptions, T38Policy, receive_fax, send_fax
+from faxgw.sip.fax_call import FaxCallOptions, FaxOutcome, T38Policy, receive_fax, send_fax
 from faxgw.sip.media import Ticker
 from faxgw.sip.ua import UaConfig, UserAgent
 
@@ -49,10 +51,20 @@ STRETCHED = 1.5
 
 @dataclass
 class Span:
-    """One call's T.30 exchange in wall-clock seconds: training done (``Negotiated``) to phase E."""
+    """One call's T.30 exchange in wall-clock seconds: training done (``Negotiated``) to phase E; and
+    when the call was placed and when ``send_fax`` returned (set-up and tear-down around it)."""
 
     start: float | None = None
     end: float | None = None
+    placed: float = 0.0
+    over: float = 0.0
+
+    async def call(self, call: Awaitable[FaxOutcome]) -> FaxOutcome:
+        self.placed = time.time()
+        try:
+            return await call
+        finally:
+            self.over = time.time()
 
     def on_event(self, event: object) -> None:
         if isinstance(event, Negotiated) and self.start is None:
@@ -139,13 +151,15 @@ async def place_calls(document: Path, port: int, count: int, policy: T38Policy) 
     try:
         outcomes = await asyncio.gather(
             *(
-                send_fax(
-                    ua,
-                    f"sip:{n}@{HOST}:{port}",
-                    document,
-                    options=options,
-                    ticker=ticker,
-                    on_event=span.on_event,
+                span.call(
+                    send_fax(
+                        ua,
+                        f"sip:{n}@{HOST}:{port}",
+                        document,
+                        options=options,
+                        ticker=ticker,
+                        on_event=span.on_event,
+                    )
                 )
                 for n, span in enumerate(spans)
             )
@@ -202,7 +216,8 @@ def main() -> int:
         assert text_like_page(1).width == PAGE_WIDTH
         print("one-page fax per call, ECM; this process on core 0, the receiver on core 1")
         print(
-            f"{'media':<7}{'calls':>6}{'all pages':>10}{'at once':>8}{'T.30 s med/max':>15}{'late ticks':>11}"
+            f"{'media':<7}{'calls':>6}{'all pages':>10}{'at once':>8}{'T.30 s med/max':>15}"
+            f"{'before/after':>13}{'late ticks':>11}"
             f"{'wall s':>7}{'CPU s':>7}{'cores/call':>11}{'vs SpanDSP only':>16}"
         )
         for name in args.media.split(","):
@@ -215,11 +230,15 @@ def main() -> int:
                 durations = [s.end - s.start for s in run.spans if s.start is not None and s.end is not None]
                 median = statistics.median(durations) if durations else 0.0
                 longest = max(durations, default=0.0)
+                done = [s for s in run.spans if s.start is not None and s.end is not None]
+                set_up = max((s.start - s.placed for s in done), default=0.0)  # type: ignore[operator]
+                torn_down = max((s.over - s.end for s in done), default=0.0)  # type: ignore[operator]
                 per_call = run.cpu / count / run.wall
                 label = "T.38" if policy is T38Policy.T38 else "G.711"
                 times, late = f"{median:.1f}/{longest:.1f}", f"{run.late_ticks}/{far['late_ticks']}"
+                around = f"{set_up:.1f}/{torn_down:.1f}"
                 print(
-                    f"{label:<7}{count:>6}{f'{run.good}/{count}':>10}{at_once:>8}{times:>15}{late:>11}"
+                    f"{label:<7}{count:>6}{f'{run.good}/{count}':>10}{at_once:>8}{times:>15}{around:>13}{late:>11}"
                     f"{run.wall:>7.1f}{run.cpu:>7.2f}{per_call:>11.4f}{per_call / peer:>15.1f}x",
                     flush=True,
                 )
