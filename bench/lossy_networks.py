@@ -4,9 +4,11 @@ Each cell of the matrix gets a network namespace of its own whose loopback drops
 datagrams at random (an nftables rule on the input hook, as tests/sip/test_lossy_network.py does: SIP,
 RTP, UDPTL alike, both directions). Inside it, N ``faxgw receive`` and N ``faxgw send`` processes run N
 three-page faxes at once (distinct SIP ports), real time, paced as toward a real peer. Printed per cell:
-faxes that delivered every page out of N, pages delivered, datagrams dropped, media packets lost and made
-good, and the commonest failure reasons from the calls' diagnostics (T.30 result, who hung up, the last
-T.30 frames). ``--keep DIR`` writes every call's JSON there to read the whole T.30 and SIP story.
+faxes that delivered every page out of N, pages delivered, datagrams dropped, media packets lost (RTP: by
+sequence number; UDPTL: not made good), made good by redundancy, and dropped as late by the jitter buffer
+(a sign of CPU load, not of the network), and the commonest failure reasons from the calls' diagnostics
+(T.30 result, who hung up, the last T.30 frames). ``--keep DIR`` writes every call's JSON there to read
+the whole T.30 and SIP story.
 
 Needs root, iproute2 and nftables.
 
@@ -253,6 +255,7 @@ async def run_cell(cell: Cell, count: int, document: Path, keep: Path | None) ->
             for media in ((end or {}).get("diagnostics") or {}).get("media", []):
                 result.media["lost"] += media["lost"]
                 result.media["recovered"] += media["recovered"]
+                result.media["late"] += media["late"]
                 result.media["received"] += media["packets_received"]
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
@@ -278,7 +281,8 @@ def report(result: CellResult, count: int) -> None:
         f"{cell.name:8} {cell.loss:4.1f} % loss: {result.successes:2}/{count} = {rate:5.1f} %{goal};"
         f" pages {pages}/{count * PAGES}; {result.dropped} datagrams dropped;"
         f" media packets lost {media['lost']} of {media['received'] + media['lost']},"
-        f" made good {media['recovered']}; {result.seconds:.0f} s",
+        f" made good {media['recovered']}, late (dropped by the jitter buffer: load) {media['late']};"
+        f" {result.seconds:.0f} s",
         flush=True,
     )
     reasons = Counter(fax.reason() for fax in result.faxes if not fax.ok)
