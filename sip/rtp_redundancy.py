@@ -15,8 +15,9 @@ arrived, with their sequence numbers worked out from the timestamp offsets (one 
 
 from __future__ import annotations
 
+import struct
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from faxgw.sip.rtp import RtpError
 
@@ -28,16 +29,18 @@ _FOLLOWS = 0x80
 #: Sequence numbers remembered as delivered, to tell a block that makes good a loss from one whose
 #: packet came (a window wider than any redundancy depth or reordering we meet).
 _SEEN = 64
+#: A redundant block's header as one 32-bit word: F, payload type, timestamp offset, length.
+_HEADER = struct.Struct("!I")
 
 
 class RedundancyError(RtpError):
     """A ``red`` payload that does not parse, or blocks that cannot be encoded."""
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
     """One encoding in a ``red`` payload: ``timestamp_offset`` is how far before the packet's own
-    timestamp this block's data lies (0 for the primary)."""
+    timestamp this block's data lies (0 for the primary). A named tuple, not a dataclass: every packet
+    of a call makes two, and a frozen dataclass costs several times as much to make."""
 
     payload_type: int
     data: bytes
@@ -48,20 +51,21 @@ def encode(redundant: list[Block], primary: Block) -> bytes:
     """RFC 2198 3: a 4-octet header per redundant block (F=1, payload type, 14-bit timestamp offset,
     10-bit length), a 1-octet header for the primary (F=0, payload type), then the data, in that order.
     ``redundant`` is oldest first, as the RFC's example sends it."""
-    headers = bytearray()
-    for block in redundant:
-        if not 0 <= block.payload_type <= 0x7F:
-            raise RedundancyError(f"payload type {block.payload_type}: 0..127")
-        if not 0 <= block.timestamp_offset <= MAX_TIMESTAMP_OFFSET:
-            raise RedundancyError(f"timestamp offset {block.timestamp_offset}: 14 bits")
-        if len(block.data) > MAX_BLOCK_LENGTH:
-            raise RedundancyError(f"a redundant block of {len(block.data)} octets: 10 bits of length")
-        word = block.timestamp_offset << 10 | len(block.data)
-        headers += bytes([_FOLLOWS | block.payload_type]) + word.to_bytes(3, "big")
+    parts = []
+    for payload_type, data, offset in redundant:
+        if not 0 <= payload_type <= 0x7F:
+            raise RedundancyError(f"payload type {payload_type}: 0..127")
+        if not 0 <= offset <= MAX_TIMESTAMP_OFFSET:
+            raise RedundancyError(f"timestamp offset {offset}: 14 bits")
+        if len(data) > MAX_BLOCK_LENGTH:
+            raise RedundancyError(f"a redundant block of {len(data)} octets: 10 bits of length")
+        parts.append(_HEADER.pack((_FOLLOWS | payload_type) << 24 | offset << 10 | len(data)))
     if not 0 <= primary.payload_type <= 0x7F:
         raise RedundancyError(f"payload type {primary.payload_type}: 0..127")
-    headers.append(primary.payload_type)
-    return bytes(headers) + b"".join(block.data for block in redundant) + primary.data
+    parts.append(bytes((primary.payload_type,)))
+    parts.extend(block.data for block in redundant)
+    parts.append(primary.data)
+    return b"".join(parts)
 
 
 def decode(payload: bytes) -> tuple[list[Block], Block]:
@@ -77,7 +81,7 @@ def decode(payload: bytes) -> tuple[list[Block], Block]:
             break
         if pos + 4 > len(payload):
             raise RedundancyError("truncated redundant block header")
-        word = int.from_bytes(payload[pos + 1 : pos + 4], "big")
+        word = _HEADER.unpack_from(payload, pos)[0] & 0xFFFFFF
         headers.append((first & 0x7F, word >> 10, word & MAX_BLOCK_LENGTH))
         pos += 4
     redundant = []
@@ -102,13 +106,11 @@ class RedundantSender:
         self._history: deque[bytes] = deque(maxlen=depth)
 
     def payload(self, primary: bytes) -> bytes:
-        n = len(self._history)
-        redundant = [
-            Block(self.payload_type, data, (n - i) * self.samples_per_packet)
-            for i, data in enumerate(self._history)
-        ]
-        self._history.append(bytes(primary))
-        return encode(redundant, Block(self.payload_type, bytes(primary)))
+        primary = bytes(primary)
+        n, step = len(self._history), self.samples_per_packet
+        redundant = [Block(self.payload_type, data, (n - i) * step) for i, data in enumerate(self._history)]
+        self._history.append(primary)
+        return encode(redundant, Block(self.payload_type, primary))
 
 
 class RedundantReceiver:
@@ -124,7 +126,8 @@ class RedundantReceiver:
         self.payload_type = payload_type
         self.samples_per_packet = samples_per_packet
         self.recovered = 0
-        self._seen: deque[int] = deque(maxlen=_SEEN)
+        self._seen: deque[int] = deque(maxlen=_SEEN)  # in arrival order, to forget the oldest ...
+        self._seen_set: set[int] = set()  # ... and the same, to ask (a deque is searched end to end)
         self._ssrc: int | None = None
 
     def unpack(self, ssrc: int, sequence_number: int, payload: bytes) -> list[tuple[int, bytes]]:
@@ -133,15 +136,19 @@ class RedundantReceiver:
         if ssrc != self._ssrc:
             self._ssrc = ssrc
             self._seen.clear()
+            self._seen_set.clear()
         out = []
         for block in (*redundant, primary):
             back, rest = divmod(block.timestamp_offset, self.samples_per_packet)
             if rest or block.payload_type != self.payload_type:
                 continue
             sequence = (sequence_number - back) & 0xFFFF
-            if sequence in self._seen:
+            if sequence in self._seen_set:
                 continue
+            if len(self._seen) == _SEEN:
+                self._seen_set.discard(self._seen[0])
             self._seen.append(sequence)
+            self._seen_set.add(sequence)
             if back:
                 self.recovered += 1
             out.append((sequence, block.data))
