@@ -65,9 +65,11 @@ CELLS = {
         Cell("ecm-0.5", ("--audio", "--ecm"), 0.5),
         Cell("ecm-1", ("--audio", "--ecm"), 1.0, target=95.0),
         Cell("noecm-1", ("--audio", "--no-ecm"), 1.0),
-        # Not in the default matrix: the same calls with no loss, to tell loss from load.
+        # Not in the default matrix: the same calls with no loss, to tell loss from load; T.38 at the
+        # 10 % that T.38 with redundancy is published to survive (Dialogic).
         Cell("t38-0", ("--auto",), 0.0),
         Cell("ecm-0", ("--audio", "--ecm"), 0.0),
+        Cell("t38-10", ("--auto",), 10.0),
     )
 }
 DEFAULT_CELLS = ("t38-2", "t38-5", "ecm-0.5", "ecm-1", "noecm-1")
