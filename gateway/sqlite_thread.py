@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -26,7 +27,8 @@ THREAD_NAME = "faxgw-sqlite"
 T = TypeVar("T")
 
 _Work = Callable[[sqlite3.Connection], Any]
-_Call = tuple["concurrent.futures.Future[Any]", _Work]
+#: A call: the caller's loop, the future it awaits there, the work.
+_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", _Work]
 
 
 class StoreClosed(RuntimeError):
@@ -65,12 +67,15 @@ class SqliteThread:
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(connection)`` run in the thread, after every call queued before it; its result or its
         exception. Cancelled before the thread took it, it is not run."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        # The loop's own future, settled through call_soon_threadsafe: a concurrent.futures.Future and
+        # asyncio.wrap_future cost the loop more than most calls' SQL.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if not self._accepting:
                 raise StoreClosed(f"{self._name}: {self._why_closed}")
-            self._calls.put((future, work))
-        return await asyncio.wrap_future(future)
+            self._calls.put((loop, future, work))
+        return await future
 
     async def close(self) -> None:
         """Take no more calls (they raise StoreClosed); run those queued, close the connection and end
@@ -96,15 +101,15 @@ class SqliteThread:
             opened.set_result(None)
             try:
                 while (call := self._calls.get()) is not None:
-                    future, work = call
-                    if not future.set_running_or_notify_cancel():
+                    loop, future, work = call
+                    if future.cancelled():
                         continue  # its caller stopped waiting before it ran
                     try:
                         result = work(connection)
                     except BaseException as error:
-                        future.set_exception(error)
+                        _settle(loop, future, None, error)
                     else:
-                        future.set_result(result)
+                        _settle(loop, future, result, None)
             finally:
                 self._refuse_calls("closed")
                 connection.close()
@@ -121,5 +126,22 @@ class SqliteThread:
                 call = self._calls.get_nowait()
             except queue.Empty:
                 return
-            if call is not None and call[0].set_running_or_notify_cancel():
-                call[0].set_exception(StoreClosed(f"{self._name}: {why}"))
+            if call is not None:
+                _settle(call[0], call[1], None, StoreClosed(f"{self._name}: {why}"))
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    """Give ``future`` its result or error on its loop (from the thread)."""
+
+    def settle() -> None:
+        if future.done():  # cancelled meanwhile
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)
