@@ -193,7 +193,7 @@ class FaxMedia(CallMedia):
                 # audio as soon as their side is finished; restarting T.30 would lose the outcome.
                 log.info("back to audio after T.38 training: the T.38 session finishes the fax")
         if self._tick_handle is None:
-            self._tick_handle = self.ticker.add(self._tick)
+            self._tick_handle = self.ticker.add(self._tick, reads=(self.rtp,))
 
     def _replace_session(self, session: AudioTerminal | T38Terminal) -> None:
         old = self.session

@@ -29,6 +29,10 @@ TICK = 0.020
 #: media to another source. A peer sends as soon as the call is answered; later, latching would only
 #: serve whoever injects packets.
 LATCH_WINDOW = 5.0
+#: The most datagrams ``_Endpoint.drain`` takes from one socket per tick: a call's media is one or two.
+MAX_DRAIN = 16
+#: Large enough for any UDP datagram.
+MAX_DATAGRAM = 65535
 
 #: An IP address and port as media sources are compared (see ``media_address``).
 MediaAddress = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
@@ -49,37 +53,50 @@ class Ticker:
 
     The schedule is kept against the loop clock, so a late tick is followed by a short one and
     the long-run rate stays exact (a fax modem cannot tolerate drift).
+
+    A callback may come with the media sockets of its call (``reads``): the ticker reads what they
+    received right before calling it (``_Endpoint.drain``), instead of the event loop handing over
+    each datagram as it comes. A packet then waits at most one tick, well within the jitter buffer's
+    delay, and costs one system call and a few lines of Python; through the event loop it costs a
+    wake-up, a handle and a callback each, which measured three times as much (a third of the whole
+    G.711 media path at 64 calls).
     """
 
     def __init__(self, interval: float = TICK) -> None:
         self.interval = interval
-        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._callbacks: dict[int, tuple[Callable[[], None], tuple[_Endpoint, ...]]] = {}
         self._next_id = 0
         self._tasks = Tasks(log, "media ticker")
         self._task: asyncio.Task | None = None
         self.late_ticks = 0
 
-    def add(self, callback: Callable[[], None]) -> int:
+    def add(self, callback: Callable[[], None], reads: tuple[_Endpoint, ...] = ()) -> int:
         self._next_id += 1
-        self._callbacks[self._next_id] = callback
+        for endpoint in reads:
+            endpoint.poll()
+        self._callbacks[self._next_id] = (callback, reads)
         if self._task is None or self._task.done():
             self._task = self._tasks.spawn(self._run())
         return self._next_id
 
     def remove(self, handle: int) -> None:
-        self._callbacks.pop(handle, None)
+        _, reads = self._callbacks.pop(handle, (None, ()))
+        for endpoint in reads:
+            endpoint.unpoll()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
         while self._callbacks:
-            for handle, callback in list(self._callbacks.items()):
+            for handle, (callback, reads) in list(self._callbacks.items()):
                 if handle in self._callbacks:
                     try:
+                        for endpoint in reads:
+                            endpoint.drain()
                         callback()
                     except Exception:  # one broken call must not stop the others' media
                         log.exception("media tick failed; removing that call's callback")
-                        self._callbacks.pop(handle, None)
+                        self.remove(handle)
             deadline += self.interval
             delay = deadline - loop.time()
             if delay < -self.interval:
@@ -89,7 +106,8 @@ class Ticker:
             await asyncio.sleep(max(delay, 0))
 
     def close(self) -> None:
-        self._callbacks.clear()
+        for handle in list(self._callbacks):
+            self.remove(handle)
         self._tasks.cancel_all()
 
 
@@ -126,12 +144,56 @@ class _Endpoint(asyncio.DatagramProtocol):
         #: Given every datagram in and out when the call's packets are captured (``sip.capture``).
         self.capture: Capture | None = None
         self._local: tuple[str, int] = ("0.0.0.0", 0)
+        self._socket: socket.socket | None = None
+        #: Read by a ``Ticker`` (``drain``) rather than by the event loop.
+        self.polled = False
 
     @classmethod
     async def open(cls, host: str, *args, **kwargs):
+        """Bind a socket on ``host`` (any free port) and serve it with the event loop. The socket is made
+        here, not by ``create_datagram_endpoint``, so that ``drain`` can read it."""
         loop = asyncio.get_running_loop()
-        _, endpoint = await loop.create_datagram_endpoint(lambda: cls(*args, **kwargs), local_addr=(host, 0))
+        infos = await loop.getaddrinfo(host, 0, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.bind(address)
+            _, endpoint = await loop.create_datagram_endpoint(lambda: cls(*args, **kwargs), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        endpoint._socket = sock
         return endpoint
+
+    def poll(self) -> None:
+        """Leave reading to ``drain`` (a ``Ticker`` calls it each tick): the event loop stops watching."""
+        if self.transport is not None and self._socket is not None and not self.transport.is_closing():
+            self.transport.pause_reading()  # type: ignore[attr-defined]  # selector loops have it
+            self.polled = True
+
+    def unpoll(self) -> None:
+        """The event loop reads the socket again."""
+        if self.polled and self.transport is not None:
+            self.polled = False
+            self.transport.resume_reading()  # type: ignore[attr-defined]
+
+    def drain(self) -> None:
+        """Take what arrived since the last tick, as the event loop would have, datagram by datagram.
+        At most ``MAX_DRAIN`` a tick: a flood waits in (and overflows) the socket's buffer, and costs us
+        no more than that."""
+        if not self.polled or self._socket is None or self.transport is None or self.transport.is_closing():
+            return
+        receive = self._socket.recvfrom
+        for _ in range(MAX_DRAIN):
+            try:
+                data, addr = receive(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # ICMP unreachable and the like, as the event loop reports them
+                self.error_received(error)
+                return
+            self.datagram_received(data, addr)
 
     @property
     def port(self) -> int:
