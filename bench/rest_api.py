@@ -5,8 +5,10 @@ The gateway is ``faxgw serve`` as an operator runs it (its own process, the embe
 native engine in its media process). Every fax is scheduled a year ahead, so none is due and no call is
 placed: what is measured is the API, its checks and its store. One small one-page TIFF is uploaded once;
 each ``POST /v1/faxes`` names it and one destination. Then ``--clients`` clients at once (httpx, async,
-keep-alive, in this process) send requests back to back for ``--seconds`` per endpoint (a second of
-warm-up first, not counted); ``GET`` reads the faxes the ``POST`` phase made.
+keep-alive, in this process) send requests back to back for ``--seconds`` per endpoint, in ``--bursts``
+turns that the gateway and the peer take in alternation, both running all along (so that other work on the
+machine falls on both alike; half a second of each turn is warm-up, not counted); ``GET`` reads the faxes
+the ``POST`` turns made.
 
 The peer is a FastAPI app served by uvicorn with the gateway's own settings (``gateway.api.server``), in a
 process of its own: ``POST /faxes`` inserts one row and commits (its own SQLite file, the store's pragmas:
@@ -14,7 +16,7 @@ the same durability), ``GET /faxes/{id}`` reads one row. Printed: req/s, p50/p90
 each, and ours / the peer's insert (the target: at least 0.70, with p99 under 50 ms); the CPU the server
 process used per second and per request, and the clients' CPU (they share the machine's cores).
 
-    .venv/bin/python bench/rest_api.py [--clients 32] [--seconds 10]
+    .venv/bin/python bench/rest_api.py [--clients 32] [--seconds 10] [--bursts 5]
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ TOKEN = "bench-token"
 SENDER = "+15550100"
 #: A year ahead: no fax of the run falls due, so no call is placed.
 SEND_TIME = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(time.time() + 365 * 86400))
-WARMUP = 1.0
+#: Seconds of each burst not counted (connections, first requests).
+WARMUP = 0.5
 
 
 # -- the peer: ``rest_api.py --peer PORT DB`` --------------------------------------------------------------
@@ -130,6 +133,17 @@ class Figures:
     server_cores: float  # the server process's CPU seconds per second, while counted
     client_cores: float  # ... and this process's (the clients')
 
+    def __add__(self, other: Figures) -> Figures:
+        """Two bursts as one."""
+        seconds = self.seconds + other.seconds
+        return Figures(
+            self.requests + other.requests,
+            seconds,
+            self.latencies + other.latencies,
+            (self.server_cores * self.seconds + other.server_cores * other.seconds) / seconds,
+            (self.client_cores * self.seconds + other.client_cores * other.seconds) / seconds,
+        )
+
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
@@ -196,23 +210,40 @@ class Endpoints:
         checked(await client.get(f"{self.get}/{self.created[n % len(self.created)]}"), 200)
 
 
-async def measure(
-    base_url: str, server: int, endpoints: Endpoints, file_id: str, clients: int, seconds: float
-) -> dict[str, Figures]:
-    """POST, then GET of what the POSTs made, on the server at ``base_url`` (process ``server``)."""
+@dataclass
+class Target:
+    """A server under test: where, its process, its paths, and the figures of its bursts by endpoint."""
 
-    def body(n: int) -> dict:
-        return {
-            "from": SENDER,
-            "to": [f"+1555{n % 10_000_000:07d}"],
-            "files": [file_id],
-            "send_time": SEND_TIME,
-            "return_ids": True,
-        }
+    base_url: str
+    pid: int
+    endpoints: Endpoints
+    figures: dict[str, Figures]
 
-    post = await load(base_url, server, clients, seconds, lambda client, n: endpoints.add(client, n, body(n)))
-    get = await load(base_url, server, clients, seconds, endpoints.read)
-    return {"POST": post, "GET": get}
+    async def burst(self, method: str, file_id: str, clients: int, seconds: float) -> None:
+        if method == "POST":
+
+            def request(client: httpx.AsyncClient, n: int) -> Awaitable[None]:
+                body = {
+                    "from": SENDER,
+                    "to": [f"+1555{n % 10_000_000:07d}"],
+                    "files": [file_id],
+                    "send_time": SEND_TIME,
+                    "return_ids": True,
+                }
+                return self.endpoints.add(client, n, body)
+        else:
+            request = self.endpoints.read
+        figures = await load(self.base_url, self.pid, clients, seconds, request)
+        self.figures[method] = self.figures[method] + figures if method in self.figures else figures
+
+
+async def measure(targets: list[Target], file_id: str, clients: int, seconds: float, bursts: int) -> None:
+    """POST, then GET of what the POSTs made: ``bursts`` turns per endpoint, the targets taking turns, so
+    that what else loads the machine meanwhile falls on each alike."""
+    for method in ("POST", "GET"):
+        for _ in range(bursts):
+            for target in targets:
+                await target.burst(method, file_id, clients, seconds / bursts)
 
 
 async def peer_up(base_url: str) -> None:
@@ -227,12 +258,12 @@ async def peer_up(base_url: str) -> None:
 
 
 async def run(
-    work: Path, document: Path, clients: int, seconds: float
+    work: Path, document: Path, clients: int, seconds: float, bursts: int
 ) -> tuple[dict[str, Figures], dict[str, Figures]]:
     config = work / "gateway.toml"
     api_port = write_config(config)
     base_url = f"http://{HOST}:{api_port}"
-    with serving(config, 1, work / "serve.log") as server:
+    with serving(config, 1, work / "serve.log") as server, peer(work) as (peer_url, peer_pid):
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
             await wait_up([client], server, work / "serve.log")
@@ -241,20 +272,18 @@ async def run(
                 await client.post("/v1/files", files={"file": ("page.tif", document_bytes)}), 201
             )
             file_id = uploaded.json()["id"]
-        native = Endpoints("/v1/faxes", "/v1/faxes", [])
-        ours = await measure(base_url, server.pid, native, file_id, clients, seconds)
-    with peer(work) as (peer_url, peer_pid):
         await peer_up(peer_url)
-        theirs = await measure(
-            peer_url, peer_pid, Endpoints("/faxes", "/faxes", []), file_id, clients, seconds
-        )
-    return ours, theirs
+        ours = Target(base_url, server.pid, Endpoints("/v1/faxes", "/v1/faxes", []), {})
+        theirs = Target(peer_url, peer_pid, Endpoints("/faxes", "/faxes", []), {})
+        await measure([ours, theirs], file_id, clients, seconds, bursts)
+    return ours.figures, theirs.figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32, help="requests at once (default 32)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured per endpoint (default 10)")
+    parser.add_argument("--bursts", type=int, default=5, help="turns the seconds are split in (default 5)")
     parser.add_argument("--peer", nargs=2, metavar=("PORT", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
@@ -267,10 +296,11 @@ def main() -> None:
         document = work / "page.tif"
         write_tiff_f(document, [text_like_page(1)], Resolution.FINE)
         print(
-            f"{args.clients} clients at once (httpx, keep-alive), {args.seconds:g} s per endpoint;"
+            f"{args.clients} clients at once (httpx, keep-alive), {args.seconds:g} s per endpoint and server"
+            f" in {args.bursts} turns;"
             f" {os.cpu_count()} cores for the server and the clients; load before: {os.getloadavg()[0]:.1f}"
         )
-        ours, theirs = asyncio.run(run(work, document, args.clients, args.seconds))
+        ours, theirs = asyncio.run(run(work, document, args.clients, args.seconds, args.bursts))
     print(
         f"{'':<36}{'req/s':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'/ peer insert':>15}"
         f"{'server cores':>14}{'CPU ms/req':>12}{'clients':>9}"
