@@ -3,8 +3,8 @@
 Fax over G.711 does not survive lost packets well: SpanDSP can account for the missing time
 (``fax_rx_fillin``) but not for the missing signal, so one lost packet inside a V.21 control frame
 (300 bit/s: a lost 20 ms is six bits) spoils the frame, and T.30 gives up after three tries. With
-redundancy every packet also carries the previous ``depth`` payloads, so a packet lost alone comes back
-from the next one, well inside the jitter buffer's delay.
+redundancy every packet also carries the previous ``depth`` payloads, so a packet lost comes back from
+one of the next ``depth``, inside the jitter buffer's delay.
 
 Pure code. ``encode``/``decode`` are the payload format (RFC 2198 3); ``RedundantSender`` wraps
 each outgoing G.711 payload with its predecessors; ``RedundantReceiver`` turns a received ``red``
@@ -29,6 +29,11 @@ _FOLLOWS = 0x80
 #: Sequence numbers remembered as delivered, to tell a block that makes good a loss from one whose
 #: packet came (a window wider than any redundancy depth or reordering we meet).
 _SEEN = 64
+#: Previous payloads each packet carries. Measured (bench/lossy_networks.py, 1 % random loss, G.711 with
+#: ECM): with 1, about one call in ten still met two packets lost in a row, and a few of those lost the
+#: training check or a final response, which SpanDSP's T.30 does not survive; 2 leaves one in a million
+#: packets lost, for three times the bandwidth of plain G.711 (still under 200 kbit/s).
+DEPTH = 2
 #: A redundant block's header as one 32-bit word: F, payload type, timestamp offset, length.
 _HEADER = struct.Struct("!I")
 
@@ -98,7 +103,7 @@ class RedundantSender:
     payloads of the ``depth`` packets before it as redundant blocks. Every packet is
     ``samples_per_packet`` long, so the block k packets back has timestamp offset k times that."""
 
-    def __init__(self, payload_type: int, depth: int = 1, samples_per_packet: int = 160) -> None:
+    def __init__(self, payload_type: int, depth: int = DEPTH, samples_per_packet: int = 160) -> None:
         if depth < 1:
             raise ValueError("redundancy depth is at least 1 (else do not use red)")
         self.payload_type = payload_type

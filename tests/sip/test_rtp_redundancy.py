@@ -111,6 +111,20 @@ def test_a_lost_packet_comes_back_from_the_next_one():
     assert receiver.recovered == 1 and jitter.stats.duplicates == 0
 
 
+def test_two_lost_in_a_row_come_back_from_the_third_in_time():
+    """Packets 3 and 4 lost: the sender's default depth carries both in packet 5, which comes in time for
+    the media endpoint's jitter buffer to play them."""
+    receiver = RedundantReceiver(0)
+    stream, sender = RtpStream(96, ssrc=7), RedundantSender(0)
+    arrivals = []
+    for n, payload in enumerate(PAYLOADS):
+        packet = stream.packet(sender.payload(payload), samples=160)
+        lost = n in (3, 4)
+        arrivals.append([] if lost else _packets(receiver.unpack(7, packet.sequence_number, packet.payload)))
+    assert _played(arrivals, RtpEndpoint().jitter, 8) == PAYLOADS
+    assert receiver.recovered == 2
+
+
 def test_without_redundancy_the_same_loss_is_a_gap():
     """The control for the test above: a lost plain packet is a gap the fax engine must fill in."""
     stream = RtpStream(0, ssrc=7)
