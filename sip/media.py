@@ -313,7 +313,10 @@ class RtpEndpoint(_Endpoint):
 
     kind = "RTP"
 
-    def __init__(self, payload_type: int = 0, jitter_depth: int = 3, *, latch: bool = False) -> None:
+    # A jitter buffer of 4 packets (80 ms): two packets lost in a row still come back in time from the
+    # RFC 2198 redundancy of the next one (sip.rtp_redundancy.DEPTH), and a sender's stall of up to
+    # 60 ms costs nothing.
+    def __init__(self, payload_type: int = 0, jitter_depth: int = 4, *, latch: bool = False) -> None:
         super().__init__(latch=latch)
         self.stream = RtpStream(payload_type)
         self.jitter = JitterBuffer(jitter_depth)
