@@ -33,6 +33,11 @@ log = logging.getLogger("sip.transport")
 #: Largest UDP datagram we accept; a SIP message over UDP larger than the path MTU should use TCP
 #: (RFC 3261 18.1.1) but real peers send up to ~4 KB INVITEs, so be generous when receiving.
 MAX_DATAGRAM = 65535
+#: Receive buffer asked for the UDP socket (the kernel caps it at net.core.rmem_max). Linux's default,
+#: about 200 KB, holds some 90 datagrams: a trunk that starts a few hundred calls at once overflows it,
+#: and each INVITE dropped there costs its call 0.5 s and more of retransmissions (RFC 3261 17.1.1.2,
+#: Timer A), so the calls no longer start together.
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 # Stream connections cost a descriptor and a buffer each, and anyone who reaches the port can open them, so
 # they are bounded: how many strangers may hold at once, and from one address; trusted peers (the trunk)
@@ -184,6 +189,9 @@ class TransportLayer:
         _, protocol = await loop.create_datagram_endpoint(lambda: _Datagrams(self), local_addr=(host, port))
         self._udp = protocol
         assert protocol.transport is not None
+        protocol.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER
+        )
         self.addresses["UDP"] = protocol.transport.get_extra_info("sockname")[:2]
         return self.addresses["UDP"]
 

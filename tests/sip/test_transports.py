@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 
 from faxgw.gateway.documents import page_differences
 from faxgw.sip.fax_call import FaxCallOptions, T38Policy
+from faxgw.sip.transport import UDP_RECEIVE_BUFFER, TransportLayer
 
 from tests.helpers.pages import make_document
 from tests.helpers.sip import Pair
@@ -37,3 +39,18 @@ async def test_fax_over_tls(tmp_path: Path, certificate: tuple[Path, Path]) -> N
         received = await pair.received
     assert sent.status == received.status == "success"
     assert page_differences(tmp_path / "tx.tif", tmp_path / "rx.tif") == [0]
+
+
+async def test_the_udp_socket_holds_a_burst_of_invites() -> None:
+    # A trunk that starts a few hundred calls at once sends as many INVITEs in a few milliseconds; the
+    # kernel's default buffer (~200 KB, some 90 datagrams) dropped the rest, and each dropped INVITE
+    # delayed its call by 0.5 s or more of retransmissions. The buffer is what we ask, up to the cap.
+    transport = TransportLayer(lambda *_: None)
+    await transport.listen_udp("127.0.0.1")
+    try:
+        assert transport._udp is not None and transport._udp.transport is not None
+        sock = transport._udp.transport.get_extra_info("socket")
+        cap = int(Path("/proc/sys/net/core/rmem_max").read_text())
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= min(UDP_RECEIVE_BUFFER, cap)
+    finally:
+        transport.close()
