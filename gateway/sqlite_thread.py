@@ -62,7 +62,11 @@ class SqliteThread:
         self._thread = threading.Thread(target=self._serve, args=(opened,), name=self._name, daemon=True)
         self._thread.start()
         # Shielded: a start cancelled half way still ends with a thread that close() stops.
-        await asyncio.shield(asyncio.wrap_future(opened))
+        try:
+            await asyncio.shield(asyncio.wrap_future(opened))
+        except Exception:
+            await self.close()  # it did not open: the thread is ending, and has ended when this raises
+            raise
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(connection)`` run in the thread, after every call queued before it; its result or its
