@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from faxgw.gateway.database import Rows
 from faxgw.gateway.sqlite_thread import SqliteThread
 from faxgw.gateway.store.schema import migrate
+from faxgw.sip.tasks import Tasks
 
 T = TypeVar("T")
 
@@ -116,18 +117,15 @@ class SqliteDatabase:
         self.checkpointer = SqliteThread(
             functools.partial(_checkpoint_connection, self.path), name=f"checkpoints {self.path}"
         )
-        self._checkpoints: asyncio.Task[None] | None = None
+        self._checkpoints = Tasks(log, f"WAL checkpoints of {self.path}")
 
     async def open(self) -> None:
         await self.thread.start()  # first: it creates the file and its schema
         await self.checkpointer.start()
-        self._checkpoints = asyncio.create_task(self._checkpoint_every(CHECKPOINT_INTERVAL))
+        self._checkpoints.spawn(self._checkpoint_every(CHECKPOINT_INTERVAL))
 
     async def close(self) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpoints
+        await self._checkpoints.cancel()
         await self.checkpointer.close()
         await self.thread.close()
 
