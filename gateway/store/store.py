@@ -494,15 +494,20 @@ class Store:
         # events then commit in the order of their seq, so a reader that has seen seq n never sees a
         # smaller one appear later, and each event knows the one before it (``previous``).
         db.lock(f"events {fax.id}")
+        # Under that lock the fax's last event so far is the one before. Asked apart, not as a subquery
+        # in RETURNING: SQLite scans the whole events table for one there (2 ms a POST at 40,000 events).
+        previous = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) AS previous FROM events WHERE fax_id = ?", (fax.id,)
+        ).fetchone()
         row = db.execute(
             "INSERT INTO events (id, fax_id, tenant_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-            f" RETURNING seq, {_PREVIOUS_EVENT} AS previous",
+            " RETURNING seq",
             (event_id, fax.id, fax.tenant_id, event_type, json.dumps(payload), now),
         ).fetchone()
-        assert row is not None  # an INSERT ... RETURNING gives its row
+        assert previous is not None and row is not None  # an aggregate and an INSERT ... RETURNING give a row
         db.notify(FAX_EVENT, fax.id)  # other nodes' live listeners (SSE) read it from here
         return EventRecord(
-            row["seq"], event_id, fax.id, fax.tenant_id, event_type, payload, now, row["previous"]
+            row["seq"], event_id, fax.id, fax.tenant_id, event_type, payload, now, previous["previous"]
         )
 
     @in_database
