@@ -319,7 +319,8 @@ class Gateway:
             await self.store.add_fax(fax)
             await self.events.publish(fax, EventType.QUEUED, {"send_at": send_at})
             faxes.append(fax)
-        self.outbound.wake()
+        if send_at is None or send_at <= time.time():  # a fax for later: the loop's poll finds it in time
+            self.outbound.wake()
         return faxes
 
     def check_senders(self, tenant_id: str, numbers: Sequence[str]) -> None:

@@ -211,8 +211,10 @@ class Store:
             f"INSERT INTO faxes ({', '.join(_FAX_COLUMNS)}) VALUES ({placeholders(len(_FAX_COLUMNS))})",
             values,
         )
-        if fax.direction == "outbound" and fax.status == FaxStatus.QUEUED:
-            db.notify(FAX_DUE, fax.id)  # an idle node takes it now, not at its next poll
+        due = fax.next_attempt_at is None or fax.next_attempt_at <= time.time()
+        if fax.direction == "outbound" and fax.status == FaxStatus.QUEUED and due:
+            # An idle node takes it now, not at its next poll (which finds a fax for later in time).
+            db.notify(FAX_DUE, fax.id)
         return fax
 
     @in_database

@@ -54,6 +54,19 @@ async def test_a_test_fax_goes_through_every_state_and_dials_nothing(running: Ru
     assert inbound == []
 
 
+async def test_a_fax_for_later_starts_when_its_time_comes(running: Running) -> None:
+    """Submitting a fax for later wakes nothing (at hundreds of POSTs a second each wake was a database
+    query for nothing): the outbound loop's poll finds it once its time has come."""
+    at = datetime.now(UTC) + timedelta(seconds=1.5)
+    request = NewFax([SENDER], [RECEIVER], [await _file(running)], send_at=at, test=True)
+    [fax] = await running.gateway.submit(TENANT, request)
+    await asyncio.sleep(1)
+    assert (await running.gateway.fax(TENANT, fax.id)).status == FaxStatus.QUEUED  # not before its time
+    assert await _until(running, fax.id, FaxStatus.SUCCESS, timeout=10) == FaxStatus.SUCCESS
+    [attempt] = await running.gateway.attempts(fax.id)
+    assert attempt.started_at >= at.timestamp()
+
+
 async def test_cancelling_a_queued_fax_keeps_it_cancelled_and_it_is_never_sent(running: Running) -> None:
     later = datetime.now(UTC) + timedelta(hours=1)
     [fax] = await running.gateway.submit(
