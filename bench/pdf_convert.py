@@ -186,7 +186,8 @@ def _name(line: str) -> str:
 
 
 def write_config(path: Path, trunk_port: int) -> int:
-    """A gateway config at ``path`` (SQLite under its folder, trunk: the busy peer); returns the API port."""
+    """A bench gateway's config at ``path`` (SQLite under its folder, its trunk at ``trunk_port``, one
+    tenant with the key ``TOKEN`` and the number ``SENDER``); returns the API port."""
     api_port = free_port()
     path.write_text(f"""
 data_dir = "{path.parent / "var"}"

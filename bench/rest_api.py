@@ -43,12 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' free ports
 from fax_cpu import text_like_page
 from nodes import cpu_seconds, serving, wait_up
+from pdf_convert import HOST, SENDER, TOKEN, write_config
 
 from tests.helpers.sip import free_port
 
-HOST = "127.0.0.1"
-TOKEN = "bench-token"
-SENDER = "+15550100"
 #: A year ahead: no fax of the run falls due, so no call is placed.
 SEND_TIME = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(time.time() + 365 * 86400))
 #: Seconds of each burst not counted (connections, first requests).
@@ -104,24 +102,6 @@ def peer(work: Path) -> Iterator[tuple[str, int]]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-# -- the gateway -----------------------------------------------------------------------------------------
-def write_config(path: Path) -> int:
-    """A gateway config at ``path`` (SQLite under ``path``'s folder); returns its API port."""
-    api_port = free_port()
-    path.write_text(f"""
-data_dir = "{path.parent / "var"}"
-sip_port = {free_port()}
-api_port = {api_port}
-trunk = "{HOST}:{free_port()}"
-[[numbers]]
-number = "{SENDER}"
-[[tenants]]
-id = "bench"
-keys = {{ "{TOKEN}" = ["read", "edit"] }}
-""")
-    return api_port
 
 
 # -- the load ----------------------------------------------------------------------------------------------
@@ -261,7 +241,7 @@ async def run(
     work: Path, document: Path, clients: int, seconds: float, bursts: int
 ) -> tuple[dict[str, Figures], dict[str, Figures]]:
     config = work / "gateway.toml"
-    api_port = write_config(config)
+    api_port = write_config(config, trunk_port=free_port())  # nobody there: the faxes are for later
     base_url = f"http://{HOST}:{api_port}"
     with serving(config, 1, work / "serve.log") as server, peer(work) as (peer_url, peer_pid):
         headers = {"Authorization": f"Bearer {TOKEN}"}
