@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' free ports
 from nodes import serving, wait_up
 
+from tests.helpers.documents import plain_ghostscript
 from tests.helpers.sip import free_port
 
 A4_FINE_ROWS = 2292
@@ -75,26 +76,6 @@ def make_pdf(path: Path, pages: int) -> None:
             "-sPAPERSIZE=a4",
             f"-sOutputFile={path}",
             str(source),
-        ],
-        check=True,
-    )
-
-
-def plain_ghostscript(pdf: Path, out: Path) -> None:
-    subprocess.run(
-        [
-            "gs",
-            "-q",
-            "-dNOPAUSE",
-            "-dBATCH",
-            "-dSAFER",
-            "-sDEVICE=tiffg4",
-            "-r204x196",
-            f"-g{PAGE_WIDTH}x{A4_FINE_ROWS}",
-            "-dFIXEDMEDIA",
-            "-dPDFFitPage",
-            f"-sOutputFile={out}",
-            str(pdf),
         ],
         check=True,
     )
@@ -257,7 +238,7 @@ def main() -> None:
         # Ours renders at CONVERTER_NICE: plain gs and the pypdfium2 pipeline (this process) run there too.
         os.setpriority(os.PRIO_PROCESS, 0, max(CONVERTER_NICE, os.getpriority(os.PRIO_PROCESS, 0)))
         contenders: dict[str, Callable[[Path, Path], None]] = {
-            "gs -sDEVICE=tiffg4": plain_ghostscript,
+            "gs -sDEVICE=tiffg4": lambda pdf, out: plain_ghostscript(pdf, A4_FINE_ROWS, out),
             "faxgw convert": ours,
             "pypdfium2 + Pillow": pdfium_pipeline,
         }

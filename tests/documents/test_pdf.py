@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from faxgw.gateway.documents import convert
 from faxgw.gateway.documents.pdf import MIN_PAGES_PER_RUN
-from faxgw.sip.fax import PAGE_WIDTH, Resolution
+from faxgw.sip.fax import Resolution
 from PIL import Image, ImageChops
 
 from tests.helpers.documents import (
@@ -19,6 +18,7 @@ from tests.helpers.documents import (
     fax_pages,
     ink,
     make_pdf,
+    plain_ghostscript,
     raises_code,
 )
 
@@ -53,24 +53,7 @@ def test_each_page_gets_its_own_paper(tmp_path: Path) -> None:
 def plain_ghostscript_pages(pdf: Path, rows: int, directory: Path) -> list[Image.Image]:
     """Every page of the PDF from one plain Ghostscript pass at the fax grid, on paper ``rows`` long."""
     directory.mkdir()
-    subprocess.run(
-        [
-            "gs",
-            "-q",
-            "-dNOPAUSE",
-            "-dBATCH",
-            "-dSAFER",
-            "-sDEVICE=tiffg4",
-            "-r204x196",
-            f"-g{PAGE_WIDTH}x{rows}",
-            "-dFIXEDMEDIA",
-            "-dPDFFitPage",
-            f"-sOutputFile={directory}/%05d.tif",
-            str(pdf),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    plain_ghostscript(pdf, rows, directory / "%05d.tif")
     pages = []
     for file in sorted(directory.glob("*.tif")):
         with Image.open(file) as page:

@@ -232,3 +232,27 @@ def _write_ooxml(
         package.writestr("_rels/.rels", package_relationships)
         for name, content in parts.items():
             package.writestr(name, content)
+
+
+def plain_ghostscript(pdf: Path, rows: int, out: str | Path) -> None:
+    """The PDF's pages from one plain Ghostscript pass at the fax grid on paper ``rows`` long, written to
+    ``out`` (one multi-page TIFF, or one file per page with a %d pattern): the yardstick our conversion
+    is held to, for its pages (tests) and its speed (bench/pdf_convert.py)."""
+    subprocess.run(
+        [
+            "gs",
+            "-q",
+            "-dNOPAUSE",
+            "-dBATCH",
+            "-dSAFER",
+            "-sDEVICE=tiffg4",
+            "-r204x196",
+            f"-g{PAGE_WIDTH}x{rows}",
+            "-dFIXEDMEDIA",
+            "-dPDFFitPage",
+            f"-sOutputFile={out}",
+            str(pdf),
+        ],
+        check=True,
+        capture_output=True,
+    )
