@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' free ports
 from nodes import serving, wait_up
 
-from tests.helpers.documents import plain_ghostscript
+from tests.helpers.documents import GHOSTSCRIPT, plain_ghostscript
 from tests.helpers.sip import free_port
 
 A4_FINE_ROWS = 2292
@@ -67,11 +67,7 @@ def make_pdf(path: Path, pages: int) -> None:
     source.write_text(POSTSCRIPT.format(pages=pages))
     subprocess.run(
         [
-            "gs",
-            "-q",
-            "-dNOPAUSE",
-            "-dBATCH",
-            "-dSAFER",
+            *GHOSTSCRIPT,
             "-sDEVICE=pdfwrite",
             "-sPAPERSIZE=a4",
             f"-sOutputFile={path}",

@@ -20,6 +20,8 @@ LETTER_POINTS = (612, 792)
 #: Page length in fax rows: 297 mm or 11 in at each resolution's rows per inch.
 A4_ROWS = {Resolution.STANDARD: 1146, Resolution.FINE: 2292, Resolution.SUPERFINE: 4572}
 LETTER_ROWS = {Resolution.STANDARD: 1078, Resolution.FINE: 2156, Resolution.SUPERFINE: 4301}
+# Batch mode, no prompts, no file access beyond what it is given.
+GHOSTSCRIPT = ("gs", "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER")
 
 
 # --- reading what convert() produced -------------------------------------------------------------------
@@ -93,11 +95,7 @@ def make_pdf(path: Path, page_sizes: Sequence[tuple[int, int]], extra_gs_args: S
     source.write_text("\n".join(program) + "\n")
     subprocess.run(
         [
-            "gs",
-            "-q",
-            "-dNOPAUSE",
-            "-dBATCH",
-            "-dSAFER",
+            *GHOSTSCRIPT,
             "-sDEVICE=pdfwrite",
             *extra_gs_args,
             "-o",
@@ -240,11 +238,7 @@ def plain_ghostscript(pdf: Path, rows: int, out: str | Path) -> None:
     is held to, for its pages (tests) and its speed (bench/pdf_convert.py)."""
     subprocess.run(
         [
-            "gs",
-            "-q",
-            "-dNOPAUSE",
-            "-dBATCH",
-            "-dSAFER",
+            *GHOSTSCRIPT,
             "-sDEVICE=tiffg4",
             "-r204x196",
             f"-g{PAGE_WIDTH}x{rows}",
