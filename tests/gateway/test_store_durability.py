@@ -17,9 +17,9 @@ from faxgw.gateway.demo import free_port
 from faxgw.gateway.store import sqlite
 from faxgw.gateway.store.sqlite import SqliteDatabase
 
-from tests.gateway.test_restart import start_gateway, wait_api, write_config
 from tests.helpers.gateway import EDIT, SENDER
 from tests.helpers.pages import make_document
+from tests.helpers.serve_process import start_gateway, wait_api, write_config
 
 WAL_BOUND = "wal_autocheckpoint"
 #: Faxes posted at once; the process is killed as soon as the first answer comes.

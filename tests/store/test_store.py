@@ -4,7 +4,6 @@ fixture runs each test on both): schema, keys, tenant isolation, leases, events.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import sqlite3
 import time
@@ -18,6 +17,7 @@ from faxgw.gateway.store.postgres import PostgresDatabase
 from faxgw.gateway.store.schema import MIGRATIONS
 
 from tests.helpers.sip import free_port
+from tests.helpers.store import opened
 
 
 def fax(tenant_id: str, number: int, **changes) -> FaxRecord:
@@ -50,17 +50,6 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     async with opened(tmp_path / "faxgw.sqlite") as store:
         yield store
-
-
-@contextlib.asynccontextmanager
-async def opened(where: str | Path) -> AsyncIterator[Store]:
-    """The store on an SQLite file (a path) or a PostgreSQL database (a URL)."""
-    store = Store(PostgresDatabase(where) if isinstance(where, str) else where)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def sql(store: Store, statement: str) -> list[tuple]:

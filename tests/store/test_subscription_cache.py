@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from faxgw.gateway.store import Store
 
-from tests.store.test_store import opened
+from tests.helpers.store import opened
 
 
 def reads(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
