@@ -8,15 +8,16 @@ must stay together, and those several nodes race for (claiming due faxes, taking
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from faxgw.gateway.database import FAX_DUE, FAX_EVENT, Database, Db, Row, in_database, placeholders
 from faxgw.gateway.domain import PENDING, EventType, FaxStatus
@@ -87,6 +88,25 @@ def new_id(prefix: str) -> str:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _changes_subscriptions(
+    method: Callable[Concatenate[Store, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, T]]:
+    """A store method that writes webhook subscriptions: what the store keeps of them is read again after."""
+
+    @functools.wraps(method)
+    async def call(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            self._subscriptions_change()
+
+    return call
 
 
 class Store:
@@ -533,32 +553,9 @@ class Store:
         ]
 
     # -- webhook subscriptions ---------------------------------------------------------------------------
-    async def add_subscription(
-        self,
-        tenant_id: str,
-        format: str,
-        url: str,
-        events: Iterable[str] = (),
-        secret: str | None = None,
-        *,
-        replace: bool = False,
-    ) -> Subscription:
-        """A standing webhook for the tenant; ``replace`` first drops the tenant's others of that format
-        (Dropbox has one callback URL per account)."""
-        try:
-            return await self._add_subscription(tenant_id, format, url, events, secret, replace=replace)
-        finally:
-            self._subscriptions_change()
-
-    async def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
-        """False if the tenant has no such subscription."""
-        try:
-            return await self._delete_subscription(tenant_id, subscription_id)
-        finally:
-            self._subscriptions_change()
-
+    @_changes_subscriptions
     @in_database
-    def _add_subscription(
+    def add_subscription(
         self,
         db: Db,
         tenant_id: str,
@@ -569,6 +566,8 @@ class Store:
         *,
         replace: bool = False,
     ) -> Subscription:
+        """A standing webhook for the tenant; ``replace`` first drops the tenant's others of that format
+        (Dropbox has one callback URL per account)."""
         subscription = Subscription(
             new_id("hook"), tenant_id, format, url, tuple(events), secret, time.time()
         )
@@ -630,8 +629,10 @@ class Store:
             for row in rows
         ]
 
+    @_changes_subscriptions
     @in_database
-    def _delete_subscription(self, db: Db, tenant_id: str, subscription_id: str) -> bool:
+    def delete_subscription(self, db: Db, tenant_id: str, subscription_id: str) -> bool:
+        """False if the tenant has no such subscription."""
         cursor = db.execute(
             "DELETE FROM webhook_subscriptions WHERE id = ? AND tenant_id = ?", (subscription_id, tenant_id)
         )
