@@ -240,10 +240,12 @@ def most_at_once(calls: Sequence[Call]) -> int:
 async def test_numbers_destinations_and_a_trunk_keep_their_limits_across_nodes(
     where: str | None, tmp_path: Path
 ) -> None:
-    line = Line(pages=1, page_time=0.15)
+    line = Line(pages=1, page_time=0.4)
     trunk = TrunkConfig("carrier", ("127.0.0.1:5060",), max_calls=3)
     numbers = (NumberConfig(SENDER, 2), NumberConfig(OTHER_SENDER, 2))
-    async with cluster(where, tmp_path, line, 3, numbers=numbers, trunks=(trunk,)) as nodes:
+    # Two channels a node: no node alone can fill the trunk, so another node's poll always finds a call to
+    # make (with SQLite nothing wakes the other nodes, and the node whose call just ended claims first).
+    async with cluster(where, tmp_path, line, 3, channels=2, numbers=numbers, trunks=(trunk,)) as nodes:
         destinations = [f"+1555020{n % 4}" for n in range(12)]  # 4 destinations, 3 faxes each
         fax_ids = [
             await submit(nodes[n % 3].store, tmp_path, to, pool=(SENDER, OTHER_SENDER))
