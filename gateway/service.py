@@ -316,9 +316,8 @@ class Gateway:
                     "test": request.test,
                 },
             )
-            await self.store.add_fax(fax)
-            await self.events.publish(fax, EventType.QUEUED, {"send_at": send_at})
             faxes.append(fax)
+        await self.events.add_faxes(faxes, EventType.QUEUED, {"send_at": send_at})
         if send_at is None or send_at <= time.time():  # a fax for later: the loop's poll finds it in time
             self.outbound.wake()
         return faxes

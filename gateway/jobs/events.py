@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,17 @@ class _Listener:
         self.seen = event.seq
 
 
+def _payload(fax: FaxRecord, data: dict[str, Any] | None) -> dict[str, Any]:
+    """What every event says of its fax, and ``data``."""
+    return {
+        "fax_id": fax.id,
+        "direction": fax.direction,
+        "from": fax.from_number,
+        "to": fax.to_number,
+        **(data or {}),
+    }
+
+
 class EventBus:
     """Built before the store opens (it listens for other nodes' events)."""
 
@@ -90,15 +101,22 @@ class EventBus:
         self, fax: FaxRecord, event_type: EventType, data: dict[str, Any] | None = None
     ) -> EventRecord:
         """Record the event, wake SSE listeners at once, and hand it to the webhook sender."""
-        payload = {
-            "fax_id": fax.id,
-            "direction": fax.direction,
-            "from": fax.from_number,
-            "to": fax.to_number,
-            **(data or {}),
-        }
-        event = await self.store.add_event(fax, event_type, payload)
-        log.info("fax %s: %s %s", fax.id, event_type, data or "")
+        event = await self.store.add_event(fax, event_type, _payload(fax, data))
+        await self._announce(fax, event, data)
+        return event
+
+    async def add_faxes(
+        self, faxes: Sequence[FaxRecord], event_type: EventType, data: dict[str, Any] | None = None
+    ) -> None:
+        """Store new faxes, each with its first event, in one call to the store (a request's faxes: one
+        transaction, not two per fax); then each event goes where ``publish`` sends it."""
+        events = await self.store.add_faxes(faxes, event_type, [_payload(fax, data) for fax in faxes])
+        for fax, event in zip(faxes, events, strict=True):
+            await self._announce(fax, event, data)
+
+    async def _announce(self, fax: FaxRecord, event: EventRecord, data: dict[str, Any] | None) -> None:
+        """A recorded event to the log, live listeners, webhooks and consumers."""
+        log.info("fax %s: %s %s", fax.id, event.type, data or "")
         self._push(event)
         if self.webhooks is not None:
             await self._send_webhooks(self.webhooks, fax, event)
@@ -107,7 +125,6 @@ class EventBus:
                 await consumer(fax, event)
             except Exception:  # the event is recorded; a consumer's failure is its own, logged
                 log.exception("fax %s: %s not handled by %r", fax.id, event.type, consumer)
-        return event
 
     async def _send_webhooks(self, webhooks: WebhookDispatcher, fax: FaxRecord, event: EventRecord) -> None:
         if fax.webhook_url and fax.webhook_format == "native":

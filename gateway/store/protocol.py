@@ -63,6 +63,11 @@ class FaxStore(Protocol):
     # -- faxes
     async def add_fax(self, fax: FaxRecord) -> FaxRecord: ...
 
+    async def add_faxes(
+        self, faxes: Sequence[FaxRecord], event_type: EventType, payloads: Sequence[dict[str, Any]]
+    ) -> list[EventRecord]:
+        """New faxes with their first events, in one call (``add_fax`` and ``add_event`` each)."""
+
     async def get_fax(self, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None: ...
 
     async def fax_and_attempts(

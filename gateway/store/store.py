@@ -225,17 +225,23 @@ class Store:
     # -- faxes ----------------------------------------------------------------------------------------
     @in_database
     def add_fax(self, db: Db, fax: FaxRecord) -> FaxRecord:
-        fax.comment_text = _comment_text(fax.request)  # derived here, never set apart from the comment
-        values = [_encode(name, getattr(fax, name)) for name in _FAX_COLUMNS]
-        db.execute(
-            f"INSERT INTO faxes ({', '.join(_FAX_COLUMNS)}) VALUES ({placeholders(len(_FAX_COLUMNS))})",
-            values,
-        )
-        due = fax.next_attempt_at is None or fax.next_attempt_at <= time.time()
-        if fax.direction == "outbound" and fax.status == FaxStatus.QUEUED and due:
-            # An idle node takes it now, not at its next poll (which finds a fax for later in time).
-            db.notify(FAX_DUE, fax.id)
+        _add_fax(db, fax)
         return fax
+
+    @in_database
+    def add_faxes(
+        self, db: Db, faxes: Sequence[FaxRecord], event_type: EventType, payloads: Sequence[dict[str, Any]]
+    ) -> list[EventRecord]:
+        """New faxes, each with its first event (of ``event_type``, with its payload), in one call to the
+        database: what ``add_fax`` and then ``add_event`` for each would store (a request's faxes)."""
+        events = []
+        with db.transaction():  # all or none, and one commit
+            for fax, payload in zip(faxes, payloads, strict=True):
+                _add_fax(db, fax)
+                # No other writer knows the fax before this commits: its first event needs no lock, and
+                # none comes before it.
+                events.append(_insert_event(db, fax, event_type, payload, previous=0))
+        return events
 
     @in_database
     def get_fax(self, db: Db, fax_id: str, tenant_id: str | None = None) -> FaxRecord | None:
@@ -511,26 +517,17 @@ class Store:
     def add_event(
         self, db: Db, fax: FaxRecord, event_type: EventType, payload: dict[str, Any]
     ) -> EventRecord:
-        event_id, now = new_id("evt"), time.time()
         # One writer of the fax's events at a time (two nodes may record one fax's events at once): its
         # events then commit in the order of their seq, so a reader that has seen seq n never sees a
         # smaller one appear later, and each event knows the one before it (``previous``).
         db.lock(f"events {fax.id}")
         # Under that lock the fax's last event so far is the one before. Asked apart, not as a subquery
         # in RETURNING: SQLite scans the whole events table for one there (2 ms a POST at 40,000 events).
-        previous = db.execute(
+        row = db.execute(
             "SELECT COALESCE(MAX(seq), 0) AS previous FROM events WHERE fax_id = ?", (fax.id,)
         ).fetchone()
-        row = db.execute(
-            "INSERT INTO events (id, fax_id, tenant_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " RETURNING seq",
-            (event_id, fax.id, fax.tenant_id, event_type, json.dumps(payload), now),
-        ).fetchone()
-        assert previous is not None and row is not None  # an aggregate and an INSERT ... RETURNING give a row
-        db.notify(FAX_EVENT, fax.id)  # other nodes' live listeners (SSE) read it from here
-        return EventRecord(
-            row["seq"], event_id, fax.id, fax.tenant_id, event_type, payload, now, previous["previous"]
-        )
+        assert row is not None  # an aggregate gives a row
+        return _insert_event(db, fax, event_type, payload, row["previous"])
 
     @in_database
     def events(self, db: Db, fax_id: str, after_seq: int = 0) -> list[EventRecord]:
@@ -637,6 +634,33 @@ class Store:
             "DELETE FROM webhook_subscriptions WHERE id = ? AND tenant_id = ?", (subscription_id, tenant_id)
         )
         return cursor.rowcount == 1
+
+
+def _add_fax(db: Db, fax: FaxRecord) -> None:
+    fax.comment_text = _comment_text(fax.request)  # derived here, never set apart from the comment
+    values = [_encode(name, getattr(fax, name)) for name in _FAX_COLUMNS]
+    db.execute(
+        f"INSERT INTO faxes ({', '.join(_FAX_COLUMNS)}) VALUES ({placeholders(len(_FAX_COLUMNS))})", values
+    )
+    due = fax.next_attempt_at is None or fax.next_attempt_at <= time.time()
+    if fax.direction == "outbound" and fax.status == FaxStatus.QUEUED and due:
+        # An idle node takes it now, not at its next poll (which finds a fax for later in time).
+        db.notify(FAX_DUE, fax.id)
+
+
+def _insert_event(
+    db: Db, fax: FaxRecord, event_type: EventType, payload: dict[str, Any], previous: int
+) -> EventRecord:
+    """The fax's next event, ``previous`` the seq of the one before it (0: none)."""
+    event_id, now = new_id("evt"), time.time()
+    row = db.execute(
+        "INSERT INTO events (id, fax_id, tenant_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " RETURNING seq",
+        (event_id, fax.id, fax.tenant_id, event_type, json.dumps(payload), now),
+    ).fetchone()
+    assert row is not None  # an INSERT ... RETURNING gives a row
+    db.notify(FAX_EVENT, fax.id)  # other nodes' live listeners (SSE) read it from here
+    return EventRecord(row["seq"], event_id, fax.id, fax.tenant_id, event_type, payload, now, previous)
 
 
 def _get_fax(db: Db, fax_id: str, tenant_id: str | None) -> FaxRecord | None:

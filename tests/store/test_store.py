@@ -265,6 +265,23 @@ async def test_attempts_and_events_keep_their_order(store: Store) -> None:
     )
 
 
+async def test_new_faxes_and_their_first_events_are_stored_in_one_call(store: Store) -> None:
+    tenant = await store.create_tenant("acme")
+    faxes = [fax(tenant.id, 1), fax(tenant.id, 2)]
+    first = await store.add_faxes(faxes, EventType.QUEUED, [{"n": 1}, {"n": 2}])
+    assert [(e.fax_id, e.type, e.payload, e.previous) for e in first] == [
+        ("fx_1", "queued", {"n": 1}, 0),
+        ("fx_2", "queued", {"n": 2}, 0),
+    ]
+    assert [(await store.get_fax(f.id)) == f for f in faxes] == [True, True]
+    assert [[e.id for e in await store.events(f.id)] for f in faxes] == [[first[0].id], [first[1].id]]
+    after = await store.add_event(faxes[0], EventType.SENDING_STARTED, {})
+    assert after.seq > first[0].seq and after.previous == first[0].seq  # the next event follows the first
+    with pytest.raises(ValueError):  # a fax without its payload: nothing half stored
+        await store.add_faxes([fax(tenant.id, 3), fax(tenant.id, 4)], EventType.QUEUED, [{}])
+    assert await store.get_fax("fx_3") is None
+
+
 async def test_statuses_and_events_read_back_as_the_domain_enums_and_are_stored_as_their_words(
     store: Store,
 ) -> None:
