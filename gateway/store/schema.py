@@ -243,6 +243,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at);
     CREATE INDEX mail_outbox_fax ON mail_outbox (fax_id);
     """,
+    # 13: the queue's index in the order the due loop reads it (a fax due now has no next_attempt_at):
+    # on the columns alone, every queued fax was read and sorted at each poll (3 ms at 50,000 scheduled).
+    """
+    DROP INDEX faxes_queue;
+    CREATE INDEX faxes_queue ON faxes (COALESCE(next_attempt_at, 0), created_at)
+        WHERE status = 'queued' AND direction = 'outbound';
+    """,
 ]
 
 

@@ -361,7 +361,8 @@ class Store:
         lease runs out, and the one that claims it knows an attempt may have been under way. Nodes
         claiming at once each get other faxes (SKIP LOCKED), none waits for another.
         """
-        # status and direction are written out: the partial index of queued faxes (faxes_queue) serves them.
+        # status, direction and COALESCE(next_attempt_at, 0) are written out as the partial index of queued
+        # faxes (faxes_queue) has them: it then gives the due faxes in order, and the LIMIT stops its read.
         rows = db.execute(
             "UPDATE faxes SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE id IN ("
             " SELECT id FROM faxes WHERE status = 'queued' AND direction = 'outbound'"

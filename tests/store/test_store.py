@@ -219,6 +219,28 @@ async def test_a_listing_reads_its_page_through_an_index(sqlite_store: Store, qu
     assert plan and all(step.startswith("SEARCH faxes USING INDEX faxes_tenant_") for step in plan), plan
 
 
+async def test_the_due_loop_reads_the_queue_through_its_index_in_order(sqlite_store: Store) -> None:
+    """Each poll costs the faxes it claims, not the queue: however many faxes wait for a later time, the
+    claim reads the queue's index from the first due one and stops at its limit (no sort of them all)."""
+    store = sqlite_store
+    tenant = await store.create_tenant("acme")
+    later = time.time() + 86400
+    for number in range(3):
+        await store.add_fax(fax(tenant.id, number, next_attempt_at=later - number))
+    await store.add_fax(fax(tenant.id, 7))  # due now: no next_attempt_at
+    captured: list[str] = []
+    await store.database.thread.run(lambda db: db.set_trace_callback(captured.append))
+    claimed = await store.claim_due("node", time.time(), lease=30, limit=2)
+    await store.database.thread.run(lambda db: db.set_trace_callback(None))
+    assert [f.id for f in claimed] == ["fx_7"]
+    claim = next(statement for statement in captured if statement.startswith("UPDATE faxes"))
+    plan = [row[3] for row in await sql(store, f"EXPLAIN QUERY PLAN {claim}")]
+    assert any(step.startswith("SEARCH faxes USING INDEX faxes_queue (<expr><") for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    # A day on: fx_7's lease ran out (it is claimed again, first: due since always), then the earliest due.
+    assert [f.id for f in await store.claim_due("node", later + 1, lease=30, limit=2)] == ["fx_7", "fx_2"]
+
+
 async def test_due_faxes_are_claimed_once_until_the_lease_runs_out(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite"
     async with opened(path) as node_a, opened(path) as node_b:  # two gateway processes sharing the file
