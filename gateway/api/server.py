@@ -36,10 +36,9 @@ def uvicorn_config(
         port=port,
         log_level=log_level,
         lifespan="off",
-        http=functools.partial(connections.BoundedH11Protocol, max_connections=bound),  # type: ignore[arg-type]
+        http=functools.partial(connections.BoundedHttpToolsProtocol, max_connections=bound),  # type: ignore[arg-type]
         ws="none",  # no route takes a WebSocket: an Upgrade request stays a plain HTTP request
         timeout_keep_alive=connections.KEEP_ALIVE_TIMEOUT,
-        h11_max_incomplete_event_size=connections.MAX_HEAD_BYTES,
         backlog=connections.ACCEPT_BACKLOG,
         timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
     )

@@ -5,6 +5,7 @@ RLIMIT_NOFILE, and the tests' in-process server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import resource
 import socket
@@ -280,3 +281,33 @@ async def test_a_head_sent_byte_by_byte_is_cut(
     writer.close()
     assert closed and sent < len(request)
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("pieces", [1, 40], ids=["at_once", "in_pieces"])
+async def test_a_head_over_the_limit_is_answered_431_and_closed(running: Running, pieces: int) -> None:
+    """The parser would keep an unfinished head however long it grew: the bound stops it at 16 KB."""
+    request = head("GET", "/v1/faxes", AUTHORIZED | {"X-Filler": "a" * 64 * 1024})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(running))
+    try:
+        step = -(-len(request) // pieces)
+        with contextlib.suppress(ConnectionError):  # the server may close while the rest still goes
+            for start in range(0, len(request), step):
+                writer.write(request[start : start + step])
+                await writer.drain()
+        status, _, body = await asyncio.wait_for(read_answer(reader), 5)
+        assert status == 431 and b'"request_header_fields_too_large"' in body
+        assert await closed_within(reader, 3)
+    finally:
+        writer.close()
+
+
+async def test_a_head_under_the_limit_and_pipelined_requests_are_served(running: Running) -> None:
+    large = head("GET", "/v1/faxes", AUTHORIZED | {"X-Filler": "a" * (connections.MAX_HEAD_BYTES - 1024)})
+    assert (await exchange(port_of(running), large)).status == 200
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(running))
+    try:
+        writer.write(head("GET", "/v1/faxes", AUTHORIZED) * 2)  # two requests in one write
+        answers = [await asyncio.wait_for(read_answer(reader), 5) for _ in range(2)]
+        assert [status for status, _, _ in answers] == [200, 200]
+    finally:
+        writer.close()
