@@ -59,12 +59,12 @@ _HEAD_TOO_LARGE = ApiError(
 ).to_response()
 
 
-def _raw(status: bytes, body: bytes, *headers: bytes) -> bytes:
+def _raw(status: bytes, body: bytes | memoryview, *headers: bytes) -> bytes:
     """A whole response that closes its connection, written raw (before or instead of a request's)."""
     head = b"".join(header + b"\r\n" for header in headers)
     return (
         b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n%sconnection: close\r\n"
-        b"content-length: %d\r\n\r\n%s" % (status, head, len(body), body)
+        b"content-length: %d\r\n\r\n%s" % (status, head, len(body), bytes(body))
     )
 
 
