@@ -76,16 +76,6 @@ async def _settled(
             await asyncio.sleep(0.1)
 
 
-async def _events_once_final(running: Running, fax_id: str, timeout: float = 5) -> list[EventType]:
-    """The fax's event types once a final one has come, or as they are after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = [event.type for event in await running.gateway.fax_events(fax_id)]
-        if events[-1] in (EventType.RECEIVED, EventType.FAILED) or time.monotonic() > deadline:
-            return events
-        await asyncio.sleep(0.05)
-
-
 async def _nothing_held(running: Running) -> None:
     """Every channel back, no call slot of the cluster left (the number's, the destination's, the trunk's)."""
     assert running.gateway.channels.free == running.gateway.config.channels
@@ -116,7 +106,7 @@ async def test_a_sender_that_dies_leaves_a_settled_fax_with_its_pages(
     await _nothing_held(running)
     # The settled fax told its watchers: the last event is final, and the call is its attempt. The
     # status is written first, the attempt and the event follow (three store calls): a moment under load.
-    events = await _events_once_final(running, fax.id)
+    events = [event.type for event in await running.events_once_final(fax.id)]
     assert events[-1] in (EventType.RECEIVED, EventType.FAILED), events
     [attempt] = await running.gateway.attempts(fax.id)
     if moment.name in ("just trained", "mid-page"):  # only silence could end these calls

@@ -13,7 +13,9 @@ import httpx
 from faxgw.gateway.config import Config, NumberConfig, RouteConfig, TenantConfig
 from faxgw.gateway.console import serving  # the API with the console mounted
 from faxgw.gateway.demo import free_port
+from faxgw.gateway.domain import FINAL_EVENTS
 from faxgw.gateway.service import Gateway
+from faxgw.gateway.store import EventRecord
 
 from tests.helpers.webhooks import SECRET
 
@@ -60,6 +62,16 @@ class Running:
                 if fax["status"] not in ("queued", "scheduled", "processing", "sending", "in_progress"):
                     return fax
                 await asyncio.sleep(0.05)
+
+    async def events_once_final(self, fax_id: str, timeout: float = 5) -> list[EventRecord]:
+        """The fax's events once its final one is recorded (it follows the final status by a few store
+        calls), or as they are after ``timeout`` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            events = await self.gateway.fax_events(fax_id)
+            if (events and events[-1].type in FINAL_EVENTS) or asyncio.get_running_loop().time() > deadline:
+                return events
+            await asyncio.sleep(0.05)
 
     async def inbound(self, timeout: float = 30) -> str:
         async with asyncio.timeout(timeout):
