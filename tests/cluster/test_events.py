@@ -147,7 +147,6 @@ async def test_webhooks_of_a_fax_sent_by_one_node_reach_the_receiver_once_and_an
     recorded = {d.event_id: d.attempts for d in deliveries}
     seen_by_receiver = Counter(ids)
     assert all(0 <= seen_by_receiver[event] - recorded[event] <= 1 for event in events), (recorded, ids)
-    assert sum(seen_by_receiver.values()) - sum(recorded.values()) <= len(events)
     assert all(request.valid for request in receiver.requests)
 
 
